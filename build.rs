@@ -1,0 +1,39 @@
+//! Compiles the repository's `templates/` into the binary (see `src/builtin.rs`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
+    let templates = root.join("templates");
+    println!("cargo:rerun-if-changed=templates");
+    let mut files = Vec::new();
+    collect(&templates, &mut files);
+    files.sort();
+    let mut out = String::from("&[\n");
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+        let rel = file
+            .strip_prefix(&templates)
+            .expect("collected under templates")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let _ = writeln!(out, "    ({rel:?}, include_bytes!({:?}).as_slice()),", file.display().to_string());
+    }
+    out.push_str("]\n");
+    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this")).join("builtin_templates.rs");
+    std::fs::write(dest, out).expect("OUT_DIR is writable");
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            println!("cargo:rerun-if-changed={}", path.display());
+            collect(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The `funnel` command line: argument parsing and dispatch to one file per
+//! subcommand. Each subcommand is a thin adapter over library functions; this is
+//! where output is printed and exit codes are decided.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod init;
+mod schema;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// funnel: a git repository as a marketing backend.
+#[derive(Debug, Parser)]
+#[command(name = "funnel", version, about, long_about = None)]
+pub struct Cli {
+    /// When to color output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self, stream: &impl std::io::IsTerminal) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stream.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every file of a workspace and report all problems found.
+    Validate(validate::Args),
+    /// Write JSON Schema (draft-07) for the workspace file kinds.
+    Schema(schema::Args),
+    /// Create a new workspace with a starter site and workflow.
+    Init(init::Args),
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(args, cli.color),
+        Command::Schema(args) => schema::run(args),
+        Command::Init(args) => init::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FUNNEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,26 @@
+//! funnel: a git repository as a marketing backend.
+//!
+//! # Module map
+//!
+//! Core (never prints, never imports the shells):
+//! - [`yaml`]: YAML text to spanned node trees, with limits against hostile input.
+//! - [`model`]: typed models of every workspace file; the single source of truth.
+//! - [`schema`]: JSON Schema (draft-07) generated from the models.
+//! - [`diagnostic`]: located problems (code, file, line, column, help) and their renderings.
+//! - [`workspace`]: finds and loads a workspace's files, built-in templates included.
+//! - [`builtin`]: the repository's `templates/`, compiled into the binary.
+//! - [`validate`]: every check `funnel validate` runs, structural and semantic.
+//! - [`scaffold`]: the files `funnel init` writes.
+//!
+//! Shells (call the core, print):
+//! - [`cli`]: the `funnel` command line, one file per subcommand.
+
+pub mod builtin;
+pub mod cli;
+pub mod diagnostic;
+pub mod model;
+pub mod scaffold;
+pub mod schema;
+pub mod validate;
+pub mod workspace;
+pub mod yaml;

@@ -1,0 +1,130 @@
+//! `funnel.yaml`: the workspace's own settings.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::scalar::{DurationText, EmailAddress, Secret, TimeZoneName, Url};
+
+/// Workspace settings: identity, public address, store, email and defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    /// The workspace's display name.
+    pub name: String,
+    /// Where the daemon is reachable from the internet; forms post and tracking
+    /// reports go here, e.g. `https://go.example.com`.
+    pub public_url: Url,
+    /// Default time zone for schedules and reports (IANA name).
+    #[serde(default)]
+    pub timezone: Option<TimeZoneName>,
+    /// Where run-time state lives. Defaults to SQLite at `.funnel/funnel.db`.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+    /// How email is sent.
+    #[serde(default)]
+    pub email: Option<EmailConfig>,
+    /// Defaults applied where a file says nothing.
+    #[serde(default)]
+    pub defaults: Option<Defaults>,
+}
+
+/// The run-time store.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite` (embedded, default) or `postgres`.
+    #[serde(default)]
+    pub backend: StoreBackend,
+    /// SQLite database file, relative to the workspace root.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// PostgreSQL connection URL, as a `${ENV}` reference (it carries a password).
+    #[serde(default)]
+    pub url: Option<Secret>,
+    /// SQLite `synchronous` level. `full` (default): every acknowledged write survives
+    /// a power loss. `normal`: survives a process crash, may lose the last commits on
+    /// power loss.
+    #[serde(default)]
+    pub synchronous: Option<Synchronous>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+/// Email sending and compliance settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Default sender, e.g. `Acme <hello@acme.example>`.
+    pub from: EmailAddress,
+    /// Default Reply-To address.
+    #[serde(default)]
+    pub reply_to: Option<EmailAddress>,
+    /// The sender's postal address, printed in every marketing email's footer
+    /// (CAN-SPAM and similar laws require one).
+    #[serde(default)]
+    pub postal_address: Option<String>,
+    /// SMTP relay. Without it, mail goes to the dev outbox as .eml files.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+    /// The dev outbox folder, relative to the workspace root.
+    #[serde(default)]
+    pub outbox: Option<String>,
+    /// Most emails sent per second, across all workflows and broadcasts.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
+}
+
+/// An SMTP relay. Credentials are `${ENV}` references.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub username: Option<Secret>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (loopback only).
+    #[serde(default)]
+    pub tls: Option<SmtpTls>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+/// Defaults for workflows and executions.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Retry policy for steps that do not set their own.
+    #[serde(default)]
+    pub retry: Option<super::step::RetryPolicy>,
+    /// Timeout for steps that do not set their own.
+    #[serde(default)]
+    pub step_timeout: Option<DurationText>,
+    /// How long finished executions are kept before pruning.
+    #[serde(default)]
+    pub execution_retention: Option<DurationText>,
+    /// Most bytes of a step's output kept in the store; longer outputs are cut with a marker.
+    #[serde(default)]
+    pub max_step_output_bytes: Option<u32>,
+}

@@ -1,0 +1,129 @@
+//! JSON Schema (draft-07) for every file kind, generated from the models.
+//!
+//! schemars renders a flattened enum (a step's common keys beside its `type`'s
+//! keys) as shared `properties` next to a `oneOf`; draft-07's `additionalProperties`
+//! cannot see into a `oneOf`, so [`finish`] copies the shared keys into each variant
+//! and closes every object. The result rejects unknown keys everywhere, as the
+//! validator does.
+
+use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value};
+
+use crate::model::{self, FileKind};
+
+/// The base URL schemas are published under, for `$id`.
+pub const SCHEMA_BASE: &str = "https://funnel.dev/schema/";
+
+/// The schema of one file kind.
+pub fn schema_for(kind: FileKind) -> Value {
+    let mut schema = match kind {
+        FileKind::Config => generate::<model::config::WorkspaceConfig>(),
+        FileKind::Workflow => generate::<model::workflow::Workflow>(),
+        FileKind::WorkflowTests => generate::<model::workflow_test::WorkflowTests>(),
+        FileKind::SiteTemplate => generate::<model::site_template::SiteTemplate>(),
+        FileKind::Component => generate::<model::component::Component>(),
+        FileKind::EmailTemplate => generate::<model::email_template::EmailTemplate>(),
+        FileKind::Site => generate::<model::site::Site>(),
+        FileKind::Fields => generate::<model::contacts::FieldsFile>(),
+        FileKind::Lists => generate::<model::contacts::ListsFile>(),
+        FileKind::Segments => generate::<model::contacts::SegmentsFile>(),
+        FileKind::Scoring => generate::<model::contacts::ScoringFile>(),
+        FileKind::Pipelines => generate::<model::contacts::PipelinesFile>(),
+    };
+    finish(&mut schema);
+    if let Value::Object(map) = &mut schema {
+        map.insert(
+            "$id".into(),
+            Value::String(format!("{SCHEMA_BASE}{}", kind.schema_file())),
+        );
+        map.insert(
+            "title".into(),
+            Value::String(format!("funnel: {}", kind.describe())),
+        );
+    }
+    schema
+}
+
+/// The schema as it is written to disk: pretty JSON with a trailing newline.
+pub fn schema_text(kind: FileKind) -> String {
+    let mut text = serde_json::to_string_pretty(&schema_for(kind)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn generate<T: JsonSchema>() -> Value {
+    let generator = SchemaSettings::draft07().into_generator();
+    generator.into_root_schema_for::<T>().to_value()
+}
+
+/// Distributes shared properties into `oneOf` variants and closes every object.
+fn finish(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            distribute(map);
+            close(map);
+            for (_, child) in map.iter_mut() {
+                finish(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(finish),
+        _ => {}
+    }
+}
+
+fn distribute(map: &mut Map<String, Value>) {
+    let Some(Value::Array(variants)) = map.get("oneOf") else {
+        return;
+    };
+    if !map.contains_key("properties") || variants.is_empty() {
+        return;
+    }
+    let shared_props = map.remove("properties");
+    let shared_required = map.remove("required");
+    map.remove("additionalProperties");
+    let Some(Value::Array(variants)) = map.get_mut("oneOf") else {
+        return;
+    };
+    for variant in variants.iter_mut() {
+        let Value::Object(v) = variant else { continue };
+        if let Some(Value::Object(shared)) = &shared_props {
+            let props = v
+                .entry("properties")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(props) = props {
+                // Shared keys first, so editors list `id` before a step's own keys.
+                let mut merged = shared.clone();
+                merged.extend(std::mem::take(props));
+                *props = merged;
+            }
+        }
+        if let Some(Value::Array(shared_req)) = &shared_required {
+            let req = v
+                .entry("required")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(req) = req {
+                let mut merged = shared_req.clone();
+                merged.extend(std::mem::take(req));
+                *req = merged;
+            }
+        }
+        v.insert("additionalProperties".into(), Value::Bool(false));
+    }
+}
+
+fn close(map: &mut Map<String, Value>) {
+    let is_object = map.get("type") == Some(&Value::String("object".into()));
+    if is_object && map.contains_key("properties") && !map.contains_key("additionalProperties")
+    {
+        map.insert("additionalProperties".into(), Value::Bool(false));
+    }
+}
+
+/// Every kind's schema, with its file name.
+pub fn all() -> Vec<(FileKind, String)> {
+    FileKind::ALL
+        .into_iter()
+        .map(|k| (k, schema_text(k)))
+        .collect()
+}

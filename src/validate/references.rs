@@ -1,0 +1,403 @@
+//! References between files: workflows to sites, components, email templates, lists,
+//! pipelines and other workflows; tests to workflows; segments and scoring rules to
+//! lists, segments, fields and email templates.
+
+use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::model::FileKind;
+use crate::model::contacts::Condition;
+use crate::model::step::{OnError, OnErrorHandler, StepKind};
+use crate::model::workflow::TriggerKind;
+use crate::validate::graph::flatten;
+use crate::validate::sites::site_instances;
+use crate::validate::{Located, join};
+use crate::workspace::Workspace;
+use crate::yaml::Seg;
+
+/// Built-in contact fields, usable wherever a field name is.
+pub const CONTACT_FIELDS: &[&str] = &[
+    "id",
+    "email",
+    "name",
+    "first_name",
+    "last_name",
+    "phone",
+    "company",
+    "tags",
+    "score",
+    "status",
+    "stage",
+    "source",
+    "created_at",
+    "last_activity",
+    "lists",
+    "fields",
+];
+
+pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
+    let r = Refs { ws };
+    for doc in ws.workflows.values() {
+        let at = Located::of(ws, doc);
+        r.trigger(&doc.value.trigger.kind, &at, out);
+        if let Some(e) = &doc.value.error_workflow {
+            r.id(FileKind::Workflow, e.as_str(), &at, &crate::path!["error_workflow"], out);
+        }
+        for s in flatten(&doc.value) {
+            r.step(&s.step.kind, &s.path, &at, out);
+            if let Some(OnError::Handler(OnErrorHandler::Workflow(w))) = &s.step.on_error {
+                let p = join(&s.path, [Seg::from("on_error"), Seg::from("workflow")]);
+                r.id(FileKind::Workflow, w.as_str(), &at, &p, out);
+            }
+        }
+    }
+    for doc in &ws.workflow_tests {
+        let at = Located::of(ws, doc);
+        let wf_id = doc.value.workflow.as_str();
+        if !r.id(FileKind::Workflow, wf_id, &at, &crate::path!["workflow"], out) {
+            continue;
+        }
+        let steps: Vec<String> = ws
+            .workflows
+            .get(wf_id)
+            .map(|w| flatten(&w.value).iter().map(|s| s.step.id.0.clone()).collect())
+            .unwrap_or_default();
+        for (i, case) in doc.value.cases.iter().enumerate() {
+            if let Some(path) = &case.expect.path {
+                for (j, id) in path.iter().enumerate() {
+                    if !steps.is_empty() && !steps.contains(&id.0) {
+                        out.push(
+                            at.error(
+                                Code::UnknownStep,
+                                &crate::path!["cases", i, "expect", "path", j],
+                                format!("workflow `{wf_id}` has no step `{id}`"),
+                            )
+                            .maybe_help(did_you_mean(&id.0, steps.iter().map(String::as_str))),
+                        );
+                    }
+                }
+            }
+            for (j, email) in case.expect.emails.iter().flatten().enumerate() {
+                let p = crate::path!["cases", i, "expect", "emails", j, "template"];
+                r.id(FileKind::EmailTemplate, email.template.as_str(), &at, &p, out);
+            }
+            if let Some(contact) = &case.expect.contact {
+                for (j, list) in contact.lists.iter().flatten().enumerate() {
+                    let p = crate::path!["cases", i, "expect", "contact", "lists", j];
+                    r.list(list.as_str(), &at, &p, out);
+                }
+            }
+        }
+    }
+    if let Some(doc) = &ws.segments {
+        let at = Located::of(ws, doc);
+        for (id, seg) in &doc.value.segments {
+            let p = crate::path!["segments", id.as_str(), "match"];
+            r.condition(&seg.matches, &p, &at, Some(id.as_str()), out);
+        }
+    }
+    if let Some(doc) = &ws.scoring {
+        let at = Located::of(ws, doc);
+        for (i, rule) in doc.value.fit.iter().enumerate() {
+            r.condition(&rule.when, &crate::path!["fit", i, "when"], &at, None, out);
+        }
+    }
+}
+
+struct Refs<'a> {
+    ws: &'a Workspace,
+}
+
+impl Refs<'_> {
+    /// Reports `id` when no file of `kind` has it; returns whether it exists.
+    fn id(&self, kind: FileKind, id: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) -> bool {
+        if self.ws.knows(kind, id) {
+            return true;
+        }
+        let (code, what, place) = match kind {
+            FileKind::Workflow => (Code::UnknownWorkflow, "workflow", "workflows/<id>.yaml"),
+            FileKind::EmailTemplate => (
+                Code::UnknownEmailTemplate,
+                "email template",
+                "templates/emails/<id>.yaml",
+            ),
+            FileKind::Site => (Code::UnknownSite, "site", "sites/<id>/site.yaml"),
+            FileKind::SiteTemplate => (
+                Code::UnknownTemplate,
+                "site template",
+                "templates/sites/<id>/template.yaml",
+            ),
+            _ => (
+                Code::UnknownComponent,
+                "component",
+                "templates/components/<id>/component.yaml",
+            ),
+        };
+        let help = did_you_mean(id, self.ws.ids(kind))
+            .unwrap_or_else(|| format!("a {what} is defined by {place}"));
+        out.push(at.error(code, path, format!("no {what} `{id}`")).with_help(help));
+        false
+    }
+
+    fn list(&self, id: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
+        let Some(lists) = &self.ws.lists else {
+            if self.ws.knows(FileKind::Lists, "lists") {
+                return;
+            }
+            out.push(
+                at.error(Code::UnknownList, path, format!("no list `{id}`"))
+                    .with_help("define lists in contacts/lists.yaml"),
+            );
+            return;
+        };
+        if !lists.value.lists.keys().any(|k| k.as_str() == id) {
+            out.push(
+                at.error(Code::UnknownList, path, format!("no list `{id}` in contacts/lists.yaml"))
+                    .maybe_help(did_you_mean(id, lists.value.lists.keys().map(|k| k.as_str()))),
+            );
+        }
+    }
+
+    fn segment(&self, id: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
+        let Some(segs) = &self.ws.segments else { return };
+        if !segs.value.segments.keys().any(|k| k.as_str() == id) {
+            out.push(
+                at.error(Code::UnknownSegment, path, format!("no segment `{id}` in contacts/segments.yaml"))
+                    .maybe_help(did_you_mean(id, segs.value.segments.keys().map(|k| k.as_str()))),
+            );
+        }
+    }
+
+    /// A custom or built-in contact field name.
+    pub fn field(&self, name: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
+        if CONTACT_FIELDS.contains(&name) {
+            return;
+        }
+        let custom = name.strip_prefix("fields.").unwrap_or(name);
+        match &self.ws.fields {
+            Some(f) if f.value.fields.contains_key(custom) => {}
+            Some(f) => out.push(
+                at.error(Code::UnknownField, path, format!("no contact field `{custom}`"))
+                    .maybe_help(
+                        did_you_mean(
+                            custom,
+                            f.value.fields.keys().map(String::as_str).chain(CONTACT_FIELDS.iter().copied()),
+                        )
+                        .or_else(|| Some("custom fields are defined in contacts/fields.yaml".into())),
+                    ),
+            ),
+            None => {}
+        }
+    }
+
+    fn pipeline_stage(
+        &self,
+        pipeline: &str,
+        stage: Option<&str>,
+        at: &Located,
+        base: &[Seg],
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let Some(doc) = &self.ws.pipelines else {
+            if !self.ws.knows(FileKind::Pipelines, "pipelines") {
+                out.push(
+                    at.error(Code::UnknownPipeline, &join(base, [Seg::from("pipeline")]), format!("no pipeline `{pipeline}`"))
+                        .with_help("define pipelines in contacts/pipelines.yaml"),
+                );
+            }
+            return;
+        };
+        let Some((_, def)) = doc.value.pipelines.iter().find(|(k, _)| k.as_str() == pipeline) else {
+            out.push(
+                at.error(
+                    Code::UnknownPipeline,
+                    &join(base, [Seg::from("pipeline")]),
+                    format!("no pipeline `{pipeline}` in contacts/pipelines.yaml"),
+                )
+                .maybe_help(did_you_mean(pipeline, doc.value.pipelines.keys().map(|k| k.as_str()))),
+            );
+            return;
+        };
+        if let Some(stage) = stage {
+            if !def.stages.iter().any(|s| s.id.as_str() == stage) {
+                let names: Vec<&str> = def.stages.iter().map(|s| s.id.as_str()).collect();
+                out.push(
+                    at.error(
+                        Code::UnknownStage,
+                        &join(base, [Seg::from("stage")]),
+                        format!("pipeline `{pipeline}` has no stage `{stage}`"),
+                    )
+                    .with_help(
+                        did_you_mean(stage, names.iter().copied())
+                            .unwrap_or_else(|| format!("its stages: {}", names.join(", "))),
+                    ),
+                );
+            }
+        }
+    }
+
+    fn trigger(&self, kind: &TriggerKind, at: &Located, out: &mut Vec<Diagnostic>) {
+        let t = |k: &str| crate::path!["trigger", k];
+        match kind {
+            TriggerKind::FormSubmission { site, component } => {
+                if self.id(FileKind::Site, site.as_str(), at, &t("site"), out) {
+                    self.instance(site.as_str(), component.as_str(), true, at, &t("component"), out);
+                }
+            }
+            TriggerKind::PageEvent { site, component, .. } => {
+                if let Some(site) = site {
+                    if self.id(FileKind::Site, site.as_str(), at, &t("site"), out) {
+                        if let Some(c) = component {
+                            self.instance(site.as_str(), c.as_str(), false, at, &t("component"), out);
+                        }
+                    }
+                }
+            }
+            TriggerKind::FieldChanged { field, .. } => self.field(field, at, &t("field"), out),
+            TriggerKind::DealStageChanged { pipeline, stage } => self.pipeline_stage(
+                pipeline.as_str(),
+                stage.as_ref().map(|s| s.as_str()),
+                at,
+                &crate::path!["trigger"],
+                out,
+            ),
+            TriggerKind::EmailOpened { template: Some(tpl) }
+            | TriggerKind::EmailClicked { template: Some(tpl), .. }
+            | TriggerKind::EmailBounced { template: Some(tpl) }
+            | TriggerKind::EmailUnsubscribed { template: Some(tpl) } => {
+                self.id(FileKind::EmailTemplate, tpl.as_str(), at, &t("template"), out);
+            }
+            _ => {}
+        }
+    }
+
+    /// A component instance of a site, and for forms, that it submits.
+    fn instance(&self, site: &str, id: &str, form: bool, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
+        let Some(instances) = site_instances(self.ws, site) else { return };
+        let Some(inst) = instances.iter().find(|i| i.instance.id.as_str() == id) else {
+            let ids: Vec<&str> = instances.iter().map(|i| i.instance.id.as_str()).collect();
+            out.push(
+                at.error(Code::UnknownComponent, path, format!("site `{site}` has no component instance `{id}`"))
+                    .with_help(
+                        did_you_mean(id, ids.iter().copied())
+                            .unwrap_or_else(|| format!("its instances: {}", ids.join(", "))),
+                    ),
+            );
+            return;
+        };
+        if form {
+            let component = inst.instance.component.as_str();
+            let submits = self.ws.components.get(component).is_none_or(|c| {
+                c.value
+                    .events
+                    .contains(&crate::model::component::ComponentEvent::Submit)
+            });
+            if !submits {
+                out.push(
+                    at.error(
+                        Code::InvalidReference,
+                        path,
+                        format!("`{id}` is a `{component}` component, which is not a form"),
+                    )
+                    .with_help("form triggers name an instance of a component that emits `submit`"),
+                );
+            }
+        }
+    }
+
+    fn step(&self, kind: &StepKind, base: &[Seg], at: &Located, out: &mut Vec<Diagnostic>) {
+        let p = |k: &str| join(base, [Seg::from(k)]);
+        match kind {
+            StepKind::SendEmail { template, .. } => {
+                self.id(FileKind::EmailTemplate, template.as_str(), at, &p("template"), out);
+            }
+            StepKind::UpsertContact { fields, lists, .. } => {
+                for name in fields.keys() {
+                    let path = join(base, [Seg::from("fields"), Seg::from(name)]);
+                    self.custom_field_key(name, at, &path, out);
+                }
+                for (i, list) in lists.iter().enumerate() {
+                    self.list(list.as_str(), at, &join(base, [Seg::from("lists"), Seg::Index(i)]), out);
+                }
+            }
+            StepKind::UpdateContact { fields } => {
+                for name in fields.keys() {
+                    let path = join(base, [Seg::from("fields"), Seg::from(name)]);
+                    self.custom_field_key(name, at, &path, out);
+                }
+            }
+            StepKind::AddToList { list } | StepKind::RemoveFromList { list } => {
+                self.list(list.as_str(), at, &p("list"), out);
+            }
+            StepKind::MoveDeal { pipeline, stage, .. } => {
+                self.pipeline_stage(pipeline.as_str(), Some(stage.as_str()), at, base, out);
+            }
+            StepKind::SubWorkflow { workflow, .. } => {
+                self.id(FileKind::Workflow, workflow.as_str(), at, &p("workflow"), out);
+            }
+            _ => {}
+        }
+    }
+
+    /// A key of a `fields:` map: a custom field (reported at the key).
+    fn custom_field_key(&self, name: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
+        let Some(f) = &self.ws.fields else { return };
+        if !f.value.fields.contains_key(name) {
+            out.push(
+                Diagnostic::error(
+                    Code::UnknownField,
+                    at.file,
+                    at.key_span(path),
+                    format!("no custom field `{name}` in contacts/fields.yaml"),
+                )
+                .maybe_help(did_you_mean(name, f.value.fields.keys().map(String::as_str))),
+            );
+        }
+    }
+
+    fn condition(&self, c: &Condition, base: &[Seg], at: &Located, own: Option<&str>, out: &mut Vec<Diagnostic>) {
+        match c {
+            Condition::All(items) | Condition::Any(items) => {
+                let key = if matches!(c, Condition::All(_)) { "all" } else { "any" };
+                for (i, item) in items.iter().enumerate() {
+                    self.condition(item, &join(base, [Seg::from(key), Seg::Index(i)]), at, own, out);
+                }
+            }
+            Condition::Not(inner) => self.condition(inner, &join(base, [Seg::from("not")]), at, own, out),
+            Condition::Field(f) => {
+                self.field(&f.name, at, &join(base, [Seg::from("field"), Seg::from("name")]), out);
+                let ops = [
+                    f.eq.is_some(),
+                    f.ne.is_some(),
+                    f.gt.is_some(),
+                    f.gte.is_some(),
+                    f.lt.is_some(),
+                    f.lte.is_some(),
+                    f.one_of.is_some(),
+                    f.contains.is_some(),
+                    f.exists.is_some(),
+                ];
+                if !ops.contains(&true) {
+                    out.push(
+                        at.error(Code::MissingKey, &join(base, [Seg::from("field")]), "a field condition needs an operator")
+                            .with_help("add one of: eq, ne, gt, gte, lt, lte, in, contains, exists"),
+                    );
+                }
+            }
+            Condition::List(id) => self.list(id.as_str(), at, &join(base, [Seg::from("list")]), out),
+            Condition::Segment(id) => {
+                let path = join(base, [Seg::from("segment")]);
+                if own == Some(id.as_str()) {
+                    out.push(at.error(Code::InvalidReference, &path, format!("segment `{id}` refers to itself")));
+                } else {
+                    self.segment(id.as_str(), at, &path, out);
+                }
+            }
+            Condition::Email(e) => {
+                if let Some(t) = &e.template {
+                    let path = join(base, [Seg::from("email"), Seg::from("template")]);
+                    self.id(FileKind::EmailTemplate, t.as_str(), at, &path, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
