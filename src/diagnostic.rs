@@ -307,10 +307,7 @@ where
             Some(text) => {
                 let report = Report {
                     diag: d,
-                    source: miette::NamedSource::new(
-                        format!("{}:{}:{}", d.file.display(), d.line, d.column),
-                        text,
-                    ),
+                    source: miette::NamedSource::new(d.file.display().to_string(), text),
                 };
                 let _ = handler.render_report(&mut out, &report);
             }

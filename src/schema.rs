@@ -127,3 +127,64 @@ pub fn all() -> Vec<(FileKind, String)> {
         .map(|k| (k, schema_text(k)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variant key with the name of a shared key would be swallowed by the shared
+    /// one at load time (serde's flatten), so the two must never collide.
+    #[test]
+    fn variant_keys_never_shadow_shared_keys() {
+        for kind in FileKind::ALL {
+            let mut raw = match kind {
+                FileKind::Workflow => generate::<model::workflow::Workflow>(),
+                _ => continue,
+            };
+            let defs = raw["definitions"].take();
+            for (name, def) in defs.as_object().into_iter().flatten() {
+                let (Some(shared), Some(variants)) = (
+                    def.get("properties").and_then(Value::as_object),
+                    def.get("oneOf").and_then(Value::as_array),
+                ) else {
+                    continue;
+                };
+                for v in variants {
+                    for key in v["properties"].as_object().into_iter().flatten().map(|(k, _)| k) {
+                        assert!(
+                            !shared.contains_key(key),
+                            "{name}: variant key `{key}` shadows a shared key"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_object_rejects_unknown_keys() {
+        fn walk(v: &Value, path: &str) {
+            match v {
+                Value::Object(m) => {
+                    if m.get("type") == Some(&Value::String("object".into()))
+                        && m.contains_key("properties")
+                    {
+                        assert_eq!(
+                            m.get("additionalProperties"),
+                            Some(&Value::Bool(false)),
+                            "{path} accepts unknown keys"
+                        );
+                    }
+                    for (k, c) in m {
+                        walk(c, &format!("{path}/{k}"));
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|c| walk(c, path)),
+                _ => {}
+            }
+        }
+        for kind in FileKind::ALL {
+            walk(&schema_for(kind), kind.name());
+        }
+    }
+}

@@ -54,7 +54,7 @@ pub enum FieldType {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListsFile {
-    pub lists: BTreeMap<Ident, ListDef>,
+    pub lists: BTreeMap<String, ListDef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -72,7 +72,7 @@ pub struct ListDef {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentsFile {
-    pub segments: BTreeMap<Ident, SegmentDef>,
+    pub segments: BTreeMap<String, SegmentDef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -255,7 +255,7 @@ pub struct EngagementRule {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelinesFile {
-    pub pipelines: BTreeMap<Ident, PipelineDef>,
+    pub pipelines: BTreeMap<String, PipelineDef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -256,7 +256,8 @@ pub enum StepKind {
         /// A bare expression over `event` that the event must satisfy.
         #[serde(default, rename = "match")]
         matches: Option<Expr>,
-        timeout: DurationText,
+        /// How long to wait for it.
+        within: DurationText,
         /// Where to go when the timeout passes first. Default: the next step.
         #[serde(default)]
         on_timeout: Option<Ident>,

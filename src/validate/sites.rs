@@ -268,6 +268,11 @@ pub fn check_value(spec: &VariableSpec, value: &J) -> Result<(), String> {
     if text.is_some_and(|t| t.contains("{{")) {
         return Ok(());
     }
+    // An empty address or image means "none"; the markup leaves it out.
+    let optional_kind = matches!(spec.kind, ValueType::Url | ValueType::Email | ValueType::Image);
+    if optional_kind && text == Some("") {
+        return Ok(());
+    }
     let expect = |what: &str| Err(format!("must be {what}, found {}", json_kind(value)));
     match spec.kind {
         ValueType::String | ValueType::Text | ValueType::Font | ValueType::Image => {
