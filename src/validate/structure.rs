@@ -206,7 +206,7 @@ impl<'a> Walker<'a> {
                         Diagnostic::error(
                             Code::MissingKey,
                             self.file,
-                            node.span,
+                            head_span(node),
                             format!("missing required key `{name}`"),
                         )
                         .maybe_help(property_help(props, name)),
@@ -339,7 +339,7 @@ impl<'a> Walker<'a> {
                 Diagnostic::error(
                     Code::MissingKey,
                     self.file,
-                    node.span,
+                    head_span(node),
                     format!("missing required key `{tag}`"),
                 )
                 .with_help(format!("`{tag}` is one of: {}", names.join(", "))),
@@ -463,6 +463,15 @@ impl<'a> Walker<'a> {
             format!("{} expects {expected}, found {found}", describe_key(key)),
         )
         .maybe_help(help)
+    }
+}
+
+/// Where to point for a problem with a whole mapping: its first key, so the
+/// report shows one line rather than the whole block.
+fn head_span(node: &Node) -> crate::yaml::Span {
+    match &node.value {
+        Value::Map(entries) if !entries.is_empty() => entries[0].key_span,
+        _ => node.span,
     }
 }
 
