@@ -40,8 +40,10 @@ name: {name}
 template: saas-launch
 customizations:
   company_name: {name}
+  tagline: Say what you do for whom, in a few words.
   primary_color: "#2563eb"
   contact_email: hello@example.com
+  signup_url: /#contact
 seo:
   description: "{name}: what we do, in one sentence."
 "##;

@@ -1,0 +1,7 @@
+//! Integration tests: the real `funnel` binary on real files, one test binary.
+
+mod fixtures;
+mod hostile;
+mod init;
+mod schema;
+mod support;

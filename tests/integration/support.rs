@@ -1,0 +1,71 @@
+//! Running the binary and building workspaces in temporary folders.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn funnel() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_funnel"));
+    cmd.env("NO_COLOR", "1").env_remove("FUNNEL_LOG");
+    cmd
+}
+
+pub fn run(args: &[&str], cwd: &Path) -> Output {
+    funnel()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the funnel binary runs")
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create target folder");
+    for entry in std::fs::read_dir(from).expect("read fixture folder").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy fixture file");
+        }
+    }
+}
+
+/// Every file below `dir`, relative to it.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read folder").flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).expect("below dir").to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The diagnostics of `funnel validate --format json` in `dir`, with the exit code.
+pub fn validate_json(dir: &Path) -> (i32, Vec<serde_json::Value>) {
+    let out = run(&["validate", "--format", "json"], dir);
+    let code = out.status.code().unwrap_or(-1);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let diags: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "validate printed no JSON ({e}); stdout: {text}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, diags)
+}
