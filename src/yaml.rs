@@ -503,31 +503,28 @@ pub fn parse(source: &str) -> Parsed {
     out
 }
 
-/// Where byte `inner` of a literal block scalar's value stands in the source: its
-/// lines follow the header line one for one, indented alike.
+/// Where byte `inner` of a literal block scalar's value stands in the source. The
+/// scalar's span starts at its first content line; its lines follow one for one,
+/// indented alike. (Folded scalars join lines, so positions there are approximate.)
 fn block_pos(source: &str, start: Pos, text: &str, inner: usize) -> Pos {
     let inner = inner.min(text.len());
     let before = text.get(..inner).unwrap_or("");
     let line_in_value = before.matches('\n').count();
-    let col_in_line = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
-    // The value's first line is the first non-blank source line after the header.
-    let mut lines = source.lines().enumerate().skip(start.line);
-    let Some((first_idx, first)) = lines.find(|(_, l)| !l.trim().is_empty()) else {
-        return start;
-    };
-    let indent = first.len() - first.trim_start().len();
-    let line = first_idx + 1 + line_in_value;
-    let offset = source
+    let last = before.rsplit('\n').next().unwrap_or("");
+    let indent = start.col.saturating_sub(1);
+    let line = start.line + line_in_value;
+    let line_start: usize = source
         .split_inclusive('\n')
         .take(line - 1)
         .map(str::len)
-        .sum::<usize>()
-        + indent
-        + before.rsplit('\n').next().map_or(0, str::len);
+        .sum();
+    let indent_bytes = source
+        .get(line_start..)
+        .map_or(0, |l| l.chars().take(indent).map(char::len_utf8).sum());
     Pos {
         line,
-        col: indent + col_in_line + 1,
-        offset: offset.min(source.len()),
+        col: indent + last.chars().count() + 1,
+        offset: (line_start + indent_bytes + last.len()).min(source.len()),
     }
 }
 

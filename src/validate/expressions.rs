@@ -249,7 +249,16 @@ fn trigger_shape(ws: &Workspace, trigger: &Trigger) -> TriggerShape {
                     .config
                     .iter()
                     .find(|(_, s)| s.kind == ValueType::FormFields)?;
-                let value = inst.instance.config.get(name).or(spec.default.as_ref())?;
+                // A site's override wins over the page's config, which wins over
+                // the component's default.
+                let overridden = ws
+                    .sites
+                    .get(site.as_str())
+                    .and_then(|s| s.value.components.get(component.as_str()))
+                    .and_then(|o| o.config.get(name));
+                let value = overridden
+                    .or_else(|| inst.instance.config.get(name))
+                    .or(spec.default.as_ref())?;
                 let names: BTreeSet<String> = value
                     .as_array()?
                     .iter()
@@ -386,7 +395,9 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(i) = text[from..].find(word).map(|i| i + from) {
         let before = i.checked_sub(1).map(|b| bytes[b]);
-        let ok = before.is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.'));
+        let after = bytes.get(i + word.len()).copied();
+        let ok = before.is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.'))
+            && after.is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_'));
         if ok {
             return Some(i);
         }

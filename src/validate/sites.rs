@@ -29,7 +29,10 @@ pub fn site_pages<'a>(ws: &'a Workspace, site: &str) -> Option<Vec<(&'a Page, Lo
     let doc = ws.sites.get(site)?;
     let site_at = Located::of(ws, doc);
     let mut pages: Vec<(&Page, Located, Vec<Seg>)> = Vec::new();
-    if let Some(tpl) = ws.site_templates.get(doc.value.template.as_str()) {
+    // Without its template the site's pages are unknown, not empty: say nothing
+    // about them rather than report every instance as missing.
+    let tpl = ws.site_templates.get(doc.value.template.as_str())?;
+    {
         let tpl_at = Located::of(ws, tpl);
         for (i, page) in tpl.value.pages.iter().enumerate() {
             if !doc.value.pages.iter().any(|p| p.path == page.path) {
@@ -155,6 +158,16 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             }
         }
 
+        let mut paths: HashMap<&str, usize> = HashMap::new();
+        for (i, page) in site.pages.iter().enumerate() {
+            if paths.insert(page.path.as_str(), i).is_some() {
+                out.push(at.error(
+                    Code::DuplicatePage,
+                    &crate::path!["pages", i, "path"],
+                    format!("two pages of this site have the path `{}`", page.path),
+                ));
+            }
+        }
         let Some(instances) = site_instances(ws, site_id) else { continue };
         let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
         for inst in &instances {

@@ -267,17 +267,18 @@ impl<'a> Walker<'a> {
     }
 
     fn union(&self, node: &Node, variants: &'a [J], key: KeyName, diags: &mut Vec<Diagnostic>) {
-        let resolved: Vec<&J> = variants.iter().map(|v| self.resolve(v)).collect();
         // `null` is fine when a variant allows it; otherwise drop the null variant.
-        let non_null: Vec<&J> = resolved
+        // The unresolved variants are kept for recursion, so that `node` still sees
+        // a `$ref` to a format type such as `DurationText`.
+        let (non_null, originals): (Vec<&J>, Vec<&'a J>) = variants
             .iter()
-            .copied()
-            .filter(|v| !is_null_schema(v))
-            .collect();
-        if node.value == Value::Null && non_null.len() < resolved.len() {
+            .map(|v| (self.resolve(v), v))
+            .filter(|(r, _)| !is_null_schema(r))
+            .unzip();
+        if node.value == Value::Null && non_null.len() < variants.len() {
             return;
         }
-        if let [only] = non_null.as_slice() {
+        if let [only] = originals.as_slice() {
             self.node(node, only, key, diags);
             return;
         }
