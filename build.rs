@@ -18,15 +18,22 @@ fn main() {
             .expect("collected under templates")
             .to_string_lossy()
             .replace('\\', "/");
-        let _ = writeln!(out, "    ({rel:?}, include_bytes!({:?}).as_slice()),", file.display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({rel:?}, include_bytes!({:?}).as_slice()),",
+            file.display().to_string()
+        );
     }
     out.push_str("]\n");
-    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this")).join("builtin_templates.rs");
+    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this"))
+        .join("builtin_templates.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {

@@ -7,6 +7,8 @@
 //! writes the workspace, for timing the binary itself (`hyperfine 'funnel validate
 //! DIR'`). Figures are recorded in docs/validate.md.
 
+#![allow(clippy::print_stdout)] // a benchmark reports on stdout
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
@@ -37,13 +39,21 @@ fn write(root: &Path, rel: &str, text: &str) {
 
 fn generate(root: &Path, seed: u64) {
     let mut rng = Rng(seed);
-    write(root, "funnel.yaml", "name: Bench\npublic_url: https://go.example.com\ntimezone: Europe/Berlin\n");
+    write(
+        root,
+        "funnel.yaml",
+        "name: Bench\npublic_url: https://go.example.com\ntimezone: Europe/Berlin\n",
+    );
     write(
         root,
         "contacts/fields.yaml",
         "fields:\n  company: {type: string}\n  plan: {type: select, options: [free, pro]}\n",
     );
-    write(root, "contacts/lists.yaml", "lists:\n  prospects: {name: Prospects}\n  newsletter: {name: Newsletter}\n");
+    write(
+        root,
+        "contacts/lists.yaml",
+        "lists:\n  prospects: {name: Prospects}\n  newsletter: {name: Newsletter}\n",
+    );
     for s in 0..SITES {
         write(
             root,
@@ -64,14 +74,24 @@ fn generate(root: &Path, seed: u64) {
             y,
             "  - id: save\n    type: upsert_contact\n    email: \"{{{{ trigger.fields.email }}}}\"\n    name: \"{{{{ trigger.fields.name }}}}\"\n    fields:\n      company: \"{{{{ trigger.fields.company }}}}\"\n    lists: [prospects]\n"
         );
-        let _ = write!(y, "  - id: welcome\n    type: send_email\n    template: welcome\n    retry: {{attempts: 3, backoff: 30s}}\n");
-        let _ = write!(y, "  - id: wait\n    type: delay\n    duration: {}d\n", 1 + rng.below(5));
+        let _ = write!(
+            y,
+            "  - id: welcome\n    type: send_email\n    template: welcome\n    retry: {{attempts: 3, backoff: 30s}}\n"
+        );
+        let _ = write!(
+            y,
+            "  - id: wait\n    type: delay\n    duration: {}d\n",
+            1 + rng.below(5)
+        );
         let _ = write!(
             y,
             "  - id: check\n    type: if\n    condition: contact.score >= {} and contact.fields.plan == \"pro\"\n    then: notify\n",
             10 + rng.below(80)
         );
-        let _ = write!(y, "  - id: tag\n    type: add_tag\n    tags: [warm]\n    next: end\n");
+        let _ = write!(
+            y,
+            "  - id: tag\n    type: add_tag\n    tags: [warm]\n    next: end\n"
+        );
         let _ = write!(
             y,
             "  - id: notify\n    type: http\n    method: POST\n    url: https://hooks.example.com/{w}\n    headers:\n      X-Channel: \"{{{{ vars.channel }}}}\"\n    body:\n      email: \"{{{{ contact.email }}}}\"\n      score: \"{{{{ contact.score }}}}\"\n      saved: \"{{{{ steps.save.id }}}}\"\n"
@@ -101,9 +121,15 @@ fn main() {
     let mut times = Vec::new();
     for _ in 0..7 {
         let start = Instant::now();
-        let report = funnel::validate::validate_workspace(dir.path(), Path::new("")).expect("loads");
+        let report =
+            funnel::validate::validate_workspace(dir.path(), Path::new("")).expect("loads");
         let elapsed = start.elapsed();
-        assert_eq!(report.errors(), 0, "generated workspace must be valid: {:?}", report.diagnostics.first());
+        assert_eq!(
+            report.errors(),
+            0,
+            "generated workspace must be valid: {:?}",
+            report.diagnostics.first()
+        );
         times.push(elapsed);
     }
     times.sort();

@@ -118,7 +118,10 @@ pub fn starter_files(name: &str) -> Vec<(PathBuf, String)> {
             PathBuf::from("workflows/tests/contact-form-follow-up.yaml"),
             WORKFLOW_TEST_YAML.to_string(),
         ),
-        (PathBuf::from("contacts/fields.yaml"), FIELDS_YAML.to_string()),
+        (
+            PathBuf::from("contacts/fields.yaml"),
+            FIELDS_YAML.to_string(),
+        ),
         (PathBuf::from("contacts/lists.yaml"), LISTS_YAML.to_string()),
     ];
     for kind in FileKind::ALL {

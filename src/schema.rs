@@ -114,8 +114,7 @@ fn distribute(map: &mut Map<String, Value>) {
 
 fn close(map: &mut Map<String, Value>) {
     let is_object = map.get("type") == Some(&Value::String("object".into()));
-    if is_object && map.contains_key("properties") && !map.contains_key("additionalProperties")
-    {
+    if is_object && map.contains_key("properties") && !map.contains_key("additionalProperties") {
         map.insert("additionalProperties".into(), Value::Bool(false));
     }
 }
@@ -150,7 +149,12 @@ mod tests {
                     continue;
                 };
                 for v in variants {
-                    for key in v["properties"].as_object().into_iter().flatten().map(|(k, _)| k) {
+                    for key in v["properties"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, _)| k)
+                    {
                         assert!(
                             !shared.contains_key(key),
                             "{name}: variant key `{key}` shadows a shared key"

@@ -123,7 +123,7 @@ impl<'a> Located<'a> {
 #[macro_export]
 macro_rules! path {
     ($($seg:expr),* $(,)?) => {
-        vec![$($crate::yaml::Seg::from($seg)),*]
+        <[$crate::yaml::Seg]>::into_vec(Box::new([$($crate::yaml::Seg::from($seg)),*]))
     };
 }
 

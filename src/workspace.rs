@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::model::FileKind;
 use crate::model::component::Component;
 use crate::model::config::WorkspaceConfig;
 use crate::model::contacts::{FieldsFile, ListsFile, PipelinesFile, ScoringFile, SegmentsFile};
@@ -21,7 +22,6 @@ use crate::model::site::Site;
 use crate::model::site_template::SiteTemplate;
 use crate::model::workflow::Workflow;
 use crate::model::workflow_test::WorkflowTests;
-use crate::model::FileKind;
 use crate::yaml::{self, Node, Pos, ProblemKind, Span};
 
 /// The largest workspace file read; larger ones are refused unread.
@@ -250,10 +250,7 @@ fn walk(root: &Path, rel: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result
             if depth > 1 {
                 walk(root, &child, depth - 1, out)?;
             }
-        } else if child
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
+        } else if child.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(child);
         }
     }
@@ -286,7 +283,9 @@ fn read_limited(path: &Path, display: &Path, diags: &mut Vec<Diagnostic>) -> Opt
                     MAX_FILE_BYTES
                 ),
             )
-            .with_help("split it, or move data out of the workspace (contacts belong in the store)"),
+            .with_help(
+                "split it, or move data out of the workspace (contacts belong in the store)",
+            ),
         );
         return None;
     }
@@ -331,7 +330,10 @@ pub fn decode(bytes: Vec<u8>, display: &Path) -> Result<String, Diagnostic> {
                     start: pos,
                     end: pos,
                 },
-                format!("the file is not UTF-8 text (bad byte 0x{:02x})", bytes[good]),
+                format!(
+                    "the file is not UTF-8 text (bad byte 0x{:02x})",
+                    bytes[good]
+                ),
             )
             .with_help("workspace files are UTF-8 YAML; is this a binary file?"))
         }
@@ -360,9 +362,10 @@ pub fn parse_text(text: &str, display: &Path, diags: &mut Vec<Diagnostic>) -> Op
                 .maybe_help(help.map(str::to_string)),
         );
     }
-    let fatal = parsed.problems.iter().any(|p| {
-        !matches!(p.kind, ProblemKind::DuplicateKey | ProblemKind::ComplexKey)
-    });
+    let fatal = parsed
+        .problems
+        .iter()
+        .any(|p| !matches!(p.kind, ProblemKind::DuplicateKey | ProblemKind::ComplexKey));
     if fatal {
         return None;
     }
@@ -405,18 +408,18 @@ impl Workspace {
             origin,
             text: None,
         });
-        if let Some(text) = &text {
-            if let Some(root) = parse_text(text, &display, &mut diags) {
-                let before = diags.len();
-                let mut formats = Vec::new();
-                crate::validate::structure::check(&root, kind, &display, &mut diags, &mut formats);
-                let clean = !diags[before..]
-                    .iter()
-                    .any(|d| d.severity == Severity::Error);
-                diags.extend(formats);
-                if clean {
-                    self.store(kind, id, index, root, &display, &mut diags);
-                }
+        if let Some(text) = &text
+            && let Some(root) = parse_text(text, &display, &mut diags)
+        {
+            let before = diags.len();
+            let mut formats = Vec::new();
+            crate::validate::structure::check(&root, kind, &display, &mut diags, &mut formats);
+            let clean = !diags[before..]
+                .iter()
+                .any(|d| d.severity == Severity::Error);
+            diags.extend(formats);
+            if clean {
+                self.store(kind, id, index, root, &display, &mut diags);
             }
         }
         self.files[index].text = text;

@@ -153,7 +153,11 @@ impl Node {
             match (seg, &node.value) {
                 (Seg::Key(k), Value::Map(_)) => match node.entry(k) {
                     Some(e) => {
-                        span = if last && key { e.key_span } else { e.value.span };
+                        span = if last && key {
+                            e.key_span
+                        } else {
+                            e.value.span
+                        };
                         node = &e.value;
                     }
                     None => return span,
@@ -269,11 +273,7 @@ impl<'a> LineIndex<'a> {
             return self.end();
         };
         let rest = &self.source[start..];
-        let offset = start
-            + rest
-                .char_indices()
-                .nth(col)
-                .map_or(rest.len(), |(i, _)| i);
+        let offset = start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i);
         Pos {
             line,
             col: col + 1,
@@ -329,7 +329,10 @@ pub fn parse(source: &str) -> Parsed {
                 let pos = index.pos(m.line(), m.col());
                 out.problems.push(Problem {
                     kind: ProblemKind::Syntax,
-                    span: Span { start: pos, end: pos },
+                    span: Span {
+                        start: pos,
+                        end: pos,
+                    },
                     message: err.info().to_string(),
                 });
                 out.root = None;
@@ -550,30 +553,32 @@ fn resolve_plain(text: &str) -> Value {
         _ => {}
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Value::Int(i);
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Value::Int(i);
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
-            return Value::Int(i);
-        }
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return Value::Int(i);
     }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
-            return Value::Int(i);
-        }
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return Value::Int(i);
     }
     let looks_float = digits
         .bytes()
         .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && digits.bytes().any(|b| b.is_ascii_digit())
-        && digits.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.');
-    if looks_float {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+        && digits
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b == b'.');
+    if looks_float && let Ok(f) = text.parse::<f64>() {
+        return Value::Float(f);
     }
     Value::Str(text.to_string())
 }
@@ -590,7 +595,11 @@ mod tests {
         let e = root.entry("steps").expect("steps");
         assert_eq!((e.key_span.start.line, e.key_span.start.col), (2, 1));
         let id = root
-            .at(&[Seg::Key("steps".into()), Seg::Index(0), Seg::Key("id".into())])
+            .at(&[
+                Seg::Key("steps".into()),
+                Seg::Index(0),
+                Seg::Key("id".into()),
+            ])
             .expect("id");
         assert_eq!((id.span.start.line, id.span.start.col), (3, 9));
         assert_eq!(id.as_str(), Some("a"));
@@ -605,7 +614,10 @@ mod tests {
         assert_eq!(r.get("c").map(|n| &n.value), Some(&Value::Bool(true)));
         assert_eq!(r.get("d").map(|n| &n.value), Some(&Value::Null));
         assert_eq!(r.get("e").map(|n| &n.value), Some(&Value::Str("1".into())));
-        assert_eq!(r.get("f").map(|n| &n.value), Some(&Value::Str("yes".into())));
+        assert_eq!(
+            r.get("f").map(|n| &n.value),
+            Some(&Value::Str("yes".into()))
+        );
     }
 
     #[test]
@@ -628,7 +640,11 @@ mod tests {
             ));
         }
         let p = parse(&src);
-        assert!(p.problems.iter().any(|x| x.kind == ProblemKind::AliasBudget));
+        assert!(
+            p.problems
+                .iter()
+                .any(|x| x.kind == ProblemKind::AliasBudget)
+        );
     }
 
     #[test]

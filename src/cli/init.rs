@@ -21,7 +21,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "my-funnel".into())
     });
     let written = crate::scaffold::init(&dir, &name)?;
-    println!("created a funnel workspace in {} ({} files)", dir.display(), written.len());
+    println!(
+        "created a funnel workspace in {} ({} files)",
+        dir.display(),
+        written.len()
+    );
     println!("next: cd {} && funnel validate", dir.display());
     Ok(ExitCode::SUCCESS)
 }

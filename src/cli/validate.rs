@@ -60,7 +60,12 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     for (root, shown, filters) in &groups {
         let report = validate_workspace(root, shown)
             .with_context(|| format!("cannot validate {}", root.display()))?;
-        files += report.workspace.files.iter().filter(|f| f.origin == crate::workspace::Origin::Workspace).count();
+        files += report
+            .workspace
+            .files
+            .iter()
+            .filter(|f| f.origin == crate::workspace::Origin::Workspace)
+            .count();
         let keep = |d: &Diagnostic| {
             filters.iter().any(|f| {
                 let abs_filter = std::path::absolute(f).unwrap_or_else(|_| f.clone());
@@ -90,7 +95,10 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         Format::Human => {
             let color = color.enabled(&std::io::stderr());
             let text = diagnostic::render_human(&all, color, |p| {
-                texts.iter().find(|(f, _)| f == p).and_then(|(_, t)| t.clone())
+                texts
+                    .iter()
+                    .find(|(f, _)| f == p)
+                    .and_then(|(_, t)| t.clone())
             });
             eprint!("{text}");
             eprintln!("{}", summary(files, errors, warnings));

@@ -122,9 +122,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
             "w" => 604_800_000,
             "" => return Err(format!("`{n}` needs a unit: ms, s, m, h, d or w")),
             other => {
-                return Err(format!(
-                    "unknown unit `{other}`; use ms, s, m, h, d or w"
-                ));
+                return Err(format!("unknown unit `{other}`; use ms, s, m, h, d or w"));
             }
         };
         total = n

@@ -14,8 +14,8 @@ use minijinja::Environment;
 
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::model::step::StepKind;
-use crate::model::workflow::{Trigger, TriggerKind, Workflow};
 use crate::model::variable::ValueType;
+use crate::model::workflow::{Trigger, TriggerKind, Workflow};
 use crate::validate::graph::flatten;
 use crate::validate::references::CONTACT_FIELDS;
 use crate::validate::sites::site_instances;
@@ -24,7 +24,16 @@ use crate::workspace::Workspace;
 use crate::yaml::{Node, Seg, Value};
 
 /// Globals minijinja itself provides.
-const GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "loop", "true", "false", "none"];
+const GLOBALS: &[&str] = &[
+    "range",
+    "dict",
+    "namespace",
+    "debug",
+    "loop",
+    "true",
+    "false",
+    "none",
+];
 
 /// How a string is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +99,22 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         let at = Located::of(ws, doc);
         let scope = site_scope(doc.value.variables.keys().cloned().collect());
         for (i, page) in doc.value.pages.iter().enumerate() {
-            check_at(&env, &at, &crate::path!["pages", i, "title"], Mode::Template, &scope, out);
-            check_at(&env, &at, &crate::path!["pages", i, "description"], Mode::Template, &scope, out);
+            check_at(
+                &env,
+                &at,
+                &crate::path!["pages", i, "title"],
+                Mode::Template,
+                &scope,
+                out,
+            );
+            check_at(
+                &env,
+                &at,
+                &crate::path!["pages", i, "description"],
+                Mode::Template,
+                &scope,
+                out,
+            );
             for j in 0..page.components.len() {
                 let p = crate::path!["pages", i, "components", j, "config"];
                 check_at(&env, &at, &p, Mode::Tree, &scope, out);
@@ -106,11 +129,39 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             .map(|t| t.value.variables.keys().cloned().collect())
             .unwrap_or_default();
         let scope = site_scope(vars);
-        check_at(&env, &at, &crate::path!["seo", "title"], Mode::Template, &scope, out);
-        check_at(&env, &at, &crate::path!["seo", "description"], Mode::Template, &scope, out);
+        check_at(
+            &env,
+            &at,
+            &crate::path!["seo", "title"],
+            Mode::Template,
+            &scope,
+            out,
+        );
+        check_at(
+            &env,
+            &at,
+            &crate::path!["seo", "description"],
+            Mode::Template,
+            &scope,
+            out,
+        );
         for (i, page) in doc.value.pages.iter().enumerate() {
-            check_at(&env, &at, &crate::path!["pages", i, "title"], Mode::Template, &scope, out);
-            check_at(&env, &at, &crate::path!["pages", i, "description"], Mode::Template, &scope, out);
+            check_at(
+                &env,
+                &at,
+                &crate::path!["pages", i, "title"],
+                Mode::Template,
+                &scope,
+                out,
+            );
+            check_at(
+                &env,
+                &at,
+                &crate::path!["pages", i, "description"],
+                Mode::Template,
+                &scope,
+                out,
+            );
             for j in 0..page.components.len() {
                 let p = crate::path!["pages", i, "components", j, "config"];
                 check_at(&env, &at, &p, Mode::Tree, &scope, out);
@@ -118,9 +169,13 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         }
     }
     for (id, (file, text)) in &ws.component_markup {
-        let Some(def) = ws.components.get(id) else { continue };
+        let Some(def) = ws.components.get(id) else {
+            continue;
+        };
         let mut scope = site_scope(BTreeSet::new());
-        scope.roots.extend(["config", "instance", "form_action", "public_url"]);
+        scope
+            .roots
+            .extend(["config", "instance", "form_action", "public_url"]);
         scope
             .children
             .push(("config", def.value.config.keys().cloned().collect()));
@@ -156,7 +211,17 @@ fn workflow(
 ) {
     let mut vars: BTreeSet<String> = wf.vars.keys().cloned().collect();
     let mut scope = Scope {
-        roots: ["trigger", "contact", "steps", "vars", "workflow", "execution", "now", "error"].into(),
+        roots: [
+            "trigger",
+            "contact",
+            "steps",
+            "vars",
+            "workflow",
+            "execution",
+            "now",
+            "error",
+        ]
+        .into(),
         vars: None,
         trigger: Some(trigger_shape(ws, &wf.trigger)),
         contact: true,
@@ -167,7 +232,14 @@ fn workflow(
     // variable is known once any earlier step in document order sets it.
     scope.vars = Some(vars.clone());
     for (i, _) in wf.trigger.conditions.iter().enumerate() {
-        check_at(env, at, &crate::path!["trigger", "conditions", i], Mode::Expr, &scope, out);
+        check_at(
+            env,
+            at,
+            &crate::path!["trigger", "conditions", i],
+            Mode::Expr,
+            &scope,
+            out,
+        );
     }
     for s in flatten(wf) {
         let step = s.step;
@@ -177,7 +249,14 @@ fn workflow(
             local.roots.extend(["item", "index"]);
         }
         if step.when.is_some() {
-            check_at(env, at, &join(&s.path, [Seg::from("when")]), Mode::Expr, &local, out);
+            check_at(
+                env,
+                at,
+                &join(&s.path, [Seg::from("when")]),
+                Mode::Expr,
+                &local,
+                out,
+            );
         }
         for (key, mode) in fields(&step.kind) {
             let path = join(&s.path, key.iter().map(|k| Seg::from(*k)));
@@ -191,7 +270,10 @@ fn workflow(
         }
         if let StepKind::Switch { cases, .. } = &step.kind {
             for i in 0..cases.len() {
-                let p = join(&s.path, [Seg::from("cases"), Seg::Index(i), Seg::from("when")]);
+                let p = join(
+                    &s.path,
+                    [Seg::from("cases"), Seg::Index(i), Seg::from("when")],
+                );
                 check_at(env, at, &p, Mode::Expr, &local, out);
             }
         }
@@ -207,7 +289,9 @@ fn fields(kind: &StepKind) -> Vec<(Vec<&'static str>, Mode)> {
     use Mode::{Expr, Template, Tree};
     let v = |k: &'static str, m: Mode| (vec![k], m);
     match kind {
-        StepKind::SendEmail { .. } => vec![v("to", Template), v("subject", Template), v("data", Tree)],
+        StepKind::SendEmail { .. } => {
+            vec![v("to", Template), v("subject", Template), v("data", Tree)]
+        }
         StepKind::UpsertContact { .. } => vec![
             v("email", Template),
             v("name", Template),
@@ -242,7 +326,9 @@ fn trigger_shape(ws: &Workspace, trigger: &Trigger) -> TriggerShape {
         TriggerKind::FormSubmission { site, component } => {
             // The form's fields, from the instance's config or the component's default.
             let fields = site_instances(ws, site.as_str()).and_then(|instances| {
-                let inst = instances.into_iter().find(|i| i.instance.id == *component)?;
+                let inst = instances
+                    .into_iter()
+                    .find(|i| i.instance.id == *component)?;
                 let def = ws.components.get(inst.instance.component.as_str())?;
                 let (name, spec) = def
                     .value
@@ -267,11 +353,29 @@ fn trigger_shape(ws: &Workspace, trigger: &Trigger) -> TriggerShape {
                 Some(names)
             });
             nested = fields.map(|f| ("fields", f));
-            &["site", "component", "page", "fields", "utm", "visitor", "referrer"]
+            &[
+                "site",
+                "component",
+                "page",
+                "fields",
+                "utm",
+                "visitor",
+                "referrer",
+            ]
         }
         TriggerKind::PageEvent { .. } => &[
-            "site", "page", "component", "event", "value", "count", "utm", "visitor", "referrer",
-            "element", "x", "y",
+            "site",
+            "page",
+            "component",
+            "event",
+            "value",
+            "count",
+            "utm",
+            "visitor",
+            "referrer",
+            "element",
+            "x",
+            "y",
         ],
         TriggerKind::Schedule { .. } => &["scheduled_at", "cron", "timezone"],
         TriggerKind::CustomEvent { payload, .. } | TriggerKind::Webhook { payload, .. } => {
@@ -285,7 +389,9 @@ fn trigger_shape(ws: &Workspace, trigger: &Trigger) -> TriggerShape {
         TriggerKind::FieldChanged { .. } => &["field", "from", "to"],
         TriggerKind::ScoreCrossed { .. } => &["threshold", "score", "previous_score", "direction"],
         TriggerKind::StageChanged { .. } => &["from", "to"],
-        TriggerKind::DealStageChanged { .. } => &["pipeline", "stage", "from_stage", "deal_id", "value"],
+        TriggerKind::DealStageChanged { .. } => {
+            &["pipeline", "stage", "from_stage", "deal_id", "value"]
+        }
         TriggerKind::EmailOpened { .. }
         | TriggerKind::EmailClicked { .. }
         | TriggerKind::EmailBounced { .. }
@@ -296,26 +402,57 @@ fn trigger_shape(ws: &Workspace, trigger: &Trigger) -> TriggerShape {
 }
 
 /// Checks the string(s) at `path` of a document, if present.
-fn check_at(env: &Environment, at: &Located, path: &[Seg], mode: Mode, scope: &Scope, out: &mut Vec<Diagnostic>) {
+fn check_at(
+    env: &Environment,
+    at: &Located,
+    path: &[Seg],
+    mode: Mode,
+    scope: &Scope,
+    out: &mut Vec<Diagnostic>,
+) {
     let Some(node) = at.node(path) else { return };
     match (&node.value, mode) {
         (Value::Str(text), Mode::Expr) => one(env, at, node, text, true, scope, out),
-        (Value::Str(text), Mode::Template | Mode::Tree) => one(env, at, node, text, false, scope, out),
+        (Value::Str(text), Mode::Template | Mode::Tree) => {
+            one(env, at, node, text, false, scope, out)
+        }
         (Value::Seq(items), Mode::Tree) => {
             for i in 0..items.len() {
-                check_at(env, at, &join(path, [Seg::Index(i)]), Mode::Tree, scope, out);
+                check_at(
+                    env,
+                    at,
+                    &join(path, [Seg::Index(i)]),
+                    Mode::Tree,
+                    scope,
+                    out,
+                );
             }
         }
         (Value::Map(entries), Mode::Tree) => {
             for e in entries {
-                check_at(env, at, &join(path, [Seg::from(&e.key)]), Mode::Tree, scope, out);
+                check_at(
+                    env,
+                    at,
+                    &join(path, [Seg::from(&e.key)]),
+                    Mode::Tree,
+                    scope,
+                    out,
+                );
             }
         }
         _ => {}
     }
 }
 
-fn one(env: &Environment, at: &Located, node: &Node, text: &str, expr: bool, scope: &Scope, out: &mut Vec<Diagnostic>) {
+fn one(
+    env: &Environment,
+    at: &Located,
+    node: &Node,
+    text: &str,
+    expr: bool,
+    scope: &Scope,
+    out: &mut Vec<Diagnostic>,
+) {
     if !expr && !text.contains("{{") && !text.contains("{%") {
         return;
     }
@@ -328,10 +465,15 @@ fn one(env: &Environment, at: &Located, node: &Node, text: &str, expr: bool, sco
                     Diagnostic::error(
                         Code::ExpressionSyntax,
                         at.file,
-                        crate::yaml::Span { start: pos, end: pos },
+                        crate::yaml::Span {
+                            start: pos,
+                            end: pos,
+                        },
                         format!("the expression does not compile: {}", err_text(&err)),
                     )
-                    .with_help("conditions are bare minijinja expressions, e.g. `contact.score >= 50`"),
+                    .with_help(
+                        "conditions are bare minijinja expressions, e.g. `contact.score >= 50`",
+                    ),
                 );
                 return;
             }
@@ -345,10 +487,15 @@ fn one(env: &Environment, at: &Located, node: &Node, text: &str, expr: bool, sco
                     Diagnostic::error(
                         Code::TemplateSyntax,
                         at.file,
-                        crate::yaml::Span { start: pos, end: pos },
+                        crate::yaml::Span {
+                            start: pos,
+                            end: pos,
+                        },
                         format!("the template does not compile: {}", err_text(&err)),
                     )
-                    .with_help("placeholders are written `{{ name }}`; blocks `{% if … %}…{% endif %}`"),
+                    .with_help(
+                        "placeholders are written `{{ name }}`; blocks `{% if … %}…{% endif %}`",
+                    ),
                 );
                 return;
             }
@@ -366,15 +513,21 @@ fn one(env: &Environment, at: &Located, node: &Node, text: &str, expr: bool, sco
             let start = node.inner_pos(at.text, offset);
             let end = node.inner_pos(at.text, offset + len);
             out.push(
-                Diagnostic::error(Code::UnknownName, at.file, crate::yaml::Span { start, end }, message)
-                    .maybe_help(help),
+                Diagnostic::error(
+                    Code::UnknownName,
+                    at.file,
+                    crate::yaml::Span { start, end },
+                    message,
+                )
+                .maybe_help(help),
             );
         }
     }
 }
 
 fn err_text(err: &minijinja::Error) -> String {
-    err.detail().map_or_else(|| err.kind().to_string(), str::to_string)
+    err.detail()
+        .map_or_else(|| err.kind().to_string(), str::to_string)
 }
 
 /// Where a dotted name is written in the text (byte offset and length).
@@ -416,8 +569,12 @@ fn unknown(name: &str, scope: &Scope) -> Option<(String, Option<String>)> {
         return None;
     }
     if !scope.roots.contains(root) {
-        let hint = did_you_mean(root, scope.roots.iter().copied())
-            .unwrap_or_else(|| format!("names here: {}", scope.roots.iter().copied().collect::<Vec<_>>().join(", ")));
+        let hint = did_you_mean(root, scope.roots.iter().copied()).unwrap_or_else(|| {
+            format!(
+                "names here: {}",
+                scope.roots.iter().copied().collect::<Vec<_>>().join(", ")
+            )
+        });
         return Some((format!("unknown name `{root}`"), Some(hint)));
     }
     let second = second?;
@@ -432,8 +589,12 @@ fn unknown(name: &str, scope: &Scope) -> Option<(String, Option<String>)> {
             (!vars.contains(second)).then(|| {
                 (
                     format!("`vars.{second}` is not declared"),
-                    did_you_mean(second, vars.iter().map(String::as_str))
-                        .or_else(|| Some("declare it under `vars:` or set it in an earlier `set_vars` step".into())),
+                    did_you_mean(second, vars.iter().map(String::as_str)).or_else(|| {
+                        Some(
+                            "declare it under `vars:` or set it in an earlier `set_vars` step"
+                                .into(),
+                        )
+                    }),
                 )
             })
         }
@@ -444,8 +605,9 @@ fn unknown(name: &str, scope: &Scope) -> Option<(String, Option<String>)> {
                 return (!custom.contains(third)).then(|| {
                     (
                         format!("`contact.fields.{third}`: no custom field `{third}`"),
-                        did_you_mean(third, custom.iter().map(String::as_str))
-                            .or_else(|| Some("custom fields are defined in contacts/fields.yaml".into())),
+                        did_you_mean(third, custom.iter().map(String::as_str)).or_else(|| {
+                            Some("custom fields are defined in contacts/fields.yaml".into())
+                        }),
                     )
                 });
             }
@@ -454,7 +616,9 @@ fn unknown(name: &str, scope: &Scope) -> Option<(String, Option<String>)> {
                     .custom_fields
                     .as_ref()
                     .filter(|c| c.contains(second))
-                    .map(|_| format!("`{second}` is a custom field: write `contact.fields.{second}`"));
+                    .map(|_| {
+                        format!("`{second}` is a custom field: write `contact.fields.{second}`")
+                    });
                 (
                     format!("contacts have no field `{second}`"),
                     custom_hint.or_else(|| did_you_mean(second, CONTACT_FIELDS.iter().copied())),
@@ -478,11 +642,22 @@ fn unknown(name: &str, scope: &Scope) -> Option<(String, Option<String>)> {
             let third = third?;
             (second == *key && !names.contains(third)).then(|| {
                 (
-                    format!("`trigger.{key}.{third}`: no such {}", if *key == "fields" { "form field" } else { "payload field" }),
+                    format!(
+                        "`trigger.{key}.{third}`: no such {}",
+                        if *key == "fields" {
+                            "form field"
+                        } else {
+                            "payload field"
+                        }
+                    ),
                     did_you_mean(third, names.iter().map(String::as_str)).or_else(|| {
                         Some(format!(
                             "declared: {}",
-                            names.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                            names
+                                .iter()
+                                .map(String::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ))
                     }),
                 )
@@ -501,13 +676,23 @@ fn unknown(name: &str, scope: &Scope) -> Option<(String, Option<String>)> {
 }
 
 /// Component markup: compiles, and uses only its config fields.
-fn markup(env: &Environment, file: &std::path::Path, text: &str, scope: &Scope, out: &mut Vec<Diagnostic>) {
+fn markup(
+    env: &Environment,
+    file: &std::path::Path,
+    text: &str,
+    scope: &Scope,
+    out: &mut Vec<Diagnostic>,
+) {
     let node = Node {
         value: Value::Str(text.to_string()),
         span: crate::yaml::Span::default(),
         style: crate::yaml::Style::Plain,
     };
-    let at = Located { file, root: &node, text };
+    let at = Located {
+        file,
+        root: &node,
+        text,
+    };
     let mut found = Vec::new();
     one(env, &at, &node, text, false, scope, &mut found);
     // Positions inside the markup file: the whole file is the template.

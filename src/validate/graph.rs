@@ -35,7 +35,13 @@ pub struct StepRef<'a> {
 pub fn flatten(wf: &Workflow) -> Vec<StepRef<'_>> {
     let mut out = Vec::new();
     let mut lists = 0usize;
-    walk(&wf.steps, vec![Seg::from("steps")], &mut lists, false, &mut out);
+    walk(
+        &wf.steps,
+        vec![Seg::from("steps")],
+        &mut lists,
+        false,
+        &mut out,
+    );
     out
 }
 
@@ -254,9 +260,7 @@ fn check_workflow(wf: &Workflow, at: &Located, out: &mut Vec<Diagnostic>) {
                         &join(&s.path, [Seg::from("id")]),
                         format!("step `{}` can never run", s.step.id),
                     )
-                    .with_help(
-                        "no step falls through or jumps to it; jump to it, or remove it",
-                    ),
+                    .with_help("no step falls through or jumps to it; jump to it, or remove it"),
                 );
             }
         }

@@ -39,7 +39,13 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         let at = Located::of(ws, doc);
         r.trigger(&doc.value.trigger.kind, &at, out);
         if let Some(e) = &doc.value.error_workflow {
-            r.id(FileKind::Workflow, e.as_str(), &at, &crate::path!["error_workflow"], out);
+            r.id(
+                FileKind::Workflow,
+                e.as_str(),
+                &at,
+                &crate::path!["error_workflow"],
+                out,
+            );
         }
         for s in flatten(&doc.value) {
             r.step(&s.step.kind, &s.path, &at, out);
@@ -52,13 +58,24 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     for doc in &ws.workflow_tests {
         let at = Located::of(ws, doc);
         let wf_id = doc.value.workflow.as_str();
-        if !r.id(FileKind::Workflow, wf_id, &at, &crate::path!["workflow"], out) {
+        if !r.id(
+            FileKind::Workflow,
+            wf_id,
+            &at,
+            &crate::path!["workflow"],
+            out,
+        ) {
             continue;
         }
         let steps: Vec<String> = ws
             .workflows
             .get(wf_id)
-            .map(|w| flatten(&w.value).iter().map(|s| s.step.id.0.clone()).collect())
+            .map(|w| {
+                flatten(&w.value)
+                    .iter()
+                    .map(|s| s.step.id.0.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         for (i, case) in doc.value.cases.iter().enumerate() {
             if let Some(path) = &case.expect.path {
@@ -77,7 +94,13 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             }
             for (j, email) in case.expect.emails.iter().flatten().enumerate() {
                 let p = crate::path!["cases", i, "expect", "emails", j, "template"];
-                r.id(FileKind::EmailTemplate, email.template.as_str(), &at, &p, out);
+                r.id(
+                    FileKind::EmailTemplate,
+                    email.template.as_str(),
+                    &at,
+                    &p,
+                    out,
+                );
             }
             if let Some(contact) = &case.expect.contact {
                 for (j, list) in contact.lists.iter().flatten().enumerate() {
@@ -108,7 +131,14 @@ struct Refs<'a> {
 
 impl Refs<'_> {
     /// Reports `id` when no file of `kind` has it; returns whether it exists.
-    fn id(&self, kind: FileKind, id: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) -> bool {
+    fn id(
+        &self,
+        kind: FileKind,
+        id: &str,
+        at: &Located,
+        path: &[Seg],
+        out: &mut Vec<Diagnostic>,
+    ) -> bool {
         if self.ws.knows(kind, id) {
             return true;
         }
@@ -133,7 +163,10 @@ impl Refs<'_> {
         };
         let help = did_you_mean(id, self.ws.ids(kind))
             .unwrap_or_else(|| format!("a {what} is defined by {place}"));
-        out.push(at.error(code, path, format!("no {what} `{id}`")).with_help(help));
+        out.push(
+            at.error(code, path, format!("no {what} `{id}`"))
+                .with_help(help),
+        );
         false
     }
 
@@ -150,18 +183,34 @@ impl Refs<'_> {
         };
         if !lists.value.lists.keys().any(|k| k.as_str() == id) {
             out.push(
-                at.error(Code::UnknownList, path, format!("no list `{id}` in contacts/lists.yaml"))
-                    .maybe_help(did_you_mean(id, lists.value.lists.keys().map(|k| k.as_str()))),
+                at.error(
+                    Code::UnknownList,
+                    path,
+                    format!("no list `{id}` in contacts/lists.yaml"),
+                )
+                .maybe_help(did_you_mean(
+                    id,
+                    lists.value.lists.keys().map(|k| k.as_str()),
+                )),
             );
         }
     }
 
     fn segment(&self, id: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
-        let Some(segs) = &self.ws.segments else { return };
+        let Some(segs) = &self.ws.segments else {
+            return;
+        };
         if !segs.value.segments.keys().any(|k| k.as_str() == id) {
             out.push(
-                at.error(Code::UnknownSegment, path, format!("no segment `{id}` in contacts/segments.yaml"))
-                    .maybe_help(did_you_mean(id, segs.value.segments.keys().map(|k| k.as_str()))),
+                at.error(
+                    Code::UnknownSegment,
+                    path,
+                    format!("no segment `{id}` in contacts/segments.yaml"),
+                )
+                .maybe_help(did_you_mean(
+                    id,
+                    segs.value.segments.keys().map(|k| k.as_str()),
+                )),
             );
         }
     }
@@ -175,14 +224,22 @@ impl Refs<'_> {
         match &self.ws.fields {
             Some(f) if f.value.fields.contains_key(custom) => {}
             Some(f) => out.push(
-                at.error(Code::UnknownField, path, format!("no contact field `{custom}`"))
-                    .maybe_help(
-                        did_you_mean(
-                            custom,
-                            f.value.fields.keys().map(String::as_str).chain(CONTACT_FIELDS.iter().copied()),
-                        )
-                        .or_else(|| Some("custom fields are defined in contacts/fields.yaml".into())),
-                    ),
+                at.error(
+                    Code::UnknownField,
+                    path,
+                    format!("no contact field `{custom}`"),
+                )
+                .maybe_help(
+                    did_you_mean(
+                        custom,
+                        f.value
+                            .fields
+                            .keys()
+                            .map(String::as_str)
+                            .chain(CONTACT_FIELDS.iter().copied()),
+                    )
+                    .or_else(|| Some("custom fields are defined in contacts/fields.yaml".into())),
+                ),
             ),
             None => {}
         }
@@ -199,56 +256,76 @@ impl Refs<'_> {
         let Some(doc) = &self.ws.pipelines else {
             if !self.ws.knows(FileKind::Pipelines, "pipelines") {
                 out.push(
-                    at.error(Code::UnknownPipeline, &join(base, [Seg::from("pipeline")]), format!("no pipeline `{pipeline}`"))
-                        .with_help("define pipelines in contacts/pipelines.yaml"),
+                    at.error(
+                        Code::UnknownPipeline,
+                        &join(base, [Seg::from("pipeline")]),
+                        format!("no pipeline `{pipeline}`"),
+                    )
+                    .with_help("define pipelines in contacts/pipelines.yaml"),
                 );
             }
             return;
         };
-        let Some((_, def)) = doc.value.pipelines.iter().find(|(k, _)| k.as_str() == pipeline) else {
+        let Some((_, def)) = doc
+            .value
+            .pipelines
+            .iter()
+            .find(|(k, _)| k.as_str() == pipeline)
+        else {
             out.push(
                 at.error(
                     Code::UnknownPipeline,
                     &join(base, [Seg::from("pipeline")]),
                     format!("no pipeline `{pipeline}` in contacts/pipelines.yaml"),
                 )
-                .maybe_help(did_you_mean(pipeline, doc.value.pipelines.keys().map(|k| k.as_str()))),
+                .maybe_help(did_you_mean(
+                    pipeline,
+                    doc.value.pipelines.keys().map(|k| k.as_str()),
+                )),
             );
             return;
         };
-        if let Some(stage) = stage {
-            if !def.stages.iter().any(|s| s.id.as_str() == stage) {
-                let names: Vec<&str> = def.stages.iter().map(|s| s.id.as_str()).collect();
-                out.push(
-                    at.error(
-                        Code::UnknownStage,
-                        &join(base, [Seg::from("stage")]),
-                        format!("pipeline `{pipeline}` has no stage `{stage}`"),
-                    )
-                    .with_help(
-                        did_you_mean(stage, names.iter().copied())
-                            .unwrap_or_else(|| format!("its stages: {}", names.join(", "))),
-                    ),
-                );
-            }
+        if let Some(stage) = stage
+            && !def.stages.iter().any(|s| s.id.as_str() == stage)
+        {
+            let names: Vec<&str> = def.stages.iter().map(|s| s.id.as_str()).collect();
+            out.push(
+                at.error(
+                    Code::UnknownStage,
+                    &join(base, [Seg::from("stage")]),
+                    format!("pipeline `{pipeline}` has no stage `{stage}`"),
+                )
+                .with_help(
+                    did_you_mean(stage, names.iter().copied())
+                        .unwrap_or_else(|| format!("its stages: {}", names.join(", "))),
+                ),
+            );
         }
     }
 
     fn trigger(&self, kind: &TriggerKind, at: &Located, out: &mut Vec<Diagnostic>) {
         let t = |k: &str| crate::path!["trigger", k];
         match kind {
-            TriggerKind::FormSubmission { site, component } => {
-                if self.id(FileKind::Site, site.as_str(), at, &t("site"), out) {
-                    self.instance(site.as_str(), component.as_str(), true, at, &t("component"), out);
-                }
+            TriggerKind::FormSubmission { site, component }
+                if self.id(FileKind::Site, site.as_str(), at, &t("site"), out) =>
+            {
+                self.instance(
+                    site.as_str(),
+                    component.as_str(),
+                    true,
+                    at,
+                    &t("component"),
+                    out,
+                );
             }
-            TriggerKind::PageEvent { site, component, .. } => {
-                if let Some(site) = site {
-                    if self.id(FileKind::Site, site.as_str(), at, &t("site"), out) {
-                        if let Some(c) = component {
-                            self.instance(site.as_str(), c.as_str(), false, at, &t("component"), out);
-                        }
-                    }
+            TriggerKind::PageEvent {
+                site, component, ..
+            } => {
+                if let Some(site) = site
+                    && self.id(FileKind::Site, site.as_str(), at, &t("site"), out)
+                    && let Some(c) = component
+                {
+                    self.instance(site.as_str(), c.as_str(), false, at, &t("component"), out);
                 }
             }
             TriggerKind::FieldChanged { field, .. } => self.field(field, at, &t("field"), out),
@@ -259,27 +336,56 @@ impl Refs<'_> {
                 &crate::path!["trigger"],
                 out,
             ),
-            TriggerKind::EmailOpened { template: Some(tpl) }
-            | TriggerKind::EmailClicked { template: Some(tpl), .. }
-            | TriggerKind::EmailBounced { template: Some(tpl) }
-            | TriggerKind::EmailUnsubscribed { template: Some(tpl) } => {
-                self.id(FileKind::EmailTemplate, tpl.as_str(), at, &t("template"), out);
+            TriggerKind::EmailOpened {
+                template: Some(tpl),
+            }
+            | TriggerKind::EmailClicked {
+                template: Some(tpl),
+                ..
+            }
+            | TriggerKind::EmailBounced {
+                template: Some(tpl),
+            }
+            | TriggerKind::EmailUnsubscribed {
+                template: Some(tpl),
+            } => {
+                self.id(
+                    FileKind::EmailTemplate,
+                    tpl.as_str(),
+                    at,
+                    &t("template"),
+                    out,
+                );
             }
             _ => {}
         }
     }
 
     /// A component instance of a site, and for forms, that it submits.
-    fn instance(&self, site: &str, id: &str, form: bool, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
-        let Some(instances) = site_instances(self.ws, site) else { return };
+    fn instance(
+        &self,
+        site: &str,
+        id: &str,
+        form: bool,
+        at: &Located,
+        path: &[Seg],
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let Some(instances) = site_instances(self.ws, site) else {
+            return;
+        };
         let Some(inst) = instances.iter().find(|i| i.instance.id.as_str() == id) else {
             let ids: Vec<&str> = instances.iter().map(|i| i.instance.id.as_str()).collect();
             out.push(
-                at.error(Code::UnknownComponent, path, format!("site `{site}` has no component instance `{id}`"))
-                    .with_help(
-                        did_you_mean(id, ids.iter().copied())
-                            .unwrap_or_else(|| format!("its instances: {}", ids.join(", "))),
-                    ),
+                at.error(
+                    Code::UnknownComponent,
+                    path,
+                    format!("site `{site}` has no component instance `{id}`"),
+                )
+                .with_help(
+                    did_you_mean(id, ids.iter().copied())
+                        .unwrap_or_else(|| format!("its instances: {}", ids.join(", "))),
+                ),
             );
             return;
         };
@@ -307,7 +413,13 @@ impl Refs<'_> {
         let p = |k: &str| join(base, [Seg::from(k)]);
         match kind {
             StepKind::SendEmail { template, .. } => {
-                self.id(FileKind::EmailTemplate, template.as_str(), at, &p("template"), out);
+                self.id(
+                    FileKind::EmailTemplate,
+                    template.as_str(),
+                    at,
+                    &p("template"),
+                    out,
+                );
             }
             StepKind::UpsertContact { fields, lists, .. } => {
                 for name in fields.keys() {
@@ -315,7 +427,12 @@ impl Refs<'_> {
                     self.custom_field_key(name, at, &path, out);
                 }
                 for (i, list) in lists.iter().enumerate() {
-                    self.list(list.as_str(), at, &join(base, [Seg::from("lists"), Seg::Index(i)]), out);
+                    self.list(
+                        list.as_str(),
+                        at,
+                        &join(base, [Seg::from("lists"), Seg::Index(i)]),
+                        out,
+                    );
                 }
             }
             StepKind::UpdateContact { fields } => {
@@ -327,11 +444,19 @@ impl Refs<'_> {
             StepKind::AddToList { list } | StepKind::RemoveFromList { list } => {
                 self.list(list.as_str(), at, &p("list"), out);
             }
-            StepKind::MoveDeal { pipeline, stage, .. } => {
+            StepKind::MoveDeal {
+                pipeline, stage, ..
+            } => {
                 self.pipeline_stage(pipeline.as_str(), Some(stage.as_str()), at, base, out);
             }
             StepKind::SubWorkflow { workflow, .. } => {
-                self.id(FileKind::Workflow, workflow.as_str(), at, &p("workflow"), out);
+                self.id(
+                    FileKind::Workflow,
+                    workflow.as_str(),
+                    at,
+                    &p("workflow"),
+                    out,
+                );
             }
             _ => {}
         }
@@ -348,22 +473,49 @@ impl Refs<'_> {
                     at.key_span(path),
                     format!("no custom field `{name}` in contacts/fields.yaml"),
                 )
-                .maybe_help(did_you_mean(name, f.value.fields.keys().map(String::as_str))),
+                .maybe_help(did_you_mean(
+                    name,
+                    f.value.fields.keys().map(String::as_str),
+                )),
             );
         }
     }
 
-    fn condition(&self, c: &Condition, base: &[Seg], at: &Located, own: Option<&str>, out: &mut Vec<Diagnostic>) {
+    fn condition(
+        &self,
+        c: &Condition,
+        base: &[Seg],
+        at: &Located,
+        own: Option<&str>,
+        out: &mut Vec<Diagnostic>,
+    ) {
         match c {
             Condition::All(items) | Condition::Any(items) => {
-                let key = if matches!(c, Condition::All(_)) { "all" } else { "any" };
+                let key = if matches!(c, Condition::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
                 for (i, item) in items.iter().enumerate() {
-                    self.condition(item, &join(base, [Seg::from(key), Seg::Index(i)]), at, own, out);
+                    self.condition(
+                        item,
+                        &join(base, [Seg::from(key), Seg::Index(i)]),
+                        at,
+                        own,
+                        out,
+                    );
                 }
             }
-            Condition::Not(inner) => self.condition(inner, &join(base, [Seg::from("not")]), at, own, out),
+            Condition::Not(inner) => {
+                self.condition(inner, &join(base, [Seg::from("not")]), at, own, out)
+            }
             Condition::Field(f) => {
-                self.field(&f.name, at, &join(base, [Seg::from("field"), Seg::from("name")]), out);
+                self.field(
+                    &f.name,
+                    at,
+                    &join(base, [Seg::from("field"), Seg::from("name")]),
+                    out,
+                );
                 let ops = [
                     f.eq.is_some(),
                     f.ne.is_some(),
@@ -377,16 +529,26 @@ impl Refs<'_> {
                 ];
                 if !ops.contains(&true) {
                     out.push(
-                        at.error(Code::MissingKey, &join(base, [Seg::from("field")]), "a field condition needs an operator")
-                            .with_help("add one of: eq, ne, gt, gte, lt, lte, in, contains, exists"),
+                        at.error(
+                            Code::MissingKey,
+                            &join(base, [Seg::from("field")]),
+                            "a field condition needs an operator",
+                        )
+                        .with_help("add one of: eq, ne, gt, gte, lt, lte, in, contains, exists"),
                     );
                 }
             }
-            Condition::List(id) => self.list(id.as_str(), at, &join(base, [Seg::from("list")]), out),
+            Condition::List(id) => {
+                self.list(id.as_str(), at, &join(base, [Seg::from("list")]), out)
+            }
             Condition::Segment(id) => {
                 let path = join(base, [Seg::from("segment")]);
                 if own == Some(id.as_str()) {
-                    out.push(at.error(Code::InvalidReference, &path, format!("segment `{id}` refers to itself")));
+                    out.push(at.error(
+                        Code::InvalidReference,
+                        &path,
+                        format!("segment `{id}` refers to itself"),
+                    ));
                 } else {
                     self.segment(id.as_str(), at, &path, out);
                 }

@@ -25,7 +25,10 @@ pub struct InstanceRef<'a> {
 }
 
 /// The pages of a site: the template's, replaced or extended by the site's own.
-pub fn site_pages<'a>(ws: &'a Workspace, site: &str) -> Option<Vec<(&'a Page, Located<'a>, Vec<Seg>)>> {
+pub fn site_pages<'a>(
+    ws: &'a Workspace,
+    site: &str,
+) -> Option<Vec<(&'a Page, Located<'a>, Vec<Seg>)>> {
     let doc = ws.sites.get(site)?;
     let site_at = Located::of(ws, doc);
     let mut pages: Vec<(&Page, Located, Vec<Seg>)> = Vec::new();
@@ -67,14 +70,14 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     for doc in ws.site_templates.values() {
         let at = Located::of(ws, doc);
         for (name, spec) in &doc.value.variables {
-            if let Some(default) = &spec.default {
-                if let Err(why) = check_value(spec, default) {
-                    out.push(at.error(
-                        Code::VariableType,
-                        &crate::path!["variables", name.as_str(), "default"],
-                        format!("the default of `{name}` {why}"),
-                    ));
-                }
+            if let Some(default) = &spec.default
+                && let Err(why) = check_value(spec, default)
+            {
+                out.push(at.error(
+                    Code::VariableType,
+                    &crate::path!["variables", name.as_str(), "default"],
+                    format!("the default of `{name}` {why}"),
+                ));
             }
         }
         let mut paths: HashMap<&str, usize> = HashMap::new();
@@ -110,7 +113,9 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
                     )
                     .with_help(
                         did_you_mean(site.template.as_str(), ws.ids(FileKind::SiteTemplate))
-                            .unwrap_or_else(|| "`funnel templates list` shows the templates".into()),
+                            .unwrap_or_else(|| {
+                                "`funnel templates list` shows the templates".into()
+                            }),
                     ),
                 );
             }
@@ -168,7 +173,9 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
                 ));
             }
         }
-        let Some(instances) = site_instances(ws, site_id) else { continue };
+        let Some(instances) = site_instances(ws, site_id) else {
+            continue;
+        };
         let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
         for inst in &instances {
             let id = inst.instance.id.as_str();
@@ -192,7 +199,10 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
                         at.key_span(&path),
                         format!("site `{site_id}` has no component instance `{id}` to override"),
                     )
-                    .maybe_help(did_you_mean(id, instances.iter().map(|i| i.instance.id.as_str()))),
+                    .maybe_help(did_you_mean(
+                        id,
+                        instances.iter().map(|i| i.instance.id.as_str()),
+                    )),
                 ),
                 Some(inst) => {
                     instance_config(ws, inst.instance, &at, &path, Some(&ov.config), out);
@@ -249,7 +259,10 @@ fn instance_config(
                     at.key_span(&key_path),
                     format!("component `{component}` has no config field `{key}`"),
                 )
-                .maybe_help(did_you_mean(key, def.value.config.keys().map(String::as_str))),
+                .maybe_help(did_you_mean(
+                    key,
+                    def.value.config.keys().map(String::as_str),
+                )),
             ),
             Some(spec) => {
                 if let Err(why) = check_value(spec, value) {
@@ -265,7 +278,9 @@ fn instance_config(
                     at.error(
                         Code::MissingVariable,
                         path,
-                        format!("component `{component}` needs config `{key}`, which has no default"),
+                        format!(
+                            "component `{component}` needs config `{key}`, which has no default"
+                        ),
                     )
                     .with_help(format!("add `{key}:` under this instance's `config`")),
                 );
@@ -282,7 +297,10 @@ pub fn check_value(spec: &VariableSpec, value: &J) -> Result<(), String> {
         return Ok(());
     }
     // An empty address or image means "none"; the markup leaves it out.
-    let optional_kind = matches!(spec.kind, ValueType::Url | ValueType::Email | ValueType::Image);
+    let optional_kind = matches!(
+        spec.kind,
+        ValueType::Url | ValueType::Email | ValueType::Image
+    );
     if optional_kind && text == Some("") {
         return Ok(());
     }

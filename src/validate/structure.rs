@@ -82,12 +82,11 @@ impl<'a> Walker<'a> {
             .and_then(J::as_str)
             .and_then(|r| r.strip_prefix("#/definitions/"));
         let schema = self.resolve(schema);
-        if let Some(name) = format {
-            if matches!(&node.value, Value::Str(_)) {
-                if let Some(d) = values::check_format(name, node, self.file) {
-                    self.formats.borrow_mut().push(d);
-                }
-            }
+        if let Some(name) = format
+            && matches!(&node.value, Value::Str(_))
+            && let Some(d) = values::check_format(name, node, self.file)
+        {
+            self.formats.borrow_mut().push(d);
         }
         match schema {
             J::Bool(true) => return,
@@ -115,11 +114,11 @@ impl<'a> Walker<'a> {
             self.union(node, variants, key, diags);
             return;
         }
-        if let Some(types) = schema.get("type") {
-            if !type_matches(node, types) {
-                diags.push(self.wrong_type(node, &type_names(types), key));
-                return;
-            }
+        if let Some(types) = schema.get("type")
+            && !type_matches(node, types)
+        {
+            diags.push(self.wrong_type(node, &type_names(types), key));
+            return;
         }
         if let Some(J::Array(options)) = schema.get("enum") {
             self.enumeration(node, options, key, diags);
@@ -127,14 +126,12 @@ impl<'a> Walker<'a> {
         }
         if let Some(c) = schema.get("const") {
             if node.to_json() != *c {
-                diags.push(
-                    Diagnostic::error(
-                        Code::InvalidValue,
-                        self.file,
-                        node.span,
-                        format!("{} must be `{}`", describe_key(key), display_json(c)),
-                    ),
-                );
+                diags.push(Diagnostic::error(
+                    Code::InvalidValue,
+                    self.file,
+                    node.span,
+                    format!("{} must be `{}`", describe_key(key), display_json(c)),
+                ));
             }
             return;
         }
@@ -184,13 +181,17 @@ impl<'a> Walker<'a> {
                         );
                     }
                     Some(s @ J::Object(_)) => {
-                        if let Some(d) = values::check_secret_key(&entry.key, &entry.value, self.file) {
+                        if let Some(d) =
+                            values::check_secret_key(&entry.key, &entry.value, self.file)
+                        {
                             self.formats.borrow_mut().push(d);
                         }
                         self.node(&entry.value, s, Some(&entry.key), diags);
                     }
                     Some(J::Bool(true)) | None => {
-                        if let Some(d) = values::check_secret_key(&entry.key, &entry.value, self.file) {
+                        if let Some(d) =
+                            values::check_secret_key(&entry.key, &entry.value, self.file)
+                        {
                             self.formats.borrow_mut().push(d);
                         }
                         self.free(&entry.value);
@@ -411,13 +412,9 @@ impl<'a> Walker<'a> {
                         .and_then(|r| r.first())
                         .and_then(J::as_str)
                         == Some(entry.key.as_str())
-                }) {
-                    if let Some(s) = variant
-                        .get("properties")
-                        .and_then(|p| p.get(&entry.key))
-                    {
-                        self.node(&entry.value, s, Some(&entry.key), diags);
-                    }
+                }) && let Some(s) = variant.get("properties").and_then(|p| p.get(&entry.key))
+                {
+                    self.node(&entry.value, s, Some(&entry.key), diags);
                 }
             }
             [_, second, ..] => diags.push(
@@ -529,15 +526,17 @@ fn external_tags<'s>(variants: &[&'s J]) -> Option<Vec<&'s str>> {
 }
 
 fn type_matches(node: &Node, types: &J) -> bool {
-    let one = |t: &str| match (t, &node.value) {
-        ("null", Value::Null) => true,
-        ("boolean", Value::Bool(_)) => true,
-        ("integer", Value::Int(_)) => true,
-        ("number", Value::Int(_) | Value::Float(_)) => true,
-        ("string", Value::Str(_)) => true,
-        ("array", Value::Seq(_)) => true,
-        ("object", Value::Map(_)) => true,
-        _ => false,
+    let one = |t: &str| {
+        matches!(
+            (t, &node.value),
+            ("null", Value::Null)
+                | ("boolean", Value::Bool(_))
+                | ("integer", Value::Int(_))
+                | ("number", Value::Int(_) | Value::Float(_))
+                | ("string", Value::Str(_))
+                | ("array", Value::Seq(_))
+                | ("object", Value::Map(_))
+        )
     };
     match types {
         J::String(t) => one(t),

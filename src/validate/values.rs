@@ -92,7 +92,9 @@ pub fn check_secret_key(key: &str, node: &Node, file: &Path) -> Option<Diagnosti
             node.span,
             format!("`{key}` holds a secret in plain text"),
         )
-        .with_help("put it in an environment variable and write `${VAR_NAME}`; rotate the exposed value")
+        .with_help(
+            "put it in an environment variable and write `${VAR_NAME}`; rotate the exposed value",
+        )
     })
 }
 
@@ -166,15 +168,13 @@ pub fn check_url(text: &str) -> Result<(), String> {
         .or_else(|| text.strip_prefix("http://"))
         .ok_or("it must start with https:// or http://")?;
     let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host_port
-        .rsplit_once(':')
-        .map_or(host_port, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                host_port
-            }
-        });
+    let host = host_port.rsplit_once(':').map_or(host_port, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host_port
+        }
+    });
     if host.is_empty() {
         return Err("it has no host".into());
     }
@@ -194,7 +194,9 @@ pub fn check_url(text: &str) -> Result<(), String> {
 pub fn check_cron(text: &str) -> Result<croner::Cron, String> {
     let fields = text.split_whitespace().count();
     if !(5..=6).contains(&fields) {
-        return Err(format!("it has {fields} fields; cron lines have 5 (or 6 with seconds)"));
+        return Err(format!(
+            "it has {fields} fields; cron lines have 5 (or 6 with seconds)"
+        ));
     }
     croner::parser::CronParser::new()
         .parse(text)
@@ -204,20 +206,19 @@ pub fn check_cron(text: &str) -> Result<croner::Cron, String> {
 /// Checks that cut across files and are not about one value's format.
 pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     // Postgres needs a URL; SQLite needs none.
-    if let Some(doc) = &ws.config {
-        if let Some(store) = &doc.value.store {
-            let at = crate::validate::Located::of(ws, doc);
-            if store.backend == crate::model::config::StoreBackend::Postgres && store.url.is_none()
-            {
-                out.push(
-                    at.error(
-                        Code::MissingKey,
-                        &crate::path!["store"],
-                        "the postgres backend needs `url`",
-                    )
-                    .with_help("add `url: ${DATABASE_URL}` and set that variable"),
-                );
-            }
+    if let Some(doc) = &ws.config
+        && let Some(store) = &doc.value.store
+    {
+        let at = crate::validate::Located::of(ws, doc);
+        if store.backend == crate::model::config::StoreBackend::Postgres && store.url.is_none() {
+            out.push(
+                at.error(
+                    Code::MissingKey,
+                    &crate::path!["store"],
+                    "the postgres backend needs `url`",
+                )
+                .with_help("add `url: ${DATABASE_URL}` and set that variable"),
+            );
         }
     }
 }

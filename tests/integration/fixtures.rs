@@ -26,14 +26,24 @@ fn expectations(case: &Path) -> Expected {
                         panic!("{file}:{}: bad expect-at marker", i + 1);
                     };
                     let (l, c) = pos.split_once(':').expect("LINE:COLUMN");
-                    out.insert((file.clone(), l.parse().expect("line"), c.parse().expect("column"), code.into()));
+                    out.insert((
+                        file.clone(),
+                        l.parse().expect("line"),
+                        c.parse().expect("column"),
+                        code.into(),
+                    ));
                 }
             } else if let Some(rest) = line.split("# expect:").nth(1) {
                 for item in rest.split(',') {
                     let (code, col) = item.trim().split_once('@').unwrap_or_else(|| {
                         panic!("{file}:{}: marker `{item}` needs CODE@COLUMN", i + 1)
                     });
-                    out.insert((file.clone(), i + 1, col.parse().expect("column"), code.into()));
+                    out.insert((
+                        file.clone(),
+                        i + 1,
+                        col.parse().expect("column"),
+                        code.into(),
+                    ));
                 }
             }
         }
@@ -62,7 +72,11 @@ fn every_broken_fixture_reports_exactly_its_marked_diagnostics() {
     assert!(cases.len() >= 30, "only {} broken fixtures", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
-        let name = case.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let expected = expectations(case);
         if expected.is_empty() {
             failures.push(format!("{name}: marks no expected diagnostic"));
@@ -94,5 +108,10 @@ fn every_broken_fixture_reports_exactly_its_marked_diagnostics() {
             failures.push(format!("{name}: exit code {code}, expected 1"));
         }
     }
-    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

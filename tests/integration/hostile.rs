@@ -31,7 +31,10 @@ fn codes(diags: &[serde_json::Value]) -> Vec<&str> {
 fn invalid_utf8_is_reported_at_the_bad_byte() {
     let diags = validate_with("latin1", b"name: Caf\xe9\nsteps: []\n");
     assert_eq!(codes(&diags), ["invalid-utf8"]);
-    assert_eq!((diags[0]["line"].as_u64(), diags[0]["column"].as_u64()), (Some(1), Some(10)));
+    assert_eq!(
+        (diags[0]["line"].as_u64(), diags[0]["column"].as_u64()),
+        (Some(1), Some(10))
+    );
 }
 
 #[test]
@@ -46,7 +49,7 @@ fn an_alias_bomb_is_stopped() {
     let mut src = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         let p = format!("*a{}", i - 1);
-        src.push_str(&format!("a{i}: &a{i} [{}]\n", vec![p.as_str(); 9].join(", ")));
+        src.push_str(&format!("a{i}: &a{i} [{}]\n", [p.as_str(); 9].join(", ")));
     }
     let diags = validate_with("bomb", src.as_bytes());
     assert_eq!(codes(&diags), ["alias-limit"]);
@@ -57,10 +60,20 @@ fn ten_thousand_levels_of_nesting_are_refused() {
     // Block style, linear in size: `- - - … x` nests a list per dash.
     let block = format!("a:\n  {}x\n", "- ".repeat(10_000));
     let diags = validate_with("deep-block", block.as_bytes());
-    assert!(codes(&diags).iter().all(|c| *c == "nesting-too-deep" || *c == "yaml-syntax"), "{diags:?}");
+    assert!(
+        codes(&diags)
+            .iter()
+            .all(|c| *c == "nesting-too-deep" || *c == "yaml-syntax"),
+        "{diags:?}"
+    );
     let flow = format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
     let diags = validate_with("deep-flow", flow.as_bytes());
-    assert!(codes(&diags).iter().all(|c| *c == "nesting-too-deep" || *c == "yaml-syntax"), "{diags:?}");
+    assert!(
+        codes(&diags)
+            .iter()
+            .all(|c| *c == "nesting-too-deep" || *c == "yaml-syntax"),
+        "{diags:?}"
+    );
 }
 
 #[test]
@@ -78,19 +91,28 @@ fn binary_garbage_is_reported_not_parsed() {
     let diags = validate_with("garbage", &bytes);
     assert_eq!(diags.len(), 1, "{diags:?}");
     let also_text = validate_with("nul", b"name: a\0b\n");
-    assert!(codes(&also_text).iter().all(|c| *c == "yaml-syntax"), "{also_text:?}");
+    assert!(
+        codes(&also_text).iter().all(|c| *c == "yaml-syntax"),
+        "{also_text:?}"
+    );
 }
 
 #[test]
 fn an_empty_file_is_reported() {
     assert_eq!(codes(&validate_with("empty", b"")), ["empty-file"]);
-    assert_eq!(codes(&validate_with("comments-only", b"# nothing here\n")), ["empty-file"]);
+    assert_eq!(
+        codes(&validate_with("comments-only", b"# nothing here\n")),
+        ["empty-file"]
+    );
 }
 
 #[test]
 fn duplicate_keys_are_reported_where_the_second_stands() {
     let diags = validate_with("dup", b"name: A\nname: B\n");
-    let dup: Vec<_> = diags.iter().filter(|d| d["code"] == "duplicate-key").collect();
+    let dup: Vec<_> = diags
+        .iter()
+        .filter(|d| d["code"] == "duplicate-key")
+        .collect();
     assert_eq!(dup.len(), 1);
     assert_eq!(dup[0]["line"], 2);
     assert_eq!(dup[0]["column"], 1);

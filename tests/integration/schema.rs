@@ -6,13 +6,16 @@ use crate::support::{repo_root, run};
 #[test]
 fn committed_schemas_match_the_types() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = run(&["schema", "--out", dir.path().to_str().expect("utf-8")], dir.path());
+    let out = run(
+        &["schema", "--out", dir.path().to_str().expect("utf-8")],
+        dir.path(),
+    );
     assert!(out.status.success());
     for entry in std::fs::read_dir(dir.path()).expect("read").flatten() {
         let name = entry.file_name();
         let generated = std::fs::read_to_string(entry.path()).expect("read generated");
-        let committed = std::fs::read_to_string(repo_root().join("schema").join(&name))
-            .unwrap_or_default();
+        let committed =
+            std::fs::read_to_string(repo_root().join("schema").join(&name)).unwrap_or_default();
         assert!(
             generated == committed,
             "schema/{} is out of date: run `cargo run -- schema --out schema`",
@@ -40,7 +43,10 @@ fn every_demo_yaml_file_names_its_schema() {
     if !config.starts_with("# yaml-language-server: $schema=schema/funnel.schema.json") {
         missing.push("funnel.yaml".into());
     }
-    assert!(missing.is_empty(), "files without a schema header: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a schema header: {missing:#?}"
+    );
 }
 
 #[test]

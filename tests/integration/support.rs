@@ -28,7 +28,10 @@ pub fn repo_root() -> PathBuf {
 /// Copies a folder tree.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create target folder");
-    for entry in std::fs::read_dir(from).expect("read fixture folder").flatten() {
+    for entry in std::fs::read_dir(from)
+        .expect("read fixture folder")
+        .flatten()
+    {
         let target = to.join(entry.file_name());
         if entry.file_type().expect("file type").is_dir() {
             copy_tree(&entry.path(), &target);
