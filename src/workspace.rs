@@ -25,7 +25,7 @@ use crate::model::workflow_test::WorkflowTests;
 use crate::yaml::{self, Node, Pos, ProblemKind, Span};
 
 /// The largest workspace file read; larger ones are refused unread.
-pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 
 /// The workspace settings file name, which also marks a workspace root.
 pub const CONFIG_FILE: &str = "funnel.yaml";

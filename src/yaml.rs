@@ -7,6 +7,8 @@
 //! is built, never after. It does not know what any file means; `model` and
 //! `validate` do.
 
+use std::collections::HashMap;
+
 use granit_parser::{Event, Parser, ScalarStyle};
 
 /// Deepest nesting a workspace file may have. Real files stay under 20 levels.
@@ -266,6 +268,19 @@ impl<'a> LineIndex<'a> {
         LineIndex { source, starts }
     }
 
+    /// A parser marker as a position. The byte offset comes from the marker when
+    /// the parser knows it (string input does), so a long line is never rescanned.
+    fn marker(&self, m: &granit_parser::Marker) -> Pos {
+        match m.byte_offset() {
+            Some(offset) if offset <= self.source.len() => Pos {
+                line: m.line().max(1),
+                col: m.col() + 1,
+                offset,
+            },
+            _ => self.pos(m.line(), m.col()),
+        }
+    }
+
     /// `line` 1-based, `col` 0-based in characters, as the parser reports them.
     fn pos(&self, line: usize, col: usize) -> Pos {
         let line = line.max(1);
@@ -300,6 +315,9 @@ enum Frame {
     },
     Map {
         entries: Vec<Entry>,
+        /// Key lookup, built once a mapping grows past a few keys, so duplicate
+        /// checks stay linear without a table for every small mapping.
+        keys: Option<HashMap<String, usize>>,
         pending_key: Option<(String, Span)>,
         start: Pos,
         anchor: usize,
@@ -317,16 +335,15 @@ pub fn parse(source: &str) -> Parsed {
     let mut skip_key_depth: Option<usize> = None;
 
     let span_of = |s: &granit_parser::Span| Span {
-        start: index.pos(s.start.line(), s.start.col()),
-        end: index.pos(s.end.line(), s.end.col()),
+        start: index.marker(&s.start),
+        end: index.marker(&s.end),
     };
 
     for event in Parser::new_from_str(source) {
         let (event, raw_span) = match event {
             Ok(e) => e,
             Err(err) => {
-                let m = err.marker();
-                let pos = index.pos(m.line(), m.col());
+                let pos = index.marker(err.marker());
                 out.problems.push(Problem {
                     kind: ProblemKind::Syntax,
                     span: Span {
@@ -393,6 +410,7 @@ pub fn parse(source: &str) -> Parsed {
                 }
                 stack.push(Frame::Map {
                     entries: Vec::new(),
+                    keys: None,
                     pending_key: None,
                     start: span.start,
                     anchor,
@@ -401,18 +419,26 @@ pub fn parse(source: &str) -> Parsed {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = stack.pop() else { continue };
+                // Vectors grow in steps of at least four; a file of many small
+                // mappings would otherwise hold mostly spare capacity.
                 let (value, start, anchor) = match frame {
                     Frame::Seq {
-                        items,
+                        mut items,
                         start,
                         anchor,
-                    } => (Value::Seq(items), start, anchor),
+                    } => {
+                        items.shrink_to_fit();
+                        (Value::Seq(items), start, anchor)
+                    }
                     Frame::Map {
-                        entries,
+                        mut entries,
                         start,
                         anchor,
                         ..
-                    } => (Value::Map(entries), start, anchor),
+                    } => {
+                        entries.shrink_to_fit();
+                        (Value::Map(entries), start, anchor)
+                    }
                 };
                 let node = Node {
                     value,
@@ -458,6 +484,7 @@ pub fn parse(source: &str) -> Parsed {
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map {
                 entries,
+                keys,
                 pending_key,
                 ..
             }) => match pending_key.take() {
@@ -483,16 +510,19 @@ pub fn parse(source: &str) -> Parsed {
                 Some((key, key_span)) => {
                     if skip_key_depth == Some(depth) {
                         skip_key_depth = None;
-                    } else if let Some(first) = entries.iter().find(|e| e.key == key) {
+                    } else if let Some(first) = find_key(entries, keys, &key) {
                         out.problems.push(Problem {
                             kind: ProblemKind::DuplicateKey,
                             span: key_span,
                             message: format!(
                                 "duplicate key `{key}` (first defined on line {})",
-                                first.key_span.start.line
+                                entries[first].key_span.start.line
                             ),
                         });
                     } else {
+                        if let Some(keys) = keys {
+                            keys.insert(key.clone(), entries.len());
+                        }
                         entries.push(Entry {
                             key,
                             key_span,
@@ -528,6 +558,28 @@ fn block_pos(source: &str, start: Pos, text: &str, inner: usize) -> Pos {
         line,
         col: indent + last.chars().count() + 1,
         offset: (line_start + indent_bytes + last.len()).min(source.len()),
+    }
+}
+
+/// The index of `key` among a mapping's entries.
+fn find_key(
+    entries: &[Entry],
+    keys: &mut Option<HashMap<String, usize>>,
+    key: &str,
+) -> Option<usize> {
+    const SCAN: usize = 16;
+    if keys.is_none() && entries.len() >= SCAN {
+        *keys = Some(
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.key.clone(), i))
+                .collect(),
+        );
+    }
+    match keys {
+        Some(map) => map.get(key).copied(),
+        None => entries.iter().position(|e| e.key == key),
     }
 }
 
