@@ -344,13 +344,24 @@ pub fn parse(source: &str) -> Parsed {
             Ok(e) => e,
             Err(err) => {
                 let pos = index.marker(err.marker());
+                let info = err.info().to_string();
+                // The parser's own nesting limit is the same problem as ours.
+                let too_deep = info.contains("recursion limit");
                 out.problems.push(Problem {
-                    kind: ProblemKind::Syntax,
+                    kind: if too_deep {
+                        ProblemKind::TooDeep
+                    } else {
+                        ProblemKind::Syntax
+                    },
                     span: Span {
                         start: pos,
                         end: pos,
                     },
-                    message: err.info().to_string(),
+                    message: if too_deep {
+                        format!("nesting deeper than the parser allows ({info})")
+                    } else {
+                        info
+                    },
                 });
                 out.root = None;
                 return out;
