@@ -46,7 +46,11 @@ pub fn validate_workspace(root: &Path, shown_root: &Path) -> Result<Report, Load
     diagnostics.extend(check(&ws));
     diagnostic::sort(&mut diagnostics);
     diagnostics.dedup_by(|a, b| {
-        a.file == b.file && a.line == b.line && a.column == b.column && a.code == b.code
+        a.file == b.file
+            && a.line == b.line
+            && a.column == b.column
+            && a.code == b.code
+            && a.message == b.message
     });
     Ok(Report {
         workspace: ws,

@@ -3,5 +3,7 @@
 mod fixtures;
 mod hostile;
 mod init;
+mod render;
 mod schema;
 mod support;
+mod templates;
