@@ -112,8 +112,11 @@ fn main() {
         println!("wrote {WORKFLOWS} workflows and {SITES} sites to {dir} (seed {seed})");
         return;
     }
-    if args.iter().any(|a| a == "--test") {
-        return; // `cargo test --all-targets` builds benches; nothing to measure there.
+    if !args.iter().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs benches without `--bench`: a debug build
+        // has nothing worth measuring.
+        println!("run with `cargo bench --bench validate_workspace` to measure");
+        return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     generate(dir.path(), seed);

@@ -103,6 +103,8 @@ codes! {
     DuplicatePage => "duplicate-page": "two pages of a template or site share a path",
     PlaintextSecret => "plaintext-secret": "a secret is written in the file instead of a ${ENV} reference",
     InvalidReference => "invalid-reference": "a reference that cannot be used where it stands",
+    UnknownPage => "unknown-page": "a trigger names a page path that the site does not have",
+    MissingFile => "missing-file": "a file that belongs with another is missing",
 }
 
 impl std::fmt::Display for Code {

@@ -398,6 +398,26 @@ impl Workspace {
     ) {
         self.known.entry(kind).or_default().insert(id.clone());
         let mut diags = Vec::new();
+        let named_by_path = !matches!(kind, FileKind::Config)
+            && !matches!(
+                kind,
+                FileKind::Fields
+                    | FileKind::Lists
+                    | FileKind::Segments
+                    | FileKind::Scoring
+                    | FileKind::Pipelines
+            );
+        if origin == Origin::Workspace && named_by_path && !crate::validate::values::is_ident(&id) {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidId,
+                    &display,
+                    Span::default(),
+                    format!("the path gives this file the id `{id}`, which is not a valid id"),
+                )
+                .with_help("rename it: ids use lowercase letters, digits, `-` and `_`"),
+            );
+        }
         let text = bytes.and_then(|b| decode(b, &display).map_err(|d| diags.push(d)).ok());
         let index = self.files.len();
         self.files.push(SourceFile {
@@ -513,8 +533,24 @@ impl Workspace {
                     (PathBuf::from(format!("builtin:{rel}")), text)
                 }
             };
-            if let Some(text) = text {
-                self.component_markup.insert(id, (display, text));
+            match text {
+                Some(text) => {
+                    self.component_markup.insert(id, (display, text));
+                }
+                None => {
+                    let yaml = display.with_file_name("component.yaml");
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            Code::MissingFile,
+                            &yaml,
+                            Span::default(),
+                            format!("component `{id}` has no readable component.html beside it"),
+                        )
+                        .with_help(
+                            "the markup of a component is its component.html (UTF-8, minijinja)",
+                        ),
+                    );
+                }
             }
         }
     }

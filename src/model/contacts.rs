@@ -117,7 +117,8 @@ pub enum Condition {
     Email(EmailCondition),
 }
 
-/// Compares a field: `name` and exactly one operator.
+/// Compares a field: `name` and exactly one operator (several conditions on one
+/// field go under `all:`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldCondition {
@@ -197,6 +198,8 @@ pub struct EmailCondition {
     #[serde(default)]
     pub at_least: Option<u32>,
     #[serde(default)]
+    pub at_most: Option<u32>,
+    #[serde(default)]
     pub within: Option<DurationText>,
 }
 
@@ -273,6 +276,7 @@ pub struct StageDef {
     pub name: String,
     /// Chance of winning a deal at this stage, 0 to 1.
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1))]
     pub probability: Option<f64>,
     /// The deal is closed (won or lost) at this stage.
     #[serde(default)]

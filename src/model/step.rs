@@ -42,6 +42,7 @@ pub struct Step {
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Total attempts, the first included.
+    #[schemars(range(min = 1))]
     pub attempts: u32,
     /// Wait before the second attempt; doubles after each further failure.
     #[serde(default)]
@@ -51,6 +52,7 @@ pub struct RetryPolicy {
     pub max_delay: Option<DurationText>,
     /// Randomize each wait by up to ±this fraction (0 to 1). Default 0.2.
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1))]
     pub jitter: Option<f64>,
 }
 
@@ -236,19 +238,23 @@ pub enum StepKind {
         items: Expr,
         /// Most items in flight at once. Default 1.
         #[serde(default)]
+        #[schemars(range(min = 1))]
         concurrency: Option<u32>,
         steps: Steps,
     },
     /// Jump back to `to` while `while` holds, at most `max_iterations` times.
     Loop {
+        /// An earlier step of the same list.
         to: Ident,
+        #[schemars(range(min = 1))]
         max_iterations: u32,
         #[serde(default, rename = "while")]
         condition: Option<Expr>,
     },
     /// Wait for a duration (a durable timer).
     Delay { duration: DurationText },
-    /// Wait until a time given by an expression (RFC 3339 or a timestamp).
+    /// Wait until a time, given as a template that renders an RFC 3339 time, e.g.
+    /// `{{ contact.fields.trial_ends }}T09:00:00Z`.
     WaitUntil { time: TemplateText },
     /// Wait for a named event about the contact; go to `on_timeout` if none comes.
     WaitForEvent {

@@ -36,6 +36,7 @@ pub struct Workflow {
     pub error_workflow: Option<Ident>,
     /// Most executions of this workflow running at once; further ones wait.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub concurrency: Option<u32>,
     /// Editor metadata (node positions) for visual tools; ignored by the engine.
     #[serde(default)]
@@ -64,8 +65,8 @@ pub struct UiPosition {
 /// What starts an execution, and the conditions that filter it before it starts.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Trigger {
-    /// Bare expressions over `trigger` and `contact`; all must hold for an execution
-    /// to start.
+    /// Bare expressions (over `trigger`, `contact`, `vars`, `workflow`, `now`); all
+    /// must hold for an execution to start.
     #[serde(default)]
     pub conditions: Vec<Expr>,
     #[serde(flatten)]

@@ -215,6 +215,17 @@ fn check_workflow(wf: &Workflow, at: &Located, out: &mut Vec<Diagnostic>) {
                     continue;
                 }
                 match local.get(jump.target) {
+                    Some(&j) if jump.is_loop && j >= i => out.push(
+                        at.error(
+                            Code::InvalidReference,
+                            &jump.path,
+                            format!(
+                                "a loop jumps back, but `{}` does not come before it",
+                                jump.target
+                            ),
+                        )
+                        .with_help("point `to` at the first step of the part to repeat"),
+                    ),
                     Some(&j) => edges[i].push((j, jump.is_loop, jump.path.clone())),
                     None if by_id.contains_key(jump.target) => out.push(
                         at.error(

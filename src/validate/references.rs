@@ -21,7 +21,6 @@ pub const CONTACT_FIELDS: &[&str] = &[
     "first_name",
     "last_name",
     "phone",
-    "company",
     "tags",
     "score",
     "status",
@@ -116,12 +115,85 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             let p = crate::path!["segments", id.as_str(), "match"];
             r.condition(&seg.matches, &p, &at, Some(id.as_str()), out);
         }
+        segment_cycles(&doc.value, &at, out);
     }
     if let Some(doc) = &ws.scoring {
         let at = Located::of(ws, doc);
         for (i, rule) in doc.value.fit.iter().enumerate() {
             r.condition(&rule.when, &crate::path!["fit", i, "when"], &at, None, out);
         }
+    }
+}
+
+/// Segments that include each other (`a` uses `b`, `b` uses `a`) can never be
+/// computed; a self-reference is reported where the conditions are checked.
+fn segment_cycles(
+    file: &crate::model::contacts::SegmentsFile,
+    at: &Located,
+    out: &mut Vec<Diagnostic>,
+) {
+    use std::collections::BTreeMap;
+    let mut edges: BTreeMap<&str, Vec<(String, Vec<Seg>)>> = BTreeMap::new();
+    for (id, seg) in &file.segments {
+        let mut refs = Vec::new();
+        segment_refs(
+            &seg.matches,
+            &crate::path!["segments", id.as_str(), "match"],
+            &mut refs,
+        );
+        refs.retain(|(target, _)| target != id && file.segments.contains_key(target));
+        edges.insert(id.as_str(), refs);
+    }
+    // Colors: 0 unseen, 1 on the current path, 2 done.
+    let mut color: BTreeMap<&str, u8> = BTreeMap::new();
+    for start in edges.keys().copied() {
+        if color.get(start).copied().unwrap_or(0) != 0 {
+            continue;
+        }
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        color.insert(start, 1);
+        while let Some((node, i)) = stack.pop() {
+            let Some((target, path)) = edges.get(node).and_then(|e| e.get(i)) else {
+                color.insert(node, 2);
+                continue;
+            };
+            stack.push((node, i + 1));
+            match color.get(target.as_str()).copied().unwrap_or(0) {
+                0 => {
+                    if let Some((key, _)) = edges.get_key_value(target.as_str()) {
+                        color.insert(key, 1);
+                        stack.push((key, 0));
+                    }
+                }
+                1 => out.push(
+                    at.error(
+                        Code::InvalidReference,
+                        path,
+                        format!("segments `{node}` and `{target}` include each other"),
+                    )
+                    .with_help("a segment cannot depend on itself, directly or through others"),
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn segment_refs(c: &Condition, base: &[Seg], out: &mut Vec<(String, Vec<Seg>)>) {
+    match c {
+        Condition::All(items) | Condition::Any(items) => {
+            let key = if matches!(c, Condition::All(_)) {
+                "all"
+            } else {
+                "any"
+            };
+            for (i, item) in items.iter().enumerate() {
+                segment_refs(item, &join(base, [Seg::from(key), Seg::Index(i)]), out);
+            }
+        }
+        Condition::Not(inner) => segment_refs(inner, &join(base, [Seg::from("not")]), out),
+        Condition::Segment(id) => out.push((id.0.clone(), join(base, [Seg::from("segment")]))),
+        _ => {}
     }
 }
 
@@ -198,6 +270,12 @@ impl Refs<'_> {
 
     fn segment(&self, id: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
         let Some(segs) = &self.ws.segments else {
+            if !self.ws.knows(FileKind::Segments, "segments") {
+                out.push(
+                    at.error(Code::UnknownSegment, path, format!("no segment `{id}`"))
+                        .with_help("segments are defined in contacts/segments.yaml, which this workspace lacks"),
+                );
+            }
             return;
         };
         if !segs.value.segments.keys().any(|k| k.as_str() == id) {
@@ -241,7 +319,17 @@ impl Refs<'_> {
                     .or_else(|| Some("custom fields are defined in contacts/fields.yaml".into())),
                 ),
             ),
-            None => {}
+            None if self.ws.knows(FileKind::Fields, "fields") => {}
+            None => out.push(
+                at.error(
+                    Code::UnknownField,
+                    path,
+                    format!("no contact field `{custom}`"),
+                )
+                .with_help(
+                    "custom fields are defined in contacts/fields.yaml, which this workspace lacks",
+                ),
+            ),
         }
     }
 
@@ -319,13 +407,18 @@ impl Refs<'_> {
                 );
             }
             TriggerKind::PageEvent {
-                site, component, ..
+                site: Some(site),
+                component,
+                page,
+                ..
             } => {
-                if let Some(site) = site
-                    && self.id(FileKind::Site, site.as_str(), at, &t("site"), out)
-                    && let Some(c) = component
-                {
-                    self.instance(site.as_str(), c.as_str(), false, at, &t("component"), out);
+                if self.id(FileKind::Site, site.as_str(), at, &t("site"), out) {
+                    if let Some(c) = component {
+                        self.instance(site.as_str(), c.as_str(), false, at, &t("component"), out);
+                    }
+                    if let Some(page) = page {
+                        self.page(site.as_str(), page, at, &t("page"), out);
+                    }
                 }
             }
             TriggerKind::FieldChanged { field, .. } => self.field(field, at, &t("field"), out),
@@ -358,6 +451,27 @@ impl Refs<'_> {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// A page path of a site (its template's pages and its own).
+    fn page(&self, site: &str, page: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
+        let Some(pages) = crate::validate::sites::site_pages(self.ws, site) else {
+            return;
+        };
+        if !pages.iter().any(|(p, _, _)| p.path == page) {
+            let paths: Vec<&str> = pages.iter().map(|(p, _, _)| p.path.as_str()).collect();
+            out.push(
+                at.error(
+                    Code::UnknownPage,
+                    path,
+                    format!("site `{site}` has no page `{page}`"),
+                )
+                .with_help(
+                    did_you_mean(page, paths.iter().copied())
+                        .unwrap_or_else(|| format!("its pages: {}", paths.join(", "))),
+                ),
+            );
         }
     }
 
@@ -527,15 +641,24 @@ impl Refs<'_> {
                     f.contains.is_some(),
                     f.exists.is_some(),
                 ];
-                if !ops.contains(&true) {
-                    out.push(
+                match ops.iter().filter(|o| **o).count() {
+                    0 => out.push(
                         at.error(
                             Code::MissingKey,
                             &join(base, [Seg::from("field")]),
                             "a field condition needs an operator",
                         )
                         .with_help("add one of: eq, ne, gt, gte, lt, lte, in, contains, exists"),
-                    );
+                    ),
+                    1 => {}
+                    _ => out.push(
+                        at.error(
+                            Code::InvalidValue,
+                            &join(base, [Seg::from("field")]),
+                            "a field condition takes exactly one operator",
+                        )
+                        .with_help("write one condition per operator under `all:`"),
+                    ),
                 }
             }
             Condition::List(id) => {

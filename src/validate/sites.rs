@@ -71,10 +71,10 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         let at = Located::of(ws, doc);
         for (name, spec) in &doc.value.variables {
             if let Some(default) = &spec.default
-                && let Err(why) = check_value(spec, default)
+                && let Err((code, why)) = check_value(spec, default)
             {
                 out.push(at.error(
-                    Code::VariableType,
+                    code,
                     &crate::path!["variables", name.as_str(), "default"],
                     format!("the default of `{name}` {why}"),
                 ));
@@ -125,9 +125,9 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         for (name, spec) in vars {
             match site.customizations.get(name) {
                 Some(value) => {
-                    if let Err(why) = check_value(spec, value) {
+                    if let Err((code, why)) = check_value(spec, value) {
                         out.push(at.error(
-                            Code::VariableType,
+                            code,
                             &crate::path!["customizations", name.as_str()],
                             format!("`{name}` {why}"),
                         ));
@@ -265,8 +265,8 @@ fn instance_config(
                 )),
             ),
             Some(spec) => {
-                if let Err(why) = check_value(spec, value) {
-                    out.push(at.error(Code::VariableType, &key_path, format!("`{key}` {why}")));
+                if let Err((code, why)) = check_value(spec, value) {
+                    out.push(at.error(code, &key_path, format!("`{key}` {why}")));
                 }
             }
         }
@@ -289,8 +289,23 @@ fn instance_config(
     }
 }
 
-/// Whether `value` fits `spec`; the error completes "`name` …".
-pub fn check_value(spec: &VariableSpec, value: &J) -> Result<(), String> {
+/// Whether `value` fits `spec`; the error's text completes "`name` …". A value of
+/// the right kind in the wrong format (a string that is no color) gets the format's
+/// own code; a value of the wrong kind gets `variable-type`.
+pub fn check_value(spec: &VariableSpec, value: &J) -> Result<(), (Code, String)> {
+    check_kind(spec, value).map_err(|why| {
+        let code = match (spec.kind, value) {
+            (ValueType::Color, J::String(_)) => Code::InvalidColor,
+            (ValueType::Email, J::String(_)) => Code::InvalidEmail,
+            (ValueType::Url, J::String(_)) => Code::InvalidUrl,
+            (ValueType::Select, J::String(_)) => Code::InvalidValue,
+            _ => Code::VariableType,
+        };
+        (code, why)
+    })
+}
+
+fn check_kind(spec: &VariableSpec, value: &J) -> Result<(), String> {
     let text = value.as_str();
     // Values may be templates over the site's variables; their type shows at render.
     if text.is_some_and(|t| t.contains("{{")) {

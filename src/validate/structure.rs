@@ -105,6 +105,19 @@ impl<'a> Walker<'a> {
             for s in all {
                 self.node(node, s, key, diags);
             }
+            // A wrapper (`allOf` plus a description) says nothing more itself.
+            let own = [
+                "oneOf",
+                "anyOf",
+                "type",
+                "enum",
+                "const",
+                "properties",
+                "items",
+            ];
+            if !own.iter().any(|k| schema.get(*k).is_some()) {
+                return;
+            }
         }
         let variants = schema
             .get("oneOf")
@@ -181,10 +194,15 @@ impl<'a> Walker<'a> {
                         );
                     }
                     Some(s @ J::Object(_)) => {
-                        if let Some(d) =
-                            values::check_secret_key(&entry.key, &entry.value, self.file)
-                        {
-                            self.formats.borrow_mut().push(d);
+                        // Named values of free text (headers, data) may hide secrets;
+                        // maps of names to types or settings may not.
+                        let text_values = self.resolve(s).get("enum").is_none();
+                        if text_values {
+                            if let Some(d) =
+                                values::check_secret_key(&entry.key, &entry.value, self.file)
+                            {
+                                self.formats.borrow_mut().push(d);
+                            }
                         }
                         self.node(&entry.value, s, Some(&entry.key), diags);
                     }

@@ -203,8 +203,110 @@ pub fn check_cron(text: &str) -> Result<croner::Cron, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A name that expressions reach with dots (`contact.fields.plan`, `site.tagline`,
+/// `config.title`): a `-` there would read as a minus.
+pub fn is_field_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Checks the keys of a map against a naming rule, at the key.
+fn keys<'a>(
+    at: &crate::validate::Located,
+    base: &[crate::yaml::Seg],
+    names: impl Iterator<Item = &'a String>,
+    field_names: bool,
+    out: &mut Vec<Diagnostic>,
+) {
+    for name in names {
+        let ok = if field_names {
+            is_field_name(name)
+        } else {
+            is_ident(name)
+        };
+        if !ok {
+            let path = crate::validate::join(base, [crate::yaml::Seg::from(name)]);
+            let (message, help) = if field_names {
+                (
+                    format!("`{name}` is not a valid field name"),
+                    "field names use lowercase letters, digits and `_`, and start with a letter; expressions reach them with dots",
+                )
+            } else {
+                (
+                    format!("`{name}` is not a valid id"),
+                    "ids use lowercase letters, digits, `-` and `_`",
+                )
+            };
+            out.push(
+                Diagnostic::error(Code::InvalidId, at.file, at.key_span(&path), message)
+                    .with_help(help),
+            );
+        }
+    }
+}
+
 /// Checks that cut across files and are not about one value's format.
 pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
+    use crate::validate::Located;
+    if let Some(doc) = &ws.lists {
+        keys(
+            &Located::of(ws, doc),
+            &crate::path!["lists"],
+            doc.value.lists.keys(),
+            false,
+            out,
+        );
+    }
+    if let Some(doc) = &ws.segments {
+        let at = Located::of(ws, doc);
+        keys(
+            &at,
+            &crate::path!["segments"],
+            doc.value.segments.keys(),
+            false,
+            out,
+        );
+    }
+    if let Some(doc) = &ws.pipelines {
+        let at = Located::of(ws, doc);
+        keys(
+            &at,
+            &crate::path!["pipelines"],
+            doc.value.pipelines.keys(),
+            false,
+            out,
+        );
+    }
+    if let Some(doc) = &ws.fields {
+        keys(
+            &Located::of(ws, doc),
+            &crate::path!["fields"],
+            doc.value.fields.keys(),
+            true,
+            out,
+        );
+    }
+    for doc in ws.site_templates.values() {
+        let at = Located::of(ws, doc);
+        keys(
+            &at,
+            &crate::path!["variables"],
+            doc.value.variables.keys(),
+            true,
+            out,
+        );
+    }
+    for doc in ws.components.values() {
+        let at = Located::of(ws, doc);
+        keys(
+            &at,
+            &crate::path!["config"],
+            doc.value.config.keys(),
+            true,
+            out,
+        );
+    }
     // Postgres needs a URL; SQLite needs none.
     if let Some(doc) = &ws.config
         && let Some(store) = &doc.value.store
