@@ -7,3 +7,4 @@ mod render;
 mod schema;
 mod support;
 mod templates;
+mod validate_cli;

@@ -1,0 +1,84 @@
+//! `funnel validate` arguments: path filters, warnings, `--deny-warnings`.
+
+use crate::support::{copy_tree, fixtures, run};
+
+fn workspace_with_two_broken_files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixtures().join("valid"), dir.path());
+    let broken = "name: T\ntrigger: {type: tag_added, tag: x}\nsteps: []\nstesp: 1\n";
+    std::fs::write(dir.path().join("workflows/one.yaml"), broken).expect("write");
+    std::fs::write(dir.path().join("workflows/two.yaml"), broken).expect("write");
+    dir
+}
+
+fn files_reported(args: &[&str], dir: &std::path::Path) -> (Option<i32>, Vec<String>) {
+    let mut all = vec!["validate", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = run(&all, dir);
+    let diags: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let mut files: Vec<String> = diags
+        .iter()
+        .filter_map(|d| d["file"].as_str().map(String::from))
+        .collect();
+    files.dedup();
+    (out.status.code(), files)
+}
+
+#[test]
+fn a_path_shows_only_the_problems_under_it() {
+    let dir = workspace_with_two_broken_files();
+    let (code, files) = files_reported(&[], dir.path());
+    assert_eq!(
+        (code, files),
+        (
+            Some(1),
+            vec!["workflows/one.yaml".into(), "workflows/two.yaml".into()]
+        )
+    );
+    let (code, files) = files_reported(&["workflows/one.yaml"], dir.path());
+    assert_eq!(
+        (code, files),
+        (Some(1), vec!["workflows/one.yaml".to_string()])
+    );
+    let (code, files) = files_reported(&["contacts"], dir.path());
+    assert_eq!((code, files), (Some(0), Vec::<String>::new()));
+}
+
+#[test]
+fn paths_are_shown_as_given_from_another_folder() {
+    let dir = workspace_with_two_broken_files();
+    let parent = dir.path().parent().expect("parent");
+    let name = dir
+        .path()
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let target = format!("{name}/workflows/two.yaml");
+    let (code, files) = files_reported(&[&target], parent);
+    assert_eq!((code, files), (Some(1), vec![target]));
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixtures().join("valid"), dir.path());
+    std::fs::write(dir.path().join("workflows/old.yml"), "name: old\n").expect("write");
+    let out = run(&["validate", "--format", "json"], dir.path());
+    let diags: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0]["severity"], "warning");
+    assert_eq!(diags[0]["code"], "unknown-file");
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(&["validate", "--deny-warnings"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_missing_path_is_an_error_that_stops_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixtures().join("valid"), dir.path());
+    let out = run(&["validate", "nowhere.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file or folder"));
+}
