@@ -259,48 +259,30 @@ fn walk(root: &Path, rel: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result
 
 /// Reads a file unless it is too large; problems become diagnostics.
 fn read_limited(path: &Path, display: &Path, diags: &mut Vec<Diagnostic>) -> Option<Vec<u8>> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                Code::Io,
-                display,
-                Span::default(),
-                format!("cannot read the file: {e}"),
-            ));
-            return None;
-        }
+    let io = |e: std::io::Error| {
+        Diagnostic::error(
+            Code::Io,
+            display,
+            Span::default(),
+            format!("cannot read the file: {e}"),
+        )
     };
-    if meta.len() > MAX_FILE_BYTES {
-        diags.push(
-            Diagnostic::error(
+    let len = std::fs::metadata(path).map_err(io).map(|m| m.len());
+    let bytes = len.and_then(|len| {
+        if len > MAX_FILE_BYTES {
+            return Err(Diagnostic::error(
                 Code::FileTooLarge,
                 display,
                 Span::default(),
                 format!(
-                    "the file is {} bytes; workspace files may hold at most {} bytes",
-                    meta.len(),
-                    MAX_FILE_BYTES
+                    "the file is {len} bytes; workspace files may hold at most {MAX_FILE_BYTES} bytes"
                 ),
             )
-            .with_help(
-                "split it, or move data out of the workspace (contacts belong in the store)",
-            ),
-        );
-        return None;
-    }
-    match std::fs::read(path) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                Code::Io,
-                display,
-                Span::default(),
-                format!("cannot read the file: {e}"),
-            ));
-            None
+            .with_help("split it, or move data out of the workspace (contacts belong in the store)"));
         }
-    }
+        std::fs::read(path).map_err(io)
+    });
+    bytes.map_err(|d| diags.push(d)).ok()
 }
 
 /// Turns bytes into text, or a diagnostic at the first byte that is not UTF-8.

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use minijinja::Environment;
 
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::model::site_template::Page;
 use crate::model::step::StepKind;
 use crate::model::variable::ValueType;
 use crate::model::workflow::{Trigger, TriggerKind, Workflow};
@@ -98,28 +99,7 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     for doc in ws.site_templates.values() {
         let at = Located::of(ws, doc);
         let scope = site_scope(doc.value.variables.keys().cloned().collect());
-        for (i, page) in doc.value.pages.iter().enumerate() {
-            check_at(
-                &env,
-                &at,
-                &crate::path!["pages", i, "title"],
-                Mode::Template,
-                &scope,
-                out,
-            );
-            check_at(
-                &env,
-                &at,
-                &crate::path!["pages", i, "description"],
-                Mode::Template,
-                &scope,
-                out,
-            );
-            for j in 0..page.components.len() {
-                let p = crate::path!["pages", i, "components", j, "config"];
-                check_at(&env, &at, &p, Mode::Tree, &scope, out);
-            }
-        }
+        pages(&env, &at, &doc.value.pages, &scope, out);
     }
     for doc in ws.sites.values() {
         let at = Located::of(ws, doc);
@@ -129,44 +109,25 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             .map(|t| t.value.variables.keys().cloned().collect())
             .unwrap_or_default();
         let scope = site_scope(vars);
-        check_at(
-            &env,
-            &at,
-            &crate::path!["seo", "title"],
-            Mode::Template,
-            &scope,
-            out,
-        );
-        check_at(
-            &env,
-            &at,
-            &crate::path!["seo", "description"],
-            Mode::Template,
-            &scope,
-            out,
-        );
-        for (i, page) in doc.value.pages.iter().enumerate() {
+        for key in ["title", "description"] {
             check_at(
                 &env,
                 &at,
-                &crate::path!["pages", i, "title"],
+                &crate::path!["seo", key],
                 Mode::Template,
                 &scope,
                 out,
             );
-            check_at(
-                &env,
-                &at,
-                &crate::path!["pages", i, "description"],
-                Mode::Template,
-                &scope,
-                out,
-            );
-            for j in 0..page.components.len() {
-                let p = crate::path!["pages", i, "components", j, "config"];
-                check_at(&env, &at, &p, Mode::Tree, &scope, out);
-            }
         }
+        pages(&env, &at, &doc.value.pages, &scope, out);
+        check_at(
+            &env,
+            &at,
+            &crate::path!["components"],
+            Mode::Tree,
+            &scope,
+            out,
+        );
     }
     for (id, (file, text)) in &ws.component_markup {
         let Some(def) = ws.components.get(id) else {
@@ -182,6 +143,32 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         // Any site's variables may be used by a shared component: `site.*` is open.
         scope.children.retain(|(root, _)| *root != "site");
         markup(&env, file, text, &scope, out);
+    }
+}
+
+/// Page titles, descriptions and component config of a template's or site's pages.
+fn pages(
+    env: &Environment,
+    at: &Located,
+    pages: &[Page],
+    scope: &Scope,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (i, page) in pages.iter().enumerate() {
+        for key in ["title", "description"] {
+            check_at(
+                env,
+                at,
+                &crate::path!["pages", i, key],
+                Mode::Template,
+                scope,
+                out,
+            );
+        }
+        for j in 0..page.components.len() {
+            let p = crate::path!["pages", i, "components", j, "config"];
+            check_at(env, at, &p, Mode::Tree, scope, out);
+        }
     }
 }
 

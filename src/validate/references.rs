@@ -197,6 +197,33 @@ fn segment_refs(c: &Condition, base: &[Seg], out: &mut Vec<(String, Vec<Seg>)>) 
     }
 }
 
+/// Reports `id` unless `ids` (the keys of a contacts file) holds it. Without the
+/// file, the reference is unknown; with a file that failed to load, nothing is said.
+fn defined<'k>(
+    id: &str,
+    ids: Option<impl Iterator<Item = &'k String> + Clone>,
+    file_known: bool,
+    (code, what, file): (Code, &str, &str),
+    at: &Located,
+    path: &[Seg],
+    out: &mut Vec<Diagnostic>,
+) {
+    match ids {
+        Some(ids) if ids.clone().any(|k| k == id) => {}
+        Some(ids) => out.push(
+            at.error(code, path, format!("no {what} `{id}` in {file}"))
+                .maybe_help(did_you_mean(id, ids.map(String::as_str))),
+        ),
+        None if file_known => {}
+        None => out.push(
+            at.error(code, path, format!("no {what} `{id}`"))
+                .with_help(format!(
+                    "{what}s are defined in {file}, which this workspace lacks"
+                )),
+        ),
+    }
+}
+
 struct Refs<'a> {
     ws: &'a Workspace,
 }
@@ -243,54 +270,24 @@ impl Refs<'_> {
     }
 
     fn list(&self, id: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
-        let Some(lists) = &self.ws.lists else {
-            if self.ws.knows(FileKind::Lists, "lists") {
-                return;
-            }
-            out.push(
-                at.error(Code::UnknownList, path, format!("no list `{id}`"))
-                    .with_help("define lists in contacts/lists.yaml"),
-            );
-            return;
-        };
-        if !lists.value.lists.keys().any(|k| k.as_str() == id) {
-            out.push(
-                at.error(
-                    Code::UnknownList,
-                    path,
-                    format!("no list `{id}` in contacts/lists.yaml"),
-                )
-                .maybe_help(did_you_mean(
-                    id,
-                    lists.value.lists.keys().map(|k| k.as_str()),
-                )),
-            );
-        }
+        let ids = self.ws.lists.as_ref().map(|d| d.value.lists.keys());
+        let known = self.ws.knows(FileKind::Lists, "lists");
+        defined(
+            id,
+            ids,
+            known,
+            (Code::UnknownList, "list", "contacts/lists.yaml"),
+            at,
+            path,
+            out,
+        );
     }
 
     fn segment(&self, id: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
-        let Some(segs) = &self.ws.segments else {
-            if !self.ws.knows(FileKind::Segments, "segments") {
-                out.push(
-                    at.error(Code::UnknownSegment, path, format!("no segment `{id}`"))
-                        .with_help("segments are defined in contacts/segments.yaml, which this workspace lacks"),
-                );
-            }
-            return;
-        };
-        if !segs.value.segments.keys().any(|k| k.as_str() == id) {
-            out.push(
-                at.error(
-                    Code::UnknownSegment,
-                    path,
-                    format!("no segment `{id}` in contacts/segments.yaml"),
-                )
-                .maybe_help(did_you_mean(
-                    id,
-                    segs.value.segments.keys().map(|k| k.as_str()),
-                )),
-            );
-        }
+        let ids = self.ws.segments.as_ref().map(|d| d.value.segments.keys());
+        let known = self.ws.knows(FileKind::Segments, "segments");
+        let what = (Code::UnknownSegment, "segment", "contacts/segments.yaml");
+        defined(id, ids, known, what, at, path, out);
     }
 
     /// A custom or built-in contact field name.
