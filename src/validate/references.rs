@@ -408,14 +408,12 @@ impl Refs<'_> {
                 component,
                 page,
                 ..
-            } => {
-                if self.id(FileKind::Site, site.as_str(), at, &t("site"), out) {
-                    if let Some(c) = component {
-                        self.instance(site.as_str(), c.as_str(), false, at, &t("component"), out);
-                    }
-                    if let Some(page) = page {
-                        self.page(site.as_str(), page, at, &t("page"), out);
-                    }
+            } if self.id(FileKind::Site, site.as_str(), at, &t("site"), out) => {
+                if let Some(c) = component {
+                    self.instance(site.as_str(), c.as_str(), false, at, &t("component"), out);
+                }
+                if let Some(page) = page {
+                    self.page(site.as_str(), page, at, &t("page"), out);
                 }
             }
             TriggerKind::FieldChanged { field, .. } => self.field(field, at, &t("field"), out),

@@ -197,12 +197,11 @@ impl<'a> Walker<'a> {
                         // Named values of free text (headers, data) may hide secrets;
                         // maps of names to types or settings may not.
                         let text_values = self.resolve(s).get("enum").is_none();
-                        if text_values {
-                            if let Some(d) =
+                        if text_values
+                            && let Some(d) =
                                 values::check_secret_key(&entry.key, &entry.value, self.file)
-                            {
-                                self.formats.borrow_mut().push(d);
-                            }
+                        {
+                            self.formats.borrow_mut().push(d);
                         }
                         self.node(&entry.value, s, Some(&entry.key), diags);
                     }
