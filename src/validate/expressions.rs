@@ -70,10 +70,13 @@ struct TriggerShape {
 
 pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     let env = environment();
-    let custom_fields: Option<BTreeSet<String>> = ws
-        .fields
-        .as_ref()
-        .map(|f| f.value.fields.keys().cloned().collect());
+    // No fields.yaml at all means no custom fields; one that failed to load means
+    // they are unknown, and nothing is said about them.
+    let custom_fields: Option<BTreeSet<String>> = match &ws.fields {
+        Some(f) => Some(f.value.fields.keys().cloned().collect()),
+        None if ws.knows(crate::model::FileKind::Fields, "fields") => None,
+        None => Some(BTreeSet::new()),
+    };
     for doc in ws.workflows.values() {
         let at = Located::of(ws, doc);
         workflow(ws, &env, &doc.value, &at, custom_fields.clone(), out);

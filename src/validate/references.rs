@@ -573,8 +573,17 @@ impl Refs<'_> {
 
     /// A key of a `fields:` map: a custom field (reported at the key).
     fn custom_field_key(&self, name: &str, at: &Located, path: &[Seg], out: &mut Vec<Diagnostic>) {
-        let Some(f) = &self.ws.fields else { return };
-        if !f.value.fields.contains_key(name) {
+        let defined = match &self.ws.fields {
+            Some(f) => f
+                .value
+                .fields
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            None if self.ws.knows(FileKind::Fields, "fields") => return,
+            None => Vec::new(),
+        };
+        if !defined.contains(&name) {
             out.push(
                 Diagnostic::error(
                     Code::UnknownField,
@@ -582,10 +591,7 @@ impl Refs<'_> {
                     at.key_span(path),
                     format!("no custom field `{name}` in contacts/fields.yaml"),
                 )
-                .maybe_help(did_you_mean(
-                    name,
-                    f.value.fields.keys().map(String::as_str),
-                )),
+                .maybe_help(did_you_mean(name, defined.iter().copied())),
             );
         }
     }

@@ -100,6 +100,18 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         }
     }
 
+    for doc in ws.components.values() {
+        let at = Located::of(ws, doc);
+        for (name, spec) in &doc.value.config {
+            if let Some(default) = &spec.default
+                && let Err((code, why)) = check_value(spec, default)
+            {
+                let path = crate::path!["config", name.as_str(), "default"];
+                out.push(at.error(code, &path, format!("the default of `{name}` {why}")));
+            }
+        }
+    }
+
     for (site_id, doc) in &ws.sites {
         let at = Located::of(ws, doc);
         let site = &doc.value;
