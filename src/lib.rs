@@ -11,6 +11,9 @@
 //! - [`builtin`]: the repository's `templates/`, compiled into the binary.
 //! - [`validate`]: every check `funnel validate` runs, structural and semantic.
 //! - [`scaffold`]: the files `funnel init` writes.
+//! - [`store`]: run-time state in SQLite (one writer, group commit) or PostgreSQL,
+//!   twin migrations, backup and restore.
+//! - [`uid`]: time-ordered public ids for stored entities.
 //!
 //! Shells (call the core, print):
 //! - [`cli`]: the `funnel` command line, one file per subcommand.
@@ -21,6 +24,8 @@ pub mod diagnostic;
 pub mod model;
 pub mod scaffold;
 pub mod schema;
+pub mod store;
+pub mod uid;
 pub mod validate;
 pub mod workspace;
 pub mod yaml;

@@ -1,0 +1,129 @@
+//! The run-time store: contacts, activities, executions, timers, email sends,
+//! analytics events and the audit log, in SQLite (the embedded default) or
+//! PostgreSQL, behind one interface.
+//!
+//! Owns the schema (twin migration sets under `migrations/`, applied with refinery),
+//! the SQLite write path (one writer thread, group commit: [`writer`]), the read
+//! pool, backup and restore, and the operations the engine, CRM, email, daemon and TUI
+//! call. It does not decide what to write; those modules do.
+
+pub mod migrations;
+pub mod ops;
+pub mod postgres;
+pub mod sqlite;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use crate::model::config::{StoreBackend, Synchronous, WorkspaceConfig};
+
+pub use ops::{ActivityRow, ContactRow, NewActivity, NewContact};
+pub use sqlite::SqliteStore;
+
+/// The default SQLite file, relative to the workspace root.
+pub const DEFAULT_PATH: &str = ".funnel/funnel.db";
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(String),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    #[error("migrations: {0}")]
+    Migration(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("environment variable {0} is not set (the store URL refers to it)")]
+    MissingEnv(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // The server's own message (with its detail) says more than the Display.
+        match e.as_db_error() {
+            Some(db) => StoreError::Postgres(format!("{}: {}", db.code().code(), db.message())),
+            None => StoreError::Postgres(e.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+/// Where the store is and how it writes, resolved from funnel.yaml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite {
+        path: PathBuf,
+        synchronous: Synchronous,
+    },
+    Postgres {
+        url: String,
+    },
+}
+
+impl StoreLocation {
+    /// The store a workspace's settings name. `${ENV}` references are resolved here,
+    /// at run time, never stored.
+    pub fn from_config(root: &Path, config: Option<&WorkspaceConfig>) -> Result<Self, StoreError> {
+        let store = config.and_then(|c| c.store.as_ref());
+        match store.map(|s| s.backend).unwrap_or_default() {
+            StoreBackend::Sqlite => {
+                let rel = store
+                    .and_then(|s| s.path.clone())
+                    .unwrap_or_else(|| DEFAULT_PATH.to_string());
+                Ok(StoreLocation::Sqlite {
+                    path: root.join(rel),
+                    synchronous: store
+                        .and_then(|s| s.synchronous)
+                        .unwrap_or(Synchronous::Full),
+                })
+            }
+            StoreBackend::Postgres => {
+                let reference = store
+                    .and_then(|s| s.url.as_ref())
+                    .ok_or_else(|| StoreError::Invalid("the postgres backend needs `url`".into()))?;
+                Ok(StoreLocation::Postgres {
+                    url: resolve_env(reference.as_str())?,
+                })
+            }
+        }
+    }
+}
+
+/// Resolves a `${NAME}` reference from the environment.
+pub fn resolve_env(reference: &str) -> Result<String, StoreError> {
+    match reference
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+    {
+        Some(name) => std::env::var(name).map_err(|_| StoreError::MissingEnv(name.to_string())),
+        None => Ok(reference.to_string()),
+    }
+}
+
+/// Milliseconds since the Unix epoch: the store's time unit.
+pub type UnixMs = i64;
+
+/// The wall clock, for the shells; the core takes times as arguments.
+pub fn now_ms() -> UnixMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

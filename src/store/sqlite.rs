@@ -1,0 +1,272 @@
+//! The SQLite backend: opening the file with the right settings, the writer thread,
+//! a small pool of read connections, migrations, checks, backup and restore.
+//!
+//! Settings on every connection: WAL (readers never block the writer), a busy
+//! timeout, foreign keys on. The writer uses the configured `synchronous` level:
+//! `FULL` by default, so an acknowledged write survives a power loss as well as a
+//! process crash; `NORMAL` keeps it across a process crash only.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreError;
+use super::writer::{WriteTicket, Writer, WriterThread};
+use crate::model::config::Synchronous;
+
+/// How long a connection waits on a lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections kept open at most.
+const READERS: usize = 4;
+
+/// An open SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: Writer,
+    readers: ReadPool,
+    // Declared last: dropped after the writer handle, so the thread sees the
+    // channel close and drains before it is joined.
+    _thread: WriterThread,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` and applies pending migrations.
+    pub fn open(path: &Path, synchronous: Synchronous) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn, synchronous)?;
+        super::migrations::sqlite_migrate(&mut conn)?;
+        let (writer, thread) = Writer::start(conn)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer,
+                readers: ReadPool::new(path.to_path_buf()),
+                _thread: thread,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Queues a write for the group commit; see [`Writer::write`].
+    pub fn write<T, F>(&self, f: F) -> WriteTicket<T>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writer.write(f)
+    }
+
+    /// Runs `f` on a read connection (a consistent snapshot for its duration when
+    /// `f` opens a transaction). Blocking: async callers use `spawn_blocking`.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = self.inner.readers.take()?;
+        let result = f(&conn);
+        self.inner.readers.put(conn);
+        result
+    }
+
+    /// `PRAGMA integrity_check` and `foreign_key_check`; the problems found, if any.
+    pub fn check(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut problems = Vec::new();
+            let mut stmt = c.prepare("PRAGMA integrity_check")?;
+            for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                let row = row?;
+                if row != "ok" {
+                    problems.push(row);
+                }
+            }
+            let mut stmt = c.prepare("PRAGMA foreign_key_check")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(format!(
+                    "foreign key: {} row {} points at a missing {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1).unwrap_or_default(),
+                    r.get::<_, String>(2)?
+                ))
+            })?;
+            for row in rows {
+                problems.push(row?);
+            }
+            Ok(problems)
+        })
+    }
+
+    /// Compacts the file and truncates the WAL (through the writer, so no write is
+    /// in flight).
+    pub fn vacuum(&self) -> WriteTicket<()> {
+        self.inner.writer.maintain(|c| {
+            c.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
+        })
+    }
+
+    /// Moves the WAL's content into the database file and empties the WAL.
+    pub fn checkpoint(&self) -> WriteTicket<()> {
+        self.inner.writer.maintain(|c| {
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
+        })
+    }
+
+    /// A consistent copy of the whole store at one moment, while writers go on:
+    /// SQLite's online backup, copying every page in one step under one read
+    /// transaction (so concurrent commits cannot tear it).
+    pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        let tmp = dest.with_extension("partial");
+        let _ = std::fs::remove_file(&tmp);
+        self.read(|src| {
+            let mut out = Connection::open(&tmp)?;
+            let backup = rusqlite::backup::Backup::new(src, &mut out)?;
+            backup.step(-1)?;
+            drop(backup);
+            out.execute_batch("PRAGMA journal_mode=DELETE")?;
+            Ok(())
+        })?;
+        std::fs::rename(&tmp, dest)?;
+        Ok(())
+    }
+
+    /// Reads row counts of the main tables, for `funnel db status`.
+    pub fn counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        const TABLES: &[&str] = &[
+            "contacts",
+            "activities",
+            "executions",
+            "step_runs",
+            "timers",
+            "outbox",
+            "analytics_events",
+            "audit_log",
+        ];
+        self.read(|c| {
+            TABLES
+                .iter()
+                .map(|t| {
+                    let n: i64 = c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?;
+                    Ok(((*t).to_string(), n))
+                })
+                .collect()
+        })
+    }
+}
+
+/// Replaces the store at `live` with the backup at `backup`, after checking that the
+/// backup is a sound funnel store. Copies page by page into the live file under its
+/// own locks, so a half-done restore never leaves a torn file.
+pub fn restore(backup: &Path, live: &Path) -> Result<(), StoreError> {
+    let src = Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let ok: String = src.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if ok != "ok" {
+        return Err(StoreError::Invalid(format!(
+            "{} is damaged: {ok}",
+            backup.display()
+        )));
+    }
+    let has_history: i64 = src.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'refinery_schema_history'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_history == 0 {
+        return Err(StoreError::Invalid(format!(
+            "{} is not a funnel store (no migration history)",
+            backup.display()
+        )));
+    }
+    if let Some(parent) = live.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut dst = Connection::open(live)?;
+    dst.busy_timeout(BUSY_TIMEOUT)?;
+    let backup_op = rusqlite::backup::Backup::new(&src, &mut dst)?;
+    backup_op.step(-1)?;
+    Ok(())
+}
+
+fn configure(conn: &Connection, synchronous: Synchronous) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let level = match synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {level}; PRAGMA foreign_keys = ON;"
+    ))?;
+    Ok(())
+}
+
+/// A bounded pool of read-only connections.
+#[derive(Debug)]
+struct ReadPool {
+    path: PathBuf,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+impl ReadPool {
+    fn new(path: PathBuf) -> Self {
+        ReadPool {
+            path,
+            state: Mutex::new(PoolState::default()),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        let mut state = self.state.lock().map_err(|_| StoreError::Io("read pool poisoned".into()))?;
+        loop {
+            if let Some(c) = state.idle.pop() {
+                return Ok(c);
+            }
+            if state.open < READERS {
+                state.open += 1;
+                drop(state);
+                return self.open().inspect_err(|_| {
+                    if let Ok(mut s) = self.state.lock() {
+                        s.open -= 1;
+                    }
+                });
+            }
+            state = self
+                .freed
+                .wait(state)
+                .map_err(|_| StoreError::Io("read pool poisoned".into()))?;
+        }
+    }
+
+    fn put(&self, conn: Connection) {
+        if let Ok(mut state) = self.state.lock() {
+            state.idle.push(conn);
+            self.freed.notify_one();
+        }
+    }
+
+    fn open(&self) -> Result<Connection, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA query_only = ON;")?;
+        Ok(conn)
+    }
+}
