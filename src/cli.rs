@@ -3,6 +3,7 @@
 //! where output is printed and exit codes are decided.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod db;
 mod init;
 mod schema;
 mod validate;
@@ -47,6 +48,12 @@ pub enum Command {
     Schema(schema::Args),
     /// Create a new workspace with a starter site and workflow.
     Init(init::Args),
+    /// Manage the run-time store: migrate, status, vacuum, check.
+    Db(db::Args),
+    /// Write a consistent copy of the store while it is in use.
+    Backup(db::BackupArgs),
+    /// Replace the store with a backup.
+    Restore(db::RestoreArgs),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -57,6 +64,9 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args, cli.color),
         Command::Schema(args) => schema::run(args),
         Command::Init(args) => init::run(args),
+        Command::Db(args) => db::run(args),
+        Command::Backup(args) => db::backup(args),
+        Command::Restore(args) => db::restore_cmd(args),
     };
     match result {
         Ok(code) => code,

@@ -96,9 +96,9 @@ impl StoreLocation {
                 })
             }
             StoreBackend::Postgres => {
-                let reference = store
-                    .and_then(|s| s.url.as_ref())
-                    .ok_or_else(|| StoreError::Invalid("the postgres backend needs `url`".into()))?;
+                let reference = store.and_then(|s| s.url.as_ref()).ok_or_else(|| {
+                    StoreError::Invalid("the postgres backend needs `url`".into())
+                })?;
                 Ok(StoreLocation::Postgres {
                     url: resolve_env(reference.as_str())?,
                 })

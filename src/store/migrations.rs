@@ -62,8 +62,11 @@ pub fn sqlite_status(conn: &mut Connection) -> Result<Vec<MigrationState>, Store
         .collect())
 }
 
-/// The versions and names of both sets, for the twin check.
-pub fn embedded() -> (Vec<(i64, String)>, Vec<(i64, String)>) {
+/// Versions and names of one migration set.
+pub type MigrationList = Vec<(i64, String)>;
+
+/// The versions and names of both sets (SQLite, PostgreSQL), for the twin check.
+pub fn embedded() -> (MigrationList, MigrationList) {
     let list = |r: refinery::Runner| {
         r.get_migrations()
             .iter()

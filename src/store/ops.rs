@@ -92,14 +92,24 @@ impl Store {
 
     /// Creates the contact, or updates the one with the same email (keeping values
     /// the update does not give). Returns its id and whether it was created.
-    pub async fn upsert_contact(&self, c: NewContact, at: UnixMs) -> Result<(i64, bool), StoreError> {
+    pub async fn upsert_contact(
+        &self,
+        c: NewContact,
+        at: UnixMs,
+    ) -> Result<(i64, bool), StoreError> {
         let email = normalize_email(&c.email);
         if !crate::validate::values::is_email(&email) {
-            return Err(StoreError::Invalid(format!("`{}` is not an email address", c.email)));
+            return Err(StoreError::Invalid(format!(
+                "`{}` is not an email address",
+                c.email
+            )));
         }
         let uid = crate::uid::new(at);
         match self {
-            Store::Sqlite(s) => s.write(move |conn| sqlite_upsert_contact(conn, &c, &email, &uid, at)).await,
+            Store::Sqlite(s) => {
+                s.write(move |conn| sqlite_upsert_contact(conn, &c, &email, &uid, at))
+                    .await
+            }
             Store::Postgres(p) => {
                 let row = p
                     .client()
@@ -191,7 +201,11 @@ impl Store {
     }
 
     /// The newest `limit` activities of a contact, newest first.
-    pub async fn timeline(&self, contact_id: i64, limit: u32) -> Result<Vec<ActivityRow>, StoreError> {
+    pub async fn timeline(
+        &self,
+        contact_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ActivityRow>, StoreError> {
         match self {
             Store::Sqlite(s) => {
                 let s = s.clone();
@@ -339,7 +353,14 @@ fn sqlite_add_activity(conn: &Connection, a: &NewActivity) -> Result<i64, StoreE
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
     )?;
     let id: i64 = insert.query_row(
-        params![a.contact_id, a.kind, a.subject, a.data.to_string(), a.source, a.occurred_at],
+        params![
+            a.contact_id,
+            a.kind,
+            a.subject,
+            a.data.to_string(),
+            a.source,
+            a.occurred_at
+        ],
         |r| r.get(0),
     )?;
     let mut touch = conn.prepare_cached(

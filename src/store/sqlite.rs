@@ -72,7 +72,10 @@ impl SqliteStore {
 
     /// Runs `f` on a read connection (a consistent snapshot for its duration when
     /// `f` opens a transaction). Blocking: async callers use `spawn_blocking`.
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let conn = self.inner.readers.take()?;
         let result = f(&conn);
         self.inner.readers.put(conn);
@@ -157,7 +160,8 @@ impl SqliteStore {
             TABLES
                 .iter()
                 .map(|t| {
-                    let n: i64 = c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?;
+                    let n: i64 =
+                        c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?;
                     Ok(((*t).to_string(), n))
                 })
                 .collect()
@@ -234,7 +238,10 @@ impl ReadPool {
     }
 
     fn take(&self) -> Result<Connection, StoreError> {
-        let mut state = self.state.lock().map_err(|_| StoreError::Io("read pool poisoned".into()))?;
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| StoreError::Io("read pool poisoned".into()))?;
         loop {
             if let Some(c) = state.idle.pop() {
                 return Ok(c);

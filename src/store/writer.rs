@@ -48,7 +48,11 @@ where
 {
     fn run(self: Box<Self>, conn: &Connection) -> Completion {
         let ClosureJob { f, reply, outside } = *self;
-        let result = if outside { f(conn) } else { in_savepoint(conn, f) };
+        let result = if outside {
+            f(conn)
+        } else {
+            in_savepoint(conn, f)
+        };
         Box::new(move |commit_error| {
             let result = match commit_error {
                 Some(e) => Err(e.clone()),
@@ -95,7 +99,9 @@ impl<T> WriteTicket<T> {
     /// Blocks until the write is durable (or failed). Not for async code: await the
     /// ticket there.
     pub fn wait(self) -> Result<T, StoreError> {
-        self.rx.blocking_recv().unwrap_or(Err(StoreError::WriterGone))
+        self.rx
+            .blocking_recv()
+            .unwrap_or(Err(StoreError::WriterGone))
     }
 }
 

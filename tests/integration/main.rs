@@ -5,6 +5,7 @@ mod hostile;
 mod init;
 mod render;
 mod schema;
+mod store;
 mod support;
 mod templates;
 mod validate_cli;

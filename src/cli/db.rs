@@ -1,0 +1,190 @@
+//! `funnel db migrate|status|vacuum|check`, `funnel backup`, `funnel restore`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+
+use crate::store::migrations;
+use crate::store::sqlite::{SqliteStore, restore};
+use crate::store::{StoreLocation, now_ms};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: DbCommand,
+    /// The workspace folder (default: the one containing the current folder).
+    #[arg(long, global = true)]
+    pub workspace: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DbCommand {
+    /// Apply pending migrations (opening the store applies them too).
+    Migrate,
+    /// Show where the store is, its migrations and its size.
+    Status,
+    /// Compact the store and empty the write-ahead log.
+    Vacuum,
+    /// Verify the store's integrity and foreign keys.
+    Check,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// Where to write the copy. Default: `.funnel/backups/funnel-<time>.db`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub workspace: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// A backup made by `funnel backup`.
+    pub file: PathBuf,
+    #[arg(long)]
+    pub workspace: Option<PathBuf>,
+}
+
+/// The SQLite store of the workspace, or why there is none.
+fn location(workspace: Option<&Path>) -> anyhow::Result<StoreLocation> {
+    let start = workspace.unwrap_or(Path::new("."));
+    let root = crate::workspace::find_root(start)?;
+    let ws = crate::workspace::load(&root, Path::new(""))?;
+    if ws.config.is_none() {
+        bail!("funnel.yaml has problems; `funnel validate` shows them");
+    }
+    Ok(StoreLocation::from_config(
+        &root,
+        ws.config.as_ref().map(|d| &d.value),
+    )?)
+}
+
+fn sqlite(workspace: Option<&Path>) -> anyhow::Result<SqliteStore> {
+    match location(workspace)? {
+        StoreLocation::Sqlite { path, synchronous } => SqliteStore::open(&path, synchronous)
+            .with_context(|| format!("cannot open the store at {}", path.display())),
+        StoreLocation::Postgres { .. } => {
+            bail!("this command works on the SQLite store; the workspace uses PostgreSQL")
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let ws = args.workspace.as_deref();
+    match args.command {
+        DbCommand::Migrate => {
+            match location(ws)? {
+                StoreLocation::Sqlite { path, synchronous } => {
+                    let mut conn = rusqlite::Connection::open(&path)
+                        .with_context(|| format!("cannot open {}", path.display()))?;
+                    let before = migrations::sqlite_status(&mut conn).ok();
+                    drop(conn);
+                    SqliteStore::open(&path, synchronous)?;
+                    let pending = before
+                        .map(|b| b.iter().filter(|m| !m.applied).count())
+                        .unwrap_or(0);
+                    println!(
+                        "{}: {pending} migration(s) applied, up to date",
+                        path.display()
+                    );
+                }
+                StoreLocation::Postgres { url } => {
+                    let rt = runtime()?;
+                    rt.block_on(crate::store::postgres::PgStore::connect(&url))?;
+                    println!("PostgreSQL store: up to date");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Status => {
+            let store = sqlite(ws)?;
+            let path = store.path().to_path_buf();
+            let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            let wal = PathBuf::from(format!("{}-wal", path.display()));
+            println!("store:   SQLite at {}", path.display());
+            println!(
+                "size:    {} bytes (+ {} bytes of write-ahead log)",
+                size(&path),
+                size(&wal)
+            );
+            let mut conn = rusqlite::Connection::open(&path)?;
+            for m in migrations::sqlite_status(&mut conn)? {
+                let state = if m.applied { "applied" } else { "pending" };
+                println!("migration V{} {}: {state}", m.version, m.name);
+            }
+            for (table, n) in store.counts()? {
+                println!("{table:<18} {n} rows");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Vacuum => {
+            let store = sqlite(ws)?;
+            store.vacuum().wait()?;
+            println!("vacuumed {}", store.path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Check => {
+            let store = sqlite(ws)?;
+            let problems = store.check()?;
+            if problems.is_empty() {
+                println!(
+                    "ok: {} passes the integrity and foreign key checks",
+                    store.path().display()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &problems {
+                    println!("problem: {p}");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
+    let store = sqlite(args.workspace.as_deref())?;
+    let out = match args.out {
+        Some(out) => out,
+        None => {
+            let dir = store
+                .path()
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("backups");
+            std::fs::create_dir_all(&dir)?;
+            dir.join(format!("funnel-{}.db", now_ms()))
+        }
+    };
+    store
+        .backup_to(&out)
+        .with_context(|| format!("cannot write the backup to {}", out.display()))?;
+    println!("backed up {} to {}", store.path().display(), out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let StoreLocation::Sqlite { path, .. } = location(args.workspace.as_deref())? else {
+        bail!("restore works on the SQLite store; the workspace uses PostgreSQL");
+    };
+    if !args.file.is_file() {
+        bail!("{}: no such backup file", args.file.display());
+    }
+    restore(&args.file, &path).with_context(|| {
+        format!(
+            "cannot restore {} into {}",
+            args.file.display(),
+            path.display()
+        )
+    })?;
+    println!("restored {} from {}", path.display(), args.file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}

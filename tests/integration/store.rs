@@ -1,0 +1,448 @@
+//! The store on real SQLite files and the real PostgreSQL: the migration twins, the
+//! group commit, backup during writes, and one story run against both backends.
+//!
+//! PostgreSQL is `postgres://root@127.0.0.1:5432/test` (or `FUNNEL_TEST_PG`); each
+//! test works in a schema of its own. Without a server the PostgreSQL tests skip
+//! with a message, except under CI (`CI=true`), where they fail.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use funnel::model::config::Synchronous;
+use funnel::store::{NewActivity, NewContact, SqliteStore, StoreLocation, ops::Store};
+
+fn pg_url() -> String {
+    std::env::var("FUNNEL_TEST_PG").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
+}
+
+/// A fresh schema on the test server, and a URL that works in it; `None` (after
+/// saying why) when no server answers outside CI.
+async fn pg_schema() -> Option<(tokio_postgres::Client, String, String)> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let url = pg_url();
+    let (client, conn) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("PostgreSQL at {url} is required under CI: {e}");
+            }
+            eprintln!("skipping: no PostgreSQL at {url} ({e})");
+            return None;
+        }
+    };
+    tokio::spawn(conn);
+    let schema = format!(
+        "funnel_test_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .expect("create schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    Some((client, schema, scoped))
+}
+
+async fn drop_schema(client: &tokio_postgres::Client, schema: &str) {
+    let _ = client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await;
+}
+
+type Shape = BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>;
+
+fn sqlite_shape(path: &std::path::Path) -> Shape {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let mut shape = Shape::new();
+    let mut tables = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE 'contacts_fts%' AND name <> 'refinery_schema_history'",
+        )
+        .expect("prepare");
+    let names: Vec<String> = tables
+        .query_map([], |r| r.get(0))
+        .expect("tables")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    for t in names {
+        let cols: BTreeSet<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))
+            .expect("cols")
+            .query_map([], |r| r.get(0))
+            .expect("q")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let idx: BTreeSet<String> = conn
+            .prepare(&format!(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '{t}' AND sql IS NOT NULL"
+            ))
+            .expect("idx")
+            .query_map([], |r| r.get(0))
+            .expect("q")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        shape.insert(t, (cols, idx));
+    }
+    shape
+}
+
+async fn pg_shape(client: &tokio_postgres::Client, schema: &str) -> Shape {
+    let mut shape = Shape::new();
+    let tables = client
+        .query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 \
+             AND table_name <> 'refinery_schema_history'",
+            &[&schema],
+        )
+        .await
+        .expect("tables");
+    for row in tables {
+        let t: String = row.get(0);
+        let cols = client
+            .query(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
+                &[&schema, &t],
+            )
+            .await
+            .expect("cols")
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        // Indexes made by CREATE INDEX, not those behind primary keys and UNIQUE.
+        let idx = client
+            .query(
+                "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+                 JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE n.nspname = $1 AND t.relname = $2 \
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+                &[&schema, &t],
+            )
+            .await
+            .expect("idx")
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        shape.insert(t, (cols, idx));
+    }
+    shape
+}
+
+#[tokio::test]
+async fn both_migration_sets_build_the_same_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("funnel.db");
+    drop(SqliteStore::open(&path, Synchronous::Full).expect("open sqlite"));
+    let mut sqlite = sqlite_shape(&path);
+    let Some((client, schema, url)) = pg_schema().await else {
+        return;
+    };
+    funnel::store::postgres::PgStore::connect(&url)
+        .await
+        .expect("migrate pg");
+    let mut pg = pg_shape(&client, &schema).await;
+    drop_schema(&client, &schema).await;
+
+    // The documented dialect differences (see the migrations' headers), and nothing else.
+    let contacts_pg = pg.get_mut("contacts").expect("contacts in pg");
+    assert!(contacts_pg.0.remove("search"), "pg has contacts.search");
+    assert!(
+        contacts_pg.1.remove("contacts_search"),
+        "pg has its GIN index"
+    );
+    let sqlite_fts = rusqlite::Connection::open(&path)
+        .expect("open")
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'contacts_fts'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .expect("fts");
+    assert_eq!(sqlite_fts, 1, "sqlite has contacts_fts");
+    assert_eq!(
+        sqlite.keys().collect::<Vec<_>>(),
+        pg.keys().collect::<Vec<_>>(),
+        "tables differ"
+    );
+    for (table, (cols, idx)) in &sqlite {
+        let (pg_cols, pg_idx) = &pg[table];
+        assert_eq!(cols, pg_cols, "columns of {table} differ");
+        assert_eq!(idx, pg_idx, "indexes of {table} differ");
+    }
+}
+
+#[test]
+fn concurrent_writers_are_all_durable_in_order_per_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("funnel.db");
+    let store = SqliteStore::open(&path, Synchronous::Full).expect("open");
+    store
+        .write(|c| {
+            c.execute_batch("CREATE TABLE probe (id INTEGER PRIMARY KEY, k INTEGER, seq INTEGER)")?;
+            Ok(())
+        })
+        .wait()
+        .expect("create probe");
+    let threads = 32;
+    let per = 300;
+    let handles: Vec<_> = (0..threads)
+        .map(|k| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for seq in 0..per {
+                    store
+                        .write(move |c| {
+                            c.prepare_cached("INSERT INTO probe (k, seq) VALUES (?1, ?2)")?
+                                .execute([k, seq])?;
+                            Ok(())
+                        })
+                        .wait()
+                        .expect("durable write");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("writer thread");
+    }
+    drop(store);
+    // Reopen from the file: what was acknowledged is there, each key in order.
+    let conn = rusqlite::Connection::open(&path).expect("reopen");
+    let total: i64 = conn
+        .query_row("SELECT count(*) FROM probe", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(total, threads * per);
+    let mut stmt = conn
+        .prepare("SELECT k, seq FROM probe ORDER BY id")
+        .expect("prepare");
+    let mut last: BTreeMap<i64, i64> = BTreeMap::new();
+    for row in stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .expect("rows")
+    {
+        let (k, seq) = row.expect("row");
+        let prev = last.insert(k, seq);
+        assert_eq!(prev.map_or(0, |p| p + 1), seq, "key {k} out of order");
+    }
+}
+
+#[test]
+fn a_failing_write_does_not_undo_its_neighbours_in_the_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("f.db"), Synchronous::Normal).expect("open");
+    store
+        .write(|c| Ok(c.execute_batch("CREATE TABLE u (v TEXT UNIQUE)")?))
+        .wait()
+        .expect("create");
+    let tickets: Vec<_> = (0..200)
+        .map(|i| {
+            store.write(move |c| {
+                // Every tenth value repeats the one before it and must fail alone.
+                let v = if i % 10 == 9 { i - 1 } else { i };
+                c.execute("INSERT INTO u (v) VALUES (?1)", [v.to_string()])?;
+                Ok(())
+            })
+        })
+        .collect();
+    let results: Vec<_> = tickets.into_iter().map(|t| t.wait()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 20);
+    let n: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM u", [], |r| r.get(0))?))
+        .expect("count");
+    assert_eq!(n, 180);
+}
+
+#[test]
+fn a_backup_taken_during_writes_restores_to_a_consistent_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("funnel.db");
+    let store = SqliteStore::open(&path, Synchronous::Full).expect("open");
+    store
+        .write(|c| {
+            c.execute_batch(
+                "CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER NOT NULL);
+                 CREATE TABLE total (id INTEGER PRIMARY KEY CHECK (id = 1), sum INTEGER NOT NULL);
+                 INSERT INTO total VALUES (1, 0);",
+            )?;
+            Ok(())
+        })
+        .wait()
+        .expect("create");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, stop, acked) = (store.clone(), stop.clone(), acked.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // Two rows that must always agree: a ledger entry and the total.
+                    store
+                        .write(|c| {
+                            c.prepare_cached("INSERT INTO ledger (amount) VALUES (3)")?
+                                .execute([])?;
+                            c.prepare_cached("UPDATE total SET sum = sum + 3")?
+                                .execute([])?;
+                            Ok(())
+                        })
+                        .wait()
+                        .expect("write");
+                    acked.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    while acked.load(Ordering::Relaxed) < 500 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let before = acked.load(Ordering::Relaxed) as i64;
+    let backup = dir.path().join("backup.db");
+    store.backup_to(&backup).expect("backup");
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    drop(store);
+
+    let restored = dir.path().join("restored.db");
+    funnel::store::sqlite::restore(&backup, &restored).expect("restore");
+    let conn = rusqlite::Connection::open(&restored).expect("open restored");
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("check");
+    assert_eq!(ok, "ok");
+    let (rows, sum): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), (SELECT sum FROM total) FROM ledger",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("totals");
+    assert_eq!(
+        sum,
+        rows * 3,
+        "the backup caught a half-written transaction"
+    );
+    assert!(
+        rows >= before,
+        "writes acknowledged before the backup are in it"
+    );
+}
+
+/// One story, both backends: upsert by normalized email, update, activities, timeline.
+async fn contact_story(store: &Store) {
+    let at = 1_767_225_600_000;
+    let (id, created) = store
+        .upsert_contact(
+            NewContact {
+                email: "  Ada@Example.COM ".into(),
+                name: Some("Ada".into()),
+                ..NewContact::default()
+            },
+            at,
+        )
+        .await
+        .expect("create");
+    assert!(created);
+    let (again, created) = store
+        .upsert_contact(
+            NewContact {
+                email: "ada@example.com".into(),
+                phone: Some("+44 20 7946 0000".into()),
+                ..NewContact::default()
+            },
+            at + 1,
+        )
+        .await
+        .expect("update");
+    assert_eq!((again, created), (id, false));
+    let c = store
+        .contact_by_email("ADA@example.com")
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(c.email, "ada@example.com");
+    assert_eq!(
+        c.name.as_deref(),
+        Some("Ada"),
+        "an update keeps what it does not give"
+    );
+    assert_eq!(c.phone.as_deref(), Some("+44 20 7946 0000"));
+    for i in 0..5 {
+        store
+            .add_activity(NewActivity {
+                contact_id: id,
+                kind: "page_view".into(),
+                subject: Some(format!("/page-{i}")),
+                data: serde_json::json!({"duration": i}),
+                source: Some("site:demo".into()),
+                occurred_at: at + 1000 * i,
+            })
+            .await
+            .expect("activity");
+    }
+    let timeline = store.timeline(id, 3).await.expect("timeline");
+    let subjects: Vec<_> = timeline
+        .iter()
+        .filter_map(|a| a.subject.as_deref())
+        .collect();
+    assert_eq!(subjects, ["/page-4", "/page-3", "/page-2"]);
+    assert_eq!(timeline[0].data["duration"], 4);
+    let c = store
+        .contact_by_email("ada@example.com")
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(c.last_activity, Some(at + 4000));
+    assert!(
+        store
+            .upsert_contact(
+                NewContact {
+                    email: "not-an-email".into(),
+                    ..NewContact::default()
+                },
+                at
+            )
+            .await
+            .is_err()
+    );
+    store
+        .audit(
+            "test",
+            "contact.created",
+            "contact",
+            Some(&c.uid),
+            serde_json::json!({}),
+            at,
+        )
+        .await
+        .expect("audit");
+}
+
+#[tokio::test]
+async fn the_contact_story_holds_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = StoreLocation::Sqlite {
+        path: dir.path().join("funnel.db"),
+        synchronous: Synchronous::Full,
+    };
+    let store = Store::open(&location).await.expect("open");
+    contact_story(&store).await;
+}
+
+#[tokio::test]
+async fn the_contact_story_holds_on_postgres() {
+    let Some((client, schema, url)) = pg_schema().await else {
+        return;
+    };
+    let store = Store::open(&StoreLocation::Postgres { url })
+        .await
+        .expect("open");
+    contact_story(&store).await;
+    drop(store);
+    drop_schema(&client, &schema).await;
+}
