@@ -1,3 +1,5 @@
+#![allow(clippy::print_stderr)] // tests say why they skip
+
 //! Integration tests: the real `funnel` binary on real files, one test binary.
 
 mod fixtures;

@@ -138,7 +138,7 @@ async fn both_migration_sets_build_the_same_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("funnel.db");
     drop(SqliteStore::open(&path, Synchronous::Full).expect("open sqlite"));
-    let mut sqlite = sqlite_shape(&path);
+    let sqlite = sqlite_shape(&path);
     let Some((client, schema, url)) = pg_schema().await else {
         return;
     };
