@@ -1,7 +1,7 @@
+//! Integration tests: the real `funnel` binary on real files, one test binary.
 #![allow(clippy::print_stderr)] // tests say why they skip
 
-//! Integration tests: the real `funnel` binary on real files, one test binary.
-
+mod crash;
 mod fixtures;
 mod hostile;
 mod init;
