@@ -2,9 +2,11 @@
 //! a small pool of read connections, migrations, checks, backup and restore.
 //!
 //! Settings on every connection: WAL (readers never block the writer), a busy
-//! timeout, foreign keys on. The writer uses the configured `synchronous` level:
-//! `FULL` by default, so an acknowledged write survives a power loss as well as a
-//! process crash; `NORMAL` keeps it across a process crash only.
+//! timeout, foreign keys on. The configured `synchronous` level decides what an
+//! acknowledged write survives: `full` (the default) a power loss as well as a
+//! process crash, because the write-ahead log is fsynced before the answer (by the
+//! writer's syncer thread, see `writer`); `normal` a process crash only (the answer
+//! comes once the commit is in the operating system's cache).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -32,6 +34,7 @@ struct Inner {
     path: PathBuf,
     writer: Writer,
     readers: ReadPool,
+    _checkpointer: Checkpointer,
     // Declared last: dropped after the writer handle, so the thread sees the
     // channel close and drains before it is joined.
     _thread: WriterThread,
@@ -46,12 +49,22 @@ impl SqliteStore {
         let mut conn = Connection::open(path)?;
         configure(&conn, synchronous)?;
         super::migrations::sqlite_migrate(&mut conn)?;
-        let (writer, thread) = Writer::start(conn)?;
+        // FULL durability with the sync moved off the writer: the connection commits
+        // at NORMAL and the writer's syncer fsyncs the log before answering.
+        let wal = match synchronous {
+            Synchronous::Full => {
+                conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+                Some(PathBuf::from(format!("{}-wal", path.display())))
+            }
+            Synchronous::Normal => None,
+        };
+        let (writer, thread) = Writer::start(conn, wal)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer,
                 readers: ReadPool::new(path.to_path_buf()),
+                _checkpointer: Checkpointer::start(path)?,
                 _thread: thread,
             }),
         })
@@ -202,6 +215,12 @@ pub fn restore(backup: &Path, live: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Pages the WAL may hold before the writer checkpoints itself. The checkpointer
+/// thread normally keeps it far below; this only bounds the WAL if it cannot.
+const WAL_SAFETY_PAGES: u32 = 16_384;
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
 fn configure(conn: &Connection, synchronous: Synchronous) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let level = match synchronous {
@@ -209,9 +228,51 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> Result<(), StoreErr
         Synchronous::Normal => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {level}; PRAGMA foreign_keys = ON;"
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {level}; PRAGMA foreign_keys = ON; \
+         PRAGMA wal_autocheckpoint = {WAL_SAFETY_PAGES}; PRAGMA journal_size_limit = 67108864;"
     ))?;
     Ok(())
+}
+
+/// Copies the WAL into the database file from a thread of its own, so that commits
+/// do not pay for checkpoints (a passive checkpoint never blocks the writer).
+#[derive(Debug)]
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name("funnel-store-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!("checkpoint failed: {e}");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// A bounded pool of read-only connections.

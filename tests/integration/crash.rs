@@ -132,12 +132,12 @@ fn every_acknowledged_write_survives_sigkill() {
                 .map_while(Result::ok)
             {
                 let mut parts = line.split_whitespace().skip(1);
-                if let (Some(w), Some(s)) = (parts.next(), parts.next()) {
-                    if let (Ok(w), Ok(s)) = (w.parse::<i64>(), s.parse::<i64>()) {
-                        let mut map = sink.lock().expect("lock");
-                        let e = map.entry(w).or_insert(s);
-                        *e = (*e).max(s);
-                    }
+                if let (Some(w), Some(s)) = (parts.next(), parts.next())
+                    && let (Ok(w), Ok(s)) = (w.parse::<i64>(), s.parse::<i64>())
+                {
+                    let mut map = sink.lock().expect("lock");
+                    let e = map.entry(w).or_insert(s);
+                    *e = (*e).max(s);
                 }
             }
         });
