@@ -104,7 +104,7 @@ fn main() {
     let only_default = std::env::args().any(|a| a == "--default-only");
     for sync in [Synchronous::Full, Synchronous::Normal] {
         for workload in [Workload::Journal, Workload::Timeline] {
-            for callers in [1, 8, 64] {
+            for callers in [1, 8, 64, 256] {
                 let rate = measure(callers, sync, workload);
                 println!(
                     "synchronous={sync:?} workload={workload:?} callers={callers:>2}: {rate:>9.0} durable writes/s"

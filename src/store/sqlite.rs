@@ -217,7 +217,7 @@ pub fn restore(backup: &Path, live: &Path) -> Result<(), StoreError> {
 
 /// Pages the WAL may hold before the writer checkpoints itself. The checkpointer
 /// thread normally keeps it far below; this only bounds the WAL if it cannot.
-const WAL_SAFETY_PAGES: u32 = 16_384;
+const WAL_SAFETY_PAGES: u32 = 4000;
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
