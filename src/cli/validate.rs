@@ -66,13 +66,16 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             .iter()
             .filter(|f| f.origin == crate::workspace::Origin::Workspace)
             .count();
+        let abs_filters: Vec<PathBuf> = filters
+            .iter()
+            .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+            .collect();
         let keep = |d: &Diagnostic| {
-            filters.iter().any(|f| {
-                let abs_filter = std::path::absolute(f).unwrap_or_else(|_| f.clone());
-                let rel = d.file.strip_prefix(shown).unwrap_or(&d.file);
-                let abs_file = root.join(rel);
-                abs_file.starts_with(&abs_filter) || abs_filter == *root
-            })
+            let rel = d.file.strip_prefix(shown).unwrap_or(&d.file);
+            let abs_file = root.join(rel);
+            abs_filters
+                .iter()
+                .any(|f| abs_file.starts_with(f) || f == root)
         };
         for d in report.diagnostics.iter().filter(|d| keep(d)) {
             if !texts.iter().any(|(p, _)| p == &d.file) {

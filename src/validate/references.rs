@@ -180,6 +180,15 @@ fn segment_cycles(
 }
 
 fn segment_refs(c: &Condition, base: &[Seg], out: &mut Vec<(String, Vec<Seg>)>) {
+    leaves(c, base, &mut |leaf, path| {
+        if let Condition::Segment(id) = leaf {
+            out.push((id.0.clone(), join(path, [Seg::from("segment")])));
+        }
+    });
+}
+
+/// Calls `f` with every condition that is not `all`, `any` or `not`, and its path.
+fn leaves(c: &Condition, base: &[Seg], f: &mut dyn FnMut(&Condition, &[Seg])) {
     match c {
         Condition::All(items) | Condition::Any(items) => {
             let key = if matches!(c, Condition::All(_)) {
@@ -188,12 +197,11 @@ fn segment_refs(c: &Condition, base: &[Seg], out: &mut Vec<(String, Vec<Seg>)>) 
                 "any"
             };
             for (i, item) in items.iter().enumerate() {
-                segment_refs(item, &join(base, [Seg::from(key), Seg::Index(i)]), out);
+                leaves(item, &join(base, [Seg::from(key), Seg::Index(i)]), f);
             }
         }
-        Condition::Not(inner) => segment_refs(inner, &join(base, [Seg::from("not")]), out),
-        Condition::Segment(id) => out.push((id.0.clone(), join(base, [Seg::from("segment")]))),
-        _ => {}
+        Condition::Not(inner) => leaves(inner, &join(base, [Seg::from("not")]), f),
+        leaf => f(leaf, base),
     }
 }
 
@@ -604,26 +612,20 @@ impl Refs<'_> {
         own: Option<&str>,
         out: &mut Vec<Diagnostic>,
     ) {
+        leaves(c, base, &mut |leaf, path| {
+            self.leaf(leaf, path, at, own, out)
+        });
+    }
+
+    fn leaf(
+        &self,
+        c: &Condition,
+        base: &[Seg],
+        at: &Located,
+        own: Option<&str>,
+        out: &mut Vec<Diagnostic>,
+    ) {
         match c {
-            Condition::All(items) | Condition::Any(items) => {
-                let key = if matches!(c, Condition::All(_)) {
-                    "all"
-                } else {
-                    "any"
-                };
-                for (i, item) in items.iter().enumerate() {
-                    self.condition(
-                        item,
-                        &join(base, [Seg::from(key), Seg::Index(i)]),
-                        at,
-                        own,
-                        out,
-                    );
-                }
-            }
-            Condition::Not(inner) => {
-                self.condition(inner, &join(base, [Seg::from("not")]), at, own, out)
-            }
             Condition::Field(f) => {
                 self.field(
                     &f.name,
