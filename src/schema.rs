@@ -119,14 +119,6 @@ fn close(map: &mut Map<String, Value>) {
     }
 }
 
-/// Every kind's schema, with its file name.
-pub fn all() -> Vec<(FileKind, String)> {
-    FileKind::ALL
-        .into_iter()
-        .map(|k| (k, schema_text(k)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,10 +33,6 @@ impl Report {
             .filter(|d| d.severity == Severity::Error)
             .count()
     }
-
-    pub fn warnings(&self) -> usize {
-        self.diagnostics.len() - self.errors()
-    }
 }
 
 /// Loads and checks the workspace at `root`, showing paths under `shown_root`.
