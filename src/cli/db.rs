@@ -99,22 +99,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DbCommand::Status => {
-            let store = sqlite(ws)?;
-            let path = store.path().to_path_buf();
-            let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-            let wal = PathBuf::from(format!("{}-wal", path.display()));
-            println!("store:   SQLite at {}", path.display());
-            println!(
-                "size:    {} bytes (+ {} bytes of write-ahead log)",
-                size(&path),
-                size(&wal)
-            );
-            let mut conn = rusqlite::Connection::open(&path)?;
-            for m in migrations::sqlite_status(&mut conn)? {
+            let location = location(ws)?;
+            let rt = runtime()?;
+            let store = rt.block_on(crate::store::ops::Store::open(&location))?;
+            match &location {
+                StoreLocation::Sqlite { path, .. } => {
+                    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                    let wal = PathBuf::from(format!("{}-wal", path.display()));
+                    println!("store:   SQLite at {}", path.display());
+                    println!(
+                        "size:    {} bytes (+ {} bytes of write-ahead log)",
+                        size(path),
+                        size(&wal)
+                    );
+                }
+                StoreLocation::Postgres { url } => {
+                    println!("store:   PostgreSQL at {}", without_password(url));
+                }
+            }
+            for m in rt.block_on(store.migrations())? {
                 let state = if m.applied { "applied" } else { "pending" };
                 println!("migration V{} {}: {state}", m.version, m.name);
             }
-            for (table, n) in store.counts()? {
+            for (table, n) in rt.block_on(store.counts())? {
                 println!("{table:<18} {n} rows");
             }
             Ok(ExitCode::SUCCESS)
@@ -183,8 +190,39 @@ pub fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A connection URL fit to print: the password replaced.
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn hides_the_password_of_a_store_url() {
+        assert_eq!(
+            without_password("postgres://app:s3cr3t@db.example.com:5432/funnel"),
+            "postgres://app:***@db.example.com:5432/funnel"
+        );
+        assert_eq!(
+            without_password("postgres://root@127.0.0.1/test"),
+            "postgres://root@127.0.0.1/test"
+        );
+    }
 }

@@ -65,6 +65,25 @@ pub fn sqlite_status(conn: &mut Connection) -> Result<Vec<MigrationState>, Store
 /// Versions and names of one migration set.
 pub type MigrationList = Vec<(i64, String)>;
 
+/// Every embedded PostgreSQL migration, and whether the store has applied it.
+pub async fn postgres_status(
+    client: &tokio_postgres::Client,
+) -> Result<Vec<MigrationState>, StoreError> {
+    let rows = client
+        .query("SELECT version FROM refinery_schema_history", &[])
+        .await?;
+    let applied: Vec<i64> = rows.iter().map(|r| i64::from(r.get::<_, i32>(0))).collect();
+    Ok(postgres_set::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| MigrationState {
+            version: i64::from(m.version()),
+            name: m.name().to_string(),
+            applied: applied.contains(&i64::from(m.version())),
+        })
+        .collect())
+}
+
 /// The versions and names of both sets (SQLite, PostgreSQL), for the twin check.
 pub fn embedded() -> (MigrationList, MigrationList) {
     let list = |r: refinery::Runner| {

@@ -296,6 +296,64 @@ impl Store {
     }
 }
 
+/// The tables whose sizes `funnel db status` shows.
+pub const STATUS_TABLES: &[&str] = &[
+    "contacts",
+    "activities",
+    "executions",
+    "step_runs",
+    "timers",
+    "outbox",
+    "analytics_events",
+    "audit_log",
+];
+
+impl Store {
+    /// Row counts of [`STATUS_TABLES`].
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql = |t: &str| format!("SELECT count(*) FROM {t}");
+        match self {
+            Store::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || {
+                    s.read(|c| {
+                        STATUS_TABLES
+                            .iter()
+                            .map(|t| {
+                                Ok(((*t).to_string(), c.query_row(&sql(t), [], |r| r.get(0))?))
+                            })
+                            .collect()
+                    })
+                })
+                .await
+            }
+            Store::Postgres(p) => {
+                let mut out = Vec::new();
+                for t in STATUS_TABLES {
+                    let n: i64 = p.client().query_one(&sql(t), &[]).await?.get(0);
+                    out.push(((*t).to_string(), n));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Every embedded migration and whether the store has applied it.
+    pub async fn migrations(&self) -> Result<Vec<super::migrations::MigrationState>, StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                let path = s.path().to_path_buf();
+                blocking(move || {
+                    let mut conn = Connection::open(&path)?;
+                    super::migrations::sqlite_status(&mut conn)
+                })
+                .await
+            }
+            Store::Postgres(p) => super::migrations::postgres_status(p.client()).await,
+        }
+    }
+}
+
 const CONTACT_COLUMNS: &str =
     "id, uid, email, name, phone, status, created_at, updated_at, last_activity";
 

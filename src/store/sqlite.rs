@@ -156,30 +156,6 @@ impl SqliteStore {
         std::fs::rename(&tmp, dest)?;
         Ok(())
     }
-
-    /// Reads row counts of the main tables, for `funnel db status`.
-    pub fn counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        const TABLES: &[&str] = &[
-            "contacts",
-            "activities",
-            "executions",
-            "step_runs",
-            "timers",
-            "outbox",
-            "analytics_events",
-            "audit_log",
-        ];
-        self.read(|c| {
-            TABLES
-                .iter()
-                .map(|t| {
-                    let n: i64 =
-                        c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?;
-                    Ok(((*t).to_string(), n))
-                })
-                .collect()
-        })
-    }
 }
 
 /// Replaces the store at `live` with the backup at `backup`, after checking that the
