@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 
-use crate::store::migrations;
 use crate::store::sqlite::{SqliteStore, restore};
 use crate::store::{StoreLocation, now_ms};
 
@@ -75,26 +74,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ws = args.workspace.as_deref();
     match args.command {
         DbCommand::Migrate => {
-            match location(ws)? {
-                StoreLocation::Sqlite { path, synchronous } => {
-                    let mut conn = rusqlite::Connection::open(&path)
-                        .with_context(|| format!("cannot open {}", path.display()))?;
-                    let before = migrations::sqlite_status(&mut conn).ok();
-                    drop(conn);
-                    SqliteStore::open(&path, synchronous)?;
-                    let pending = before
-                        .map(|b| b.iter().filter(|m| !m.applied).count())
-                        .unwrap_or(0);
-                    println!(
-                        "{}: {pending} migration(s) applied, up to date",
-                        path.display()
-                    );
-                }
-                StoreLocation::Postgres { url } => {
-                    let rt = runtime()?;
-                    rt.block_on(crate::store::postgres::PgStore::connect(&url))?;
-                    println!("PostgreSQL store: up to date");
-                }
+            // Opening a store applies what is pending; say what that was.
+            let location = location(ws)?;
+            let rt = runtime()?;
+            let store = rt.block_on(crate::store::ops::Store::open(&location))?;
+            let applied = rt.block_on(store.migrations())?;
+            let latest = applied
+                .iter()
+                .filter(|m| m.applied)
+                .map(|m| m.version)
+                .max();
+            match latest {
+                Some(v) => println!("the store is up to date (schema version {v})"),
+                None => println!("the store has no migrations applied"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -2,6 +2,7 @@
 #![allow(clippy::print_stderr)] // tests say why they skip
 
 mod crash;
+mod db_cli;
 mod fixtures;
 mod hostile;
 mod init;

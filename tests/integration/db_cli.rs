@@ -1,0 +1,104 @@
+//! `funnel db`, `funnel backup` and `funnel restore` on a real workspace.
+
+use crate::support::run;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn db_commands_migrate_check_back_up_and_restore_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path().join("ws");
+    assert!(
+        run(&["init", ws.to_str().expect("utf-8")], dir.path())
+            .status
+            .success()
+    );
+
+    let out = run(&["db", "migrate"], &ws);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ws.join(".funnel/funnel.db").is_file());
+
+    let out = run(&["db", "status"], &ws);
+    assert!(
+        stdout(&out).contains("migration V1 initial: applied"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("contacts           0 rows"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Put something in the store, back it up, damage nothing, restore, find it.
+    let db = ws.join(".funnel/funnel.db");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute(
+        "INSERT INTO contacts (uid, email, status, created_at, updated_at) VALUES ('u1', 'ada@example.com', 'active', 1, 1)",
+        [],
+    )
+    .expect("insert");
+    drop(conn);
+    let backup = dir.path().join("backup.db");
+    let out = run(&["backup", "--out", backup.to_str().expect("utf-8")], &ws);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute("DELETE FROM contacts", []).expect("delete");
+    drop(conn);
+
+    let out = run(&["restore", backup.to_str().expect("utf-8")], &ws);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM contacts WHERE email = 'ada@example.com'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(n, 1);
+    drop(conn);
+
+    let out = run(&["db", "check"], &ws);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = run(&["db", "vacuum"], &ws);
+    assert!(out.status.success());
+}
+
+#[test]
+fn restore_refuses_a_file_that_is_not_a_funnel_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path().join("ws");
+    assert!(
+        run(&["init", ws.to_str().expect("utf-8")], dir.path())
+            .status
+            .success()
+    );
+    assert!(run(&["db", "migrate"], &ws).status.success());
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .expect("open")
+        .execute_batch("CREATE TABLE t (x)")
+        .expect("create");
+    let out = run(&["restore", other.to_str().expect("utf-8")], &ws);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a funnel store"));
+    // The store is untouched.
+    assert!(run(&["db", "check"], &ws).status.success());
+    let out = run(&["db", "status"], &ws);
+    assert!(stdout(&out).contains("migration V1 initial: applied"));
+}
