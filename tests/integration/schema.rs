@@ -57,3 +57,18 @@ fn schema_of_one_kind_prints_json() {
     let out = run(&["schema", "nonsense"], &repo_root());
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_diagnostic_code_is_documented() {
+    let doc =
+        std::fs::read_to_string(repo_root().join("docs/formats.md")).expect("docs/formats.md");
+    let missing: Vec<&str> = funnel::diagnostic::Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !doc.contains(&format!("`{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes missing from docs/formats.md: {missing:?}"
+    );
+}
