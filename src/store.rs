@@ -11,6 +11,7 @@ pub mod migrations;
 pub mod ops;
 pub mod postgres;
 pub mod sqlite;
+pub mod timers;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
