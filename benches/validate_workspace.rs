@@ -13,23 +13,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+use funnel::rng::Rng;
+
 const WORKFLOWS: usize = 1_000;
 const SITES: usize = 100;
-
-/// A small deterministic generator, so every run measures the same workspace.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
@@ -38,7 +25,7 @@ fn write(root: &Path, rel: &str, text: &str) {
 }
 
 fn generate(root: &Path, seed: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     write(
         root,
         "funnel.yaml",
@@ -64,7 +51,7 @@ fn generate(root: &Path, seed: u64) {
         );
     }
     for w in 0..WORKFLOWS {
-        let site = rng.below(SITES);
+        let site = rng.below(SITES as u64);
         let mut y = String::new();
         let _ = write!(
             y,

@@ -196,6 +196,13 @@ where
     best.map(|(_, c)| format!("did you mean `{c}`?"))
 }
 
+/// "did you mean" when a candidate is close, else the whole list after `intro`
+/// (e.g. "its stages: lead, won, lost").
+pub fn suggest(word: &str, candidates: &[&str], intro: &str) -> String {
+    did_you_mean(word, candidates.iter().copied())
+        .unwrap_or_else(|| format!("{intro}: {}", candidates.join(", ")))
+}
+
 /// The JSON rendering: a stable array of objects.
 pub fn render_json(diags: &[Diagnostic]) -> String {
     serde_json::to_string_pretty(diags).unwrap_or_else(|_| "[]".into())

@@ -14,6 +14,7 @@
 //! - [`store`]: run-time state in SQLite (one writer, group commit) or PostgreSQL,
 //!   twin migrations, backup and restore.
 //! - [`uid`]: time-ordered public ids for stored entities.
+//! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
 //! Shells (call the core, print):
 //! - [`cli`]: the `funnel` command line, one file per subcommand.
@@ -22,6 +23,7 @@ pub mod builtin;
 pub mod cli;
 pub mod diagnostic;
 pub mod model;
+pub mod rng;
 pub mod scaffold;
 pub mod schema;
 pub mod store;

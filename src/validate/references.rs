@@ -2,7 +2,7 @@
 //! pipelines and other workflows; tests to workflows; segments and scoring rules to
 //! lists, segments, fields and email templates.
 
-use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, did_you_mean, suggest};
 use crate::model::FileKind;
 use crate::model::contacts::Condition;
 use crate::model::step::{OnError, OnErrorHandler, StepKind};
@@ -388,10 +388,7 @@ impl Refs<'_> {
                     &join(base, [Seg::from("stage")]),
                     format!("pipeline `{pipeline}` has no stage `{stage}`"),
                 )
-                .with_help(
-                    did_you_mean(stage, names.iter().copied())
-                        .unwrap_or_else(|| format!("its stages: {}", names.join(", "))),
-                ),
+                .with_help(suggest(stage, &names, "its stages")),
             );
         }
     }
@@ -470,10 +467,7 @@ impl Refs<'_> {
                     path,
                     format!("site `{site}` has no page `{page}`"),
                 )
-                .with_help(
-                    did_you_mean(page, paths.iter().copied())
-                        .unwrap_or_else(|| format!("its pages: {}", paths.join(", "))),
-                ),
+                .with_help(suggest(page, &paths, "its pages")),
             );
         }
     }
@@ -499,10 +493,7 @@ impl Refs<'_> {
                     path,
                     format!("site `{site}` has no component instance `{id}`"),
                 )
-                .with_help(
-                    did_you_mean(id, ids.iter().copied())
-                        .unwrap_or_else(|| format!("its instances: {}", ids.join(", "))),
-                ),
+                .with_help(suggest(id, &ids, "its instances")),
             );
             return;
         };

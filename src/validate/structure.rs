@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value as J;
 
-use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, did_you_mean, suggest};
 use crate::model::FileKind;
 use crate::validate::values;
 use crate::yaml::{Node, Value};
@@ -240,10 +240,8 @@ impl<'a> Walker<'a> {
             return;
         }
         let names: Vec<String> = options.iter().map(display_json).collect();
-        let hint = node
-            .as_str()
-            .and_then(|s| did_you_mean(s, names.iter().map(String::as_str)))
-            .unwrap_or_else(|| format!("expected one of: {}", names.join(", ")));
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let hint = suggest(node.as_str().unwrap_or_default(), &names, "expected one of");
         diags.push(
             Diagnostic::error(
                 Code::InvalidValue,
@@ -369,8 +367,7 @@ impl<'a> Walker<'a> {
         match variants.iter().find(|v| tag_value(v, tag) == Some(given)) {
             Some(variant) => self.node(node, variant, key, diags),
             None => {
-                let hint = did_you_mean(given, names.iter().copied())
-                    .unwrap_or_else(|| format!("`{tag}` is one of: {}", names.join(", ")));
+                let hint = suggest(given, &names, &format!("`{tag}` is one of"));
                 diags.push(
                     Diagnostic::error(
                         Code::InvalidValue,
@@ -398,8 +395,7 @@ impl<'a> Walker<'a> {
             .collect();
         for entry in entries {
             if !keys.contains(&entry.key.as_str()) {
-                let hint = did_you_mean(&entry.key, keys.iter().copied())
-                    .unwrap_or_else(|| format!("expected one of: {}", keys.join(", ")));
+                let hint = suggest(&entry.key, keys, "expected one of");
                 diags.push(
                     Diagnostic::error(
                         Code::UnknownKey,

@@ -80,17 +80,6 @@ fn crash_child_writer() {
     }
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn every_acknowledged_write_survives_sigkill() {
     let bin: PathBuf = std::env::current_exe().expect("test binary path");
@@ -104,7 +93,7 @@ fn every_acknowledged_write_survives_sigkill() {
                 | 1
         });
     eprintln!("crash test seed: {seed} (FUNNEL_CRASH_SEED={seed} replays it)");
-    let mut rng = Rng(seed);
+    let mut rng = funnel::rng::Rng::new(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("funnel.db");
     let acked: Arc<Mutex<BTreeMap<i64, i64>>> = Arc::new(Mutex::new(BTreeMap::new()));
@@ -159,7 +148,7 @@ fn every_acknowledged_write_survives_sigkill() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        std::thread::sleep(Duration::from_millis(20 + rng.next() % 300));
+        std::thread::sleep(Duration::from_millis(20 + rng.below(300)));
         child.kill().expect("SIGKILL");
         let _ = child.wait();
         reader.join().expect("reader");

@@ -6,22 +6,27 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn db_commands_migrate_check_back_up_and_restore_a_store() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ws = dir.path().join("ws");
+/// A new workspace under `dir` with its store created.
+fn migrated_workspace(dir: &std::path::Path) -> std::path::PathBuf {
+    let ws = dir.join("ws");
     assert!(
-        run(&["init", ws.to_str().expect("utf-8")], dir.path())
+        run(&["init", ws.to_str().expect("utf-8")], dir)
             .status
             .success()
     );
-
     let out = run(&["db", "migrate"], &ws);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    ws
+}
+
+#[test]
+fn db_commands_migrate_check_back_up_and_restore_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = migrated_workspace(dir.path());
     assert!(ws.join(".funnel/funnel.db").is_file());
 
     let out = run(&["db", "status"], &ws);
@@ -82,13 +87,7 @@ fn db_commands_migrate_check_back_up_and_restore_a_store() {
 #[test]
 fn restore_refuses_a_file_that_is_not_a_funnel_store() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ws = dir.path().join("ws");
-    assert!(
-        run(&["init", ws.to_str().expect("utf-8")], dir.path())
-            .status
-            .success()
-    );
-    assert!(run(&["db", "migrate"], &ws).status.success());
+    let ws = migrated_workspace(dir.path());
     let other = dir.path().join("other.db");
     rusqlite::Connection::open(&other)
         .expect("open")
