@@ -101,14 +101,26 @@ fn main() {
         println!("run with `cargo bench --bench store_writes` to measure");
         return;
     }
-    let only_default = std::env::args().any(|a| a == "--default-only");
+    let args: Vec<String> = std::env::args().collect();
+    let only_default = args.iter().any(|a| a == "--default-only");
+    // `--callers N` measures only that many callers; `--repeat N` runs each case N times.
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let callers_set: Vec<usize> = flag("--callers").map_or(vec![1, 8, 64, 256], |n| vec![n]);
+    let repeat = flag("--repeat").unwrap_or(1);
     for sync in [Synchronous::Full, Synchronous::Normal] {
         for workload in [Workload::Journal, Workload::Timeline] {
-            for callers in [1, 8, 64, 256] {
-                let rate = measure(callers, sync, workload);
-                println!(
-                    "synchronous={sync:?} workload={workload:?} callers={callers:>2}: {rate:>9.0} durable writes/s"
-                );
+            for &callers in &callers_set {
+                for _ in 0..repeat {
+                    let rate = measure(callers, sync, workload);
+                    println!(
+                        "synchronous={sync:?} workload={workload:?} callers={callers:>2}: {rate:>9.0} durable writes/s"
+                    );
+                }
             }
         }
         if only_default {
