@@ -7,6 +7,8 @@ fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
     let templates = root.join("templates");
     println!("cargo:rerun-if-changed=templates");
+    // refinery embeds these at compile time.
+    println!("cargo:rerun-if-changed=migrations");
     let mut files = Vec::new();
     collect(&templates, &mut files);
     files.sort();

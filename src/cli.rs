@@ -5,7 +5,10 @@
 
 mod db;
 mod init;
+mod loaded;
 mod schema;
+mod simulate;
+mod test;
 mod validate;
 
 use std::process::ExitCode;
@@ -54,6 +57,10 @@ pub enum Command {
     Backup(db::BackupArgs),
     /// Replace the store with a backup.
     Restore(db::RestoreArgs),
+    /// Run a workflow in memory with mocked effects and a virtual clock.
+    Simulate(simulate::Args),
+    /// Run the workflow test cases in workflows/tests/.
+    Test(test::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -67,6 +74,8 @@ pub fn main() -> ExitCode {
         Command::Db(args) => db::run(args),
         Command::Backup(args) => db::backup(args),
         Command::Restore(args) => db::restore_cmd(args),
+        Command::Simulate(args) => simulate::run(args, cli.color),
+        Command::Test(args) => test::run(args, cli.color),
     };
     match result {
         Ok(code) => code,

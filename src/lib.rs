@@ -13,6 +13,10 @@
 //! - [`scaffold`]: the files `funnel init` writes.
 //! - [`store`]: run-time state in SQLite (one writer, group commit) or PostgreSQL,
 //!   twin migrations, backup and restore.
+//! - [`engine`]: durable workflow executions: triggers, steps, timers, the worker.
+//! - [`crm`]: contacts, tags, fields, scores, stages, lists and deals, as changes
+//!   inside a store transaction.
+//! - [`email`]: rendering email templates into messages; the outbox.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -21,7 +25,10 @@
 
 pub mod builtin;
 pub mod cli;
+pub mod crm;
 pub mod diagnostic;
+pub mod email;
+pub mod engine;
 pub mod model;
 pub mod rng;
 pub mod scaffold;

@@ -98,7 +98,8 @@ pub struct Expectation {
     /// Emails sent, in order.
     #[serde(default)]
     pub emails: Option<Vec<ExpectedEmail>>,
-    /// HTTP requests sent, in order.
+    /// Requests sent by `http` steps, in order (Slack, Discord and social posts are
+    /// shown by `funnel simulate` but not listed here).
     #[serde(default)]
     pub http: Option<Vec<ExpectedRequest>>,
     /// The contact at the end.

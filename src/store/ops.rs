@@ -64,7 +64,7 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 /// The domain of an address, for grouping contacts by company.
-fn domain_of(email: &str) -> Option<String> {
+pub(crate) fn domain_of(email: &str) -> Option<String> {
     email.rsplit_once('@').map(|(_, d)| d.to_string())
 }
 
@@ -371,7 +371,7 @@ fn sqlite_contact(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactRow> {
     })
 }
 
-fn sqlite_upsert_contact(
+pub(crate) fn sqlite_upsert_contact(
     conn: &Connection,
     c: &NewContact,
     email: &str,
@@ -405,7 +405,7 @@ fn sqlite_upsert_contact(
     Ok((id, stored == uid))
 }
 
-fn sqlite_add_activity(conn: &Connection, a: &NewActivity) -> Result<i64, StoreError> {
+pub(crate) fn sqlite_add_activity(conn: &Connection, a: &NewActivity) -> Result<i64, StoreError> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO activities (contact_id, type, subject, data, source, occurred_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",

@@ -1,0 +1,77 @@
+//! The workspace a command works on: found from `--workspace` or the current
+//! folder, validated, with its errors shown in place of running on a broken one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::ColorChoice;
+use crate::diagnostic::{self, Severity};
+use crate::engine::Engine;
+use crate::workspace::Workspace;
+
+/// A validated workspace, or `None` after its errors were printed.
+pub fn valid_workspace(
+    start: Option<&Path>,
+    color: ColorChoice,
+) -> anyhow::Result<Option<Workspace>> {
+    let start = start.unwrap_or(Path::new("."));
+    let root = crate::workspace::find_root(start)?;
+    let report = crate::validate::validate_workspace(&root, &shown(&root))
+        .with_context(|| format!("cannot load {}", root.display()))?;
+    let errors: Vec<_> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .cloned()
+        .collect();
+    if errors.is_empty() {
+        return Ok(Some(report.workspace));
+    }
+    let ws = &report.workspace;
+    let text = diagnostic::render_human(&errors, color.enabled(&std::io::stderr()), |p| {
+        ws.text_of(p)
+    });
+    eprint!("{text}");
+    eprintln!(
+        "error: the workspace has {} error(s); fix them first (`funnel validate` lists them)",
+        errors.len()
+    );
+    Ok(None)
+}
+
+/// The engine of a validated workspace.
+pub fn engine(ws: &Workspace) -> anyhow::Result<Engine> {
+    Ok(Engine::from_workspace(ws)?)
+}
+
+fn shown(root: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    root.strip_prefix(&cwd)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| root.to_path_buf())
+}
+
+/// A JSON or YAML data file (trigger data, event data, a contact) as JSON. Problems
+/// come back as one error naming the file, line and column.
+pub fn read_data(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.len() > crate::workspace::MAX_FILE_BYTES {
+        anyhow::bail!(
+            "{}: {} bytes is larger than the {} byte limit",
+            path.display(),
+            meta.len(),
+            crate::workspace::MAX_FILE_BYTES
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        crate::workspace::decode(bytes, path).map_err(|d| anyhow::anyhow!("{}", d.message))?;
+    let mut diags = Vec::new();
+    let node = crate::workspace::parse_text(&text, path, &mut diags);
+    if let Some(d) = diags.first() {
+        anyhow::bail!("{}:{}:{}: {}", path.display(), d.line, d.column, d.message);
+    }
+    Ok(node.map(|n| n.to_json()).unwrap_or(serde_json::Value::Null))
+}

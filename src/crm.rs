@@ -1,0 +1,107 @@
+//! The CRM core: contacts, tags, typed custom fields, score adjustments, lifecycle
+//! stage, static lists, activities and deals, as operations inside a store write
+//! transaction (SQLite's writer connection).
+//!
+//! Every change returns the [`CrmEvent`]s it caused, so that the engine can start the
+//! workflows they trigger in the same transaction. The lead score is the sum of its
+//! adjustments here; the CRM issue adds fit and engagement rules to the same
+//! [`contact::score`] function.
+
+pub mod contact;
+pub mod deal;
+
+use serde_json::Value as Json;
+
+use crate::store::StoreError;
+
+/// A change to a contact that triggers may react to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CrmEvent {
+    ContactCreated {
+        contact_id: i64,
+        source: Option<String>,
+    },
+    TagAdded {
+        contact_id: i64,
+        tag: String,
+    },
+    FieldChanged {
+        contact_id: i64,
+        field: String,
+        from: Json,
+        to: Json,
+    },
+    ScoreCrossed {
+        contact_id: i64,
+        threshold: f64,
+        score: f64,
+        previous_score: f64,
+        up: bool,
+    },
+    StageChanged {
+        contact_id: i64,
+        from: Option<String>,
+        to: String,
+    },
+    DealStageChanged {
+        contact_id: i64,
+        deal_id: i64,
+        pipeline: String,
+        stage: String,
+        from_stage: Option<String>,
+        value: Option<f64>,
+    },
+}
+
+/// Why a CRM change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CrmError {
+    #[error("`{0}` is not an email address")]
+    BadEmail(String),
+    #[error("no contact with id {0}")]
+    NoContact(i64),
+    #[error(
+        "this step needs a contact, and the execution has none (add an upsert_contact step first)"
+    )]
+    NeedsContact,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for CrmError {
+    fn from(e: rusqlite::Error) -> Self {
+        CrmError::Store(StoreError::from(e))
+    }
+}
+
+/// The thresholds `score` crossed when moving from `previous`, each with its
+/// direction. One function for both the engine's adjustments and the CRM's sweep.
+pub fn crossings(previous: f64, score: f64, thresholds: &[f64]) -> Vec<(f64, bool)> {
+    thresholds
+        .iter()
+        .filter_map(|&t| {
+            if previous < t && score >= t {
+                Some((t, true))
+            } else if previous >= t && score < t {
+                Some((t, false))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crossings;
+
+    #[test]
+    fn crossings_in_both_directions() {
+        assert_eq!(crossings(40.0, 55.0, &[50.0, 80.0]), vec![(50.0, true)]);
+        assert_eq!(
+            crossings(85.0, 45.0, &[50.0, 80.0]),
+            vec![(50.0, false), (80.0, false)]
+        );
+        assert!(crossings(50.0, 60.0, &[50.0]).is_empty());
+    }
+}

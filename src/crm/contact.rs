@@ -1,0 +1,409 @@
+//! Contacts inside a write transaction: upsert, the view expressions see, tags,
+//! typed custom fields, score adjustments, stage, lists and activities.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value as Json, json};
+
+use super::{CrmError, CrmEvent, crossings};
+use crate::store::ops::{domain_of, normalize_email, sqlite_add_activity, sqlite_upsert_contact};
+use crate::store::{NewActivity, NewContact, UnixMs};
+
+/// A contact to create or update, with what comes along with it.
+#[derive(Debug, Clone, Default)]
+pub struct Upsert {
+    pub contact: NewContact,
+    pub fields: BTreeMap<String, Json>,
+    pub tags: Vec<String>,
+    pub lists: Vec<String>,
+}
+
+/// Creates or updates a contact by normalized email. Returns its id and the events.
+pub fn upsert(conn: &Connection, u: &Upsert, at: UnixMs) -> Result<(i64, Vec<CrmEvent>), CrmError> {
+    let email = normalize_email(&u.contact.email);
+    if !crate::validate::values::is_email(&email) {
+        return Err(CrmError::BadEmail(u.contact.email.clone()));
+    }
+    let uid = crate::uid::new(at);
+    let (id, created) = sqlite_upsert_contact(conn, &u.contact, &email, &uid, at)?;
+    let mut events = Vec::new();
+    if created {
+        let source = u
+            .contact
+            .source_component
+            .clone()
+            .or_else(|| u.contact.source_site.clone())
+            .or_else(|| u.contact.source_workflow.clone());
+        events.push(CrmEvent::ContactCreated {
+            contact_id: id,
+            source,
+        });
+    }
+    events.extend(set_fields(conn, id, &u.fields, at)?);
+    events.extend(add_tags(conn, id, &u.tags, at)?);
+    for list in &u.lists {
+        add_to_list(conn, id, list, at)?;
+    }
+    Ok((id, events))
+}
+
+/// The id of the contact with this email, if any.
+pub fn id_by_email(conn: &Connection, email: &str) -> Result<Option<i64>, CrmError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM contacts WHERE email = ?1")?;
+    Ok(stmt
+        .query_row([normalize_email(email)], |r| r.get(0))
+        .optional()?)
+}
+
+/// The contact as expressions see it: `contact.email`, `.first_name`, `.tags`,
+/// `.fields.<name>`, `.score`, `.stage`, `.status`, `.lists`.
+pub fn view(conn: &Connection, id: i64) -> Result<Json, CrmError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT uid, email, name, phone, status, stage, source_site, source_component, \
+         source_workflow, created_at, last_activity, company_domain FROM contacts WHERE id = ?1",
+    )?;
+    let row = stmt
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                [
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ],
+                r.get::<_, i64>(9)?,
+                r.get::<_, Option<i64>>(10)?,
+                r.get::<_, Option<String>>(11)?,
+            ))
+        })
+        .optional()?
+        .ok_or(CrmError::NoContact(id))?;
+    let (uid, email, name, phone, status, stage, sources, created_at, last_activity, domain) = row;
+    let (first, last) = split_name(name.as_deref());
+    let source = sources.iter().rev().flatten().next().cloned();
+    Ok(json!({
+        "id": uid,
+        "email": email,
+        "name": name,
+        "first_name": first,
+        "last_name": last,
+        "phone": phone,
+        "status": status,
+        "stage": stage,
+        "source": source,
+        "company_domain": domain,
+        "created_at": created_at,
+        "last_activity": last_activity,
+        "tags": tags(conn, id)?,
+        "fields": fields(conn, id)?,
+        "lists": lists(conn, id)?,
+        "score": score(conn, id)?,
+    }))
+}
+
+fn split_name(name: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return (None, None);
+    };
+    match name.split_once(' ') {
+        Some((first, rest)) => (Some(first.to_string()), Some(rest.trim().to_string())),
+        None => (Some(name.to_string()), None),
+    }
+}
+
+/// The contact's tags, in the order added.
+pub fn tags(conn: &Connection, id: i64) -> Result<Vec<String>, CrmError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT tag FROM contact_tags WHERE contact_id = ?1 ORDER BY added_at, tag",
+    )?;
+    let rows = stmt.query_map([id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn lists(conn: &Connection, id: i64) -> Result<Vec<String>, CrmError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT list_id FROM list_members WHERE contact_id = ?1 ORDER BY list_id",
+    )?;
+    let rows = stmt.query_map([id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Custom fields as JSON: text, numbers and booleans come back as they went in.
+pub fn fields(conn: &Connection, id: i64) -> Result<serde_json::Map<String, Json>, CrmError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT field, value_text, value_num FROM contact_fields WHERE contact_id = ?1",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<f64>>(2)?,
+        ))
+    })?;
+    let mut out = serde_json::Map::new();
+    for row in rows {
+        let (field, text, num) = row?;
+        out.insert(field, from_columns(text, num));
+    }
+    Ok(out)
+}
+
+/// How a JSON value is stored: text in `value_text`, numbers in `value_num`, booleans
+/// in both (so they read back as booleans and compare as 0/1).
+fn to_columns(v: &Json) -> (Option<String>, Option<f64>) {
+    match v {
+        Json::String(s) => (Some(s.clone()), None),
+        Json::Number(n) => (None, n.as_f64()),
+        Json::Bool(b) => (Some(b.to_string()), Some(f64::from(u8::from(*b)))),
+        Json::Null => (None, None),
+        other => (Some(other.to_string()), None),
+    }
+}
+
+fn from_columns(text: Option<String>, num: Option<f64>) -> Json {
+    match (text, num) {
+        (Some(t), Some(_)) if t == "true" || t == "false" => Json::Bool(t == "true"),
+        (Some(t), _) => Json::String(t),
+        (None, Some(n)) => {
+            if n.fract() == 0.0 && n.abs() < 9e15 {
+                json!(n as i64)
+            } else {
+                json!(n)
+            }
+        }
+        (None, None) => Json::Null,
+    }
+}
+
+/// Sets custom fields (null removes one). Returns a `FieldChanged` per real change.
+pub fn set_fields(
+    conn: &Connection,
+    id: i64,
+    values: &BTreeMap<String, Json>,
+    at: UnixMs,
+) -> Result<Vec<CrmEvent>, CrmError> {
+    let mut events = Vec::new();
+    if values.is_empty() {
+        return Ok(events);
+    }
+    let mut get = conn.prepare_cached(
+        "SELECT value_text, value_num FROM contact_fields WHERE contact_id = ?1 AND field = ?2",
+    )?;
+    let mut put = conn.prepare_cached(
+        "INSERT INTO contact_fields (contact_id, field, value_text, value_num) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (contact_id, field) DO UPDATE SET value_text = excluded.value_text, \
+         value_num = excluded.value_num",
+    )?;
+    let mut del =
+        conn.prepare_cached("DELETE FROM contact_fields WHERE contact_id = ?1 AND field = ?2")?;
+    for (field, value) in values {
+        let before = get
+            .query_row(params![id, field], |r| {
+                Ok(from_columns(r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .unwrap_or(Json::Null);
+        if &before == value {
+            continue;
+        }
+        if value.is_null() {
+            del.execute(params![id, field])?;
+        } else {
+            let (text, num) = to_columns(value);
+            put.execute(params![id, field, text, num])?;
+        }
+        events.push(CrmEvent::FieldChanged {
+            contact_id: id,
+            field: field.clone(),
+            from: before,
+            to: value.clone(),
+        });
+    }
+    touch(conn, id, at)?;
+    Ok(events)
+}
+
+fn touch(conn: &Connection, id: i64, at: UnixMs) -> Result<(), CrmError> {
+    conn.prepare_cached("UPDATE contacts SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
+        .execute(params![id, at])?;
+    Ok(())
+}
+
+/// Adds tags; a `TagAdded` for each tag the contact did not have.
+pub fn add_tags(
+    conn: &Connection,
+    id: i64,
+    tags: &[String],
+    at: UnixMs,
+) -> Result<Vec<CrmEvent>, CrmError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO contact_tags (contact_id, tag, added_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT DO NOTHING",
+    )?;
+    let mut events = Vec::new();
+    for tag in tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        if stmt.execute(params![id, tag, at])? > 0 {
+            events.push(CrmEvent::TagAdded {
+                contact_id: id,
+                tag: tag.to_string(),
+            });
+        }
+    }
+    Ok(events)
+}
+
+/// Removes tags; returns how many the contact had.
+pub fn remove_tags(conn: &Connection, id: i64, tags: &[String]) -> Result<usize, CrmError> {
+    let mut stmt =
+        conn.prepare_cached("DELETE FROM contact_tags WHERE contact_id = ?1 AND tag = ?2")?;
+    let mut n = 0;
+    for tag in tags {
+        n += stmt.execute(params![id, tag.trim()])?;
+    }
+    Ok(n)
+}
+
+/// The lead score: the sum of its adjustments.
+pub fn score(conn: &Connection, id: i64) -> Result<f64, CrmError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT coalesce(sum(points), 0) FROM score_adjustments WHERE contact_id = ?1",
+    )?;
+    Ok(stmt.query_row([id], |r| r.get(0))?)
+}
+
+/// Records a score adjustment; a `ScoreCrossed` per threshold crossed.
+pub fn adjust_score(
+    conn: &Connection,
+    id: i64,
+    points: f64,
+    reason: Option<&str>,
+    execution_id: Option<i64>,
+    at: UnixMs,
+    thresholds: &[f64],
+) -> Result<(f64, Vec<CrmEvent>), CrmError> {
+    let previous = score(conn, id)?;
+    conn.prepare_cached(
+        "INSERT INTO score_adjustments (contact_id, points, reason, execution_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, points, reason, execution_id, at])?;
+    let now = previous + points;
+    let events = crossings(previous, now, thresholds)
+        .into_iter()
+        .map(|(threshold, up)| CrmEvent::ScoreCrossed {
+            contact_id: id,
+            threshold,
+            score: now,
+            previous_score: previous,
+            up,
+        })
+        .collect();
+    Ok((now, events))
+}
+
+/// Sets the lifecycle stage; a `StageChanged` when it changed.
+pub fn set_stage(
+    conn: &Connection,
+    id: i64,
+    stage: &str,
+    at: UnixMs,
+) -> Result<Vec<CrmEvent>, CrmError> {
+    let before: Option<String> = conn
+        .prepare_cached("SELECT stage FROM contacts WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or(CrmError::NoContact(id))?;
+    if before.as_deref() == Some(stage) {
+        return Ok(Vec::new());
+    }
+    conn.prepare_cached(
+        "UPDATE contacts SET stage = ?2, updated_at = max(updated_at, ?3) WHERE id = ?1",
+    )?
+    .execute(params![id, stage, at])?;
+    Ok(vec![CrmEvent::StageChanged {
+        contact_id: id,
+        from: before,
+        to: stage.to_string(),
+    }])
+}
+
+/// Adds the contact to a static list; false if it was a member already.
+pub fn add_to_list(conn: &Connection, id: i64, list: &str, at: UnixMs) -> Result<bool, CrmError> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO list_members (list_id, contact_id, added_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![list, id, at])?
+        > 0)
+}
+
+/// Removes the contact from a static list; false if it was not a member.
+pub fn remove_from_list(conn: &Connection, id: i64, list: &str) -> Result<bool, CrmError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM list_members WHERE list_id = ?1 AND contact_id = ?2")?
+        .execute(params![list, id])?
+        > 0)
+}
+
+/// Appends an activity to the timeline.
+pub fn add_activity(
+    conn: &Connection,
+    id: i64,
+    kind: &str,
+    subject: Option<&str>,
+    data: &Json,
+    source: Option<&str>,
+    at: UnixMs,
+) -> Result<i64, CrmError> {
+    Ok(sqlite_add_activity(
+        conn,
+        &NewActivity {
+            contact_id: id,
+            kind: kind.to_string(),
+            subject: subject.map(String::from),
+            data: data.clone(),
+            source: source.map(String::from),
+            occurred_at: at,
+        },
+    )?)
+}
+
+/// The company domain of an email, as the CRM groups contacts.
+pub fn company_domain(email: &str) -> Option<String> {
+    domain_of(&normalize_email(email))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_values_round_trip_through_their_columns() {
+        for v in [
+            json!("Acme"),
+            json!(42),
+            json!(2.5),
+            json!(true),
+            json!(false),
+        ] {
+            let (t, n) = to_columns(&v);
+            assert_eq!(from_columns(t, n), v);
+        }
+    }
+
+    #[test]
+    fn names_split_into_first_and_last() {
+        assert_eq!(
+            split_name(Some("Ada King Lovelace")),
+            (Some("Ada".into()), Some("King Lovelace".into()))
+        );
+        assert_eq!(split_name(Some("  ")), (None, None));
+    }
+}

@@ -1,0 +1,104 @@
+//! The outbox: one stored row per idempotency key (a second is refused), and the dev
+//! outbox folder that receives each message as `<key>.eml`, written to a temporary
+//! file and renamed, so a reader never sees half a message and a re-delivery after a
+//! crash rewrites the same file instead of adding one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+
+use super::{Rendered, file_key};
+use crate::store::{StoreError, UnixMs};
+
+/// Queues a rendered message under `key`, with its send record. Returns false when
+/// a message with this key is queued already (nothing is added then).
+pub fn enqueue(
+    conn: &Connection,
+    key: &str,
+    r: &Rendered,
+    eml: &str,
+    contact_id: Option<i64>,
+    execution_id: Option<i64>,
+    at: UnixMs,
+) -> Result<bool, StoreError> {
+    let exists: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE idempotency_key = ?1)")?
+        .query_row([key], |row| row.get(0))?;
+    if exists {
+        return Ok(false);
+    }
+    let send_id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO email_sends (uid, contact_id, execution_id, template_id, status, created_at) \
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5) RETURNING id",
+        )?
+        .query_row(
+            params![crate::uid::new(at), contact_id, execution_id, r.template, at],
+            |row| row.get(0),
+        )?;
+    conn.prepare_cached(
+        "INSERT INTO outbox (idempotency_key, send_id, to_address, subject, message, status, \
+         next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+    )?
+    .execute(params![key, send_id, r.to, r.subject, eml, at])?;
+    Ok(true)
+}
+
+/// A queued message.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub key: String,
+    pub message: String,
+}
+
+/// Up to `limit` pending messages, oldest first.
+pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<Pending>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, idempotency_key, message FROM outbox WHERE status = 'pending' \
+         ORDER BY id LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok(Pending {
+            id: r.get(0)?,
+            key: r.get(1)?,
+            message: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks messages delivered, with their send records.
+pub fn mark_sent(conn: &Connection, ids: &[i64], at: UnixMs) -> Result<(), StoreError> {
+    let mut outbox =
+        conn.prepare_cached("UPDATE outbox SET status = 'sent', sent_at = ?2 WHERE id = ?1")?;
+    let mut sends = conn.prepare_cached(
+        "UPDATE email_sends SET status = 'sent', sent_at = ?2 \
+         WHERE id = (SELECT send_id FROM outbox WHERE id = ?1)",
+    )?;
+    for id in ids {
+        outbox.execute(params![id, at])?;
+        sends.execute(params![id, at])?;
+    }
+    Ok(())
+}
+
+/// The file a message with this key is written to.
+pub fn eml_path(dir: &Path, key: &str) -> PathBuf {
+    dir.join(format!("{}.eml", file_key(key)))
+}
+
+/// Writes a message into the dev outbox folder: temporary file, fsync, rename.
+pub fn write_eml(dir: &Path, key: &str, message: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = eml_path(dir, key);
+    let tmp = dir.join(format!(".{}.tmp", file_key(key)));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(message.as_bytes())?;
+        f.sync_data()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}

@@ -1,0 +1,290 @@
+//! The workflow engine: durable executions of workflows from the store.
+//!
+//! - [`program`]: a workflow compiled for running, named by its content hash.
+//! - [`expr`]: minijinja expressions and templates at run time.
+//! - [`state`]: an execution's durable state (variables, outputs, fibers).
+//! - [`run`]: the interpreter: starts executions and advances them step by step,
+//!   each step's record, state and local effects (CRM, outbox) in one transaction.
+//! - [`ingest`]: the one entry for events (forms, page events, custom events,
+//!   webhooks, CRM and email events, schedules): matches triggers, starts
+//!   executions, delivers awaited events.
+//! - [`remote`]: HTTP-like effects, sent with an idempotency key.
+//! - [`worker`]: claims due timers, runs remote calls, delivers the dev outbox,
+//!   fires cron occurrences and prunes old executions.
+//! - [`simulate`]: the same interpreter on an in-memory store with a virtual clock
+//!   and mocked remote effects, for `funnel simulate` and `funnel test`.
+//!
+//! Everything here runs on a `rusqlite::Connection` inside a store transaction (the
+//! SQLite writer's); it never prints.
+
+pub mod expr;
+pub mod ingest;
+pub mod mail;
+pub mod program;
+pub mod remote;
+pub mod run;
+pub mod simulate;
+pub mod state;
+pub mod steps;
+pub mod testing;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::model::email_template::EmailTemplate;
+use crate::model::step::RetryPolicy;
+use crate::model::workflow::TriggerKind;
+use crate::store::{StoreError, UnixMs};
+use crate::workspace::Workspace;
+use program::{Program, ProgramError};
+
+/// Why the engine could not do what was asked (step failures are not errors: they
+/// are recorded on the execution).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("workflow `{id}`: {source}")]
+    Program {
+        id: String,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("no workflow `{0}`")]
+    UnknownWorkflow(String),
+    #[error("no execution `{0}`")]
+    UnknownExecution(String),
+    #[error("workflow version {0} is not in the store")]
+    UnknownVersion(String),
+    #[error("stored execution state is unreadable: {0}")]
+    BadState(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for EngineError {
+    fn from(e: rusqlite::Error) -> Self {
+        EngineError::Store(StoreError::from(e))
+    }
+}
+
+/// Settings from funnel.yaml that executions use.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub workspace_name: String,
+    pub public_url: String,
+    pub from: String,
+    pub reply_to: Option<String>,
+    /// Where the dev outbox writes `.eml` files.
+    pub outbox_dir: PathBuf,
+    pub timezone: Option<String>,
+    pub default_retry: Option<RetryPolicy>,
+    pub step_timeout_ms: u64,
+    /// Finished executions older than this are pruned by the worker.
+    pub retention_ms: Option<u64>,
+    /// Score thresholds whose crossing fires `score_crossed`.
+    pub thresholds: Vec<f64>,
+}
+
+/// The workflows of a workspace, compiled, and every version met since.
+#[derive(Debug)]
+pub struct Engine {
+    pub settings: Settings,
+    current: BTreeMap<String, Arc<Program>>,
+    versions: Mutex<HashMap<String, Arc<Program>>>,
+    pub emails: BTreeMap<String, EmailTemplate>,
+}
+
+impl Engine {
+    /// Compiles every workflow of a (validated) workspace.
+    pub fn from_workspace(ws: &Workspace) -> Result<Engine, EngineError> {
+        let config = ws.config.as_ref().map(|c| &c.value);
+        let email = config.and_then(|c| c.email.as_ref());
+        let defaults = config.and_then(|c| c.defaults.as_ref());
+        let ms = |d: Option<&crate::model::scalar::DurationText>| d.and_then(|d| d.millis().ok());
+        let mut thresholds: Vec<f64> = ws
+            .scoring
+            .as_ref()
+            .map(|s| s.value.thresholds.values().copied().collect())
+            .unwrap_or_default();
+        let mut current = BTreeMap::new();
+        let mut versions = HashMap::new();
+        for (id, doc) in &ws.workflows {
+            if let TriggerKind::ScoreCrossed { threshold, .. } = &doc.value.trigger.kind {
+                thresholds.push(*threshold);
+            }
+            let p = Arc::new(Program::compile(id, doc.value.clone()).map_err(|source| {
+                EngineError::Program {
+                    id: id.clone(),
+                    source,
+                }
+            })?);
+            versions.insert(p.hash.clone(), p.clone());
+            current.insert(id.clone(), p);
+        }
+        thresholds.sort_by(f64::total_cmp);
+        thresholds.dedup();
+        let outbox = email
+            .and_then(|e| e.outbox.clone())
+            .unwrap_or_else(|| ".funnel/outbox".to_string());
+        let settings = Settings {
+            workspace_name: config.map_or_else(|| "funnel".to_string(), |c| c.name.clone()),
+            public_url: config.map_or_else(
+                || "http://127.0.0.1".to_string(),
+                |c| c.public_url.as_str().trim_end_matches('/').to_string(),
+            ),
+            from: email.map_or_else(
+                || "funnel <noreply@localhost>".to_string(),
+                |e| e.from.as_str().to_string(),
+            ),
+            reply_to: email.and_then(|e| e.reply_to.as_ref().map(|r| r.as_str().to_string())),
+            outbox_dir: ws.root.join(outbox),
+            timezone: config.and_then(|c| c.timezone.as_ref().map(|t| t.as_str().to_string())),
+            default_retry: defaults.and_then(|d| d.retry.clone()),
+            step_timeout_ms: ms(defaults.and_then(|d| d.step_timeout.as_ref()))
+                .unwrap_or(remote::DEFAULT_TIMEOUT_MS),
+            retention_ms: ms(defaults.and_then(|d| d.execution_retention.as_ref())),
+            thresholds,
+        };
+        let emails = ws
+            .email_templates
+            .iter()
+            .map(|(id, d)| (id.clone(), d.value.clone()))
+            .collect();
+        Ok(Engine {
+            settings,
+            current,
+            versions: Mutex::new(versions),
+            emails,
+        })
+    }
+
+    /// The current version of a workflow.
+    pub fn workflow(&self, id: &str) -> Option<&Arc<Program>> {
+        self.current.get(id)
+    }
+
+    /// Every current workflow, by id.
+    pub fn workflows(&self) -> impl Iterator<Item = (&String, &Arc<Program>)> {
+        self.current.iter()
+    }
+
+    /// The program of a version: from memory, else from the store's
+    /// `workflow_versions`.
+    pub fn version(
+        &self,
+        conn: &Connection,
+        workflow: &str,
+        hash: &str,
+    ) -> Result<Arc<Program>, EngineError> {
+        if let Some(p) = self.cached(hash) {
+            return Ok(p);
+        }
+        let definition: Option<String> = conn
+            .prepare_cached("SELECT definition FROM workflow_versions WHERE hash = ?1")?
+            .query_row([hash], |r| r.get(0))
+            .optional()?;
+        let definition = definition.ok_or_else(|| EngineError::UnknownVersion(hash.to_string()))?;
+        let p = Arc::new(
+            Program::from_definition(workflow, &definition).map_err(|source| {
+                EngineError::Program {
+                    id: workflow.to_string(),
+                    source,
+                }
+            })?,
+        );
+        // A definition re-serialized may hash differently; keep it under the stored hash.
+        if let Ok(mut cache) = self.versions.lock() {
+            cache.insert(hash.to_string(), p.clone());
+        }
+        Ok(p)
+    }
+
+    fn cached(&self, hash: &str) -> Option<Arc<Program>> {
+        self.versions.lock().ok()?.get(hash).cloned()
+    }
+
+    /// Records every current workflow and its version in the store (idempotent).
+    pub fn register(&self, conn: &Connection, now: UnixMs) -> Result<(), EngineError> {
+        let mut version = conn.prepare_cached(
+            "INSERT INTO workflow_versions (hash, workflow_id, definition, created_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) DO NOTHING",
+        )?;
+        let mut workflow = conn.prepare_cached(
+            "INSERT INTO workflows (id, name, current_hash, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, current_hash = excluded.current_hash, \
+             updated_at = excluded.updated_at WHERE workflows.current_hash IS NOT excluded.current_hash",
+        )?;
+        for (id, p) in &self.current {
+            version.execute(params![p.hash, id, p.definition, now])?;
+            workflow.execute(params![id, p.workflow.name, p.hash, now])?;
+        }
+        Ok(())
+    }
+
+    /// Workflows an operator disabled or enabled in this store, overriding `active:`.
+    pub fn overrides(conn: &Connection) -> Result<HashMap<String, bool>, EngineError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, active_override FROM workflows WHERE active_override IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a workflow runs: the store's override, else its `active:`.
+    pub fn is_active(&self, id: &str, overrides: &HashMap<String, bool>) -> bool {
+        overrides
+            .get(id)
+            .copied()
+            .unwrap_or_else(|| self.current.get(id).is_some_and(|p| p.workflow.active))
+    }
+
+    /// Sets or clears an operator's override for a workflow.
+    pub fn set_override(
+        conn: &Connection,
+        id: &str,
+        active: Option<bool>,
+        now: UnixMs,
+    ) -> Result<(), EngineError> {
+        conn.prepare_cached(
+            "INSERT INTO workflows (id, name, active_override, updated_at) VALUES (?1, ?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET active_override = excluded.active_override, \
+             updated_at = excluded.updated_at",
+        )?
+        .execute(params![id, active.map(i64::from), now])?;
+        Ok(())
+    }
+
+    /// Ids of workflows whose trigger is of the given type.
+    pub fn triggered_by<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Arc<Program>> {
+        self.current
+            .values()
+            .filter(move |p| trigger_type(&p.workflow.trigger.kind) == kind)
+    }
+}
+
+/// The `type:` name of a trigger kind.
+pub fn trigger_type(kind: &TriggerKind) -> &'static str {
+    match kind {
+        TriggerKind::FormSubmission { .. } => "form_submission",
+        TriggerKind::PageEvent { .. } => "page_event",
+        TriggerKind::Schedule { .. } => "schedule",
+        TriggerKind::CustomEvent { .. } => "custom_event",
+        TriggerKind::Webhook { .. } => "webhook",
+        TriggerKind::ContactCreated { .. } => "contact_created",
+        TriggerKind::TagAdded { .. } => "tag_added",
+        TriggerKind::FieldChanged { .. } => "field_changed",
+        TriggerKind::ScoreCrossed { .. } => "score_crossed",
+        TriggerKind::StageChanged { .. } => "stage_changed",
+        TriggerKind::DealStageChanged { .. } => "deal_stage_changed",
+        TriggerKind::EmailOpened { .. } => "email_opened",
+        TriggerKind::EmailClicked { .. } => "email_clicked",
+        TriggerKind::EmailBounced { .. } => "email_bounced",
+        TriggerKind::EmailUnsubscribed { .. } => "email_unsubscribed",
+    }
+}

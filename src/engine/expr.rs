@@ -1,0 +1,226 @@
+//! Expressions and templates at run time: minijinja over `trigger`, `contact`,
+//! `steps.<id>`, `vars` and friends.
+//!
+//! One environment serves every workflow, so compiled expressions own no borrow
+//! and live in their [`Program`](super::program::Program). Text that is one
+//! `{{ expression }}` and nothing else is compiled as an expression too (most values
+//! are of that shape); other templates render from their source each time.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use minijinja::value::Serde;
+use minijinja::{Environment, Expression, UndefinedBehavior, Value};
+use serde_json::Value as Json;
+
+/// Work one expression or template may do before it is stopped, so a user's
+/// template cannot spin forever.
+const FUEL: u64 = 100_000;
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_fuel(Some(FUEL));
+    // `trigger.fields.company` on a form without that field is undefined, not an
+    // error: conditions and `default()` handle missing data; typos are caught by
+    // `funnel validate`.
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env
+});
+
+/// Like [`ENV`] but escaping every value for HTML (email and page bodies).
+static HTML_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_fuel(Some(FUEL));
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env
+});
+
+/// Renders HTML template text, escaping every value it inserts.
+pub fn render_html(text: &str, ctx: &Value) -> Result<String, ExprError> {
+    HTML_ENV
+        .render_str(text, ctx.clone())
+        .map_err(|e| fail("template", text, &e))
+}
+
+/// A run-time expression or template failure, with the text that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what} `{text}`: {message}")]
+pub struct ExprError {
+    pub what: &'static str,
+    pub text: String,
+    pub message: String,
+}
+
+fn fail(what: &'static str, text: &str, e: &minijinja::Error) -> ExprError {
+    let mut message = e.kind().to_string();
+    if let Some(detail) = e.detail() {
+        message = format!("{message}: {detail}");
+    }
+    ExprError {
+        what,
+        text: text.to_string(),
+        message,
+    }
+}
+
+/// The values expressions see, as one JSON object (`trigger`, `contact`, ...).
+pub fn context(scope: &Json) -> Value {
+    Value::from(Serde(scope))
+}
+
+/// Compiled expressions, keyed by their source text.
+#[derive(Default)]
+pub struct Compiled {
+    exprs: HashMap<String, Expression<'static, 'static>>,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("exprs", &self.exprs.len())
+            .finish()
+    }
+}
+
+/// If `text` is exactly `{{ expr }}`, the expression.
+fn sole_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+/// Whether the text has template syntax at all.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+impl Compiled {
+    /// Compiles an expression once; later calls reuse it.
+    pub fn prepare(&mut self, source: &str) -> Result<(), ExprError> {
+        if !self.exprs.contains_key(source) {
+            let expr = ENV
+                .compile_expression_owned(source.to_string())
+                .map_err(|e| fail("expression", source, &e))?;
+            self.exprs.insert(source.to_string(), expr);
+        }
+        Ok(())
+    }
+
+    /// Compiles what a template text needs ahead of time (a sole expression).
+    pub fn prepare_template(&mut self, text: &str) -> Result<(), ExprError> {
+        match sole_expression(text) {
+            Some(expr) => self.prepare(expr),
+            None => Ok(()),
+        }
+    }
+
+    /// Evaluates an expression to a value.
+    pub fn eval(&self, source: &str, ctx: &Value) -> Result<Value, ExprError> {
+        match self.exprs.get(source) {
+            Some(expr) => expr.eval(ctx.clone()),
+            None => ENV
+                .compile_expression(source)
+                .and_then(|e| e.eval(ctx.clone())),
+        }
+        .map_err(|e| fail("expression", source, &e))
+    }
+
+    /// Evaluates a condition: true or false by minijinja's truthiness.
+    pub fn condition(&self, source: &str, ctx: &Value) -> Result<bool, ExprError> {
+        Ok(self.eval(source, ctx)?.is_true())
+    }
+
+    /// Renders template text; text without template syntax is returned as is.
+    pub fn render(&self, text: &str, ctx: &Value) -> Result<String, ExprError> {
+        if !is_template(text) {
+            return Ok(text.to_string());
+        }
+        if let Some(expr) = sole_expression(text) {
+            let v = self.eval(expr, ctx).map_err(|e| ExprError {
+                what: "template",
+                text: text.to_string(),
+                message: e.message,
+            })?;
+            return Ok(if v.is_undefined() || v.is_none() {
+                String::new()
+            } else {
+                v.to_string()
+            });
+        }
+        ENV.render_str(text, ctx.clone())
+            .map_err(|e| fail("template", text, &e))
+    }
+
+    /// Renders every string inside a JSON value. A string that is one `{{ expr }}`
+    /// keeps the expression's type (a number stays a number, a list a list).
+    pub fn render_tree(&self, value: &Json, ctx: &Value) -> Result<Json, ExprError> {
+        Ok(match value {
+            Json::String(s) => match sole_expression(s) {
+                Some(expr) if is_template(s) => {
+                    let v = self.eval(expr, ctx)?;
+                    if v.is_undefined() {
+                        Json::Null
+                    } else {
+                        to_json(&v)
+                    }
+                }
+                _ => Json::String(self.render(s, ctx)?),
+            },
+            Json::Array(items) => Json::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_tree(v, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Json::Object(map) => Json::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_tree(v, ctx)?)))
+                    .collect::<Result<_, ExprError>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+}
+
+/// A minijinja value as JSON (undefined becomes null).
+pub fn to_json(v: &Value) -> Json {
+    serde_json::to_value(v).unwrap_or(Json::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conditions_templates_and_typed_trees() {
+        let mut c = Compiled::default();
+        c.prepare("contact.score >= 50 and 'vip' in contact.tags")
+            .expect("compiles");
+        let ctx = context(&json!({"contact": {"score": 60, "tags": ["vip"], "name": "Ada"}}));
+        assert!(
+            c.condition("contact.score >= 50 and 'vip' in contact.tags", &ctx)
+                .expect("evaluates")
+        );
+        assert_eq!(
+            c.render("Hi {{ contact.name }}!", &ctx).expect("renders"),
+            "Hi Ada!"
+        );
+        assert_eq!(
+            c.render_tree(&json!({"n": "{{ contact.score }}", "s": "x"}), &ctx)
+                .expect("renders"),
+            json!({"n": 60, "s": "x"})
+        );
+        // Missing data is undefined, not an error.
+        assert_eq!(
+            c.render("{{ trigger.fields.company }}", &ctx)
+                .expect("renders"),
+            ""
+        );
+        let err = c.condition("contact.score >=", &ctx).expect_err("syntax");
+        assert!(err.to_string().contains("contact.score >="), "{err}");
+    }
+}

@@ -1,0 +1,595 @@
+//! The one way events enter the engine. The CLI (`funnel emit`), the preview
+//! server, the daemon's API and webhooks, the CRM and the scheduler all build an
+//! [`Event`] and call [`ingest`], inside a store transaction: the event reaches the
+//! executions waiting for it, starts every active workflow whose trigger it matches
+//! (conditions checked first), and the CRM changes those executions make are fed
+//! back in as events of their own, to a bounded depth.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use super::EngineError;
+use super::run::{Ctx, MAX_DEPTH, Wake, advance, start};
+use crate::crm::{CrmEvent, contact};
+use crate::model::workflow::{CrossDirection, PageEventKind, PayloadField, TriggerKind};
+
+/// An event: what happened (`kind`, a trigger type such as `form_submission` or
+/// `custom_event`), its data (what workflows see as `trigger`), and whom it is about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: String,
+    #[serde(default)]
+    pub data: Json,
+    /// The contact, by email (a form's or payload's `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The contact, by id (CRM events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<i64>,
+    /// Only this workflow (a schedule's occurrence, a manual run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+}
+
+/// What one ingestion did.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Ingested {
+    /// Executions started, by id.
+    pub started: Vec<i64>,
+    /// Waiting executions the event resumed.
+    pub resumed: Vec<i64>,
+    /// Workflows whose trigger matched but whose conditions did not hold.
+    pub filtered: Vec<String>,
+}
+
+/// Ingests `event` and the CRM events it causes.
+pub fn ingest(ctx: &mut Ctx<'_>, event: Event) -> Result<Ingested, EngineError> {
+    let mut out = Ingested::default();
+    let mut queue = vec![(event, 0u32)];
+    while let Some((ev, depth)) = queue.pop() {
+        let before = ctx.fx.events.len();
+        one(ctx, &ev, &mut out)?;
+        let caused: Vec<CrmEvent> = ctx.fx.events.drain(before..).collect();
+        if depth + 1 >= MAX_DEPTH {
+            if !caused.is_empty() {
+                tracing::warn!(count = caused.len(), "CRM events dropped: cascade too deep");
+            }
+            continue;
+        }
+        // Reversed so that the queue (a stack) handles them in the order they happened.
+        for e in caused.into_iter().rev() {
+            queue.push((from_crm(&e), depth + 1));
+        }
+    }
+    Ok(out)
+}
+
+/// The event a CRM change raises.
+pub fn from_crm(e: &CrmEvent) -> Event {
+    let (kind, contact_id, data) = match e {
+        CrmEvent::ContactCreated { contact_id, source } => {
+            ("contact_created", *contact_id, json!({"source": source}))
+        }
+        CrmEvent::TagAdded { contact_id, tag } => ("tag_added", *contact_id, json!({"tag": tag})),
+        CrmEvent::FieldChanged {
+            contact_id,
+            field,
+            from,
+            to,
+        } => (
+            "field_changed",
+            *contact_id,
+            json!({"field": field, "from": from, "to": to}),
+        ),
+        CrmEvent::ScoreCrossed {
+            contact_id,
+            threshold,
+            score,
+            previous_score,
+            up,
+        } => (
+            "score_crossed",
+            *contact_id,
+            json!({"threshold": threshold, "score": score, "previous_score": previous_score,
+                   "direction": if *up { "up" } else { "down" }}),
+        ),
+        CrmEvent::StageChanged {
+            contact_id,
+            from,
+            to,
+        } => (
+            "stage_changed",
+            *contact_id,
+            json!({"from": from, "to": to}),
+        ),
+        CrmEvent::DealStageChanged {
+            contact_id,
+            deal_id,
+            pipeline,
+            stage,
+            from_stage,
+            value,
+        } => (
+            "deal_stage_changed",
+            *contact_id,
+            json!({"pipeline": pipeline, "stage": stage, "from_stage": from_stage,
+                   "deal_id": deal_id, "value": value}),
+        ),
+    };
+    Event {
+        kind: kind.to_string(),
+        data,
+        contact_id: Some(contact_id),
+        ..Event::default()
+    }
+}
+
+fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineError> {
+    let data = trigger_data(ctx, &ev.kind, &ev.data)?;
+    let contact_id = resolve_contact(ctx, ev, &data)?;
+    deliver_to_waiting(ctx, ev, &data, contact_id, out)?;
+    let overrides = super::Engine::overrides(ctx.conn)?;
+    let engine = ctx.engine;
+    let candidates: Vec<_> = engine
+        .triggered_by(&ev.kind)
+        .filter(|p| ev.workflow.as_deref().is_none_or(|w| w == p.id))
+        .filter(|p| engine.is_active(&p.id, &overrides))
+        .cloned()
+        .collect();
+    for program in candidates {
+        if !trigger_matches(ctx, &program.workflow.trigger.kind, &data, contact_id)? {
+            continue;
+        }
+        match start_checked(ctx, &program, &data, contact_id)? {
+            Started::Running(id) | Started::Failed(id) => out.started.push(id),
+            Started::Filtered => out.filtered.push(program.id.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// How a start attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// Started (and advanced as far as it goes).
+    Running(i64),
+    /// Recorded as failed: bad trigger data or a condition that could not run.
+    Failed(i64),
+    /// The trigger's conditions did not hold.
+    Filtered,
+}
+
+/// Checks the trigger's declared payload and conditions, then starts `program`.
+pub fn start_checked(
+    ctx: &mut Ctx<'_>,
+    program: &std::sync::Arc<super::program::Program>,
+    data: &Json,
+    contact_id: Option<i64>,
+) -> Result<Started, EngineError> {
+    if let Some(problem) = payload_problem(&program.workflow.trigger.kind, data) {
+        return Ok(Started::Failed(start_failed(
+            ctx, program, data, contact_id, &problem,
+        )?));
+    }
+    let scope = trigger_scope(ctx, program, data, contact_id)?;
+    for c in &program.workflow.trigger.conditions {
+        match program.exprs.condition(c.as_str(), &scope) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Started::Filtered),
+            Err(e) => {
+                let problem = format!("condition: {e}");
+                return Ok(Started::Failed(start_failed(
+                    ctx, program, data, contact_id, &problem,
+                )?));
+            }
+        }
+    }
+    Ok(Started::Running(start(
+        ctx,
+        program,
+        data.clone(),
+        contact_id,
+        None,
+    )?))
+}
+
+/// The trigger data workflows see: the event's data with `type`, `id` and
+/// `occurred_at` filled in.
+pub fn trigger_data(ctx: &Ctx<'_>, kind: &str, data: &Json) -> Result<Json, EngineError> {
+    let mut data = match data {
+        Json::Object(m) => m.clone(),
+        Json::Null => serde_json::Map::new(),
+        other => {
+            return Err(EngineError::Invalid(format!(
+                "event data must be an object, not {other}"
+            )));
+        }
+    };
+    data.insert("type".into(), json!(kind));
+    data.entry("occurred_at").or_insert_with(|| json!(ctx.now));
+    data.entry("id")
+        .or_insert_with(|| json!(crate::uid::new(ctx.now)));
+    Ok(Json::Object(data))
+}
+
+/// The contact an event is about: by id, else by email. A form submission creates
+/// or updates its contact (with the form's source) and records the submission.
+pub fn resolve_contact(
+    ctx: &mut Ctx<'_>,
+    ev: &Event,
+    data: &Json,
+) -> Result<Option<i64>, EngineError> {
+    if ev.contact_id.is_some() {
+        return Ok(ev.contact_id);
+    }
+    let email = ev.email.clone().or_else(|| {
+        ["/fields/email", "/payload/email", "/email"]
+            .iter()
+            .find_map(|p| data.pointer(p).and_then(Json::as_str))
+            .map(String::from)
+    });
+    let Some(email) = email.filter(|e| !e.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let crm = |e: crate::crm::CrmError| match e {
+        crate::crm::CrmError::Store(s) => EngineError::Store(s),
+        other => EngineError::Invalid(other.to_string()),
+    };
+    if ev.kind == "form_submission" {
+        let text = |p: &str| data.pointer(p).and_then(Json::as_str).map(String::from);
+        let u = contact::Upsert {
+            contact: crate::store::NewContact {
+                email,
+                name: text("/fields/name"),
+                phone: text("/fields/phone"),
+                source_site: text("/site"),
+                source_component: text("/component"),
+                source_workflow: None,
+            },
+            ..Default::default()
+        };
+        let (id, events) = match contact::upsert(ctx.conn, &u, ctx.now) {
+            Ok(r) => r,
+            // A malformed address is the visitor's typo, not an engine failure:
+            // the submission starts nothing that needs a contact.
+            Err(crate::crm::CrmError::BadEmail(_)) => return Ok(None),
+            Err(e) => return Err(crm(e)),
+        };
+        ctx.fx.events.extend(events);
+        let subject = text("/component");
+        contact::add_activity(
+            ctx.conn,
+            id,
+            "form_submit",
+            subject.as_deref(),
+            data,
+            text("/site").as_deref(),
+            ctx.now,
+        )
+        .map_err(crm)?;
+        return Ok(Some(id));
+    }
+    contact::id_by_email(ctx.conn, &email).map_err(crm)
+}
+
+/// Resumes executions waiting for this event (by name, about this contact).
+pub fn deliver_to_waiting(
+    ctx: &mut Ctx<'_>,
+    ev: &Event,
+    data: &Json,
+    contact_id: Option<i64>,
+    out: &mut Ingested,
+) -> Result<(), EngineError> {
+    let name = match (ev.kind.as_str(), data.get("event").and_then(Json::as_str)) {
+        ("custom_event", Some(n)) => n.to_string(),
+        (kind, _) => kind.to_string(),
+    };
+    let waits: Vec<(i64, u32, u64, Option<String>)> = {
+        let mut stmt = ctx.conn.prepare_cached(
+            "SELECT execution_id, fiber, seq, match_expr FROM event_waits \
+             WHERE event = ?1 AND (contact_id IS ?2 OR contact_id IS NULL) ORDER BY id",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![name, contact_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, i64>(2)?.unsigned_abs(),
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (execution, fiber, seq, matcher) in waits {
+        if let Some(m) = matcher {
+            let scope = super::expr::context(&json!({"event": {"name": name, "data": data}}));
+            let compiled = super::expr::Compiled::default();
+            if !compiled.condition(&m, &scope).unwrap_or(false) {
+                continue;
+            }
+        }
+        advance(
+            ctx,
+            execution,
+            &Wake::Event {
+                fiber,
+                seq,
+                data: data.clone(),
+            },
+        )?;
+        out.resumed.push(execution);
+    }
+    Ok(())
+}
+
+fn trigger_scope(
+    ctx: &Ctx<'_>,
+    program: &super::program::Program,
+    data: &Json,
+    contact_id: Option<i64>,
+) -> Result<minijinja::Value, EngineError> {
+    let contact = match contact_id {
+        Some(id) => contact::view(ctx.conn, id).map_err(|e| EngineError::Invalid(e.to_string()))?,
+        None => Json::Null,
+    };
+    let now = jiff::Timestamp::from_millisecond(ctx.now)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    Ok(super::expr::context(&json!({
+        "trigger": data,
+        "contact": contact,
+        "vars": program.workflow.vars,
+        "workflow": {"id": program.id, "name": program.workflow.name},
+        "now": now,
+    })))
+}
+
+/// Records an execution that failed before its first step (bad trigger data or a
+/// condition that could not be evaluated), so the problem is visible.
+fn start_failed(
+    ctx: &mut Ctx<'_>,
+    program: &std::sync::Arc<super::program::Program>,
+    data: &Json,
+    contact_id: Option<i64>,
+    problem: &str,
+) -> Result<i64, EngineError> {
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO workflow_versions (hash, workflow_id, definition, created_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) DO NOTHING",
+        )?
+        .execute(rusqlite::params![
+            program.hash,
+            program.id,
+            program.definition,
+            ctx.now
+        ])?;
+    let id: i64 = ctx
+        .conn
+        .prepare_cached(
+            "INSERT INTO executions (uid, workflow_id, version_hash, contact_id, status, trigger_data, \
+             state, error, started_at, updated_at, completed_at) \
+             VALUES (?1, ?2, ?3, ?4, 'failed', ?5, '{}', ?6, ?7, ?7, ?7) RETURNING id",
+        )?
+        .query_row(
+            rusqlite::params![
+                crate::uid::new(ctx.now),
+                program.id,
+                program.hash,
+                contact_id,
+                data.to_string(),
+                format!("trigger: {problem}"),
+                ctx.now
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(id)
+}
+
+/// Whether the event's data matches the trigger's own filters.
+fn trigger_matches(
+    ctx: &Ctx<'_>,
+    kind: &TriggerKind,
+    data: &Json,
+    contact_id: Option<i64>,
+) -> Result<bool, EngineError> {
+    let s = |k: &str| data.get(k).and_then(Json::as_str);
+    let n = |k: &str| data.get(k).and_then(Json::as_f64);
+    let opt_eq = |want: Option<&str>, k: &str| want.is_none_or(|w| s(k) == Some(w));
+    Ok(match kind {
+        TriggerKind::FormSubmission { site, component } => {
+            s("site") == Some(site.as_str()) && s("component") == Some(component.as_str())
+        }
+        TriggerKind::PageEvent {
+            site,
+            page,
+            component,
+            event,
+            threshold,
+            within,
+        } => {
+            let name = serde_json::to_value(event).ok();
+            if s("event") != name.as_ref().and_then(Json::as_str)
+                || !opt_eq(site.as_ref().map(|x| x.as_str()), "site")
+                || !opt_eq(page.as_deref(), "page")
+                || !opt_eq(component.as_ref().map(|x| x.as_str()), "component")
+            {
+                return Ok(false);
+            }
+            match (event, threshold) {
+                (_, None) => true,
+                (PageEventKind::View, Some(t)) => {
+                    // Counted views: fire when the count reaches the threshold.
+                    let Some(contact) = contact_id else {
+                        return Ok(false);
+                    };
+                    let window = within
+                        .as_ref()
+                        .and_then(|w| w.millis().ok())
+                        .map_or(i64::MIN, |ms| ctx.now - i64::try_from(ms).unwrap_or(0));
+                    let count: f64 = ctx
+                        .conn
+                        .prepare_cached(
+                            "SELECT count(*) FROM activities WHERE contact_id = ?1 AND type = 'page_view' \
+                             AND subject IS ?2 AND occurred_at >= ?3",
+                        )?
+                        .query_row(rusqlite::params![contact, s("page"), window], |r| {
+                            r.get::<_, i64>(0)
+                        })? as f64;
+                    let given = n("count").unwrap_or(count);
+                    given.max(count) >= *t && given.min(count) <= *t
+                }
+                (_, Some(t)) => n("value").is_some_and(|v| v >= *t),
+            }
+        }
+        TriggerKind::Schedule { .. } => true,
+        TriggerKind::CustomEvent { event, .. } => s("event") == Some(event.as_str()),
+        TriggerKind::Webhook { path, .. } => {
+            s("path").map(|p| p.trim_matches('/')) == Some(path.trim_matches('/'))
+        }
+        TriggerKind::ContactCreated { source } => opt_eq(source.as_deref(), "source"),
+        TriggerKind::TagAdded { tag } => s("tag") == Some(tag.as_str()),
+        TriggerKind::FieldChanged { field, to } => {
+            s("field") == Some(field.as_str())
+                && to.as_ref().is_none_or(|t| data.get("to") == Some(t))
+        }
+        TriggerKind::ScoreCrossed {
+            threshold,
+            direction,
+        } => {
+            let dir = match direction.unwrap_or(CrossDirection::Up) {
+                CrossDirection::Up => "up",
+                CrossDirection::Down => "down",
+            };
+            n("threshold") == Some(*threshold) && s("direction").is_none_or(|d| d == dir)
+        }
+        TriggerKind::StageChanged { from, to } => {
+            let name = |st: &Option<crate::model::workflow::LifecycleStage>| {
+                st.and_then(|x| serde_json::to_value(x).ok())
+                    .and_then(|v| v.as_str().map(String::from))
+            };
+            name(from).is_none_or(|f| s("from") == Some(f.as_str()))
+                && name(to).is_none_or(|t| s("to") == Some(t.as_str()))
+        }
+        TriggerKind::DealStageChanged { pipeline, stage } => {
+            s("pipeline") == Some(pipeline.as_str())
+                && opt_eq(stage.as_ref().map(|x| x.as_str()), "stage")
+        }
+        TriggerKind::EmailOpened { template }
+        | TriggerKind::EmailBounced { template }
+        | TriggerKind::EmailUnsubscribed { template } => {
+            opt_eq(template.as_ref().map(|x| x.as_str()), "template")
+        }
+        TriggerKind::EmailClicked { template, url } => {
+            opt_eq(template.as_ref().map(|x| x.as_str()), "template")
+                && url
+                    .as_deref()
+                    .is_none_or(|u| s("url").is_some_and(|got| got.starts_with(u)))
+        }
+    })
+}
+
+/// A payload field of the wrong type, for triggers that declare their payload.
+pub fn payload_problem(kind: &TriggerKind, data: &Json) -> Option<String> {
+    let spec = match kind {
+        TriggerKind::CustomEvent { payload, .. } | TriggerKind::Webhook { payload, .. } => {
+            payload.as_ref()?
+        }
+        _ => return None,
+    };
+    let payload = data.get("payload");
+    for (name, ty) in spec {
+        let value = payload.and_then(|p| p.get(name));
+        let Some(value) = value else {
+            return Some(format!("payload.{name} is missing (declared as {ty:?})"));
+        };
+        let ok = match ty {
+            PayloadField::String => value.is_string(),
+            PayloadField::Number => value.is_number(),
+            PayloadField::Integer => value.is_i64() || value.is_u64(),
+            PayloadField::Boolean => value.is_boolean(),
+            PayloadField::Email => value
+                .as_str()
+                .is_some_and(crate::validate::values::is_email),
+            PayloadField::Url => value
+                .as_str()
+                .is_some_and(|u| u.starts_with("http://") || u.starts_with("https://")),
+            PayloadField::Datetime => value
+                .as_str()
+                .is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()),
+            PayloadField::List => value.is_array(),
+            PayloadField::Object => value.is_object(),
+        };
+        if !ok {
+            return Some(format!(
+                "payload.{name} is {value}, expected {}",
+                format!("{ty:?}").to_lowercase()
+            ));
+        }
+    }
+    None
+}
+
+/// The trigger type an event kind names, checked against the known ones.
+pub fn is_known_kind(kind: &str) -> bool {
+    const KINDS: &[&str] = &[
+        "form_submission",
+        "page_event",
+        "schedule",
+        "custom_event",
+        "webhook",
+        "contact_created",
+        "tag_added",
+        "field_changed",
+        "score_crossed",
+        "stage_changed",
+        "deal_stage_changed",
+        "email_opened",
+        "email_clicked",
+        "email_bounced",
+        "email_unsubscribed",
+    ];
+    KINDS.contains(&kind)
+}
+
+// Keep the two lists of trigger types (the model's and this one) in step.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::trigger_type;
+
+    #[test]
+    fn every_trigger_type_is_a_known_event_kind() {
+        let schema = serde_json::to_value(schemars::schema_for!(TriggerKind)).expect("schema");
+        let text = schema.to_string();
+        for kind in text.split("\"const\":\"").skip(1) {
+            let name = kind.split('"').next().unwrap_or_default();
+            assert!(is_known_kind(name), "{name}");
+        }
+        assert_eq!(
+            trigger_type(&TriggerKind::TagAdded { tag: "x".into() }),
+            "tag_added"
+        );
+    }
+
+    #[test]
+    fn declared_payloads_are_checked() {
+        let kind: TriggerKind = serde_json::from_value(json!({
+            "type": "custom_event", "event": "paid",
+            "payload": {"amount": "number", "email": "email"}
+        }))
+        .expect("kind");
+        assert!(
+            payload_problem(
+                &kind,
+                &json!({"payload": {"amount": 3, "email": "a@b.example"}})
+            )
+            .is_none()
+        );
+        let p = payload_problem(
+            &kind,
+            &json!({"payload": {"amount": "3", "email": "a@b.example"}}),
+        )
+        .expect("problem");
+        assert!(p.contains("payload.amount"), "{p}");
+    }
+}

@@ -1,0 +1,135 @@
+//! The `send_email` step: render the template for the execution's contact and queue
+//! the message in the outbox under a key derived from execution and step, in the
+//! step's own transaction. Delivery (the dev outbox folder now, SMTP later) reads
+//! the outbox after the commit.
+
+use std::collections::BTreeMap;
+
+use minijinja::Value;
+use serde_json::{Value as Json, json};
+
+use super::EngineError;
+use super::expr::context;
+use super::run::{Ctx, Exec};
+use super::steps::Outcome;
+use crate::email::{self, outbox};
+use crate::model::scalar::TemplateText;
+
+/// Statuses that stop marketing email (transactional email still goes).
+const NO_MARKETING: &[&str] = &["unsubscribed", "bounced", "complained", "erased"];
+
+#[allow(clippy::too_many_arguments)]
+pub fn send(
+    ctx: &mut Ctx<'_>,
+    ex: &mut Exec,
+    fiber: u32,
+    template_id: &str,
+    to: Option<&TemplateText>,
+    subject: Option<&TemplateText>,
+    data: &BTreeMap<String, Json>,
+    scope: &Value,
+) -> Result<Outcome, EngineError> {
+    let Some(template) = ctx.engine.emails.get(template_id) else {
+        return Ok(Outcome::Fail(format!("no email template `{template_id}`")));
+    };
+    let exprs = &ex.program.exprs;
+    let contact = ex.contact_view.clone().unwrap_or(Json::Null);
+    let recipient = match to {
+        Some(t) => match exprs.render(t.as_str(), scope) {
+            Ok(r) => r,
+            Err(e) => return Ok(Outcome::Fail(e.to_string())),
+        },
+        None => match contact.get("email").and_then(Json::as_str) {
+            Some(e) => e.to_string(),
+            None => {
+                return Ok(Outcome::Fail(
+                    "no recipient: the execution has no contact and the step no `to`".into(),
+                ));
+            }
+        },
+    };
+    let status = contact
+        .get("status")
+        .and_then(Json::as_str)
+        .unwrap_or("active");
+    let marketing = template
+        .kind
+        .is_none_or(|k| k == crate::model::email_template::EmailKind::Marketing);
+    if marketing && NO_MARKETING.contains(&status) {
+        return Ok(Outcome::Next(json!({
+            "sent": false,
+            "reason": format!("contact is {status}"),
+            "template": template_id,
+        })));
+    }
+    let mut rendered_data = serde_json::Map::new();
+    for (k, v) in data {
+        match exprs.render_tree(v, scope) {
+            Ok(v) => {
+                rendered_data.insert(k.clone(), v);
+            }
+            Err(e) => return Ok(Outcome::Fail(e.to_string())),
+        }
+    }
+    let seq = ex.state.next_seq();
+    let step = ex
+        .state
+        .fibers
+        .iter()
+        .find(|f| f.id == fiber)
+        .and_then(|f| f.at.clone())
+        .unwrap_or_default();
+    let key = format!("{}:{step}:{seq}", ex.uid);
+    let settings = &ctx.engine.settings;
+    let file_key = email::file_key(&key);
+    let email_scope = json!({
+        "contact": contact,
+        "data": rendered_data,
+        "workspace": {"name": settings.workspace_name, "public_url": settings.public_url},
+        "links": {
+            "unsubscribe": format!("{}/u/{file_key}", settings.public_url),
+            "view_in_browser": format!("{}/e/{file_key}", settings.public_url),
+        },
+        "trigger": ex.trigger,
+        "vars": ex.state.vars,
+    });
+    let subject = match subject.map(|s| exprs.render(s.as_str(), scope)).transpose() {
+        Ok(s) => s,
+        Err(e) => return Ok(Outcome::Fail(e.to_string())),
+    };
+    let rendered = match email::render(
+        template_id,
+        template,
+        &context(&email_scope),
+        &settings.from,
+        settings.reply_to.as_deref(),
+        &recipient,
+        subject,
+    ) {
+        Ok(r) => r,
+        Err(e) => return Ok(Outcome::Fail(e.to_string())),
+    };
+    let eml = match email::to_eml(&rendered, &key, ctx.now) {
+        Ok(m) => m,
+        Err(e) => return Ok(Outcome::Fail(e.to_string())),
+    };
+    let queued = outbox::enqueue(
+        ctx.conn,
+        &key,
+        &rendered,
+        &eml,
+        ex.contact_id,
+        Some(ex.id),
+        ctx.now,
+    )?;
+    if queued {
+        ctx.fx.emails += 1;
+    }
+    Ok(Outcome::Next(json!({
+        "sent": true,
+        "template": template_id,
+        "to": recipient,
+        "subject": rendered.subject,
+        "key": key,
+    })))
+}
