@@ -4,12 +4,16 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod db;
+mod emit;
+mod executions;
 mod init;
 mod loaded;
 mod schema;
 mod simulate;
 mod test;
 mod validate;
+mod worker;
+mod workflows;
 
 use std::process::ExitCode;
 
@@ -61,6 +65,14 @@ pub enum Command {
     Simulate(simulate::Args),
     /// Run the workflow test cases in workflows/tests/.
     Test(test::Args),
+    /// Run due executions, timers, remote calls, the outbox and schedules.
+    Worker(worker::Args),
+    /// Send an event (a custom event or any trigger type) into the engine.
+    Emit(emit::Args),
+    /// List, show, retry and cancel executions.
+    Executions(executions::Args),
+    /// List workflows, enable or disable them, show their statistics.
+    Workflows(workflows::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -76,6 +88,10 @@ pub fn main() -> ExitCode {
         Command::Restore(args) => db::restore_cmd(args),
         Command::Simulate(args) => simulate::run(args, cli.color),
         Command::Test(args) => test::run(args, cli.color),
+        Command::Worker(args) => worker::run(args, cli.color),
+        Command::Emit(args) => emit::run(args, cli.color),
+        Command::Executions(args) => executions::run(args, cli.color),
+        Command::Workflows(args) => workflows::run(args, cli.color),
     };
     match result {
         Ok(code) => code,

@@ -188,7 +188,10 @@ mod tests {
         let text = html_to_text(
             "<h1>Hi &amp; welcome</h1><p>Read <a href=\"https://x.example/a\">the guide</a>.</p>",
         );
-        assert_eq!(text, "Hi & welcome\n\nRead the guide (https://x.example/a).");
+        assert_eq!(
+            text,
+            "Hi & welcome\n\nRead the guide (https://x.example/a)."
+        );
     }
 
     #[test]

@@ -20,13 +20,16 @@
 pub mod expr;
 pub mod ingest;
 pub mod mail;
+pub mod manage;
 pub mod program;
 pub mod remote;
 pub mod run;
+pub mod schedule;
 pub mod simulate;
 pub mod state;
 pub mod steps;
 pub mod testing;
+pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

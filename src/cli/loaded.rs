@@ -75,3 +75,62 @@ pub fn read_data(path: &Path) -> anyhow::Result<serde_json::Value> {
     }
     Ok(node.map(|n| n.to_json()).unwrap_or(serde_json::Value::Null))
 }
+
+/// The workspace's SQLite store (the engine runs on SQLite; PostgreSQL comes with
+/// the multi-daemon issue).
+pub fn sqlite_store(ws: &Workspace) -> anyhow::Result<crate::store::SqliteStore> {
+    use crate::store::StoreLocation;
+    match StoreLocation::from_config(&ws.root, ws.config.as_ref().map(|d| &d.value))? {
+        StoreLocation::Sqlite { path, synchronous } => {
+            crate::store::SqliteStore::open(&path, synchronous)
+                .with_context(|| format!("cannot open the store at {}", path.display()))
+        }
+        StoreLocation::Postgres { .. } => anyhow::bail!(
+            "the workflow engine runs on the SQLite store for now; set `store.backend: sqlite`"
+        ),
+    }
+}
+
+/// A multi-threaded runtime for commands that run the engine.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Prints rows under headers, columns padded to their widest cell.
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                let pad = widths[i].saturating_sub(c.chars().count());
+                out.push_str(c);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// A Unix-ms time as RFC 3339 (UTC, seconds).
+pub fn shown_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}

@@ -1,0 +1,277 @@
+//! Operating on stored executions: listing, showing, retrying, cancelling, and the
+//! per-workflow statistics `funnel workflows stats` shows.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::EngineError;
+use super::run::{Ctx, Wake, advance, is_final};
+use super::state::ExecState;
+
+/// One execution, as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionRow {
+    pub id: String,
+    pub workflow: String,
+    pub version: String,
+    pub status: String,
+    pub contact: Option<String>,
+    pub started_at: i64,
+    pub completed_at: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// Filters for listing.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub workflow: Option<String>,
+    pub status: Option<String>,
+    pub limit: usize,
+}
+
+const COLUMNS: &str = "e.uid, e.workflow_id, e.version_hash, e.status, c.email, e.started_at, \
+     e.completed_at, e.error";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
+    Ok(ExecutionRow {
+        id: r.get(0)?,
+        workflow: r.get(1)?,
+        version: r.get(2)?,
+        status: r.get(3)?,
+        contact: r.get(4)?,
+        started_at: r.get(5)?,
+        completed_at: r.get(6)?,
+        error: r.get(7)?,
+    })
+}
+
+/// The newest executions matching `f`.
+pub fn list(conn: &Connection, f: &Filter) -> Result<Vec<ExecutionRow>, EngineError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM executions e LEFT JOIN contacts c ON c.id = e.contact_id \
+         WHERE (?1 IS NULL OR e.workflow_id = ?1) AND (?2 IS NULL OR e.status = ?2) \
+         ORDER BY e.id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            f.workflow,
+            f.status,
+            i64::try_from(f.limit).unwrap_or(i64::MAX)
+        ],
+        row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One step record.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    pub step: String,
+    pub attempt: u32,
+    pub status: String,
+    pub output: Option<Json>,
+    pub error: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// An execution with its steps and state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionDetail {
+    #[serde(flatten)]
+    pub execution: ExecutionRow,
+    pub trigger: Json,
+    pub vars: Json,
+    pub steps: Vec<StepRow>,
+}
+
+fn internal_id(conn: &Connection, uid: &str) -> Result<i64, EngineError> {
+    conn.prepare_cached("SELECT id FROM executions WHERE uid = ?1")?
+        .query_row([uid], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| EngineError::UnknownExecution(uid.to_string()))
+}
+
+/// The execution with this id (its uid).
+pub fn show(conn: &Connection, uid: &str) -> Result<ExecutionDetail, EngineError> {
+    let id = internal_id(conn, uid)?;
+    let (execution, trigger, state): (ExecutionRow, String, String) = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, e.trigger_data, e.state FROM executions e \
+             LEFT JOIN contacts c ON c.id = e.contact_id WHERE e.id = ?1"
+        ))?
+        .query_row([id], |r| Ok((row(r)?, r.get(8)?, r.get(9)?)))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT step_id, attempt, status, output, error, started_at, finished_at FROM step_runs \
+         WHERE execution_id = ?1 ORDER BY id",
+    )?;
+    let steps = stmt
+        .query_map([id], |r| {
+            Ok(StepRow {
+                step: r.get(0)?,
+                attempt: r.get(1)?,
+                status: r.get(2)?,
+                output: r
+                    .get::<_, Option<String>>(3)?
+                    .and_then(|o| serde_json::from_str(&o).ok()),
+                error: r.get(4)?,
+                started_at: r.get(5)?,
+                finished_at: r.get(6)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let vars = serde_json::from_str::<ExecState>(&state)
+        .map(|s| Json::Object(s.vars))
+        .unwrap_or(Json::Null);
+    Ok(ExecutionDetail {
+        execution,
+        trigger: serde_json::from_str(&trigger).unwrap_or(Json::Null),
+        vars,
+        steps,
+    })
+}
+
+/// Cancels a running or waiting execution: its timers and waits go, its status
+/// becomes `cancelled`. Returns false if it had finished already.
+pub fn cancel(ctx: &mut Ctx<'_>, uid: &str) -> Result<bool, EngineError> {
+    let id = internal_id(ctx.conn, uid)?;
+    let status: String = ctx
+        .conn
+        .prepare_cached("SELECT status FROM executions WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    if is_final(&status) {
+        return Ok(false);
+    }
+    ctx.conn
+        .prepare_cached(
+            "UPDATE executions SET status = 'cancelled', updated_at = ?2, completed_at = ?2 WHERE id = ?1",
+        )?
+        .execute(params![id, ctx.now])?;
+    ctx.conn
+        .prepare_cached("DELETE FROM timers WHERE execution_id = ?1")?
+        .execute([id])?;
+    ctx.conn
+        .prepare_cached("DELETE FROM event_waits WHERE execution_id = ?1")?
+        .execute([id])?;
+    audit(ctx, "cancel", uid)?;
+    Ok(true)
+}
+
+/// Runs a failed execution again from the step that failed, on the version it
+/// started with. Returns its status afterwards.
+pub fn retry(ctx: &mut Ctx<'_>, uid: &str) -> Result<&'static str, EngineError> {
+    let id = internal_id(ctx.conn, uid)?;
+    let (status, state): (String, String) = ctx
+        .conn
+        .prepare_cached("SELECT status, state FROM executions WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if status != "failed" {
+        return Err(EngineError::Invalid(format!(
+            "execution {uid} is {status}; only failed executions can be retried"
+        )));
+    }
+    let mut state: ExecState =
+        serde_json::from_str(&state).map_err(|e| EngineError::BadState(e.to_string()))?;
+    let Some(step) = state
+        .error
+        .as_ref()
+        .and_then(|e| e.get("step"))
+        .and_then(Json::as_str)
+        .map(String::from)
+    else {
+        return Err(EngineError::Invalid(format!(
+            "execution {uid} failed before its first step (its trigger); start a new one instead"
+        )));
+    };
+    state.error = None;
+    state.fibers.clear();
+    state.spawn(Some(step), None, None);
+    let text = serde_json::to_string(&state).map_err(|e| EngineError::BadState(e.to_string()))?;
+    ctx.conn
+        .prepare_cached(
+            "UPDATE executions SET status = 'running', state = ?2, error = NULL, completed_at = NULL, \
+             updated_at = ?3 WHERE id = ?1",
+        )?
+        .execute(params![id, text, ctx.now])?;
+    audit(ctx, "retry", uid)?;
+    advance(ctx, id, &Wake::Run)
+}
+
+fn audit(ctx: &Ctx<'_>, action: &str, uid: &str) -> Result<(), EngineError> {
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, details, recorded_at) \
+             VALUES ('cli', ?1, 'execution', ?2, '{}', ?3)",
+        )?
+        .execute(params![action, uid, ctx.now])?;
+    Ok(())
+}
+
+/// Statistics of one workflow's executions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub workflow: String,
+    pub executions: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub running: i64,
+    /// Completed over finished (completed + failed), 0 to 1.
+    pub success_rate: Option<f64>,
+    pub avg_ms: Option<f64>,
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+    /// Failed step records per step id.
+    pub failures_by_step: Vec<(String, i64)>,
+}
+
+/// Counts, success rate, durations (of completed executions) and failures per step.
+pub fn stats(conn: &Connection, workflow: &str) -> Result<Stats, EngineError> {
+    let mut s = Stats {
+        workflow: workflow.to_string(),
+        ..Stats::default()
+    };
+    let mut counts = conn.prepare_cached(
+        "SELECT status, count(*) FROM executions WHERE workflow_id = ?1 GROUP BY status",
+    )?;
+    for row in counts.query_map([workflow], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })? {
+        let (status, n) = row?;
+        s.executions += n;
+        match status.as_str() {
+            "completed" => s.completed += n,
+            "failed" => s.failed += n,
+            "running" | "waiting" => s.running += n,
+            _ => {}
+        }
+    }
+    let finished = s.completed + s.failed;
+    if finished > 0 {
+        s.success_rate = Some(s.completed as f64 / finished as f64);
+    }
+    // Durations come sorted from the index-free scan of one workflow's completed
+    // executions; percentiles by rank.
+    let mut stmt = conn.prepare_cached(
+        "SELECT completed_at - started_at AS d FROM executions \
+         WHERE workflow_id = ?1 AND status = 'completed' ORDER BY d",
+    )?;
+    let durations: Vec<i64> = stmt
+        .query_map([workflow], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !durations.is_empty() {
+        let n = durations.len();
+        s.avg_ms = Some(durations.iter().sum::<i64>() as f64 / n as f64);
+        let rank = |p: f64| durations[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
+        s.p50_ms = Some(rank(0.50));
+        s.p95_ms = Some(rank(0.95));
+    }
+    let mut fails = conn.prepare_cached(
+        "SELECT r.step_id, count(*) FROM step_runs r JOIN executions e ON e.id = r.execution_id \
+         WHERE e.workflow_id = ?1 AND r.status = 'failed' GROUP BY r.step_id ORDER BY 2 DESC, 1",
+    )?;
+    s.failures_by_step = fails
+        .query_map([workflow], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(s)
+}

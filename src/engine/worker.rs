@@ -1,0 +1,396 @@
+//! The worker: runs due timers, sends remote calls, delivers the dev outbox, fires
+//! cron occurrences and prunes old executions, on the SQLite store. The daemon
+//! embeds it; `funnel worker` runs it alone.
+//!
+//! Each batch of due timers is taken and handled in one write transaction (group
+//! committed with everything else), so a timer is consumed exactly when its effects
+//! commit. Remote calls go out after their step's record committed, many at once,
+//! and their results come back as writes of their own. The loop sleeps until the
+//! next due timer or until woken by new work in this process; a one-second poll
+//! picks up work that other processes (`funnel emit`) stored.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::{Notify, Semaphore};
+
+use super::ingest::{Event, Ingested, ingest};
+use super::run::{Ctx, Effects, RemoteCall, Wake, advance};
+use super::{Engine, EngineError};
+use crate::email::outbox;
+use crate::store::{SqliteStore, StoreError, UnixMs, now_ms};
+
+/// Most due timers one transaction takes.
+const BATCH: usize = 256;
+
+/// Most remote calls in flight at once.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// How often an idle worker looks for work stored by other processes.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// How often finished executions past the retention are pruned.
+const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Timers handled.
+    pub fired: usize,
+    /// The earliest timer still stored.
+    pub next_due: Option<UnixMs>,
+}
+
+/// A worker over one store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: SqliteStore,
+    engine: Arc<Engine>,
+    client: reqwest::Client,
+    wake: Notify,
+    calls: Semaphore,
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+fn to_store(e: EngineError) -> StoreError {
+    match e {
+        EngineError::Store(s) => s,
+        other => StoreError::Invalid(other.to_string()),
+    }
+}
+
+fn from_store(e: StoreError) -> EngineError {
+    match e {
+        StoreError::Invalid(m) => EngineError::Invalid(m),
+        other => EngineError::Store(other),
+    }
+}
+
+impl Worker {
+    pub fn new(store: SqliteStore, engine: Arc<Engine>) -> Result<Worker, EngineError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| EngineError::Invalid(format!("HTTP client: {e}")))?;
+        Ok(Worker {
+            inner: Arc::new(Inner {
+                store,
+                engine,
+                client,
+                wake: Notify::new(),
+                calls: Semaphore::new(MAX_IN_FLIGHT),
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    pub fn store(&self) -> &SqliteStore {
+        &self.inner.store
+    }
+
+    /// Runs `f` as one engine transaction on the writer, then sends what it asked for.
+    pub async fn transact<T, F>(&self, now: UnixMs, f: F) -> Result<T, EngineError>
+    where
+        F: FnOnce(&mut Ctx<'_>) -> Result<T, EngineError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let engine = self.inner.engine.clone();
+        let (value, fx) = self
+            .inner
+            .store
+            .write(move |conn| {
+                let mut fx = Effects::default();
+                let mut ctx = Ctx {
+                    conn,
+                    engine: &engine,
+                    now,
+                    fx: &mut fx,
+                    depth: 0,
+                };
+                let value = f(&mut ctx).map_err(to_store)?;
+                Ok((value, fx))
+            })
+            .await
+            .map_err(from_store)?;
+        self.dispatch(fx);
+        Ok(value)
+    }
+
+    /// Records the workflows and their versions, and plans cron occurrences.
+    pub async fn prepare(&self, now: UnixMs) -> Result<(), EngineError> {
+        self.transact(now, |ctx| {
+            ctx.engine.register(ctx.conn, ctx.now)?;
+            super::schedule::ensure(ctx)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Ingests an event (see [`super::ingest`]).
+    pub async fn ingest(&self, event: Event) -> Result<Ingested, EngineError> {
+        self.ingest_at(event, now_ms()).await
+    }
+
+    pub async fn ingest_at(&self, event: Event, now: UnixMs) -> Result<Ingested, EngineError> {
+        self.transact(now, move |ctx| ingest(ctx, event)).await
+    }
+
+    /// Handles every timer due at `now`, in batches; returns the totals.
+    pub async fn tick_at(&self, now: UnixMs) -> Result<Tick, EngineError> {
+        let mut total = Tick::default();
+        loop {
+            let t = self.transact(now, take_due).await?;
+            total.fired += t.fired;
+            total.next_due = t.next_due;
+            if t.fired < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Sends remote calls and wakes the loop for new timers.
+    fn dispatch(&self, fx: Effects) {
+        if fx.next_due.is_some() || !fx.started.is_empty() {
+            self.inner.wake.notify_one();
+        }
+        if fx.emails > 0 {
+            self.inner.wake.notify_one();
+        }
+        for call in fx.remote {
+            self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+            let w = self.clone();
+            tokio::spawn(async move {
+                w.call(call).await;
+                if w.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    w.inner.idle.notify_waiters();
+                }
+            });
+        }
+    }
+
+    async fn call(&self, call: RemoteCall) {
+        let result = match self.inner.calls.acquire().await {
+            Ok(_permit) => super::remote::send(&self.inner.client, &call.request, &call.key)
+                .await
+                .map(|r| r.output()),
+            Err(_) => Err("the worker is shutting down".to_string()),
+        };
+        if let Err(e) = &result {
+            tracing::info!(execution = call.execution, key = %call.key, error = %e, "remote call failed");
+        }
+        let wake = Wake::Remote {
+            fiber: call.fiber,
+            key: call.key.clone(),
+            result,
+        };
+        let execution = call.execution;
+        let done = Box::pin(self.transact(now_ms(), move |ctx| {
+            advance(ctx, execution, &wake).map(|_| ())
+        }))
+        .await;
+        if let Err(e) = done {
+            // The recovery timer sends the call again later under the same key.
+            tracing::warn!(execution, error = %e, "could not record a remote result");
+        }
+    }
+
+    /// Waits until no remote call is in flight.
+    pub async fn settle(&self) {
+        loop {
+            let idle = self.inner.idle.notified();
+            if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Writes pending outbox messages as `.eml` files; returns how many.
+    pub async fn deliver_outbox(&self) -> Result<usize, EngineError> {
+        let dir = self.inner.engine.settings.outbox_dir.clone();
+        let store = self.inner.store.clone();
+        let mut total = 0;
+        loop {
+            let s = store.clone();
+            let d = dir.clone();
+            let written = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, StoreError> {
+                let pending = s.read(|c| outbox::pending(c, BATCH))?;
+                let mut ids = Vec::with_capacity(pending.len());
+                for p in pending {
+                    outbox::write_eml(&d, &p.key, &p.message)?;
+                    ids.push(p.id);
+                }
+                Ok(ids)
+            })
+            .await
+            .map_err(|e| EngineError::Invalid(e.to_string()))?
+            .map_err(from_store)?;
+            if written.is_empty() {
+                return Ok(total);
+            }
+            total += written.len();
+            let n = written.len();
+            store
+                .write(move |c| outbox::mark_sent(c, &written, now_ms()))
+                .await
+                .map_err(from_store)?;
+            if n < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Deletes finished executions older than the retention setting.
+    pub async fn prune(&self, now: UnixMs) -> Result<usize, EngineError> {
+        let Some(keep) = self.inner.engine.settings.retention_ms else {
+            return Ok(0);
+        };
+        let cutoff = now - i64::try_from(keep).unwrap_or(i64::MAX / 2);
+        let mut total = 0;
+        loop {
+            let n = self
+                .inner
+                .store
+                .write(move |c| {
+                    Ok(c.prepare_cached(
+                        "DELETE FROM executions WHERE id IN (SELECT id FROM executions \
+                         WHERE completed_at < ?1 LIMIT 1000)",
+                    )?
+                    .execute([cutoff])?)
+                })
+                .await
+                .map_err(from_store)?;
+            total += n;
+            if n < 1000 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs until `stop` resolves: timers, outbox, pruning.
+    pub async fn run(
+        &self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
+        self.prepare(now_ms()).await?;
+        let mut last_prune = i64::MIN;
+        tokio::pin!(stop);
+        loop {
+            let now = now_ms();
+            let tick = self.tick_at(now).await?;
+            if let Err(e) = self.deliver_outbox().await {
+                tracing::warn!(error = %e, "dev outbox delivery failed; retrying later");
+            }
+            if now - last_prune > PRUNE_EVERY_MS {
+                last_prune = now;
+                let pruned = self.prune(now).await?;
+                if pruned > 0 {
+                    tracing::info!(pruned, "old executions pruned");
+                }
+            }
+            let wait = tick.next_due.map_or(IDLE_POLL, |due| {
+                Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0)).min(IDLE_POLL)
+            });
+            tokio::select! {
+                () = &mut stop => break,
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        self.settle().await;
+        Ok(())
+    }
+}
+
+/// Takes up to [`BATCH`] due timers and handles each in a savepoint of its own: one
+/// broken execution fails alone instead of blocking the queue.
+fn take_due(ctx: &mut Ctx<'_>) -> Result<Tick, EngineError> {
+    let due: Vec<(i64, String, Option<i64>, String)> = {
+        let mut stmt = ctx.conn.prepare_cached(
+            "SELECT id, kind, execution_id, payload FROM timers WHERE due_at <= ?1 \
+             AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY due_at, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![ctx.now, BATCH as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let fired = due.len();
+    for (id, kind, execution, payload) in due {
+        ctx.conn
+            .prepare_cached("DELETE FROM timers WHERE id = ?1")?
+            .execute([id])?;
+        savepoint(ctx.conn, "timer_begin")?;
+        let result = handle(ctx, &kind, execution, &payload);
+        match result {
+            Ok(()) => savepoint(ctx.conn, "timer_ok")?,
+            Err(e) => {
+                savepoint(ctx.conn, "timer_undo")?;
+                tracing::error!(timer = id, ?execution, error = %e, "timer failed; execution marked failed");
+                if let Some(ex) = execution {
+                    ctx.conn
+                        .prepare_cached(
+                            "UPDATE executions SET status = 'failed', error = ?2, updated_at = ?3, \
+                             completed_at = ?3 WHERE id = ?1",
+                        )?
+                        .execute(rusqlite::params![ex, format!("engine: {e}"), ctx.now])?;
+                }
+            }
+        }
+    }
+    let next_due: Option<i64> = ctx
+        .conn
+        .prepare_cached("SELECT min(due_at) FROM timers")?
+        .query_row([], |r| r.get(0))?;
+    Ok(Tick { fired, next_due })
+}
+
+fn savepoint(conn: &Connection, step: &str) -> Result<(), EngineError> {
+    let sql = match step {
+        "timer_begin" => "SAVEPOINT timer",
+        "timer_ok" => "RELEASE timer",
+        _ => "ROLLBACK TO timer",
+    };
+    conn.prepare_cached(sql)?.execute([])?;
+    if step == "timer_undo" {
+        conn.prepare_cached("RELEASE timer")?.execute([])?;
+    }
+    Ok(())
+}
+
+fn handle(
+    ctx: &mut Ctx<'_>,
+    kind: &str,
+    execution: Option<i64>,
+    payload: &str,
+) -> Result<(), EngineError> {
+    match (kind, execution) {
+        ("wake", Some(ex)) => {
+            let wake: Wake = serde_json::from_str(payload)
+                .map_err(|e| EngineError::BadState(format!("timer payload: {e}")))?;
+            advance(ctx, ex, &wake)?;
+        }
+        ("cron", _) => {
+            let v: serde_json::Value = serde_json::from_str(payload)
+                .map_err(|e| EngineError::BadState(format!("timer payload: {e}")))?;
+            let workflow = v["workflow"].as_str().unwrap_or_default().to_string();
+            let occurrence = v["occurrence"].as_i64().unwrap_or(ctx.now);
+            super::schedule::fire(ctx, &workflow, occurrence)?;
+        }
+        _ => tracing::warn!(kind, "unknown timer kind ignored"),
+    }
+    Ok(())
+}
