@@ -71,7 +71,7 @@ pub fn send(
             Err(e) => return Ok(Outcome::Fail(e.to_string())),
         }
     }
-    let seq = ex.state.next_seq();
+    let seq = ex.state.effect_seq(fiber);
     let step = ex
         .state
         .fibers

@@ -48,8 +48,30 @@ impl Response {
     }
 }
 
-/// Replaces every `${NAME}` with the environment variable's value.
-pub fn resolve_secrets(text: &str) -> Result<String, String> {
+/// Where `${NAME}` references find their values: the process environment, unless
+/// a value was given here (a daemon's secret file, a test's local server).
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    given: BTreeMap<String, String>,
+}
+
+impl Secrets {
+    /// Gives `name` a value that wins over the environment.
+    pub fn with(mut self, name: &str, value: &str) -> Secrets {
+        self.given.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.given
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    }
+}
+
+/// Replaces every `${NAME}` with its value.
+pub fn resolve_secrets(text: &str, secrets: &Secrets) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -59,8 +81,9 @@ pub fn resolve_secrets(text: &str) -> Result<String, String> {
             return Err(format!("unclosed `${{` in `{text}`"));
         };
         let name = &after[..end];
-        let value =
-            std::env::var(name).map_err(|_| format!("environment variable `{name}` is not set"))?;
+        let value = secrets
+            .get(name)
+            .ok_or_else(|| format!("environment variable `{name}` is not set"))?;
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -88,8 +111,9 @@ pub async fn send(
     client: &reqwest::Client,
     req: &Request,
     key: &str,
+    secrets: &Secrets,
 ) -> Result<Response, CallError> {
-    let url = resolve_secrets(&req.url)?;
+    let url = resolve_secrets(&req.url, secrets)?;
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| format!("unknown HTTP method `{}`", req.method))?;
     let mut builder = client
@@ -98,7 +122,7 @@ pub async fn send(
         .header("Idempotency-Key", key)
         .header("User-Agent", concat!("funnel/", env!("CARGO_PKG_VERSION")));
     for (name, value) in &req.headers {
-        builder = builder.header(name, resolve_secrets(value)?);
+        builder = builder.header(name, resolve_secrets(value, secrets)?);
     }
     if let Some(body) = &req.body {
         builder = builder.json(body);
@@ -152,9 +176,17 @@ mod tests {
     fn secrets_resolve_from_the_environment() {
         // PATH is set in every environment the tests run in.
         let path = std::env::var("PATH").unwrap_or_default();
-        assert_eq!(resolve_secrets("a${PATH}b"), Ok(format!("a{path}b")));
+        let secrets = Secrets::default().with("GIVEN", "g");
+        assert_eq!(
+            resolve_secrets("a${PATH}b", &secrets),
+            Ok(format!("a{path}b"))
+        );
+        assert_eq!(
+            resolve_secrets("${GIVEN}/x", &secrets),
+            Ok("g/x".to_string())
+        );
         assert!(
-            resolve_secrets("${FUNNEL_SURELY_UNSET_VAR}")
+            resolve_secrets("${FUNNEL_SURELY_UNSET_VAR}", &secrets)
                 .expect_err("unset")
                 .contains("FUNNEL_SURELY_UNSET_VAR")
         );

@@ -387,6 +387,7 @@ pub(crate) fn move_on(ex: &mut Exec, fiber: u32, next: Option<usize>) {
     let f = fiber_mut(ex, fiber);
     f.at = id;
     f.attempt = 1;
+    f.effect = None;
 }
 
 pub(crate) fn set_output(ex: &mut Exec, step: &str, output: Json) {

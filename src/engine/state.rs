@@ -55,6 +55,10 @@ pub struct Fiber {
     /// `item` and `index` in a `for_each` body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locals: Option<Json>,
+    /// The sequence number naming the current step's effect (its idempotency key),
+    /// kept across retries so every attempt is the same request to the receiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<u64>,
     /// The step record of a step that is waiting, finished when the wait ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<i64>,
@@ -110,6 +114,7 @@ impl ExecState {
             wait: None,
             parent,
             locals,
+            effect: None,
             run_id: None,
         });
         id
@@ -117,6 +122,24 @@ impl ExecState {
 
     pub fn fiber(&mut self, id: u32) -> Option<&mut Fiber> {
         self.fibers.iter_mut().find(|f| f.id == id)
+    }
+
+    /// The sequence number of the effect of `fiber`'s current step: new on its first
+    /// attempt, the same on retries.
+    pub fn effect_seq(&mut self, fiber: u32) -> u64 {
+        let existing = self
+            .fibers
+            .iter()
+            .find(|f| f.id == fiber)
+            .and_then(|f| f.effect);
+        if let Some(seq) = existing {
+            return seq;
+        }
+        let seq = self.next_seq();
+        if let Some(f) = self.fiber(fiber) {
+            f.effect = Some(seq);
+        }
+        seq
     }
 
     /// The next sequence number.

@@ -712,7 +712,7 @@ fn post(kind: &str, url: &str, body: Json, timeout_ms: u64) -> Request {
 /// Parks the fiber on a remote call: the request and its key are stored with the
 /// fiber and a recovery deadline is set before the call is handed out.
 fn remote(ctx: &mut Ctx<'_>, ex: &mut Exec, fiber: u32, request: Request) -> Result<Outcome, Step> {
-    let seq = ex.state.next_seq();
+    let seq = ex.state.effect_seq(fiber);
     let step = ex
         .state
         .fibers

@@ -10,7 +10,7 @@
 //! picks up work that other processes (`funnel emit`) stored.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -54,10 +54,13 @@ struct Inner {
     store: SqliteStore,
     engine: Arc<Engine>,
     client: reqwest::Client,
+    secrets: super::remote::Secrets,
     wake: Notify,
     calls: Semaphore,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// A time set by [`Worker::set_time`], or `i64::MIN` for the system clock.
+    manual_time: AtomicI64,
 }
 
 fn to_store(e: EngineError) -> StoreError {
@@ -76,6 +79,15 @@ fn from_store(e: StoreError) -> EngineError {
 
 impl Worker {
     pub fn new(store: SqliteStore, engine: Arc<Engine>) -> Result<Worker, EngineError> {
+        Worker::with_secrets(store, engine, super::remote::Secrets::default())
+    }
+
+    /// A worker whose `${NAME}` references resolve from `secrets` first.
+    pub fn with_secrets(
+        store: SqliteStore,
+        engine: Arc<Engine>,
+        secrets: super::remote::Secrets,
+    ) -> Result<Worker, EngineError> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -85,12 +97,28 @@ impl Worker {
                 store,
                 engine,
                 client,
+                secrets,
                 wake: Notify::new(),
                 calls: Semaphore::new(MAX_IN_FLIGHT),
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
+                manual_time: AtomicI64::new(i64::MIN),
             }),
         })
+    }
+
+    /// Freezes this worker's clock at `at` (Unix ms) until set again: tests and
+    /// replays step through time without waiting.
+    pub fn set_time(&self, at: UnixMs) {
+        self.inner.manual_time.store(at, Ordering::SeqCst);
+    }
+
+    /// The worker's current time.
+    pub fn now(&self) -> UnixMs {
+        match self.inner.manual_time.load(Ordering::SeqCst) {
+            i64::MIN => now_ms(),
+            t => t,
+        }
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -141,7 +169,7 @@ impl Worker {
 
     /// Ingests an event (see [`super::ingest`]).
     pub async fn ingest(&self, event: Event) -> Result<Ingested, EngineError> {
-        self.ingest_at(event, now_ms()).await
+        self.ingest_at(event, self.now()).await
     }
 
     pub async fn ingest_at(&self, event: Event, now: UnixMs) -> Result<Ingested, EngineError> {
@@ -183,9 +211,14 @@ impl Worker {
 
     async fn call(&self, call: RemoteCall) {
         let result = match self.inner.calls.acquire().await {
-            Ok(_permit) => super::remote::send(&self.inner.client, &call.request, &call.key)
-                .await
-                .map(|r| r.output()),
+            Ok(_permit) => super::remote::send(
+                &self.inner.client,
+                &call.request,
+                &call.key,
+                &self.inner.secrets,
+            )
+            .await
+            .map(|r| r.output()),
             Err(_) => Err("the worker is shutting down".to_string()),
         };
         if let Err(e) = &result {
@@ -197,7 +230,7 @@ impl Worker {
             result,
         };
         let execution = call.execution;
-        let done = Box::pin(self.transact(now_ms(), move |ctx| {
+        let done = Box::pin(self.transact(self.now(), move |ctx| {
             advance(ctx, execution, &wake).map(|_| ())
         }))
         .await;
@@ -221,6 +254,7 @@ impl Worker {
     /// Writes pending outbox messages as `.eml` files; returns how many.
     pub async fn deliver_outbox(&self) -> Result<usize, EngineError> {
         let dir = self.inner.engine.settings.outbox_dir.clone();
+        let now = self.now();
         let store = self.inner.store.clone();
         let mut total = 0;
         loop {
@@ -244,7 +278,7 @@ impl Worker {
             total += written.len();
             let n = written.len();
             store
-                .write(move |c| outbox::mark_sent(c, &written, now_ms()))
+                .write(move |c| outbox::mark_sent(c, &written, now))
                 .await
                 .map_err(from_store)?;
             if n < BATCH {
@@ -285,11 +319,11 @@ impl Worker {
         &self,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
-        self.prepare(now_ms()).await?;
+        self.prepare(self.now()).await?;
         let mut last_prune = i64::MIN;
         tokio::pin!(stop);
         loop {
-            let now = now_ms();
+            let now = self.now();
             let tick = self.tick_at(now).await?;
             if let Err(e) = self.deliver_outbox().await {
                 tracing::warn!(error = %e, "dev outbox delivery failed; retrying later");
@@ -302,7 +336,7 @@ impl Worker {
                 }
             }
             let wait = tick.next_due.map_or(IDLE_POLL, |due| {
-                Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0)).min(IDLE_POLL)
+                Duration::from_millis(u64::try_from(due - self.now()).unwrap_or(0)).min(IDLE_POLL)
             });
             tokio::select! {
                 () = &mut stop => break,

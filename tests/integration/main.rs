@@ -3,8 +3,11 @@
 
 mod crash;
 mod db_cli;
+mod engine_actions;
+mod engine_support;
 mod fixtures;
 mod hostile;
+mod http_server;
 mod init;
 mod render;
 mod schema;
