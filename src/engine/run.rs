@@ -784,6 +784,15 @@ fn fail_step(
 }
 
 fn fail_execution(ex: &mut Exec, step: &str, message: String) {
+    let recorded = ex
+        .state
+        .error
+        .as_ref()
+        .and_then(|e| e.get("step"))
+        .and_then(Json::as_str);
+    if recorded != Some(step) {
+        ex.state.error = Some(json!({"step": step, "message": message}));
+    }
     ex.state.fibers.clear();
     ex.status = "failed";
     ex.error = Some(format!("step `{step}`: {message}"));

@@ -310,7 +310,9 @@ fn fields(kind: &StepKind) -> Vec<(Vec<&'static str>, Mode)> {
 }
 
 fn trigger_shape(ws: &Workspace, trigger: &Trigger) -> TriggerShape {
-    let mut keys: BTreeSet<&'static str> = ["type", "id", "occurred_at"].into();
+    // Any workflow may also be run by another's `sub_workflow` step, which passes
+    // `input` and names its `parent`.
+    let mut keys: BTreeSet<&'static str> = ["type", "id", "occurred_at", "input", "parent"].into();
     let mut nested = None;
     let extra: &[&'static str] = match &trigger.kind {
         TriggerKind::FormSubmission { site, component } => {

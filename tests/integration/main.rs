@@ -4,6 +4,7 @@
 mod crash;
 mod db_cli;
 mod engine_actions;
+mod engine_logic;
 mod engine_support;
 mod fixtures;
 mod hostile;
