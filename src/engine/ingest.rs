@@ -127,6 +127,7 @@ pub fn from_crm(e: &CrmEvent) -> Event {
 fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineError> {
     let data = trigger_data(ctx, &ev.kind, &ev.data)?;
     let contact_id = resolve_contact(ctx, ev, &data)?;
+    record_page_event(ctx, &data, contact_id)?;
     deliver_to_waiting(ctx, ev, &data, contact_id, out)?;
     let overrides = super::Engine::overrides(ctx.conn)?;
     let engine = ctx.engine;
@@ -270,6 +271,31 @@ pub fn resolve_contact(
         return Ok(Some(id));
     }
     contact::id_by_email(ctx.conn, &email).map_err(crm)
+}
+
+/// A known visitor's page view goes on their timeline, where counted page-event
+/// triggers ("viewed /pricing twice in 7 days") and scoring find it by index.
+fn record_page_event(
+    ctx: &Ctx<'_>,
+    data: &Json,
+    contact_id: Option<i64>,
+) -> Result<(), EngineError> {
+    let (Some(contact), Some("page_event"), Some("view")) = (
+        contact_id,
+        data.get("type").and_then(Json::as_str),
+        data.get("event").and_then(Json::as_str),
+    ) else {
+        return Ok(());
+    };
+    let page = data.get("page").and_then(Json::as_str);
+    let site = data.get("site").and_then(Json::as_str);
+    contact::add_activity(ctx.conn, contact, "page_view", page, data, site, ctx.now).map_err(
+        |e| match e {
+            crate::crm::CrmError::Store(s) => EngineError::Store(s),
+            other => EngineError::Invalid(other.to_string()),
+        },
+    )?;
+    Ok(())
 }
 
 /// Resumes executions waiting for this event (by name, about this contact).
@@ -418,7 +444,6 @@ fn trigger_matches(
             match (event, threshold) {
                 (_, None) => true,
                 (PageEventKind::View, Some(t)) => {
-                    // Counted views: fire when the count reaches the threshold.
                     let Some(contact) = contact_id else {
                         return Ok(false);
                     };
@@ -435,8 +460,9 @@ fn trigger_matches(
                         .query_row(rusqlite::params![contact, s("page"), window], |r| {
                             r.get::<_, i64>(0)
                         })? as f64;
-                    let given = n("count").unwrap_or(count);
-                    given.max(count) >= *t && given.min(count) <= *t
+                    // This view is on the timeline already: fire on the one that
+                    // reaches the threshold, not on every later one.
+                    count >= *t && count - 1.0 < *t
                 }
                 (_, Some(t)) => n("value").is_some_and(|v| v >= *t),
             }

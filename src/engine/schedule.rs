@@ -139,8 +139,19 @@ pub fn fire(ctx: &mut Ctx<'_>, workflow: &str, occurrence: UnixMs) -> Result<(),
         // Fired already (by another worker): never twice.
         return Ok(());
     }
+    // A later occurrence has passed too: this one was missed, and only the latest
+    // missed one runs.
+    let superseded = next_after(&cron, &tz, occurrence)
+        .map_err(EngineError::Invalid)?
+        .is_some_and(|n| n <= ctx.now);
     let overrides = super::Engine::overrides(ctx.conn)?;
-    if ctx.engine.is_active(workflow, &overrides) {
+    if superseded {
+        tracing::info!(
+            workflow,
+            skipped = occurrence,
+            "missed schedule occurrence skipped"
+        );
+    } else if ctx.engine.is_active(workflow, &overrides) {
         let at = jiff::Timestamp::from_millisecond(occurrence)
             .map(|t| t.to_string())
             .unwrap_or_default();

@@ -6,6 +6,7 @@ mod db_cli;
 mod engine_actions;
 mod engine_logic;
 mod engine_support;
+mod engine_triggers;
 mod fixtures;
 mod hostile;
 mod http_server;
