@@ -10,6 +10,7 @@
 pub mod migrations;
 pub mod ops;
 pub mod postgres;
+pub mod search;
 pub mod sqlite;
 pub mod timers;
 pub mod writer;

@@ -87,7 +87,9 @@ pub fn view(conn: &Connection, id: i64) -> Result<Json, CrmError> {
     let (uid, email, name, phone, status, stage, sources, created_at, last_activity, domain) = row;
     let (first, last) = split_name(name.as_deref());
     let source = sources.iter().rev().flatten().next().cloned();
-    Ok(json!({
+    // Missing values are left out rather than null, so that templates'
+    // `default("there")` applies to them.
+    let mut view = json!({
         "id": uid,
         "email": email,
         "name": name,
@@ -104,7 +106,11 @@ pub fn view(conn: &Connection, id: i64) -> Result<Json, CrmError> {
         "fields": fields(conn, id)?,
         "lists": lists(conn, id)?,
         "score": score(conn, id)?,
-    }))
+    });
+    if let Some(map) = view.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    Ok(view)
 }
 
 fn split_name(name: Option<&str>) -> (Option<String>, Option<String>) {

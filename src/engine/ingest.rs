@@ -172,8 +172,13 @@ pub fn start_checked(
             ctx, program, data, contact_id, &problem,
         )?));
     }
-    let scope = trigger_scope(ctx, program, data, contact_id)?;
-    for c in &program.workflow.trigger.conditions {
+    let conditions = &program.workflow.trigger.conditions;
+    let scope = if conditions.is_empty() {
+        minijinja::Value::UNDEFINED
+    } else {
+        trigger_scope(ctx, program, data, contact_id)?
+    };
+    for c in conditions {
         match program.exprs.condition(c.as_str(), &scope) {
             Ok(true) => {}
             Ok(false) => return Ok(Started::Filtered),
@@ -378,17 +383,7 @@ fn start_failed(
     contact_id: Option<i64>,
     problem: &str,
 ) -> Result<i64, EngineError> {
-    ctx.conn
-        .prepare_cached(
-            "INSERT INTO workflow_versions (hash, workflow_id, definition, created_at) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) DO NOTHING",
-        )?
-        .execute(rusqlite::params![
-            program.hash,
-            program.id,
-            program.definition,
-            ctx.now
-        ])?;
+    super::run::ensure_version(ctx, program)?;
     let id: i64 = ctx
         .conn
         .prepare_cached(

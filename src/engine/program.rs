@@ -45,6 +45,11 @@ pub struct Program {
     pub branches: HashMap<usize, Vec<(String, usize)>>,
     /// The body list of each `for_each`.
     pub bodies: HashMap<usize, usize>,
+    /// Whether a node reads the execution's scope (an expression, a template, or the
+    /// contact); the others run without building it.
+    pub needs_scope: Vec<bool>,
+    /// The scope's top-level names each node mentions; only those are built.
+    pub roots: Vec<Vec<&'static str>>,
     pub exprs: Compiled,
 }
 
@@ -93,6 +98,8 @@ impl Program {
             index: HashMap::new(),
             branches: HashMap::new(),
             bodies: HashMap::new(),
+            needs_scope: Vec::new(),
+            roots: Vec::new(),
             exprs: Compiled::default(),
             workflow: wf.clone(),
         };
@@ -112,6 +119,8 @@ impl Program {
         for c in &wf.trigger.conditions {
             p.exprs.prepare(c.as_str())?;
         }
+        p.needs_scope = p.nodes.iter().map(|n| reads_scope(&n.step)).collect();
+        p.roots = p.nodes.iter().map(|n| roots_of(&n.step)).collect();
         Ok(p)
     }
 
@@ -251,6 +260,63 @@ impl Program {
     }
 }
 
+/// Whether running `step` reads the scope: a condition, a template anywhere in
+/// its values, or a kind that renders with the contact.
+fn reads_scope(step: &Step) -> bool {
+    if step.when.is_some() {
+        return true;
+    }
+    match &step.kind {
+        StepKind::If { .. }
+        | StepKind::Switch { .. }
+        | StepKind::ForEach { .. }
+        | StepKind::SendEmail { .. }
+        | StepKind::SubWorkflow { .. } => true,
+        StepKind::Loop { condition, .. } => condition.is_some(),
+        kind => serde_json::to_string(kind).map_or(true, |text| super::expr::is_template(&text)),
+    }
+}
+
+/// The names a scope may hold.
+pub const ROOTS: &[&str] = &[
+    "trigger",
+    "contact",
+    "steps",
+    "vars",
+    "workflow",
+    "execution",
+    "now",
+    "error",
+];
+
+/// Which scope names a step's text mentions as whole words (`contact.email`, not
+/// `upsert_contact`). Steps that render email always get the contact.
+fn roots_of(step: &Step) -> Vec<&'static str> {
+    let text = serde_json::to_string(step).unwrap_or_default();
+    let mut out: Vec<&'static str> = ROOTS
+        .iter()
+        .copied()
+        .filter(|root| mentions(&text, root))
+        .collect();
+    if matches!(
+        step.kind,
+        StepKind::SendEmail { .. } | StepKind::SubWorkflow { .. }
+    ) && !out.contains(&"contact")
+    {
+        out.push("contact");
+    }
+    out
+}
+
+fn mentions(text: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +353,14 @@ mod tests {
         assert_eq!(p.branches[&par].len(), 2);
         assert_eq!(p.nodes[p.node("y1").expect("y1")].next, None);
         assert_eq!(p.hash.len(), 32);
+    }
+
+    #[test]
+    fn roots_are_whole_words() {
+        assert!(mentions("{{ contact.email }}", "contact"));
+        assert!(!mentions("\"type\":\"upsert_contact\"", "contact"));
+        assert!(mentions("vars.n > 1", "vars"));
+        assert!(!mentions("my_vars.n", "vars"));
     }
 
     #[test]

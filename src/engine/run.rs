@@ -119,16 +119,7 @@ pub fn start(
     parent: Option<(i64, u32)>,
 ) -> Result<i64, EngineError> {
     let conn = ctx.conn;
-    conn.prepare_cached(
-        "INSERT INTO workflow_versions (hash, workflow_id, definition, created_at) \
-         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) DO NOTHING",
-    )?
-    .execute(params![
-        program.hash,
-        program.id,
-        program.definition,
-        ctx.now
-    ])?;
+    ensure_version(ctx, program)?;
     let mut state = ExecState {
         vars: program
             .workflow
@@ -175,6 +166,29 @@ pub fn start(
     };
     drive(ctx, &mut ex)?;
     Ok(id)
+}
+
+/// Stores a workflow version by its hash unless the store has it (checked first:
+/// a lookup is cheaper than binding the whole definition on every start).
+pub(crate) fn ensure_version(ctx: &Ctx<'_>, program: &Program) -> Result<(), EngineError> {
+    let known: bool = ctx
+        .conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM workflow_versions WHERE hash = ?1)")?
+        .query_row([&program.hash], |r| r.get(0))?;
+    if !known {
+        ctx.conn
+            .prepare_cached(
+                "INSERT INTO workflow_versions (hash, workflow_id, definition, created_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) DO NOTHING",
+            )?
+            .execute(params![
+                program.hash,
+                program.id,
+                program.definition,
+                ctx.now
+            ])?;
+    }
+    Ok(())
 }
 
 /// Loads an execution and advances it after `wake`. Finished executions and stale
@@ -459,12 +473,15 @@ fn save(ctx: &Ctx<'_>, ex: &Exec) -> Result<(), EngineError> {
 /// After an execution ends: drop its pending timers and waits, tell a waiting
 /// parent, and run the error workflow of a failed one.
 fn finished(ctx: &mut Ctx<'_>, ex: &Exec) -> Result<(), EngineError> {
-    ctx.conn
-        .prepare_cached("DELETE FROM timers WHERE execution_id = ?1")?
-        .execute([ex.id])?;
-    ctx.conn
-        .prepare_cached("DELETE FROM event_waits WHERE execution_id = ?1")?
-        .execute([ex.id])?;
+    // Every timer and wait takes a sequence number: none taken, none to remove.
+    if ex.state.seq > 0 {
+        ctx.conn
+            .prepare_cached("DELETE FROM timers WHERE execution_id = ?1")?
+            .execute([ex.id])?;
+        ctx.conn
+            .prepare_cached("DELETE FROM event_waits WHERE execution_id = ?1")?
+            .execute([ex.id])?;
+    }
     if let Some((parent, fiber)) = ex.state.parent {
         nested(
             ctx,
@@ -610,7 +627,11 @@ fn run_step(ctx: &mut Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result
     let program = ex.program.clone();
     let step: &Step = &program.nodes[node].step;
     let attempt = ex.state.fiber(fiber).map_or(1, |f| f.attempt);
-    let scope = super::steps::scope(ctx, ex, fiber)?;
+    let scope = if program.needs_scope[node] {
+        super::steps::scope(ctx, ex, fiber, node)?
+    } else {
+        minijinja::Value::UNDEFINED
+    };
     if let Some(when) = &step.when {
         match program.exprs.condition(when.as_str(), &scope) {
             Ok(true) => {}

@@ -40,42 +40,52 @@ impl From<ExprError> for Outcome {
     }
 }
 
-/// The values a step's expressions see.
-pub fn scope(ctx: &Ctx<'_>, ex: &mut Exec, fiber: u32) -> Result<Value, EngineError> {
-    if ex.contact_view.is_none()
-        && let Some(id) = ex.contact_id
-    {
-        ex.contact_view = match contact::view(ctx.conn, id) {
-            Ok(v) => Some(v),
-            Err(CrmError::NoContact(_)) => None,
-            Err(CrmError::Store(e)) => return Err(EngineError::Store(e)),
-            Err(e) => return Err(EngineError::Invalid(e.to_string())),
+/// The values a step's expressions see: the names it mentions (see
+/// [`Program::roots`]), plus the loop's `item` and `index` in a `for_each` body.
+pub fn scope(ctx: &Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result<Value, EngineError> {
+    let program = ex.program.clone();
+    let roots = &program.roots[node];
+    let mut scope = serde_json::Map::new();
+    for root in roots {
+        let value = match *root {
+            "contact" => {
+                if ex.contact_view.is_none()
+                    && let Some(id) = ex.contact_id
+                {
+                    ex.contact_view = match contact::view(ctx.conn, id) {
+                        Ok(v) => Some(v),
+                        Err(CrmError::NoContact(_)) => None,
+                        Err(CrmError::Store(e)) => return Err(EngineError::Store(e)),
+                        Err(e) => return Err(EngineError::Invalid(e.to_string())),
+                    };
+                }
+                ex.contact_view.clone().unwrap_or(Json::Null)
+            }
+            "trigger" => ex.trigger.clone(),
+            "steps" => Json::Object(ex.state.steps.clone()),
+            "vars" => Json::Object(ex.state.vars.clone()),
+            "workflow" => json!({"id": program.id, "name": program.workflow.name}),
+            "execution" => json!({"id": ex.uid}),
+            "now" => json!(
+                jiff::Timestamp::from_millisecond(ctx.now)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            ),
+            "error" => ex.state.error.clone().unwrap_or(Json::Null),
+            _ => continue,
         };
+        scope.insert((*root).to_string(), value);
     }
-    let now = jiff::Timestamp::from_millisecond(ctx.now)
-        .map(|t| t.to_string())
-        .unwrap_or_default();
-    let mut scope = json!({
-        "trigger": ex.trigger,
-        "contact": ex.contact_view.clone().unwrap_or(Json::Null),
-        "steps": ex.state.steps,
-        "vars": ex.state.vars,
-        "workflow": {"id": ex.program.id, "name": ex.program.workflow.name},
-        "execution": {"id": ex.uid},
-        "now": now,
-        "error": ex.state.error.clone().unwrap_or(Json::Null),
-    });
-    if let Some(locals) = ex
+    if let Some(Json::Object(locals)) = ex
         .state
         .fibers
         .iter()
         .find(|f| f.id == fiber)
         .and_then(|f| f.locals.clone())
-        && let (Some(obj), Json::Object(l)) = (scope.as_object_mut(), locals)
     {
-        obj.extend(l);
+        scope.extend(locals);
     }
-    Ok(context(&scope))
+    Ok(context(&Json::Object(scope)))
 }
 
 /// Whether a step's effect leaves the process (the workspace's default retry
@@ -647,6 +657,7 @@ fn run_kind(
                     .and_then(|mut s| s.query_row([child_id], |r| r.get(0)))
                     .map_err(|e| Step::Engine(e.into()))?;
                 if super::run::is_final(&status) {
+                    ex.state.next_seq();
                     let key = format!("child:{}:{child_id}", ex.id);
                     super::run::schedule_wake(
                         ctx,

@@ -287,6 +287,29 @@ impl Worker {
         }
     }
 
+    /// Moves queued contact changes into the search index, in batches.
+    pub async fn reindex(&self) -> Result<usize, EngineError> {
+        let mut total = 0;
+        loop {
+            let n = self
+                .inner
+                .store
+                .write(|c| {
+                    if crate::store::search::reindex_pending(c)? {
+                        crate::store::search::reindex_contacts(c, 1_000)
+                    } else {
+                        Ok(0)
+                    }
+                })
+                .await
+                .map_err(from_store)?;
+            total += n;
+            if n < 1_000 {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Deletes finished executions older than the retention setting.
     pub async fn prune(&self, now: UnixMs) -> Result<usize, EngineError> {
         let Some(keep) = self.inner.engine.settings.retention_ms else {
@@ -320,19 +343,37 @@ impl Worker {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
         self.prepare(self.now()).await?;
-        let mut last_prune = i64::MIN;
+        let mut last_prune: Option<UnixMs> = None;
         tokio::pin!(stop);
         loop {
             let now = self.now();
-            let tick = self.tick_at(now).await?;
+            // A failed tick (a busy store, a full disk) is logged and tried again
+            // after a pause; only a stopped writer ends the loop.
+            let tick = match self.tick_at(now).await {
+                Ok(t) => t,
+                Err(EngineError::Store(StoreError::WriterGone)) => {
+                    return Err(EngineError::Store(StoreError::WriterGone));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "worker tick failed; retrying in 1 s");
+                    Tick {
+                        fired: 0,
+                        next_due: Some(now + 1_000),
+                    }
+                }
+            };
             if let Err(e) = self.deliver_outbox().await {
                 tracing::warn!(error = %e, "dev outbox delivery failed; retrying later");
             }
-            if now - last_prune > PRUNE_EVERY_MS {
-                last_prune = now;
-                let pruned = self.prune(now).await?;
-                if pruned > 0 {
-                    tracing::info!(pruned, "old executions pruned");
+            if let Err(e) = self.reindex().await {
+                tracing::warn!(error = %e, "contact search indexing failed; retrying later");
+            }
+            if last_prune.is_none_or(|t| now.saturating_sub(t) > PRUNE_EVERY_MS) {
+                last_prune = Some(now);
+                match self.prune(now).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old executions pruned"),
+                    Err(e) => tracing::warn!(error = %e, "pruning failed; retrying later"),
                 }
             }
             let wait = tick.next_due.map_or(IDLE_POLL, |due| {

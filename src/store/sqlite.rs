@@ -205,8 +205,14 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> Result<(), StoreErr
     };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {level}; PRAGMA foreign_keys = ON; \
-         PRAGMA wal_autocheckpoint = {WAL_SAFETY_PAGES}; PRAGMA journal_size_limit = 67108864;"
+         PRAGMA wal_autocheckpoint = {WAL_SAFETY_PAGES}; PRAGMA journal_size_limit = 67108864; \
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;"
     ))?;
+    // Every job runs in a savepoint: its statement journal stays in memory rather
+    // than in a temporary file (measured: a fifth of the writer's time went to
+    // those writes). The engine and CRM use a few dozen distinct statements; the
+    // default cache of 16 re-prepared them all the time.
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(())
 }
 

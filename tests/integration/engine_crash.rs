@@ -86,7 +86,13 @@ fn spawn_worker(bin: &Path, dir: &Path) -> std::process::Child {
         .env("FUNNEL_ENGINE_CRASH_CHILD", dir)
         .env_remove("FUNNEL_LOG")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("worker.log"))
+                .map_or(Stdio::null(), Stdio::from),
+        )
         .spawn()
         .expect("start the worker")
 }
@@ -167,17 +173,45 @@ fn executions_complete_exactly_once_through_sigkills() {
     let deadline = Instant::now() + Duration::from_secs(180);
     let outbox_sent = "SELECT count(*) FROM outbox WHERE status = 'sent'";
     while count(&db, completed) < EXECUTIONS as i64 || count(&db, outbox_sent) < EXECUTIONS as i64 {
-        assert!(
-            Instant::now() < deadline,
-            "not finished: {} completed, {} emails delivered",
-            count(&db, completed),
-            count(&db, outbox_sent)
-        );
+        if Instant::now() >= deadline {
+            let conn = rusqlite::Connection::open(&db).expect("open");
+            let mut stmt = conn
+                .prepare(
+                    "SELECT e.status, e.state, (SELECT group_concat(step_id || ':' || status || ':' || coalesce(error, ''), ' | ') \
+                     FROM step_runs r WHERE r.execution_id = e.id), \
+                     (SELECT group_concat(kind || '@' || due_at || ':' || payload, ' | ') FROM timers t WHERE t.execution_id = e.id) \
+                     FROM executions e WHERE status != 'completed' LIMIT 3",
+                )
+                .expect("prepare");
+            let stuck: Vec<String> = stmt
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{} | {} | {} | {}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        r.get::<_, Option<String>>(3)?.unwrap_or_default()
+                    ))
+                })
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            panic!(
+                "not finished: {} completed, {} emails delivered, {} timers (now {}); stuck:\n{}",
+                count(&db, completed),
+                count(&db, outbox_sent),
+                count(&db, "SELECT count(*) FROM timers"),
+                funnel::store::now_ms(),
+                stuck.join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     child.kill().expect("stop the worker");
     let _ = child.wait();
 
+    let log = std::fs::read_to_string(dir.join("worker.log")).unwrap_or_default();
+    assert!(!log.contains("panicked"), "a worker panicked:\n{log}");
     assert_eq!(count(&db, completed), EXECUTIONS as i64);
     assert_eq!(
         count(&db, "SELECT count(*) FROM step_runs WHERE step_id = 'done'"),

@@ -1,0 +1,116 @@
+//! The SQLite contact search index, kept in batches: contacts changed since the last
+//! run wait in `contacts_fts_queue` (filled by triggers), and [`reindex_contacts`]
+//! moves them into the FTS5 table in one go. A search runs it first, so results
+//! are never stale; the worker runs it in the background so the queue stays short.
+
+use rusqlite::{Connection, params};
+
+use super::StoreError;
+
+/// A queued contact: its id, whether the index holds it, and the values it holds.
+type Queued = (i64, bool, Option<String>, Option<String>, Option<String>);
+
+/// Indexes up to `limit` queued contacts; returns how many it took.
+pub fn reindex_contacts(conn: &Connection, limit: usize) -> Result<usize, StoreError> {
+    let queued: Vec<Queued> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT contact_id, indexed, old_email, old_name, old_company_domain \
+             FROM contacts_fts_queue ORDER BY contact_id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, i64>(1)? != 0,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut remove = conn.prepare_cached(
+        "INSERT INTO contacts_fts (contacts_fts, rowid, email, name, company_domain) \
+         VALUES ('delete', ?1, ?2, ?3, ?4)",
+    )?;
+    let mut add = conn.prepare_cached(
+        "INSERT INTO contacts_fts (rowid, email, name, company_domain) \
+         SELECT id, email, name, company_domain FROM contacts WHERE id = ?1",
+    )?;
+    let mut done = conn.prepare_cached("DELETE FROM contacts_fts_queue WHERE contact_id = ?1")?;
+    for (id, indexed, email, name, domain) in &queued {
+        if *indexed {
+            remove.execute(params![id, email, name, domain])?;
+        }
+        add.execute([id])?;
+        done.execute([id])?;
+    }
+    Ok(queued.len())
+}
+
+/// Whether contacts wait to be indexed.
+pub fn reindex_pending(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM contacts_fts_queue)")?
+        .query_row([], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(conn: &Connection, q: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT c.email FROM contacts_fts f JOIN contacts c ON c.id = f.rowid \
+                 WHERE contacts_fts MATCH ?1 ORDER BY c.email",
+            )
+            .expect("prepare");
+        stmt.query_map([q], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn queued_changes_reach_the_index_in_a_batch() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        crate::store::migrations::sqlite_migrate(&mut conn).expect("migrate");
+        conn.execute_batch(
+            "INSERT INTO contacts (uid, email, name, created_at, updated_at) VALUES
+               ('a', 'ada@example.org', 'Ada Lovelace', 0, 0),
+               ('b', 'bob@example.org', 'Bob Byron', 0, 0);",
+        )
+        .expect("insert");
+        assert!(
+            search(&conn, "lovelace").is_empty(),
+            "not indexed before the batch"
+        );
+        assert_eq!(reindex_contacts(&conn, 100).expect("reindex"), 2);
+        assert_eq!(search(&conn, "lovelace"), ["ada@example.org"]);
+        // An upsert that changes an already queued contact keeps one queue entry
+        // (and must not fail on it).
+        conn.execute_batch(
+            "UPDATE contacts SET name = 'Ada King' WHERE uid = 'a';
+             INSERT INTO contacts (uid, email, name, created_at, updated_at)
+               VALUES ('x', 'ada@example.org', 'Ada Q', 0, 0)
+               ON CONFLICT (email) DO UPDATE SET name = excluded.name;
+             UPDATE contacts SET name = 'Ada Kingdom' WHERE uid = 'a';
+             DELETE FROM contacts WHERE uid = 'b';",
+        )
+        .expect("change");
+        assert!(reindex_pending(&conn).expect("pending"));
+        assert_eq!(reindex_contacts(&conn, 100).expect("reindex"), 2);
+        assert!(search(&conn, "lovelace").is_empty());
+        assert_eq!(search(&conn, "kingdom"), ["ada@example.org"]);
+        assert!(search(&conn, "byron").is_empty());
+        let integrity: String = conn
+            .query_row(
+                "INSERT INTO contacts_fts (contacts_fts) VALUES ('integrity-check') RETURNING 'ok'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| e.to_string());
+        assert_eq!(integrity, "ok");
+        assert!(!reindex_pending(&conn).expect("pending"));
+    }
+}
