@@ -6,6 +6,8 @@
 mod db;
 mod emit;
 mod executions;
+mod graph;
+mod import;
 mod init;
 mod loaded;
 mod schema;
@@ -73,6 +75,10 @@ pub enum Command {
     Executions(executions::Args),
     /// List workflows, enable or disable them, show their statistics.
     Workflows(workflows::Args),
+    /// Print a workflow's node graph as Mermaid, DOT or JSON.
+    Graph(graph::Args),
+    /// Turn a workflow in the seed's JSON shape into a YAML workflow file.
+    Import(import::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -92,6 +98,8 @@ pub fn main() -> ExitCode {
         Command::Emit(args) => emit::run(args, cli.color),
         Command::Executions(args) => executions::run(args, cli.color),
         Command::Workflows(args) => workflows::run(args, cli.color),
+        Command::Graph(args) => graph::run(args, cli.color),
+        Command::Import(args) => import::run(args, cli.color),
     };
     match result {
         Ok(code) => code,

@@ -18,6 +18,8 @@
 //! SQLite writer's); it never prints.
 
 pub mod expr;
+pub mod graph;
+pub mod import;
 pub mod ingest;
 pub mod mail;
 pub mod manage;

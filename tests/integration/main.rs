@@ -4,6 +4,7 @@
 mod crash;
 mod db_cli;
 mod engine_actions;
+mod engine_cli;
 mod engine_crash;
 mod engine_durable;
 mod engine_logic;

@@ -1,0 +1,257 @@
+//! The engine's commands through the real binary on a copy of the demo workspace:
+//! test, simulate, emit, executions, workflows, graph and import.
+
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use super::support::{copy_tree, repo_root, run};
+
+/// A copy of the repository's demo workspace.
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for part in ["workflows", "templates", "sites", "contacts"] {
+        copy_tree(&repo_root().join(part), &dir.path().join(part));
+    }
+    std::fs::copy(
+        repo_root().join("funnel.yaml"),
+        dir.path().join("funnel.yaml"),
+    )
+    .expect("config");
+    dir
+}
+
+fn json_out(args: &[&str], cwd: &Path) -> Json {
+    let out = run(args, cwd);
+    assert!(
+        out.status.success(),
+        "funnel {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "funnel {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn every_demo_workflow_test_passes() {
+    let out = run(&["test"], &repo_root());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    // Every demo workflow has tests.
+    let tested: std::collections::BTreeSet<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test ")?.split(" › ").next())
+        .collect();
+    let workflows: std::collections::BTreeSet<String> =
+        std::fs::read_dir(repo_root().join("workflows"))
+            .expect("workflows")
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".yaml")
+                    .map(String::from)
+            })
+            .collect();
+    for wf in &workflows {
+        assert!(tested.contains(wf.as_str()), "{wf} has no test cases");
+    }
+}
+
+#[test]
+fn a_failing_expectation_fails_the_run() {
+    let dir = demo();
+    let tests = dir.path().join("workflows/tests/welcome-drip.yaml");
+    let text = std::fs::read_to_string(&tests).expect("tests");
+    std::fs::write(&tests, text.replacen("after: 2d }", "after: 3d }", 1)).expect("edit");
+    let out = run(&["test", "welcome-drip"], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("expected after 3d, sent after 2d"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn simulate_prints_the_path_emails_and_crm_changes() {
+    let dir = demo();
+    std::fs::write(dir.path().join("trigger.yaml"), "tag: newsletter\n").expect("trigger");
+    std::fs::write(
+        dir.path().join("contact.yaml"),
+        "email: mia@example.org\nname: Mia Wong\ntags: [newsletter]\n",
+    )
+    .expect("contact");
+    let trace = json_out(
+        &[
+            "simulate",
+            "welcome-drip",
+            "--trigger",
+            "trigger.yaml",
+            "--contact",
+            "contact.yaml",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(trace["status"], "completed");
+    assert_eq!(trace["emails"].as_array().map(Vec::len), Some(5));
+    assert_eq!(trace["emails"][0]["subject"], "Welcome to Northwind, Mia");
+    assert_eq!(trace["elapsed"], 14 * 86_400_000);
+    assert!(
+        trace["crm"]
+            .as_array()
+            .expect("crm")
+            .iter()
+            .any(|c| c["tag"] == "drip-completed"),
+        "{}",
+        trace["crm"]
+    );
+    // A broken trigger file is reported with its position.
+    std::fs::write(dir.path().join("bad.yaml"), "tag: [newsletter\n").expect("bad");
+    let out = run(
+        &["simulate", "welcome-drip", "--trigger", "bad.yaml"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("bad.yaml:"), "{stderr}");
+}
+
+#[test]
+fn emit_runs_workflows_that_the_operator_can_list_and_disable() {
+    let dir = demo();
+    std::fs::write(
+        dir.path().join("form.yaml"),
+        "site: demo\ncomponent: newsletter\nfields:\n  email: Lea@Example.org\n  name: Lea Roy\n",
+    )
+    .expect("form");
+    let first = json_out(
+        &["emit", "form_submission", "--data", "form.yaml", "--json"],
+        dir.path(),
+    );
+    let started: Vec<(String, String)> = first["started"]
+        .as_array()
+        .expect("started")
+        .iter()
+        .map(|s| {
+            (
+                s["workflow"].as_str().unwrap_or_default().to_string(),
+                s["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        started,
+        [
+            ("newsletter-signup".to_string(), "completed".to_string()),
+            ("welcome-drip".to_string(), "waiting".to_string())
+        ]
+    );
+    let emls = std::fs::read_dir(dir.path().join(".funnel/outbox"))
+        .expect("outbox")
+        .count();
+    assert_eq!(emls, 1, "the welcome email is in the dev outbox");
+    let list = json_out(&["executions", "list", "--format", "json"], dir.path());
+    assert_eq!(list.as_array().map(Vec::len), Some(2));
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    let shown = json_out(&["executions", "show", &id, "--format", "json"], dir.path());
+    assert_eq!(shown["workflow"], "welcome-drip");
+    assert_eq!(shown["steps"][0]["step"], "day0_welcome");
+    let out = run(&["executions", "cancel", &id], dir.path());
+    assert!(out.status.success());
+    assert_eq!(
+        json_out(&["executions", "show", &id, "--format", "json"], dir.path())["status"],
+        "cancelled"
+    );
+
+    assert!(
+        run(&["workflows", "disable", "welcome-drip"], dir.path())
+            .status
+            .success()
+    );
+    let workflows = json_out(&["workflows", "list", "--format", "json"], dir.path());
+    let drip = workflows
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|w| w["id"] == "welcome-drip")
+        .expect("welcome-drip listed");
+    assert_eq!(drip["active"], false);
+    assert_eq!(drip["override"], false);
+    std::fs::write(
+        dir.path().join("form2.yaml"),
+        "site: demo\ncomponent: newsletter\nfields:\n  email: max@example.org\n",
+    )
+    .expect("form");
+    let second = json_out(
+        &["emit", "form_submission", "--data", "form2.yaml", "--json"],
+        dir.path(),
+    );
+    assert_eq!(
+        second["started"].as_array().map(Vec::len),
+        Some(1),
+        "{second}"
+    );
+    let stats = json_out(
+        &[
+            "workflows",
+            "stats",
+            "newsletter-signup",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(stats[0]["completed"], 2);
+    assert_eq!(stats[0]["success_rate"], 1.0);
+}
+
+#[test]
+fn graph_and_import() {
+    let dir = demo();
+    let g = json_out(&["graph", "welcome-drip", "--format", "json"], dir.path());
+    let nodes = g["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes[0]["id"], "trigger");
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["id"] == "customer_by_day5" && n["type"] == "if")
+    );
+    assert!(
+        g["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .any(|c| c["from"] == "customer_by_day5"
+                && c["to"] == "already_customer"
+                && c["label"] == "then")
+    );
+    let mermaid = run(&["graph", "welcome-drip"], dir.path());
+    assert!(String::from_utf8_lossy(&mermaid.stdout).starts_with("flowchart TD\n"));
+
+    std::fs::write(
+        dir.path().join("seed.json"),
+        r#"{"site_id": "demo", "name": "Seed Follow-up",
+            "trigger": {"type": "form_submission", "component_id": "contact-form", "conditions": []},
+            "actions": [{"type": "send_email", "template_id": "welcome", "delay": 0},
+                        {"type": "add_to_crm", "list_id": "prospects", "delay": 60}]}"#,
+    )
+    .expect("seed");
+    let out = run(&["import", "seed.json"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("workflows/seed-follow-up.yaml").exists());
+    assert!(run(&["validate"], dir.path()).status.success());
+    let again = run(&["import", "seed.json"], dir.path());
+    assert_eq!(again.status.code(), Some(2), "no silent overwrite");
+}
