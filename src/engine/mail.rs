@@ -32,7 +32,8 @@ pub fn send(
     let Some(template) = ctx.engine.emails.get(template_id) else {
         return Ok(Outcome::Fail(format!("no email template `{template_id}`")));
     };
-    let exprs = &ex.program.exprs;
+    let program = ex.program.clone();
+    let exprs = &program.exprs;
     let contact = ex.contact_view.clone().unwrap_or(Json::Null);
     let recipient = match to {
         Some(t) => match exprs.render(t.as_str(), scope) {
@@ -71,15 +72,7 @@ pub fn send(
             Err(e) => return Ok(Outcome::Fail(e.to_string())),
         }
     }
-    let seq = ex.state.effect_seq(fiber);
-    let step = ex
-        .state
-        .fibers
-        .iter()
-        .find(|f| f.id == fiber)
-        .and_then(|f| f.at.clone())
-        .unwrap_or_default();
-    let key = format!("{}:{step}:{seq}", ex.uid);
+    let (_, key) = ex.effect_key(fiber);
     let settings = &ctx.engine.settings;
     let file_key = email::file_key(&key);
     let email_scope = json!({

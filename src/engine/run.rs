@@ -110,6 +110,22 @@ pub struct Exec {
     pub contact_view: Option<Json>,
 }
 
+impl Exec {
+    /// The sequence number and idempotency key of the effect of `fiber`'s current
+    /// step: `<execution uid>:<step id>:<sequence>`, the same on every retry.
+    pub fn effect_key(&mut self, fiber: u32) -> (u64, String) {
+        let seq = self.state.effect_seq(fiber);
+        let step = self
+            .state
+            .fibers
+            .iter()
+            .find(|f| f.id == fiber)
+            .and_then(|f| f.at.clone())
+            .unwrap_or_default();
+        (seq, format!("{}:{step}:{seq}", self.uid))
+    }
+}
+
 /// Starts an execution of `program` and advances it as far as it goes.
 pub fn start(
     ctx: &mut Ctx<'_>,
@@ -652,11 +668,14 @@ fn run_step(ctx: &mut Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result
             Err(e) => return fail_step(ctx, ex, fiber, node, e.to_string()),
         }
     }
-    let outcome = execute(ctx, ex, fiber, node, &scope)?;
+    let outcome = match execute(ctx, ex, fiber, node, &scope)? {
+        Outcome::Next(output) => Outcome::Next(cap_output(output)),
+        Outcome::Jump(to, output) => Outcome::Jump(to, cap_output(output)),
+        other => other,
+    };
     let id = step.id.as_str();
     match outcome {
         Outcome::Next(output) => {
-            let output = cap_output(output);
             record(
                 ctx,
                 ex.id,

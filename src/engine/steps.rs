@@ -723,15 +723,7 @@ fn post(kind: &str, url: &str, body: Json, timeout_ms: u64) -> Request {
 /// Parks the fiber on a remote call: the request and its key are stored with the
 /// fiber and a recovery deadline is set before the call is handed out.
 fn remote(ctx: &mut Ctx<'_>, ex: &mut Exec, fiber: u32, request: Request) -> Result<Outcome, Step> {
-    let seq = ex.state.effect_seq(fiber);
-    let step = ex
-        .state
-        .fibers
-        .iter()
-        .find(|f| f.id == fiber)
-        .and_then(|f| f.at.clone())
-        .unwrap_or_default();
-    let key = format!("{}:{step}:{seq}", ex.uid);
+    let (seq, key) = ex.effect_key(fiber);
     let due = ctx.now + i64::try_from(request.timeout_ms).unwrap_or(0) + 5_000;
     schedule(ctx, ex.id, fiber, seq, due)?;
     ctx.fx.remote.push(RemoteCall {
