@@ -10,6 +10,7 @@ mod graph;
 mod import;
 mod init;
 mod loaded;
+mod run;
 mod schema;
 mod simulate;
 mod test;
@@ -67,6 +68,8 @@ pub enum Command {
     Simulate(simulate::Args),
     /// Run the workflow test cases in workflows/tests/.
     Test(test::Args),
+    /// Run one workflow for real on the local store and print its trace.
+    Run(run::Args),
     /// Run due executions, timers, remote calls, the outbox and schedules.
     Worker(worker::Args),
     /// Send an event (a custom event or any trigger type) into the engine.
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Restore(args) => db::restore_cmd(args),
         Command::Simulate(args) => simulate::run(args, cli.color),
         Command::Test(args) => test::run(args, cli.color),
+        Command::Run(args) => run::run(args, cli.color),
         Command::Worker(args) => worker::run(args, cli.color),
         Command::Emit(args) => emit::run(args, cli.color),
         Command::Executions(args) => executions::run(args, cli.color),

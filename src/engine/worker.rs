@@ -176,6 +176,40 @@ impl Worker {
         self.transact(now, move |ctx| ingest(ctx, event)).await
     }
 
+    /// Starts one workflow with `data` as its trigger, whatever the trigger's type
+    /// (its conditions and declared payload still apply): `funnel run`.
+    pub async fn start_workflow(
+        &self,
+        id: &str,
+        data: serde_json::Value,
+    ) -> Result<super::ingest::Started, EngineError> {
+        let program = self
+            .inner
+            .engine
+            .workflow(id)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownWorkflow(id.to_string()))?;
+        self.transact(self.now(), move |ctx| {
+            use super::ingest::{from_crm, resolve_contact, start_checked, trigger_data};
+            let kind = super::trigger_type(&program.workflow.trigger.kind);
+            let data = trigger_data(ctx, kind, &data)?;
+            let event = Event {
+                kind: kind.to_string(),
+                data: data.clone(),
+                ..Event::default()
+            };
+            let contact = resolve_contact(ctx, &event, &data)?;
+            let started = start_checked(ctx, &program, &data, contact)?;
+            // What it changed in the CRM triggers other workflows, as always.
+            let caused: Vec<_> = ctx.fx.events.drain(..).collect();
+            for e in caused {
+                ingest(ctx, from_crm(&e))?;
+            }
+            Ok(started)
+        })
+        .await
+    }
+
     /// Handles every timer due at `now`, in batches; returns the totals.
     pub async fn tick_at(&self, now: UnixMs) -> Result<Tick, EngineError> {
         let mut total = Tick::default();

@@ -255,3 +255,66 @@ fn graph_and_import() {
     let again = run(&["import", "seed.json"], dir.path());
     assert_eq!(again.status.code(), Some(2), "no silent overwrite");
 }
+
+#[test]
+fn run_executes_one_workflow_for_real_and_prints_its_trace() {
+    let dir = demo();
+    std::fs::write(
+        dir.path().join("form.yaml"),
+        "site: demo\ncomponent: newsletter\nfields:\n  email: kai@example.org\n  name: Kai Berg\n",
+    )
+    .expect("form");
+    let out = run(
+        &["run", "newsletter-signup", "--trigger", "form.yaml"],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("of newsletter-signup: completed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("subscribe"), "{stdout}");
+    // The tag it added started the welcome drip, which sent its first email.
+    let list = json_out(
+        &[
+            "executions",
+            "list",
+            "--workflow",
+            "welcome-drip",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(list[0]["status"], "waiting");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join(".funnel/outbox"))
+            .expect("outbox")
+            .count(),
+        1
+    );
+    // Trigger data from standard input, as JSON.
+    let mut child = super::support::funnel()
+        .args(["run", "newsletter-signup", "--trigger", "-", "--json"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(br#"{"site": "demo", "component": "newsletter", "fields": {"email": "ivy@example.org"}}"#)
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("run");
+    let trace: Json = serde_json::from_slice(&out.stdout).expect("json trace");
+    assert_eq!(trace["status"], "completed");
+    assert_eq!(trace["contact"], "ivy@example.org");
+}
