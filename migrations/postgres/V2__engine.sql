@@ -23,3 +23,8 @@ CREATE TABLE schedule_state (
     workflow_id TEXT PRIMARY KEY,
     last_occurrence BIGINT NOT NULL
 );
+
+-- Unfinished executions by workflow, for a workflow's `concurrency` limit: only the
+-- rows that are not finished are in it, so it stays small.
+CREATE INDEX executions_unfinished ON executions (workflow_id, status)
+    WHERE status IN ('running', 'waiting', 'queued');

@@ -57,3 +57,8 @@ CREATE TRIGGER contacts_fts_queue_delete AFTER DELETE ON contacts BEGIN
     VALUES (old.id, 1, old.email, old.name, old.company_domain)
     ON CONFLICT (contact_id) DO NOTHING;
 END;
+
+-- Unfinished executions by workflow, for a workflow's `concurrency` limit: only the
+-- rows that are not finished are in it, so it stays small.
+CREATE INDEX executions_unfinished ON executions (workflow_id, status)
+    WHERE status IN ('running', 'waiting', 'queued');

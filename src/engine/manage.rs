@@ -155,6 +155,11 @@ pub fn cancel(ctx: &mut Ctx<'_>, uid: &str) -> Result<bool, EngineError> {
         .prepare_cached("DELETE FROM event_waits WHERE execution_id = ?1")?
         .execute([id])?;
     audit(ctx, "cancel", uid)?;
+    let workflow: String = ctx
+        .conn
+        .prepare_cached("SELECT workflow_id FROM executions WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    super::run::release_queued(ctx, &workflow)?;
     Ok(true)
 }
 
@@ -242,7 +247,7 @@ pub fn stats(conn: &Connection, workflow: &str) -> Result<Stats, EngineError> {
         match status.as_str() {
             "completed" => s.completed += n,
             "failed" => s.failed += n,
-            "running" | "waiting" => s.running += n,
+            "running" | "waiting" | "queued" => s.running += n,
             _ => {}
         }
     }

@@ -169,6 +169,17 @@ pub fn start(
             |r| r.get(0),
         )?;
     ctx.fx.started.push(id);
+    if let Some(limit) = program.workflow.concurrency
+        && unfinished(ctx, &program.id)? > i64::from(limit)
+    {
+        // Over the workflow's limit: stored, started when another one finishes.
+        let text =
+            serde_json::to_string(&state).map_err(|e| EngineError::BadState(e.to_string()))?;
+        ctx.conn
+            .prepare_cached("UPDATE executions SET status = 'queued', state = ?2 WHERE id = ?1")?
+            .execute(params![id, text])?;
+        return Ok(id);
+    }
     let mut ex = Exec {
         id,
         uid,
@@ -207,6 +218,54 @@ pub(crate) fn ensure_version(ctx: &Ctx<'_>, program: &Program) -> Result<(), Eng
     Ok(())
 }
 
+/// Executions of a workflow not finished yet (queued ones included).
+fn unfinished(ctx: &Ctx<'_>, workflow: &str) -> Result<i64, EngineError> {
+    Ok(ctx
+        .conn
+        .prepare_cached(
+            "SELECT count(*) FROM executions WHERE workflow_id = ?1 \
+             AND status IN ('running', 'waiting', 'queued')",
+        )?
+        .query_row([workflow], |r| r.get(0))?)
+}
+
+/// Starts the oldest queued execution of a workflow with a `concurrency` limit, if
+/// there is room now (after one of its executions finished or was cancelled).
+pub(crate) fn release_queued(ctx: &mut Ctx<'_>, workflow: &str) -> Result<(), EngineError> {
+    let Some(limit) = ctx
+        .engine
+        .workflow(workflow)
+        .and_then(|p| p.workflow.concurrency)
+    else {
+        return Ok(());
+    };
+    let active: i64 = ctx
+        .conn
+        .prepare_cached(
+            "SELECT count(*) FROM executions WHERE workflow_id = ?1 AND status IN ('running', 'waiting')",
+        )?
+        .query_row([workflow], |r| r.get(0))?;
+    if active >= i64::from(limit) {
+        return Ok(());
+    }
+    let next: Option<i64> = ctx
+        .conn
+        .prepare_cached(
+            "SELECT id FROM executions WHERE workflow_id = ?1 AND status = 'queued' ORDER BY id LIMIT 1",
+        )?
+        .query_row([workflow], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = next {
+        nested(
+            ctx,
+            |ctx| advance(ctx, id, &Wake::Run).map(|_| ()),
+            id,
+            &Wake::Run,
+        )?;
+    }
+    Ok(())
+}
+
 /// Loads an execution and advances it after `wake`. Finished executions and stale
 /// wakes are ignored. Returns the execution's status afterwards.
 pub fn advance(ctx: &mut Ctx<'_>, id: i64, wake: &Wake) -> Result<&'static str, EngineError> {
@@ -228,6 +287,7 @@ pub fn is_final(status: &str) -> bool {
 
 fn status_name(s: &str) -> &'static str {
     match s {
+        "queued" => "queued",
         "completed" => "completed",
         "failed" => "failed",
         "cancelled" => "cancelled",
@@ -505,6 +565,10 @@ fn finished(ctx: &mut Ctx<'_>, ex: &Exec) -> Result<(), EngineError> {
             parent,
             &Wake::Child { fiber },
         )?;
+    }
+    if ex.program.workflow.concurrency.is_some() {
+        let workflow = ex.program.id.clone();
+        release_queued(ctx, &workflow)?;
     }
     if ex.status == "failed"
         && let Some(handler) = ex.program.workflow.error_workflow.as_ref()

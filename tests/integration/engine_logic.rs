@@ -376,3 +376,45 @@ fn run_time_errors_are_recorded_and_handled_by_on_error() {
         "{why}"
     );
 }
+
+#[test]
+fn a_workflow_concurrency_limit_queues_the_rest() {
+    let wf = format!(
+        "{}concurrency: 1\n",
+        go(
+            "one-at-a-time",
+            "  - id: pause\n    type: delay\n    duration: 1h\n  - id: fin\n    type: log\n    message: \"{{ trigger.payload.n }}\"\n",
+        )
+    );
+    let h = harness(&[("workflows/one-at-a-time.yaml", &wf)]);
+    for n in 1..=3 {
+        h.emit("custom_event", payload(n, "a@example.org"));
+    }
+    assert_eq!(h.statuses("one-at-a-time"), ["waiting", "queued", "queued"]);
+    h.tick(T0 + HOUR);
+    assert_eq!(
+        h.statuses("one-at-a-time"),
+        ["completed", "waiting", "queued"]
+    );
+    // Cancelling the running one lets the next start at once.
+    let second = h.one("SELECT uid FROM executions ORDER BY id LIMIT 1 OFFSET 1");
+    let cancelled =
+        h.rt.block_on(h.worker.transact(T0 + HOUR, move |ctx| {
+            funnel::engine::manage::cancel(ctx, &second)
+        }))
+        .expect("cancel");
+    assert!(cancelled);
+    assert_eq!(
+        h.statuses("one-at-a-time"),
+        ["completed", "cancelled", "waiting"]
+    );
+    h.tick(T0 + 2 * HOUR);
+    assert_eq!(
+        h.statuses("one-at-a-time"),
+        ["completed", "cancelled", "completed"]
+    );
+    assert_eq!(
+        h.column("SELECT json_extract(output, '$.message') FROM step_runs WHERE step_id = 'fin' ORDER BY id"),
+        ["1", "3"]
+    );
+}
