@@ -303,3 +303,46 @@ fn a_workflow_without_steps_of_its_own_kind_still_runs_on_go() {
     let other = h.emit("custom_event", json!({"event": "other"}));
     assert!(other.started.is_empty());
 }
+
+#[test]
+fn a_timed_out_call_runs_the_steps_error_workflow() {
+    let steps = r#"
+  - id: slow
+    type: http
+    url: $SERVER/slow
+    timeout: 1s
+    on_error: {workflow: record-failure}
+  - id: never
+    type: log
+    message: not reached
+"#;
+    let handler = r#"name: record failure
+trigger:
+  type: custom_event
+  event: workflow.failed
+  payload: {workflow: string, execution_id: string, step: string, error: string}
+steps:
+  - id: note
+    type: log
+    message: "{{ trigger.payload.step }}: {{ trigger.payload.error }}"
+"#;
+    let wf = format!("{GO_WITH_PAYLOAD}{steps}");
+    let h = harness(&[
+        ("workflows/calls.yaml", &wf),
+        ("workflows/record-failure.yaml", handler),
+    ]);
+    h.emit(
+        "custom_event",
+        json!({"event": "go", "payload": {"email": "t@example.org", "name": "T"}}),
+    );
+    assert_eq!(h.statuses("calls"), ["failed"]);
+    assert_eq!(h.statuses("record-failure"), ["completed"]);
+    let message = h.output("record-failure", "note")["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.starts_with("slow: ") && m.contains("no response within 1000 ms")),
+        "{message}"
+    );
+    assert!(!h.path("calls").contains(&"never".to_string()));
+}

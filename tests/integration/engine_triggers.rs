@@ -244,3 +244,47 @@ fn schedules_fire_each_occurrence_once_and_catch_up_once() {
     let seen = h.column("SELECT json_extract(output, '$.message') FROM step_runs ORDER BY id");
     assert_eq!(seen, ["2026-01-05T10:00:00Z", "2026-01-05T15:00:00Z"]);
 }
+
+#[test]
+fn score_crossings_fire_in_their_direction() {
+    let driver = r#"name: driver
+trigger: {type: custom_event, event: go, payload: {email: email}}
+steps:
+  - id: who
+    type: upsert_contact
+    email: "{{ trigger.payload.email }}"
+  - id: up
+    type: adjust_score
+    points: 50
+  - id: down
+    type: adjust_score
+    points: -30
+"#;
+    let h = harness(&[
+        ("workflows/driver.yaml", driver),
+        (
+            "workflows/warm.yaml",
+            &on(
+                "warm",
+                "  type: score_crossed\n  threshold: 40\n  direction: up\n",
+            ),
+        ),
+        (
+            "workflows/cooled.yaml",
+            &on(
+                "cooled",
+                "  type: score_crossed\n  threshold: 40\n  direction: down\n",
+            ),
+        ),
+    ]);
+    h.emit(
+        "custom_event",
+        json!({"event": "go", "payload": {"email": "cy@example.org"}}),
+    );
+    assert_eq!(h.statuses("warm"), ["completed"]);
+    assert_eq!(h.statuses("cooled"), ["completed"]);
+    assert_eq!(
+        h.one("SELECT json_extract(trigger_data, '$.score') FROM executions WHERE workflow_id = 'cooled'"),
+        "20"
+    );
+}
