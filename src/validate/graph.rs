@@ -143,6 +143,11 @@ fn falls_through(step: &Step) -> bool {
     if step.next.is_some() {
         return false;
     }
+    // A step whose `when` does not hold is skipped, and the flow goes on below it,
+    // whatever the step would have done.
+    if step.when.is_some() {
+        return true;
+    }
     match &step.kind {
         StepKind::Stop {} | StepKind::Fail { .. } => false,
         StepKind::If { otherwise, .. } => otherwise.is_none(),

@@ -418,3 +418,58 @@ fn a_workflow_concurrency_limit_queues_the_rest() {
         ["1", "3"]
     );
 }
+
+#[test]
+fn a_failed_execution_is_retried_from_the_step_that_failed() {
+    let wf = go(
+        "fragile",
+        r#"
+  - id: who
+    type: upsert_contact
+    email: "{{ trigger.payload.email }}"
+  - id: gate
+    type: fail
+    when: '"fixed" not in contact.tags'
+    message: not yet
+  - id: after
+    type: add_tag
+    tags: [done]
+"#,
+    );
+    let h = harness(&[("workflows/fragile.yaml", &wf)]);
+    h.emit("custom_event", payload(1, "r@example.org"));
+    assert_eq!(h.statuses("fragile"), ["failed"]);
+    let uid = h.one("SELECT uid FROM executions");
+    // The operator fixes the cause, then retries.
+    h.store()
+        .write(|c| {
+            Ok(c.execute(
+                "INSERT INTO contact_tags (contact_id, tag, added_at) SELECT id, 'fixed', 0 FROM contacts",
+                [],
+            )?)
+        })
+        .wait()
+        .expect("fix");
+    let status =
+        h.rt.block_on(h.worker.transact(T0 + HOUR, move |ctx| {
+            funnel::engine::manage::retry(ctx, &uid)
+        }))
+        .expect("retry");
+    assert_eq!(status, "completed");
+    assert_eq!(h.path("fragile"), ["who", "gate", "after"]);
+    assert_eq!(
+        h.count("SELECT count(*) FROM step_runs WHERE step_id = 'who'"),
+        1,
+        "not re-run"
+    );
+    assert_eq!(
+        h.count("SELECT count(*) FROM audit_log WHERE action = 'retry'"),
+        1
+    );
+    // Retrying a completed execution is refused with a reason.
+    let uid = h.one("SELECT uid FROM executions");
+    let again = h.rt.block_on(h.worker.transact(T0 + HOUR, move |ctx| {
+        funnel::engine::manage::retry(ctx, &uid)
+    }));
+    assert!(again.is_err_and(|e| e.to_string().contains("only failed executions")));
+}
