@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 
 use super::ColorChoice;
+use super::loaded::TableFormat;
 use super::loaded::{print_table, shown_time};
 use crate::engine::manage::{self, Filter};
 use crate::engine::worker::Worker;
@@ -20,12 +21,6 @@ pub struct Args {
     pub workspace: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// The newest executions.
@@ -37,14 +32,14 @@ pub enum Cmd {
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
     },
     /// One execution: its steps, outputs and variables.
     Show {
         id: String,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
     },
     /// Run a failed execution again from the step that failed.
     Retry { id: String },
@@ -70,7 +65,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 limit,
             };
             let rows = store.read(|c| manage::list(c, &f).map_err(to_store))?;
-            if format == Format::Json {
+            if format == TableFormat::Json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(ExitCode::SUCCESS);
             }
@@ -106,7 +101,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         }
         Cmd::Show { id, format } => {
             let d = store.read(|c| manage::show(c, &id).map_err(to_store))?;
-            if format == Format::Json {
+            if format == TableFormat::Json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
                 return Ok(ExitCode::SUCCESS);
             }
@@ -124,26 +119,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             println!("trigger:  {}", d.trigger);
             println!("vars:     {}", d.vars);
             println!();
-            let rows: Vec<Vec<String>> = d
-                .steps
-                .iter()
-                .map(|s| {
-                    vec![
-                        s.step.clone(),
-                        s.attempt.to_string(),
-                        s.status.clone(),
-                        shown_time(s.started_at),
-                        s.error
-                            .clone()
-                            .or_else(|| s.output.as_ref().map(|o| excerpt(&o.to_string())))
-                            .unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            print_table(
-                &["STEP", "ATTEMPT", "STATUS", "AT (UTC)", "OUTPUT / ERROR"],
-                &rows,
-            );
+            super::loaded::print_steps(&d.steps, Some(80));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Retry { id } => change(&ws, store, id, true),
@@ -183,14 +159,6 @@ fn change(
     })?;
     println!("{message}");
     Ok(ExitCode::SUCCESS)
-}
-
-fn excerpt(text: &str) -> String {
-    let mut out: String = text.chars().take(80).collect();
-    if text.chars().count() > 80 {
-        out.push('…');
-    }
-    out
 }
 
 pub(super) fn to_store(e: crate::engine::EngineError) -> crate::store::StoreError {

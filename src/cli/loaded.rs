@@ -10,6 +10,20 @@ use crate::diagnostic::{self, Severity};
 use crate::engine::Engine;
 use crate::workspace::Workspace;
 
+/// Output of listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+}
+
+/// Output of reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextFormat {
+    Human,
+    Json,
+}
+
 /// A validated workspace, or `None` after its errors were printed.
 pub fn valid_workspace(
     start: Option<&Path>,
@@ -133,4 +147,36 @@ pub fn shown_time(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|_| ms.to_string())
+}
+
+/// The step records of an execution as a table; long outputs cut to `width`.
+pub fn print_steps(steps: &[crate::engine::manage::StepRow], width: Option<usize>) {
+    let cut = |text: String| match width {
+        Some(w) if text.chars().count() > w => {
+            let mut t: String = text.chars().take(w).collect();
+            t.push('…');
+            t
+        }
+        _ => text,
+    };
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .map(|s| {
+            vec![
+                s.step.clone(),
+                s.attempt.to_string(),
+                s.status.clone(),
+                shown_time(s.started_at),
+                cut(s
+                    .error
+                    .clone()
+                    .or_else(|| s.output.as_ref().map(|o| o.to_string()))
+                    .unwrap_or_default()),
+            ]
+        })
+        .collect();
+    print_table(
+        &["STEP", "ATTEMPT", "STATUS", "AT (UTC)", "OUTPUT / ERROR"],
+        &rows,
+    );
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use super::ColorChoice;
 use super::executions::to_store;
-use super::loaded::{print_table, shown_time};
 use crate::engine::ingest::Started;
 use crate::engine::manage;
 use crate::engine::worker::Worker;
@@ -99,26 +98,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         if let Some(err) = &e.error {
             println!("error: {err}");
         }
-        let rows: Vec<Vec<String>> = detail
-            .steps
-            .iter()
-            .map(|s| {
-                vec![
-                    s.step.clone(),
-                    s.attempt.to_string(),
-                    s.status.clone(),
-                    shown_time(s.started_at),
-                    s.error
-                        .clone()
-                        .or_else(|| s.output.as_ref().map(|o| o.to_string()))
-                        .unwrap_or_default(),
-                ]
-            })
-            .collect();
-        print_table(
-            &["STEP", "ATTEMPT", "STATUS", "AT (UTC)", "OUTPUT / ERROR"],
-            &rows,
-        );
+        super::loaded::print_steps(&detail.steps, None);
         if e.status == "waiting" {
             println!("\nthe execution waits; `funnel worker` continues it when it is due");
         }

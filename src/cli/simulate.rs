@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::ValueEnum;
 
 use super::ColorChoice;
+use super::loaded::TextFormat;
 use crate::engine::simulate::{DEFAULT_UNTIL_MS, Scenario, Trace, parse_start, simulate};
 use crate::model::workflow_test::TestContact;
 
@@ -29,17 +29,11 @@ pub struct Args {
     /// How far the clock may run, e.g. `30d`. Default: 90d.
     #[arg(long)]
     pub until: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextFormat::Human)]
+    pub format: TextFormat,
     /// The workspace folder (default: the one containing the current folder).
     #[arg(long)]
     pub workspace: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
 }
 
 pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
@@ -86,8 +80,8 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     };
     let trace = simulate(&engine, &scenario)?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&trace)?),
-        Format::Human => print!("{}", human(&trace)),
+        TextFormat::Json => println!("{}", serde_json::to_string_pretty(&trace)?),
+        TextFormat::Human => print!("{}", human(&trace)),
     }
     Ok(if trace.status == "failed" {
         ExitCode::from(1)

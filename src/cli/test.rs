@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::ValueEnum;
-
 use super::ColorChoice;
+use super::loaded::TextFormat;
 use crate::engine::testing::{CaseResult, run_case};
 
 #[derive(Debug, clap::Args)]
@@ -16,17 +15,11 @@ pub struct Args {
     /// Only cases whose name contains this text.
     #[arg(long)]
     pub filter: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextFormat::Human)]
+    pub format: TextFormat,
     /// The workspace folder (default: the one containing the current folder).
     #[arg(long)]
     pub workspace: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
 }
 
 pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
@@ -57,7 +50,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 continue;
             }
             let r = run_case(&engine, workflow, case);
-            if args.format == Format::Human {
+            if args.format == TextFormat::Human {
                 let mark = if r.passed() { "ok" } else { "FAILED" };
                 println!(
                     "test {workflow} › {} ... {mark} ({} ms)",
@@ -73,8 +66,8 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let failed = results.iter().filter(|r| !r.passed()).count();
     let passed = results.len() - failed;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
-        Format::Human => {
+        TextFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        TextFormat::Human => {
             println!();
             println!("{passed} passed, {failed} failed");
         }

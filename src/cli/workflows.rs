@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 
 use super::ColorChoice;
 use super::executions::to_store;
+use super::loaded::TableFormat;
 use super::loaded::print_table;
 use crate::engine::{Engine, manage, trigger_type};
 
@@ -19,18 +20,12 @@ pub struct Args {
     pub workspace: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Every workflow, its trigger, and whether it runs here.
     List {
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
     },
     /// Let a workflow run in this store, whatever its `active:` says.
     Enable { id: String },
@@ -42,8 +37,8 @@ pub enum Cmd {
     Stats {
         /// One workflow (default: all).
         id: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
     },
 }
 
@@ -98,7 +93,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
-            if format == Format::Json {
+            if format == TableFormat::Json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(ExitCode::SUCCESS);
             }
@@ -140,7 +135,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                     .map(|id| manage::stats(c, id).map_err(to_store))
                     .collect::<Result<Vec<_>, _>>()
             })?;
-            if format == Format::Json {
+            if format == TableFormat::Json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
                 return Ok(ExitCode::SUCCESS);
             }

@@ -732,40 +732,15 @@ fn run_step(ctx: &mut Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result
             Err(e) => return fail_step(ctx, ex, fiber, node, e.to_string()),
         }
     }
-    let outcome = match execute(ctx, ex, fiber, node, &scope)? {
-        Outcome::Next(output) => Outcome::Next(cap_output(output)),
-        Outcome::Jump(to, output) => Outcome::Jump(to, cap_output(output)),
-        other => other,
-    };
+    let outcome = execute(ctx, ex, fiber, node, &scope)?;
     let id = step.id.as_str();
     match outcome {
         Outcome::Next(output) => {
-            record(
-                ctx,
-                ex.id,
-                id,
-                attempt,
-                "completed",
-                Some(&output),
-                None,
-                true,
-            )?;
-            set_output(ex, id, output);
-            move_on(ex, fiber, program.nodes[node].next);
+            let next = program.nodes[node].next;
+            completed(ctx, ex, fiber, (id, attempt), cap_output(output), next)?;
         }
         Outcome::Jump(target, output) => {
-            record(
-                ctx,
-                ex.id,
-                id,
-                attempt,
-                "completed",
-                Some(&output),
-                None,
-                true,
-            )?;
-            set_output(ex, id, output);
-            move_on(ex, fiber, target);
+            completed(ctx, ex, fiber, (id, attempt), cap_output(output), target)?;
         }
         Outcome::Wait(wait, output) => {
             let run = record(
@@ -826,6 +801,30 @@ fn run_step(ctx: &mut Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result
             fail_execution(ex, id, message);
         }
     }
+    Ok(())
+}
+
+/// A step completed: its record, its output, and the fiber moves to `next`.
+fn completed(
+    ctx: &Ctx<'_>,
+    ex: &mut Exec,
+    fiber: u32,
+    (step, attempt): (&str, u32),
+    output: Json,
+    next: Option<usize>,
+) -> Result<(), EngineError> {
+    record(
+        ctx,
+        ex.id,
+        step,
+        attempt,
+        "completed",
+        Some(&output),
+        None,
+        true,
+    )?;
+    set_output(ex, step, output);
+    move_on(ex, fiber, next);
     Ok(())
 }
 
