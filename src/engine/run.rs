@@ -775,29 +775,11 @@ fn run_step(ctx: &mut Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result
             ex.status = "completed";
         }
         Outcome::Fail(message) => {
-            record(
-                ctx,
-                ex.id,
-                id,
-                attempt,
-                "failed",
-                None,
-                Some(&message),
-                true,
-            )?;
+            failed(ctx, ex.id, (id, attempt), &message)?;
             fail_step(ctx, ex, fiber, node, message)?;
         }
         Outcome::FailExecution(message) => {
-            record(
-                ctx,
-                ex.id,
-                id,
-                attempt,
-                "failed",
-                None,
-                Some(&message),
-                true,
-            )?;
+            failed(ctx, ex.id, (id, attempt), &message)?;
             fail_execution(ex, id, message);
         }
     }
@@ -826,6 +808,25 @@ fn completed(
     set_output(ex, step, output);
     move_on(ex, fiber, next);
     Ok(())
+}
+
+/// Records a failed attempt of a step.
+fn failed(
+    ctx: &Ctx<'_>,
+    execution: i64,
+    (step, attempt): (&str, u32),
+    message: &str,
+) -> Result<i64, EngineError> {
+    record(
+        ctx,
+        execution,
+        step,
+        attempt,
+        "failed",
+        None,
+        Some(message),
+        true,
+    )
 }
 
 /// A step failed (its record is written): retry it, or apply its on-error policy.

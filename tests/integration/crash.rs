@@ -83,16 +83,7 @@ fn crash_child_writer() {
 #[test]
 fn every_acknowledged_write_survives_sigkill() {
     let bin: PathBuf = std::env::current_exe().expect("test binary path");
-    let seed: u64 = std::env::var("FUNNEL_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
-    eprintln!("crash test seed: {seed} (FUNNEL_CRASH_SEED={seed} replays it)");
+    let seed = super::support::crash_seed("crash test");
     let mut rng = funnel::rng::Rng::new(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("funnel.db");

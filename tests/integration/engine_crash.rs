@@ -100,16 +100,7 @@ fn spawn_worker(bin: &Path, dir: &Path) -> std::process::Child {
 #[test]
 fn executions_complete_exactly_once_through_sigkills() {
     let bin: PathBuf = std::env::current_exe().expect("test binary");
-    let seed: u64 = std::env::var("FUNNEL_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
-    eprintln!("engine crash test seed: {seed} (FUNNEL_CRASH_SEED={seed} replays it)");
+    let seed = super::support::crash_seed("engine crash test");
     let mut rng = funnel::rng::Rng::new(seed);
     let h = harness(&[("workflows/crash.yaml", WORKFLOW)]);
     let dir = h.root();

@@ -72,3 +72,19 @@ pub fn validate_json(dir: &Path) -> (i32, Vec<serde_json::Value>) {
     });
     (code, diags)
 }
+
+/// The seed of a randomized crash test: `FUNNEL_CRASH_SEED`, else the clock. Printed,
+/// so a failing run can be replayed.
+pub fn crash_seed(test: &str) -> u64 {
+    let seed = std::env::var("FUNNEL_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
+    eprintln!("{test} seed: {seed} (FUNNEL_CRASH_SEED={seed} replays it)");
+    seed
+}
