@@ -23,6 +23,8 @@
 //! Shells (call the core, print):
 //! - [`cli`]: the `funnel` command line, one file per subcommand.
 
+#![forbid(unsafe_code)]
+
 pub mod builtin;
 pub mod cli;
 pub mod crm;
