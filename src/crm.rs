@@ -9,6 +9,8 @@
 
 pub mod contact;
 pub mod deal;
+pub mod scoring;
+pub mod segment;
 
 use serde_json::Value as Json;
 
@@ -64,6 +66,8 @@ pub enum CrmError {
         "this step needs a contact, and the execution has none (add an upsert_contact step first)"
     )]
     NeedsContact,
+    #[error(transparent)]
+    Segment(#[from] segment::SegmentError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -101,6 +101,9 @@ pub struct Engine {
     current: BTreeMap<String, Arc<Program>>,
     versions: Mutex<HashMap<String, Arc<Program>>>,
     pub emails: BTreeMap<String, EmailTemplate>,
+    /// Lead scoring; its thresholds include those workflows' `score_crossed`
+    /// triggers name by number.
+    pub scoring: crate::crm::scoring::Scoring,
 }
 
 impl Engine {
@@ -154,6 +157,19 @@ impl Engine {
             retention_ms: ms(defaults.and_then(|d| d.execution_retention.as_ref())),
             thresholds,
         };
+        let mut scoring = crate::crm::scoring::Scoring::new(
+            ws.scoring.as_ref().map(|d| &d.value),
+            ws.segments
+                .as_ref()
+                .map(|d| d.value.segments.clone())
+                .unwrap_or_default(),
+        );
+        for t in &settings.thresholds {
+            if !scoring.thresholds.iter().any(|(_, v)| v == t) {
+                scoring.thresholds.push((t.to_string(), *t));
+            }
+        }
+        scoring.thresholds.sort_by(|a, b| a.1.total_cmp(&b.1));
         let emails = ws
             .email_templates
             .iter()
@@ -164,6 +180,7 @@ impl Engine {
             current,
             versions: Mutex::new(versions),
             emails,
+            scoring,
         })
     }
 

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value as Json, json};
 
-use super::{CrmError, CrmEvent, crossings};
+use super::scoring::Scoring;
+use super::{CrmError, CrmEvent};
 use crate::store::ops::{domain_of, normalize_email, sqlite_add_activity, sqlite_upsert_contact};
 use crate::store::{NewActivity, NewContact, UnixMs};
 
@@ -58,7 +59,7 @@ pub fn id_by_email(conn: &Connection, email: &str) -> Result<Option<i64>, CrmErr
 
 /// The contact as expressions see it: `contact.email`, `.first_name`, `.tags`,
 /// `.fields.<name>`, `.score`, `.stage`, `.status`, `.lists`.
-pub fn view(conn: &Connection, id: i64) -> Result<Json, CrmError> {
+pub fn view(conn: &Connection, id: i64, scoring: &Scoring, now: UnixMs) -> Result<Json, CrmError> {
     let mut stmt = conn.prepare_cached(
         "SELECT uid, email, name, phone, status, stage, source_site, source_component, \
          source_workflow, created_at, last_activity, company_domain FROM contacts WHERE id = ?1",
@@ -105,7 +106,7 @@ pub fn view(conn: &Connection, id: i64) -> Result<Json, CrmError> {
         "tags": tags(conn, id)?,
         "fields": fields(conn, id)?,
         "lists": lists(conn, id)?,
-        "score": score(conn, id)?,
+        "score": scoring.score(conn, id, now)?,
     });
     if let Some(map) = view.as_object_mut() {
         map.retain(|_, v| !v.is_null());
@@ -275,15 +276,8 @@ pub fn remove_tags(conn: &Connection, id: i64, tags: &[String]) -> Result<usize,
     Ok(n)
 }
 
-/// The lead score: the sum of its adjustments.
-pub fn score(conn: &Connection, id: i64) -> Result<f64, CrmError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT coalesce(sum(points), 0) FROM score_adjustments WHERE contact_id = ?1",
-    )?;
-    Ok(stmt.query_row([id], |r| r.get(0))?)
-}
-
-/// Records a score adjustment; a `ScoreCrossed` per threshold crossed.
+/// Records a score adjustment; returns the score and a `ScoreCrossed` per
+/// threshold crossed.
 pub fn adjust_score(
     conn: &Connection,
     id: i64,
@@ -291,26 +285,17 @@ pub fn adjust_score(
     reason: Option<&str>,
     execution_id: Option<i64>,
     at: UnixMs,
-    thresholds: &[f64],
+    scoring: &Scoring,
 ) -> Result<(f64, Vec<CrmEvent>), CrmError> {
-    let previous = score(conn, id)?;
     conn.prepare_cached(
         "INSERT INTO score_adjustments (contact_id, points, reason, execution_id, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![id, points, reason, execution_id, at])?;
-    let now = previous + points;
-    let events = crossings(previous, now, thresholds)
-        .into_iter()
-        .map(|(threshold, up)| CrmEvent::ScoreCrossed {
-            contact_id: id,
-            threshold,
-            score: now,
-            previous_score: previous,
-            up,
-        })
-        .collect();
-    Ok((now, events))
+    conn.prepare_cached("UPDATE contacts SET adjustments = adjustments + ?2 WHERE id = ?1")?
+        .execute(params![id, points])?;
+    let events = scoring.observe(conn, id, at)?;
+    Ok((scoring.score(conn, id, at)?, events))
 }
 
 /// Sets the lifecycle stage; a `StageChanged` when it changed.
@@ -358,27 +343,28 @@ pub fn remove_from_list(conn: &Connection, id: i64, list: &str) -> Result<bool, 
         > 0)
 }
 
-/// Appends an activity to the timeline.
+/// Appends an activity to the timeline and scores it; an upward threshold
+/// crossing fires here, when the activity arrives.
 pub fn add_activity(
     conn: &Connection,
-    id: i64,
-    kind: &str,
-    subject: Option<&str>,
-    data: &Json,
-    source: Option<&str>,
-    at: UnixMs,
-) -> Result<i64, CrmError> {
-    Ok(sqlite_add_activity(
+    a: &NewActivity,
+    scoring: &Scoring,
+) -> Result<(i64, Vec<CrmEvent>), CrmError> {
+    let id = sqlite_add_activity(conn, a)?;
+    let points = scoring.accrue(
         conn,
-        &NewActivity {
-            contact_id: id,
-            kind: kind.to_string(),
-            subject: subject.map(String::from),
-            data: data.clone(),
-            source: source.map(String::from),
-            occurred_at: at,
-        },
-    )?)
+        a.contact_id,
+        &a.kind,
+        a.subject.as_deref(),
+        &a.data,
+        a.occurred_at,
+    )?;
+    let events = if points != 0.0 {
+        scoring.observe(conn, a.contact_id, a.occurred_at)?
+    } else {
+        Vec::new()
+    };
+    Ok((id, events))
 }
 
 /// The company domain of an email, as the CRM groups contacts.

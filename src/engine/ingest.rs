@@ -12,6 +12,7 @@ use super::EngineError;
 use super::run::{Ctx, MAX_DEPTH, Wake, advance, start};
 use crate::crm::{CrmEvent, contact};
 use crate::model::workflow::{CrossDirection, PageEventKind, PayloadField, TriggerKind};
+use crate::store::NewActivity;
 
 /// An event: what happened (`kind`, a trigger type such as `form_submission` or
 /// `custom_event`), its data (what workflows see as `trigger`), and whom it is about.
@@ -263,16 +264,20 @@ pub fn resolve_contact(
         };
         ctx.fx.events.extend(events);
         let subject = text("/component");
-        contact::add_activity(
+        let (_, events) = contact::add_activity(
             ctx.conn,
-            id,
-            "form_submit",
-            subject.as_deref(),
-            data,
-            text("/site").as_deref(),
-            ctx.now,
+            &NewActivity {
+                contact_id: id,
+                kind: "form_submit".into(),
+                subject,
+                data: data.clone(),
+                source: text("/site"),
+                occurred_at: ctx.now,
+            },
+            &ctx.engine.scoring,
         )
         .map_err(crm)?;
+        ctx.fx.events.extend(events);
         return Ok(Some(id));
     }
     contact::id_by_email(ctx.conn, &email).map_err(crm)
@@ -281,7 +286,7 @@ pub fn resolve_contact(
 /// A known visitor's page view goes on their timeline, where counted page-event
 /// triggers ("viewed /pricing twice in 7 days") and scoring find it by index.
 fn record_page_event(
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx<'_>,
     data: &Json,
     contact_id: Option<i64>,
 ) -> Result<(), EngineError> {
@@ -294,12 +299,20 @@ fn record_page_event(
     };
     let page = data.get("page").and_then(Json::as_str);
     let site = data.get("site").and_then(Json::as_str);
-    contact::add_activity(ctx.conn, contact, "page_view", page, data, site, ctx.now).map_err(
-        |e| match e {
+    let activity = NewActivity {
+        contact_id: contact,
+        kind: "page_view".into(),
+        subject: page.map(String::from),
+        data: data.clone(),
+        source: site.map(String::from),
+        occurred_at: ctx.now,
+    };
+    let (_, events) =
+        contact::add_activity(ctx.conn, &activity, &ctx.engine.scoring).map_err(|e| match e {
             crate::crm::CrmError::Store(s) => EngineError::Store(s),
             other => EngineError::Invalid(other.to_string()),
-        },
-    )?;
+        })?;
+    ctx.fx.events.extend(events);
     Ok(())
 }
 
@@ -359,7 +372,8 @@ fn trigger_scope(
     contact_id: Option<i64>,
 ) -> Result<minijinja::Value, EngineError> {
     let contact = match contact_id {
-        Some(id) => contact::view(ctx.conn, id).map_err(|e| EngineError::Invalid(e.to_string()))?,
+        Some(id) => contact::view(ctx.conn, id, &ctx.engine.scoring, ctx.now)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?,
         None => Json::Null,
     };
     let now = jiff::Timestamp::from_millisecond(ctx.now)

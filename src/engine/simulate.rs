@@ -249,7 +249,7 @@ fn seed_contact(
             Some("test setup"),
             None,
             at,
-            &engine.settings.thresholds,
+            &engine.scoring,
         )
         .map_err(crm)?;
     }
@@ -478,7 +478,7 @@ impl<'a> Sim<'a> {
             .query_map(params![self.trace.workflow], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         if let Some(id) = contact_id {
-            self.trace.contact = contact::view(self.conn, id).ok();
+            self.trace.contact = contact::view(self.conn, id, &self.engine.scoring, self.now).ok();
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use super::run::{Ctx, Exec, RemoteCall, schedule, start};
 use super::state::{MAX_ITEMS, Wait};
 use crate::crm::{self, CrmError, contact};
 use crate::model::step::{HttpMethod, RetryPolicy, StepKind};
-use crate::store::UnixMs;
+use crate::store::{NewActivity, UnixMs};
 
 /// How a step ended.
 #[derive(Debug)]
@@ -40,6 +40,24 @@ impl From<ExprError> for Outcome {
     }
 }
 
+/// After a change that fit rules may look at (fields, tags, lists, stage), the
+/// score is observed again, so a crossing fires in the same transaction.
+fn fit_changed(ctx: &mut Ctx<'_>, id: i64, now: UnixMs) -> Result<(), EngineError> {
+    if ctx.engine.scoring.fit.is_empty() {
+        return Ok(());
+    }
+    let events = ctx
+        .engine
+        .scoring
+        .observe(ctx.conn, id, now)
+        .map_err(|e| match e {
+            CrmError::Store(s) => EngineError::Store(s),
+            other => EngineError::Invalid(other.to_string()),
+        })?;
+    ctx.fx.events.extend(events);
+    Ok(())
+}
+
 /// The values a step's expressions see: the names it mentions (see
 /// [`Program::roots`]), plus the loop's `item` and `index` in a `for_each` body.
 pub fn scope(ctx: &Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result<Value, EngineError> {
@@ -52,12 +70,13 @@ pub fn scope(ctx: &Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result<Va
                 if ex.contact_view.is_none()
                     && let Some(id) = ex.contact_id
                 {
-                    ex.contact_view = match contact::view(ctx.conn, id) {
-                        Ok(v) => Some(v),
-                        Err(CrmError::NoContact(_)) => None,
-                        Err(CrmError::Store(e)) => return Err(EngineError::Store(e)),
-                        Err(e) => return Err(EngineError::Invalid(e.to_string())),
-                    };
+                    ex.contact_view =
+                        match contact::view(ctx.conn, id, &ctx.engine.scoring, ctx.now) {
+                            Ok(v) => Some(v),
+                            Err(CrmError::NoContact(_)) => None,
+                            Err(CrmError::Store(e)) => return Err(EngineError::Store(e)),
+                            Err(e) => return Err(EngineError::Invalid(e.to_string())),
+                        };
                 }
                 ex.contact_view.clone().unwrap_or(Json::Null)
             }
@@ -256,6 +275,7 @@ fn run_kind(
                 .iter()
                 .any(|e| matches!(e, crm::CrmEvent::ContactCreated { .. }));
             ctx.fx.events.extend(events);
+            fit_changed(ctx, id, now)?;
             ex.contact_id = Some(id);
             ex.contact_view = None;
             Outcome::Next(json!({"contact_id": id, "created": created}))
@@ -266,6 +286,7 @@ fn run_kind(
             let events = contact::set_fields(ctx.conn, id, &values, now)?;
             let changed = events.len();
             ctx.fx.events.extend(events);
+            fit_changed(ctx, id, now)?;
             ex.contact_view = None;
             Outcome::Next(json!({"changed": changed}))
         }
@@ -275,6 +296,7 @@ fn run_kind(
             let events = contact::add_tags(ctx.conn, id, &tags, now)?;
             let added = events.len();
             ctx.fx.events.extend(events);
+            fit_changed(ctx, id, now)?;
             ex.contact_view = None;
             Outcome::Next(json!({"tags": tags, "added": added}))
         }
@@ -282,6 +304,7 @@ fn run_kind(
             let id = needs_contact(ex)?;
             let tags = render_all(ex, tags.iter().map(|t| t.as_str()), scope)?;
             let removed = contact::remove_tags(ctx.conn, id, &tags)?;
+            fit_changed(ctx, id, now)?;
             ex.contact_view = None;
             Outcome::Next(json!({"tags": tags, "removed": removed}))
         }
@@ -294,7 +317,7 @@ fn run_kind(
                 reason.as_deref(),
                 Some(ex.id),
                 now,
-                &ctx.engine.settings.thresholds,
+                &ctx.engine.scoring,
             )?;
             ctx.fx.events.extend(events);
             ex.contact_view = None;
@@ -308,36 +331,43 @@ fn run_kind(
                 .unwrap_or_default();
             let events = contact::set_stage(ctx.conn, id, &name, now)?;
             ctx.fx.events.extend(events);
+            fit_changed(ctx, id, now)?;
             ex.contact_view = None;
             Outcome::Next(json!({"stage": name}))
         }
         StepKind::AddActivity { activity, data } => {
             let id = needs_contact(ex)?;
             let data = Json::Object(render_map(ex, data, scope)?.into_iter().collect());
-            let subject = ["subject", "page", "url", "template"]
+            let subject = crm::segment::SUBJECT_KEYS
                 .iter()
                 .find_map(|k| data.get(*k).and_then(Json::as_str))
                 .map(String::from);
-            let activity_id = contact::add_activity(
+            let (activity_id, events) = contact::add_activity(
                 ctx.conn,
-                id,
-                activity,
-                subject.as_deref(),
-                &data,
-                source,
-                now,
+                &NewActivity {
+                    contact_id: id,
+                    kind: activity.clone(),
+                    subject,
+                    data,
+                    source: source.map(String::from),
+                    occurred_at: now,
+                },
+                &ctx.engine.scoring,
             )?;
+            ctx.fx.events.extend(events);
             Outcome::Next(json!({"activity_id": activity_id}))
         }
         StepKind::AddToList { list } => {
             let id = needs_contact(ex)?;
             let added = contact::add_to_list(ctx.conn, id, list.as_str(), now)?;
+            fit_changed(ctx, id, now)?;
             ex.contact_view = None;
             Outcome::Next(json!({"list": list.as_str(), "added": added}))
         }
         StepKind::RemoveFromList { list } => {
             let id = needs_contact(ex)?;
             let removed = contact::remove_from_list(ctx.conn, id, list.as_str())?;
+            fit_changed(ctx, id, now)?;
             ex.contact_view = None;
             Outcome::Next(json!({"list": list.as_str(), "removed": removed}))
         }

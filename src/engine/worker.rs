@@ -162,6 +162,11 @@ impl Worker {
         self.transact(now, |ctx| {
             ctx.engine.register(ctx.conn, ctx.now)?;
             super::schedule::ensure(ctx)?;
+            // Engagement is recomputed when scoring.yaml's rules changed.
+            ctx.engine
+                .scoring
+                .refresh(ctx.conn, ctx.now, false)
+                .map_err(crm_error)?;
             Ok(())
         })
         .await
@@ -344,6 +349,25 @@ impl Worker {
         }
     }
 
+    /// Observes every scored contact, so that scores that decayed below a threshold
+    /// fire their downward `score_crossed` (upward ones fire when the activity
+    /// arrives). Returns how many crossings it found.
+    pub async fn sweep_scores(&self, now: UnixMs) -> Result<usize, EngineError> {
+        self.transact(now, |ctx| {
+            let events = ctx
+                .engine
+                .scoring
+                .sweep(ctx.conn, ctx.now)
+                .map_err(crm_error)?;
+            let n = events.len();
+            for e in events {
+                ingest(ctx, super::ingest::from_crm(&e))?;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     /// Deletes finished executions older than the retention setting.
     pub async fn prune(&self, now: UnixMs) -> Result<usize, EngineError> {
         let Some(keep) = self.inner.engine.settings.retention_ms else {
@@ -404,6 +428,11 @@ impl Worker {
             }
             if last_prune.is_none_or(|t| now.saturating_sub(t) > PRUNE_EVERY_MS) {
                 last_prune = Some(now);
+                match self.sweep_scores(now).await {
+                    Ok(0) => {}
+                    Ok(crossed) => tracing::info!(crossed, "scores decayed across thresholds"),
+                    Err(e) => tracing::warn!(error = %e, "score sweep failed; retrying later"),
+                }
                 match self.prune(now).await {
                     Ok(0) => {}
                     Ok(pruned) => tracing::info!(pruned, "old executions pruned"),
@@ -421,6 +450,13 @@ impl Worker {
         }
         self.settle().await;
         Ok(())
+    }
+}
+
+fn crm_error(e: crate::crm::CrmError) -> EngineError {
+    match e {
+        crate::crm::CrmError::Store(s) => EngineError::Store(s),
+        other => EngineError::Invalid(other.to_string()),
     }
 }
 

@@ -1,0 +1,11 @@
+-- Lead scoring kept exact at read time without reading timelines (see
+-- src/crm/scoring.rs). Twin: migrations/sqlite/V3__crm.sql.
+ALTER TABLE contacts ADD COLUMN engagement DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN adjustments DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN score_seen DOUBLE PRECISION NOT NULL DEFAULT 0;
+CREATE INDEX contacts_scored ON contacts (score_seen) WHERE score_seen <> 0;
+
+CREATE TABLE crm_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

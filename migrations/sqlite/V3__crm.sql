@@ -1,0 +1,19 @@
+-- Lead scoring kept exact at read time without reading timelines (see
+-- src/crm/scoring.rs). Twin: migrations/postgres/V3__crm.sql.
+--   engagement: the sum of each engagement rule's points for the contact's
+--     activities, each weighted 2^((occurred_at - epoch) / half_life), so that the
+--     decayed total at any moment is this column times one factor for all rows;
+--   adjustments: the sum of score_adjustments, kept with every insert there;
+--   score_seen: the score when last observed, to detect threshold crossings.
+ALTER TABLE contacts ADD COLUMN engagement REAL NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN adjustments REAL NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN score_seen REAL NOT NULL DEFAULT 0;
+-- The sweep for downward crossings visits only contacts with a score.
+CREATE INDEX contacts_scored ON contacts (score_seen) WHERE score_seen <> 0;
+
+-- Small CRM settings that belong to the store, such as the scoring epoch and the
+-- hash of the rules the engagement column was computed with.
+CREATE TABLE crm_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,385 @@
+//! Lead scoring from `contacts/scoring.yaml`: fit rules over who the contact is,
+//! engagement rules over what they did (decaying with a half-life, capped per day),
+//! and the adjustments workflows record. Scores are exact at read time.
+//!
+//! Fit is computed when asked, by the segment compiler. Engagement would need a
+//! contact's whole timeline at every read; instead each activity adds its points
+//! to `contacts.engagement` weighted `2^((occurred_at - epoch) / half_life)`, so the
+//! decayed sum at any moment is that column times `2^((epoch - now) / half_life)`:
+//! one factor for every row, so a segment can compare a million scores in one scan.
+//! The epoch moves forward (and the column is rescaled) long before the weights
+//! could overflow; a change to the rules recomputes the column from the timelines.
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value as Json, json};
+
+use super::segment::{self, Mode, Predicate, Scope};
+use super::{CrmError, CrmEvent, crossings};
+use crate::model::contacts::{EngagementRule, FitRule, ScoringFile, SegmentDef};
+use crate::store::UnixMs;
+use std::collections::BTreeMap;
+
+const DAY_MS: i64 = 86_400_000;
+/// Weights stay below 2^REBASE_AFTER before the epoch moves (f64 holds 2^1023).
+const REBASE_AFTER: f64 = 256.0;
+
+/// Compiled scoring rules.
+#[derive(Debug, Clone, Default)]
+pub struct Scoring {
+    pub half_life_ms: f64,
+    /// Named thresholds, ascending.
+    pub thresholds: Vec<(String, f64)>,
+    pub fit: Vec<FitRule>,
+    pub engagement: Vec<EngagementRule>,
+    /// The segments fit rules may refer to.
+    pub segments: BTreeMap<String, SegmentDef>,
+    /// A hash of the engagement rules and half-life, to know when the stored
+    /// engagement was computed with other rules.
+    pub rules_hash: String,
+}
+
+impl Scoring {
+    /// Compiles the scoring file (none: scores are the sum of adjustments).
+    pub fn new(file: Option<&ScoringFile>, segments: BTreeMap<String, SegmentDef>) -> Scoring {
+        let Some(f) = file else {
+            return Scoring {
+                half_life_ms: f64::INFINITY,
+                segments,
+                ..Scoring::default()
+            };
+        };
+        let mut thresholds: Vec<(String, f64)> =
+            f.thresholds.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        thresholds.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let half_life_ms = f.half_life.millis().map_or(f64::INFINITY, |ms| ms as f64);
+        let rules = serde_json::to_string(&(&f.half_life, &f.engagement)).unwrap_or_default();
+        Scoring {
+            half_life_ms,
+            thresholds,
+            fit: f.fit.clone(),
+            engagement: f.engagement.clone(),
+            segments,
+            rules_hash: crate::engine::program::content_hash(&rules),
+        }
+    }
+
+    /// The weight of an activity at `at` relative to the epoch.
+    fn weight(&self, at: UnixMs, epoch: UnixMs) -> f64 {
+        if self.half_life_ms.is_infinite() {
+            1.0
+        } else {
+            ((at - epoch) as f64 / self.half_life_ms).exp2()
+        }
+    }
+
+    /// The lead score of `contacts c` at `now`, as SQL with its parameters.
+    pub fn score_sql(
+        &self,
+        conn: &Connection,
+        now: UnixMs,
+        mode: Mode,
+    ) -> Result<Predicate, CrmError> {
+        let epoch = epoch(conn)?;
+        let mut p = Predicate {
+            sql: "c.adjustments + c.engagement * ?".into(),
+            params: vec![Sql::Real(1.0 / self.weight(now, epoch))],
+        };
+        let scope = Scope {
+            segments: &self.segments,
+            score: None,
+            now,
+            mode,
+        };
+        for rule in &self.fit {
+            let pred = segment::compile(&rule.when, &scope)?;
+            p.sql
+                .push_str(&format!(" + (CASE WHEN {} THEN ? ELSE 0 END)", pred.sql));
+            p.params.extend(pred.params);
+            p.params.push(Sql::Real(rule.points));
+        }
+        Ok(p)
+    }
+
+    /// A contact's score now.
+    pub fn score(&self, conn: &Connection, id: i64, now: UnixMs) -> Result<f64, CrmError> {
+        let p = self.score_sql(conn, now, Mode::One)?;
+        let sql = format!("SELECT {} FROM contacts c WHERE c.id = ?", p.sql);
+        let mut params = p.params;
+        params.push(Sql::Integer(id));
+        conn.prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(params), |r| r.get(0))
+            .optional()?
+            .ok_or(CrmError::NoContact(id))
+    }
+
+    /// Compares the score now with the score last observed and returns a
+    /// `ScoreCrossed` for each threshold between them; remembers the score.
+    pub fn observe(
+        &self,
+        conn: &Connection,
+        id: i64,
+        now: UnixMs,
+    ) -> Result<Vec<CrmEvent>, CrmError> {
+        if self.thresholds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seen: f64 = conn
+            .prepare_cached("SELECT score_seen FROM contacts WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .ok_or(CrmError::NoContact(id))?;
+        let score = self.score(conn, id, now)?;
+        if score == seen {
+            return Ok(Vec::new());
+        }
+        conn.prepare_cached("UPDATE contacts SET score_seen = ?2 WHERE id = ?1")?
+            .execute(params![id, score])?;
+        let values: Vec<f64> = self.thresholds.iter().map(|t| t.1).collect();
+        Ok(crossings(seen, score, &values)
+            .into_iter()
+            .map(|(threshold, up)| CrmEvent::ScoreCrossed {
+                contact_id: id,
+                threshold,
+                score,
+                previous_score: seen,
+                up,
+            })
+            .collect())
+    }
+
+    /// Adds the engagement points of a new activity (after the daily caps) to the
+    /// contact's engagement; returns the points awarded, undecayed.
+    pub fn accrue(
+        &self,
+        conn: &Connection,
+        id: i64,
+        kind: &str,
+        subject: Option<&str>,
+        data: &Json,
+        at: UnixMs,
+    ) -> Result<f64, CrmError> {
+        if (at - epoch(conn)?) as f64 / self.half_life_ms > REBASE_AFTER {
+            // The recomputation counts the new activity (already on the timeline).
+            self.refresh(conn, at, true)?;
+            return Ok(0.0);
+        }
+        let mut points = 0.0;
+        for rule in self.engagement.iter().filter(|r| r.activity == kind) {
+            if !rule_matches(rule, subject, data) {
+                continue;
+            }
+            points += capped(conn, rule, id, at)?;
+        }
+        if points != 0.0 {
+            let w = self.weight(at, epoch(conn)?);
+            conn.prepare_cached("UPDATE contacts SET engagement = engagement + ?2 WHERE id = ?1")?
+                .execute(params![id, points * w])?;
+        }
+        Ok(points)
+    }
+
+    /// Why a contact has its score: each fit rule that holds, each engagement rule's
+    /// decayed points, the adjustments, and the total.
+    pub fn explain(&self, conn: &Connection, id: i64, now: UnixMs) -> Result<Json, CrmError> {
+        let scope = Scope {
+            segments: &self.segments,
+            score: None,
+            now,
+            mode: Mode::One,
+        };
+        let mut fit = Vec::new();
+        for rule in &self.fit {
+            if segment::matches(conn, id, &rule.when, &scope)? {
+                fit.push(json!({"rule": rule.name, "points": rule.points}));
+            }
+        }
+        let mut engagement = Vec::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT type, subject, data, occurred_at FROM activities WHERE contact_id = ?1 \
+             ORDER BY occurred_at, id",
+        )?;
+        let mut per_rule: BTreeMap<usize, (f64, u64)> = BTreeMap::new();
+        let mut day_points: BTreeMap<(usize, i64), f64> = BTreeMap::new();
+        let mut rows = stmt.query([id])?;
+        while let Some(r) = rows.next()? {
+            let (kind, subject, data, at): (String, Option<String>, String, i64) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let data: Json = serde_json::from_str(&data).unwrap_or(Json::Null);
+            for (i, rule) in self.engagement.iter().enumerate() {
+                if rule.activity != kind || !rule_matches(rule, subject.as_deref(), &data) {
+                    continue;
+                }
+                let day = day_points.entry((i, at.div_euclid(DAY_MS))).or_insert(0.0);
+                let award = cap(rule, *day);
+                *day += award;
+                let e = per_rule.entry(i).or_insert((0.0, 0));
+                e.0 += award * self.weight(at, now);
+                e.1 += 1;
+            }
+        }
+        for (i, (points, activities)) in per_rule {
+            let rule = &self.engagement[i];
+            engagement.push(json!({
+                "rule": rule.name,
+                "activities": activities,
+                "points": (points * 100.0).round() / 100.0,
+            }));
+        }
+        let adjustments: f64 = conn
+            .prepare_cached("SELECT adjustments FROM contacts WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .ok_or(CrmError::NoContact(id))?;
+        let score = self.score(conn, id, now)?;
+        let band = self
+            .thresholds
+            .iter()
+            .rev()
+            .find(|t| score >= t.1)
+            .map(|t| t.0.clone());
+        Ok(json!({
+            "score": (score * 100.0).round() / 100.0,
+            "band": band,
+            "fit": fit,
+            "engagement": engagement,
+            "adjustments": adjustments,
+            "half_life_days": self.half_life_ms / DAY_MS as f64,
+        }))
+    }
+
+    /// Recomputes every contact's engagement from its timeline, when the rules
+    /// changed since it was computed (or `force`). Returns whether it ran.
+    pub fn refresh(&self, conn: &Connection, now: UnixMs, force: bool) -> Result<bool, CrmError> {
+        let stored = state(conn, "scoring_rules")?;
+        let epoch = epoch(conn)?;
+        let stale = (now - epoch) as f64 / self.half_life_ms > REBASE_AFTER;
+        if !force && !stale && stored.as_deref() == Some(self.rules_hash.as_str()) {
+            return Ok(false);
+        }
+        let epoch = now;
+        conn.execute(
+            "UPDATE contacts SET engagement = 0 WHERE engagement <> 0",
+            [],
+        )?;
+        let mut day_points: BTreeMap<(i64, usize, i64), f64> = BTreeMap::new();
+        let mut totals: BTreeMap<i64, f64> = BTreeMap::new();
+        for (i, rule) in self.engagement.iter().enumerate() {
+            let mut stmt = conn.prepare(
+                "SELECT contact_id, subject, data, occurred_at FROM activities WHERE type = ?1 \
+                 ORDER BY contact_id, occurred_at, id",
+            )?;
+            let mut rows = stmt.query([&rule.activity])?;
+            while let Some(r) = rows.next()? {
+                let (cid, subject, data, at): (i64, Option<String>, String, i64) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                let data: Json = serde_json::from_str(&data).unwrap_or(Json::Null);
+                if !rule_matches(rule, subject.as_deref(), &data) {
+                    continue;
+                }
+                let day = day_points
+                    .entry((cid, i, at.div_euclid(DAY_MS)))
+                    .or_insert(0.0);
+                let award = cap(rule, *day);
+                *day += award;
+                *totals.entry(cid).or_insert(0.0) += award * self.weight(at, epoch);
+            }
+            day_points.clear();
+        }
+        let mut put = conn.prepare("UPDATE contacts SET engagement = ?2 WHERE id = ?1")?;
+        for (id, total) in totals {
+            put.execute(params![id, total])?;
+        }
+        set_state(conn, "scoring_epoch", &epoch.to_string())?;
+        set_state(conn, "scoring_rules", &self.rules_hash)?;
+        Ok(true)
+    }
+
+    /// Observes every contact with a score, so that scores that decayed below a
+    /// threshold fire their downward crossing. Run by the worker's periodic loop.
+    pub fn sweep(&self, conn: &Connection, now: UnixMs) -> Result<Vec<CrmEvent>, CrmError> {
+        let ids: Vec<i64> = {
+            let mut stmt = conn.prepare_cached("SELECT id FROM contacts WHERE score_seen <> 0")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut events = Vec::new();
+        for id in ids {
+            events.extend(self.observe(conn, id, now)?);
+        }
+        Ok(events)
+    }
+}
+
+/// Whether an activity meets a rule's `where:` (subject keys as in segments).
+fn rule_matches(rule: &EngagementRule, subject: Option<&str>, data: &Json) -> bool {
+    rule.filter.iter().all(|(key, want)| {
+        let got = if segment::SUBJECT_KEYS.contains(&key.as_str()) {
+            subject.map(|s| Json::String(s.to_string()))
+        } else {
+            data.get(key).cloned()
+        };
+        got.as_ref() == Some(want)
+    })
+}
+
+/// The points a rule awards given what it awarded that day already.
+fn cap(rule: &EngagementRule, awarded_today: f64) -> f64 {
+    match rule.max_per_day {
+        Some(max) if rule.points > 0.0 => rule.points.min((max - awarded_today).max(0.0)),
+        _ => rule.points,
+    }
+}
+
+/// What a rule awards a new activity, counting the matching activities of the same
+/// UTC day already on the timeline (the new one is already inserted).
+fn capped(conn: &Connection, rule: &EngagementRule, id: i64, at: UnixMs) -> Result<f64, CrmError> {
+    let Some(_) = rule.max_per_day else {
+        return Ok(rule.points);
+    };
+    let day = at.div_euclid(DAY_MS) * DAY_MS;
+    let mut stmt = conn.prepare_cached(
+        "SELECT subject, data FROM activities WHERE contact_id = ?1 AND type = ?2 \
+         AND occurred_at >= ?3 AND occurred_at < ?4 ORDER BY occurred_at, id",
+    )?;
+    let mut rows = stmt.query(params![id, rule.activity, day, day + DAY_MS])?;
+    let mut before = 0u32;
+    while let Some(r) = rows.next()? {
+        let subject: Option<String> = r.get(0)?;
+        let data: Json = serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or(Json::Null);
+        if rule_matches(rule, subject.as_deref(), &data) {
+            before += 1;
+        }
+    }
+    let prior = before.saturating_sub(1);
+    let mut awarded = 0.0;
+    for _ in 0..prior {
+        awarded += cap(rule, awarded);
+    }
+    Ok(cap(rule, awarded))
+}
+
+fn state(conn: &Connection, key: &str) -> Result<Option<String>, CrmError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM crm_state WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+fn set_state(conn: &Connection, key: &str, value: &str) -> Result<(), CrmError> {
+    conn.prepare_cached(
+        "INSERT INTO crm_state (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+/// The epoch engagement weights are relative to, until a refresh moves it.
+const DEFAULT_EPOCH: UnixMs = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn epoch(conn: &Connection) -> Result<UnixMs, CrmError> {
+    Ok(state(conn, "scoring_epoch")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_EPOCH))
+}
