@@ -3,6 +3,7 @@
 //! where output is printed and exit codes are decided.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod contacts;
 mod db;
 mod emit;
 mod executions;
@@ -12,6 +13,7 @@ mod init;
 mod loaded;
 mod run;
 mod schema;
+mod segments;
 mod simulate;
 mod test;
 mod validate;
@@ -82,6 +84,10 @@ pub enum Command {
     Graph(graph::Args),
     /// Turn a workflow in the seed's JSON shape into a YAML workflow file.
     Import(import::Args),
+    /// Add, show, list, search, tag and delete contacts; explain scores.
+    Contacts(contacts::Args),
+    /// List segments, count them live, explain a contact's membership.
+    Segments(segments::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -104,6 +110,8 @@ pub fn main() -> ExitCode {
         Command::Workflows(args) => workflows::run(args, cli.color),
         Command::Graph(args) => graph::run(args, cli.color),
         Command::Import(args) => import::run(args, cli.color),
+        Command::Contacts(args) => contacts::run(args, cli.color),
+        Command::Segments(args) => segments::run(args, cli.color),
     };
     match result {
         Ok(code) => code,

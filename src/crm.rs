@@ -9,6 +9,7 @@
 
 pub mod contact;
 pub mod deal;
+pub mod directory;
 pub mod scoring;
 pub mod segment;
 
@@ -62,6 +63,8 @@ pub enum CrmError {
     BadEmail(String),
     #[error("no contact with id {0}")]
     NoContact(i64),
+    #[error("no contact `{0}` (give an email address or a contact id)")]
+    NotFound(String),
     #[error(
         "this step needs a contact, and the execution has none (add an upsert_contact step first)"
     )]

@@ -57,6 +57,19 @@ pub fn id_by_email(conn: &Connection, email: &str) -> Result<Option<i64>, CrmErr
         .optional()?)
 }
 
+/// The contact a user named: by email, public id, or row id.
+pub fn resolve(conn: &Connection, key: &str) -> Result<i64, CrmError> {
+    let key = key.trim();
+    let found = if key.contains('@') {
+        id_by_email(conn, key)?
+    } else {
+        let mut stmt = conn.prepare_cached("SELECT id FROM contacts WHERE uid = ?1 OR id = ?2")?;
+        stmt.query_row(params![key, key.parse::<i64>().unwrap_or(-1)], |r| r.get(0))
+            .optional()?
+    };
+    found.ok_or_else(|| CrmError::NotFound(key.to_string()))
+}
+
 /// The contact as expressions see it: `contact.email`, `.first_name`, `.tags`,
 /// `.fields.<name>`, `.score`, `.stage`, `.status`, `.lists`.
 pub fn view(conn: &Connection, id: i64, scoring: &Scoring, now: UnixMs) -> Result<Json, CrmError> {

@@ -119,7 +119,7 @@ pub enum Condition {
 
 /// Compares a field: `name` and exactly one operator (several conditions on one
 /// field go under `all:`).
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldCondition {
     /// A built-in field (`email`, `name`, `source`, …) or a custom field.

@@ -1,0 +1,549 @@
+//! `funnel contacts …`: add, show, list, search, tag, untag, rm, score-explain,
+//! over the local store. Each is a thin adapter over `crm`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use serde_json::{Value as Json, json};
+
+use super::ColorChoice;
+use super::loaded::{TableFormat, print_table, shown_time};
+use super::segments::to_store;
+use crate::crm::directory::{self, Summary};
+use crate::crm::{contact, segment::Mode};
+use crate::engine::Engine;
+use crate::model::contacts::{Condition, ContactStatus, FieldCondition, Range};
+use crate::store::{NewContact, SqliteStore, UnixMs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Cmd,
+    /// The workspace folder (default: the one containing the current folder).
+    #[arg(long, global = true)]
+    pub workspace: Option<PathBuf>,
+}
+
+/// Filters of `contacts list`; all given must hold.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Filters {
+    /// Has this tag (repeatable).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Is on this list (repeatable).
+    #[arg(long)]
+    pub list: Vec<String>,
+    /// Is in this segment of contacts/segments.yaml.
+    #[arg(long)]
+    pub segment: Option<String>,
+    /// Has this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// A custom field equals a value: `--field plan=pro` (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub field: Vec<String>,
+    /// Came from this source (component, site or workflow).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Score at least.
+    #[arg(long)]
+    pub min_score: Option<f64>,
+    /// Score at most.
+    #[arg(long)]
+    pub max_score: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusArg {
+    Active,
+    Unsubscribed,
+    Bounced,
+    Complained,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Create a contact, or update the one with this email.
+    Add {
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        /// Tags to add (repeatable).
+        #[arg(long)]
+        tag: Vec<String>,
+        /// A custom field: `--field plan=pro` (repeatable).
+        #[arg(long, value_name = "NAME=VALUE")]
+        field: Vec<String>,
+        /// Lists to join (repeatable).
+        #[arg(long)]
+        list: Vec<String>,
+    },
+    /// A contact: fields, tags, lists, score and newest activities.
+    Show {
+        contact: String,
+        /// How many activities of the timeline to show.
+        #[arg(long, default_value_t = 10)]
+        activities: usize,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Contacts, oldest first, filtered.
+    List {
+        #[command(flatten)]
+        filters: Filters,
+        /// At most this many.
+        #[arg(long, default_value_t = 50, conflicts_with = "all")]
+        limit: usize,
+        /// Every match (streamed in pages).
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Search names, emails and company domains as you type.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Add tags to a contact.
+    Tag { contact: String, tags: Vec<String> },
+    /// Remove tags from a contact.
+    Untag { contact: String, tags: Vec<String> },
+    /// Delete a contact and its timeline.
+    Rm { contact: String },
+    /// Why a contact has its lead score.
+    ScoreExplain {
+        contact: String,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+}
+
+/// Output of contact listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
+    let Some(ws) = super::loaded::valid_workspace(args.workspace.as_deref(), color)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let engine = Arc::new(super::loaded::engine(&ws)?);
+    let store = super::loaded::sqlite_store(&ws)?;
+    let now = crate::store::now_ms();
+    refresh_scores(&store, &engine, now)?;
+    match args.command {
+        Cmd::Add {
+            email,
+            name,
+            phone,
+            tag,
+            field,
+            list,
+        } => {
+            let fields = parse_fields(&field)?;
+            let u = contact::Upsert {
+                contact: NewContact {
+                    email,
+                    name,
+                    phone,
+                    ..Default::default()
+                },
+                fields,
+                tags: tag,
+                lists: list,
+            };
+            let (id, events) = store
+                .write(move |c| contact::upsert(c, &u, now).map_err(to_store))
+                .wait()?;
+            let created = events
+                .iter()
+                .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { .. }));
+            let s = store.read(move |c| directory::summary(c, id).map_err(to_store))?;
+            println!(
+                "{} contact {} ({})",
+                if created { "created" } else { "updated" },
+                s.email,
+                s.uid
+            );
+        }
+        Cmd::Show {
+            contact: who,
+            activities,
+            format,
+        } => {
+            let e = engine.clone();
+            let (view, timeline) = store.read(move |c| {
+                let id = contact::resolve(c, &who).map_err(to_store)?;
+                let view = contact::view(c, id, &e.scoring, now).map_err(to_store)?;
+                let t = directory::timeline(c, id, None, activities).map_err(to_store)?;
+                Ok((view, t))
+            })?;
+            match format {
+                TableFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"contact": view, "timeline": timeline}))?
+                ),
+                TableFormat::Table => print_contact(&view, &timeline),
+            }
+        }
+        Cmd::List {
+            filters,
+            limit,
+            all,
+            format,
+        } => {
+            let cond = filters.condition()?;
+            if let Some(seg) = &filters.segment
+                && !engine.scoring.segments.contains_key(seg)
+            {
+                let ids: Vec<&str> = engine.scoring.segments.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "no segment `{seg}`; {}",
+                    crate::diagnostic::suggest(seg, &ids, "the segments are")
+                );
+            }
+            let mut out = Output::new(format);
+            let mut after = 0;
+            let mut left = if all { usize::MAX } else { limit };
+            while left > 0 {
+                let page = left.min(1_000);
+                let (e, cond) = (engine.clone(), cond.clone());
+                let rows = store.read(move |c| {
+                    directory::list(c, &e.scoring, cond.as_ref(), now, after, page)
+                        .map_err(to_store)
+                })?;
+                let n = rows.len();
+                if let Some(last) = rows.last() {
+                    after = last.id;
+                }
+                out.rows(rows)?;
+                left = left.saturating_sub(n);
+                if n < page {
+                    break;
+                }
+            }
+            out.finish()?;
+        }
+        Cmd::Search {
+            query,
+            limit,
+            format,
+        } => {
+            let rows = store
+                .write(move |c| {
+                    crate::store::search::reindex_contacts(c, usize::MAX)?;
+                    directory::search(c, &query, limit).map_err(to_store)
+                })
+                .wait()?;
+            let mut out = Output::new(format);
+            out.rows(rows)?;
+            out.finish()?;
+        }
+        Cmd::Tag { contact: who, tags } => {
+            let e = engine.clone();
+            let added = store
+                .write(move |c| {
+                    let id = contact::resolve(c, &who).map_err(to_store)?;
+                    let events = contact::add_tags(c, id, &tags, now).map_err(to_store)?;
+                    e.scoring.observe(c, id, now).map_err(to_store)?;
+                    Ok(events.len())
+                })
+                .wait()?;
+            println!("{added} tag(s) added");
+        }
+        Cmd::Untag { contact: who, tags } => {
+            let e = engine.clone();
+            let removed = store
+                .write(move |c| {
+                    let id = contact::resolve(c, &who).map_err(to_store)?;
+                    let n = contact::remove_tags(c, id, &tags).map_err(to_store)?;
+                    e.scoring.observe(c, id, now).map_err(to_store)?;
+                    Ok(n)
+                })
+                .wait()?;
+            println!("{removed} tag(s) removed");
+        }
+        Cmd::Rm { contact: who } => {
+            let email = store
+                .write(move |c| {
+                    let id = contact::resolve(c, &who).map_err(to_store)?;
+                    let s = directory::summary(c, id).map_err(to_store)?;
+                    directory::remove(c, id).map_err(to_store)?;
+                    Ok(s.email)
+                })
+                .wait()?;
+            println!("deleted {email}");
+        }
+        Cmd::ScoreExplain {
+            contact: who,
+            format,
+        } => {
+            let e = engine.clone();
+            let explained = store.read(move |c| {
+                let id = contact::resolve(c, &who).map_err(to_store)?;
+                e.scoring.explain(c, id, now).map_err(to_store)
+            })?;
+            match format {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&explained)?),
+                TableFormat::Table => print_score(&explained),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Recomputes stored engagement when scoring.yaml changed since (a no-op
+/// otherwise), so that every score a command shows follows the current rules.
+pub fn refresh_scores(
+    store: &SqliteStore,
+    engine: &Arc<Engine>,
+    now: UnixMs,
+) -> anyhow::Result<()> {
+    let e = engine.clone();
+    store
+        .write(move |c| e.scoring.refresh(c, now, false).map_err(to_store))
+        .wait()?;
+    // The score SQL must compile against the segments before anything is listed.
+    let e = engine.clone();
+    store.read(move |c| {
+        e.scoring
+            .score_sql(c, now, Mode::Set)
+            .map(|_| ())
+            .map_err(to_store)
+    })?;
+    Ok(())
+}
+
+impl Filters {
+    fn condition(&self) -> anyhow::Result<Option<Condition>> {
+        let mut all = Vec::new();
+        all.extend(self.tag.iter().map(|t| Condition::Tag(t.clone())));
+        for l in &self.list {
+            all.push(Condition::List(crate::model::scalar::Ident(l.clone())));
+        }
+        if let Some(s) = &self.segment {
+            all.push(Condition::Segment(crate::model::scalar::Ident(s.clone())));
+        }
+        if let Some(s) = self.status {
+            all.push(Condition::Status(match s {
+                StatusArg::Active => ContactStatus::Active,
+                StatusArg::Unsubscribed => ContactStatus::Unsubscribed,
+                StatusArg::Bounced => ContactStatus::Bounced,
+                StatusArg::Complained => ContactStatus::Complained,
+            }));
+        }
+        for (name, value) in parse_fields(&self.field)? {
+            all.push(Condition::Field(FieldCondition {
+                name,
+                eq: Some(value),
+                ..FieldCondition::default()
+            }));
+        }
+        if let Some(src) = &self.source {
+            all.push(Condition::Any(
+                ["source_component", "source_site", "source_workflow"]
+                    .iter()
+                    .map(|col| {
+                        Condition::Field(FieldCondition {
+                            name: (*col).to_string(),
+                            eq: Some(Json::String(src.clone())),
+                            ..FieldCondition::default()
+                        })
+                    })
+                    .collect(),
+            ));
+        }
+        if self.min_score.is_some() || self.max_score.is_some() {
+            all.push(Condition::Score(Range {
+                gte: self.min_score,
+                lte: self.max_score,
+                gt: None,
+                lt: None,
+            }));
+        }
+        Ok((!all.is_empty()).then_some(Condition::All(all)))
+    }
+}
+
+/// `NAME=VALUE` pairs; values that read as numbers or booleans are typed.
+fn parse_fields(pairs: &[String]) -> anyhow::Result<BTreeMap<String, Json>> {
+    let mut out = BTreeMap::new();
+    for pair in pairs {
+        let Some((name, value)) = pair.split_once('=') else {
+            anyhow::bail!("`--field {pair}`: write NAME=VALUE, e.g. --field plan=pro");
+        };
+        let v = match value {
+            "true" => Json::Bool(true),
+            "false" => Json::Bool(false),
+            _ => value
+                .parse::<i64>()
+                .map(Json::from)
+                .or_else(|_| value.parse::<f64>().map(Json::from))
+                .unwrap_or_else(|_| Json::String(value.to_string())),
+        };
+        out.insert(name.trim().to_string(), v);
+    }
+    Ok(out)
+}
+
+/// Listing output, streamed page by page.
+struct Output {
+    format: ListFormat,
+    table: Vec<Summary>,
+    json: Vec<Summary>,
+    csv: Option<csv::Writer<std::io::Stdout>>,
+}
+
+impl Output {
+    fn new(format: ListFormat) -> Output {
+        let csv = (format == ListFormat::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
+        Output {
+            format,
+            table: Vec::new(),
+            json: Vec::new(),
+            csv,
+        }
+    }
+
+    fn rows(&mut self, rows: Vec<Summary>) -> anyhow::Result<()> {
+        match self.format {
+            ListFormat::Table => self.table.extend(rows),
+            ListFormat::Json => self.json.extend(rows),
+            ListFormat::Csv => {
+                if let Some(w) = &mut self.csv {
+                    for r in rows {
+                        w.serialize(r)?;
+                    }
+                    w.flush()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self.format {
+            ListFormat::Table => print_contacts(&self.table),
+            ListFormat::Json => println!("{}", serde_json::to_string_pretty(&self.json)?),
+            ListFormat::Csv => {}
+        }
+        Ok(())
+    }
+}
+
+/// Contacts as a table.
+pub fn print_contacts(rows: &[Summary]) {
+    print_table(
+        &[
+            "EMAIL",
+            "NAME",
+            "STATUS",
+            "STAGE",
+            "SOURCE",
+            "CREATED (UTC)",
+        ],
+        &rows
+            .iter()
+            .map(|s| {
+                vec![
+                    s.email.clone(),
+                    s.name.clone().unwrap_or_default(),
+                    s.status.clone(),
+                    s.stage.clone().unwrap_or_default(),
+                    s.source.clone().unwrap_or_default(),
+                    shown_time(s.created_at),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+}
+
+fn print_contact(view: &Json, timeline: &[directory::TimelineEntry]) {
+    let text = |k: &str| view.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+    println!("{} <{}>", text("name"), text("email"));
+    println!("id:      {}", text("id"));
+    println!("status:  {}", text("status"));
+    if let Some(stage) = view.get("stage").and_then(Json::as_str) {
+        println!("stage:   {stage}");
+    }
+    if let Some(score) = view.get("score").and_then(Json::as_f64) {
+        println!("score:   {:.1}", score);
+    }
+    let list = |k: &str| {
+        view.get(k)
+            .and_then(Json::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    println!("tags:    {}", list("tags"));
+    println!("lists:   {}", list("lists"));
+    if let Some(fields) = view.get("fields").and_then(Json::as_object)
+        && !fields.is_empty()
+    {
+        println!("fields:");
+        for (k, v) in fields {
+            let v = v.as_str().map_or_else(|| v.to_string(), String::from);
+            println!("  {k}: {v}");
+        }
+    }
+    if !timeline.is_empty() {
+        println!("\nnewest activities:");
+        print_table(
+            &["AT (UTC)", "TYPE", "SUBJECT", "SOURCE"],
+            &timeline
+                .iter()
+                .map(|t| {
+                    vec![
+                        shown_time(t.occurred_at),
+                        t.kind.clone(),
+                        t.subject.clone().unwrap_or_default(),
+                        t.source.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+}
+
+fn print_score(e: &Json) {
+    println!(
+        "score {} ({})",
+        e["score"],
+        e["band"].as_str().unwrap_or("below every threshold")
+    );
+    for (part, rows) in [("fit", &e["fit"]), ("engagement", &e["engagement"])] {
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        if rows.is_empty() {
+            println!("{part}: none");
+            continue;
+        }
+        println!("{part}:");
+        for r in rows {
+            let n = r.get("activities").map(|a| format!(" ({a} activities)"));
+            println!(
+                "  {:>8}  {}{}",
+                r["points"].to_string(),
+                r["rule"].as_str().unwrap_or(""),
+                n.unwrap_or_default()
+            );
+        }
+    }
+    println!("adjustments: {}", e["adjustments"]);
+}

@@ -1,0 +1,190 @@
+//! Browsing the CRM: contact summaries, filtered listings walked in pages (keyset,
+//! never OFFSET), search as you type, and a contact's timeline. What the CLI, the
+//! TUI and the daemon's API show.
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::CrmError;
+use super::scoring::Scoring;
+use super::segment::{self, Mode, Scope};
+use crate::model::contacts::Condition;
+use crate::store::UnixMs;
+
+/// One line of a contact listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub id: i64,
+    pub uid: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub stage: Option<String>,
+    pub source: Option<String>,
+    pub created_at: UnixMs,
+    pub last_activity: Option<UnixMs>,
+}
+
+const SUMMARY_COLUMNS: &str = "c.id, c.uid, c.email, c.name, c.status, c.stage, \
+     coalesce(c.source_component, c.source_site, c.source_workflow), c.created_at, c.last_activity";
+
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
+    Ok(Summary {
+        id: r.get(0)?,
+        uid: r.get(1)?,
+        email: r.get(2)?,
+        name: r.get(3)?,
+        status: r.get(4)?,
+        stage: r.get(5)?,
+        source: r.get(6)?,
+        created_at: r.get(7)?,
+        last_activity: r.get(8)?,
+    })
+}
+
+/// One contact's summary.
+pub fn summary(conn: &Connection, id: i64) -> Result<Summary, CrmError> {
+    let sql = format!("SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE c.id = ?1");
+    conn.prepare_cached(&sql)?
+        .query_row([id], summary_row)
+        .optional()?
+        .ok_or(CrmError::NoContact(id))
+}
+
+/// Contacts meeting `filter` (all contacts when `None`), ids above `after`,
+/// ascending, at most `limit`: the next page starts after the last id returned.
+pub fn list(
+    conn: &Connection,
+    scoring: &Scoring,
+    filter: Option<&Condition>,
+    now: UnixMs,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Summary>, CrmError> {
+    let score = scoring.score_sql(conn, now, Mode::Set)?;
+    let pred = match filter {
+        Some(cond) => segment::compile(
+            cond,
+            &Scope {
+                segments: &scoring.segments,
+                score: Some(&score),
+                now,
+                mode: Mode::Set,
+            },
+        )?,
+        None => segment::Predicate {
+            sql: "1".into(),
+            params: Vec::new(),
+        },
+    };
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE c.id > ? AND ({}) ORDER BY c.id LIMIT ?",
+        pred.sql
+    );
+    let mut params = vec![Sql::Integer(after)];
+    params.extend(pred.params);
+    params.push(Sql::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Search as you type over emails, names and company domains: every word of the
+/// query must match the start of a word (prefix search on FTS5's prefix index),
+/// best matches first. The caller runs the batched indexer first (a write).
+pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Summary>, CrmError> {
+    let Some(fts) = fts_query(query) else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM contacts_fts f JOIN contacts c ON c.id = f.rowid \
+         WHERE contacts_fts MATCH ?1 ORDER BY f.rank LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![fts, i64::try_from(limit).unwrap_or(i64::MAX)],
+        summary_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A user's words as an FTS5 query: each word a quoted prefix term, so that no
+/// input is FTS5 syntax (quotes, `NEAR`, `*`, column filters).
+pub fn fts_query(query: &str) -> Option<String> {
+    let terms: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| format!("\"{}\"*", w.to_lowercase()))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// One entry of a contact's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: Option<String>,
+    pub data: Json,
+    pub source: Option<String>,
+    pub occurred_at: UnixMs,
+}
+
+/// A page of a contact's timeline, newest first; `before` is the (time, id) of the
+/// last entry of the previous page.
+pub fn timeline(
+    conn: &Connection,
+    contact_id: i64,
+    before: Option<(UnixMs, i64)>,
+    limit: usize,
+) -> Result<Vec<TimelineEntry>, CrmError> {
+    let (at, id) = before.unwrap_or((i64::MAX, i64::MAX));
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, type, subject, data, source, occurred_at FROM activities \
+         WHERE contact_id = ?1 AND (occurred_at, id) < (?2, ?3) \
+         ORDER BY occurred_at DESC, id DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![contact_id, at, id, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| {
+            let data: String = r.get(3)?;
+            Ok(TimelineEntry {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                subject: r.get(2)?,
+                data: serde_json::from_str(&data).unwrap_or(Json::Null),
+                source: r.get(4)?,
+                occurred_at: r.get(5)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Deletes a contact and everything that cascades from it (tags, fields, lists,
+/// activities, deals). Returns whether it existed.
+pub fn remove(conn: &Connection, id: i64) -> Result<bool, CrmError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM contacts WHERE id = ?1")?
+        .execute([id])?
+        > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn search_words_become_quoted_prefix_terms() {
+        assert_eq!(fts_query("Ada Lo").as_deref(), Some("\"ada\"* \"lo\"*"));
+        assert_eq!(
+            fts_query("a\" OR NEAR(x*").as_deref(),
+            Some("\"a\"* \"or\"* \"near\"* \"x\"*")
+        );
+        assert_eq!(fts_query("  -- "), None);
+    }
+}
