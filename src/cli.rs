@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod contacts;
+mod contacts_import;
 mod db;
 mod emit;
 mod executions;

@@ -10,6 +10,8 @@
 pub mod contact;
 pub mod deal;
 pub mod directory;
+pub mod import;
+pub mod privacy;
 pub mod scoring;
 pub mod segment;
 

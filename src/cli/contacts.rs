@@ -119,12 +119,46 @@ pub enum Cmd {
     Untag { contact: String, tags: Vec<String> },
     /// Delete a contact and its timeline.
     Rm { contact: String },
+    /// Import contacts from CSV (one transaction; bad rows go to a reject file).
+    Import {
+        file: PathBuf,
+        /// Map a column to a target: `--map "E-Mail Address=email"`; targets:
+        /// email, name, first_name, last_name, phone, tags, lists, ignore, or a
+        /// field of contacts/fields.yaml (repeatable).
+        #[arg(long, value_name = "COLUMN=TARGET")]
+        map: Vec<String>,
+        /// What to do with rows whose email is already a contact.
+        #[arg(long, value_enum, default_value_t = ExistingArg::Update)]
+        existing: ExistingArg,
+        /// The delimiter (default: sniffed from the header line).
+        #[arg(long)]
+        delimiter: Option<char>,
+        /// A tag for every imported contact (repeatable).
+        #[arg(long)]
+        tag: Vec<String>,
+        /// A list every imported contact joins.
+        #[arg(long)]
+        list: Option<String>,
+        /// Where to write rejected rows (default: FILE.rejects.csv beside FILE).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
     /// Why a contact has its lead score.
     ScoreExplain {
         contact: String,
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExistingArg {
+    /// Overwrite the columns the file has.
+    Update,
+    /// Leave existing contacts as they are.
+    Skip,
 }
 
 /// Output of contact listings.
@@ -285,6 +319,45 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 })
                 .wait()?;
             println!("deleted {email}");
+        }
+        Cmd::Import {
+            file,
+            map,
+            existing,
+            delimiter,
+            tag,
+            list,
+            rejects,
+            format,
+        } => {
+            let opts = crate::crm::import::Options {
+                map: map
+                    .iter()
+                    .map(|m| {
+                        m.split_once('=')
+                            .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                            .ok_or_else(|| {
+                                anyhow::anyhow!(
+                                    "`--map {m}`: write COLUMN=TARGET, e.g. --map \"E-Mail=email\""
+                                )
+                            })
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+                existing: match existing {
+                    ExistingArg::Update => crate::crm::import::ExistingPolicy::Update,
+                    ExistingArg::Skip => crate::crm::import::ExistingPolicy::Skip,
+                },
+                delimiter: match delimiter {
+                    Some(c) if c.is_ascii() => Some(c as u8),
+                    Some(c) => anyhow::bail!(
+                        "`--delimiter {c}`: the delimiter must be one ASCII character"
+                    ),
+                    None => None,
+                },
+                tags: tag,
+                list,
+            };
+            return super::contacts_import::run(&ws, &store, &file, opts, rejects, format, now);
         }
         Cmd::ScoreExplain {
             contact: who,

@@ -1,0 +1,144 @@
+//! `funnel contacts import FILE`: the CSV import with a progress bar, the reject
+//! file and the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use super::loaded::TableFormat;
+use crate::crm::import::{self, ImportError, Options, Reject};
+use crate::store::{SqliteStore, StoreError, UnixMs};
+use crate::workspace::Workspace;
+
+pub fn run(
+    ws: &Workspace,
+    store: &SqliteStore,
+    file: &Path,
+    opts: Options,
+    rejects_path: Option<PathBuf>,
+    format: TableFormat,
+    now: UnixMs,
+) -> anyhow::Result<ExitCode> {
+    let fields: BTreeMap<_, _> = ws
+        .fields
+        .as_ref()
+        .map(|d| d.value.fields.clone())
+        .unwrap_or_default();
+    let lists: BTreeSet<String> = ws
+        .lists
+        .as_ref()
+        .map(|d| d.value.lists.keys().cloned().collect())
+        .unwrap_or_default();
+    if let Some(l) = &opts.list
+        && !lists.contains(l)
+    {
+        anyhow::bail!("`--list {l}`: no list `{l}` in contacts/lists.yaml");
+    }
+    let input =
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(size);
+    let shown = file.display().to_string();
+    let tick = bar.clone();
+    let result = store
+        .write(move |c| {
+            let mut progress = |rows: u64| tick.set_position(rows);
+            import::import(c, input, &fields, &lists, &opts, now, &mut progress).map_err(
+                |e| match e {
+                    ImportError::Crm(crate::crm::CrmError::Store(s)) => s,
+                    other => StoreError::Invalid(other.to_string()),
+                },
+            )
+        })
+        .wait();
+    bar.finish_and_clear();
+    let (report, _events) = result.map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let rejects_path = rejects_path.unwrap_or_else(|| {
+        let mut p = file.as_os_str().to_owned();
+        p.push(".rejects.csv");
+        PathBuf::from(p)
+    });
+    if !report.rejects.is_empty() {
+        write_rejects(&rejects_path, &report.rejects)
+            .with_context(|| format!("cannot write {}", rejects_path.display()))?;
+    }
+    match format {
+        TableFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "rows": report.rows,
+                "created": report.created,
+                "updated": report.updated,
+                "skipped": report.skipped,
+                "rejected": report.rejects.len(),
+                "rejects": report.rejects,
+                "rejects_file": (!report.rejects.is_empty()).then(|| rejects_path.display().to_string()),
+                "delimiter": report.delimiter.to_string(),
+                "columns": report.columns,
+            }))?
+        ),
+        TableFormat::Table => {
+            println!(
+                "{shown}: {} rows: {} created, {} updated, {} skipped, {} rejected",
+                report.rows,
+                report.created,
+                report.updated,
+                report.skipped,
+                report.rejects.len()
+            );
+            let ignored: Vec<&str> = report
+                .columns
+                .iter()
+                .filter(|(_, t)| *t == import::Target::Ignore)
+                .map(|(h, _)| h.as_str())
+                .collect();
+            if !ignored.is_empty() {
+                println!(
+                    "columns not imported: {} (map them with --map COLUMN=TARGET)",
+                    ignored.join(", ")
+                );
+            }
+            for r in report.rejects.iter().take(20) {
+                println!("  line {}: {}", r.line, r.reason);
+            }
+            if report.rejects.len() > 20 {
+                println!("  … {} more", report.rejects.len() - 20);
+            }
+            if !report.rejects.is_empty() {
+                println!("rejected rows: {}", rejects_path.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rejects as CSV: line, reason, then the row as it was.
+fn write_rejects(path: &Path, rejects: &[Reject]) -> anyhow::Result<()> {
+    let mut w = csv::WriterBuilder::new().flexible(true).from_path(path)?;
+    w.write_record(["line", "reason", "row"])?;
+    for r in rejects {
+        let mut rec = vec![r.line.to_string(), r.reason.clone()];
+        rec.extend(r.record.iter().cloned());
+        w.write_record(&rec)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// A bar of rows read on an interactive stderr; hidden otherwise.
+fn progress_bar(bytes: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || bytes < 1024 * 1024 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} importing: {pos} rows ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
