@@ -267,7 +267,7 @@ pub fn import(
             continue;
         }
         report.rows += 1;
-        if report.rows % 4096 == 0 {
+        if report.rows.is_multiple_of(4096) {
             progress(report.rows);
         }
         let reject = |reason: String| Reject {
