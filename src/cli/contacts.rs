@@ -145,6 +145,11 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
     },
+    /// Erase a person everywhere (store, search index, outbox, .eml files) and
+    /// suppress the address against re-import.
+    Forget { contact: String },
+    /// Everything held about a person, as JSON.
+    ExportData { contact: String },
     /// Why a contact has its lead score.
     ScoreExplain {
         contact: String,
@@ -358,6 +363,29 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 list,
             };
             return super::contacts_import::run(&ws, &store, &file, opts, rejects, format, now);
+        }
+        Cmd::Forget { contact: who } => {
+            let gone = store
+                .write(move |c| {
+                    let id = contact::resolve(c, &who).map_err(to_store)?;
+                    crate::crm::privacy::forget(c, id, now).map_err(to_store)
+                })
+                .wait()?;
+            // Old copies of the pages live on in the WAL until it is truncated.
+            store.checkpoint().wait()?;
+            let files =
+                crate::crm::privacy::scrub_outbox_dir(&engine.settings.outbox_dir, &gone.email)?;
+            println!(
+                "forgot {}: {} activities, {} executions, {} outbox emails ({} .eml files), {} other records; the address is suppressed",
+                gone.email, gone.activities, gone.executions, gone.outbox, files, gone.other_rows
+            );
+        }
+        Cmd::ExportData { contact: who } => {
+            let data = store.read(move |c| {
+                let id = contact::resolve(c, &who).map_err(to_store)?;
+                crate::crm::privacy::export_data(c, id).map_err(to_store)
+            })?;
+            println!("{}", serde_json::to_string_pretty(&data)?);
         }
         Cmd::ScoreExplain {
             contact: who,

@@ -2,7 +2,7 @@
 //! about a person as JSON, and forgetting a person everywhere their data was
 //! copied.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::CrmError;
@@ -49,4 +49,164 @@ pub fn record_consent(conn: &Connection, c: &Consent<'_>, at: UnixMs) -> Result<
             .execute([&hash])?;
     }
     Ok(())
+}
+
+/// What forgetting a person removed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Forgotten {
+    pub email: String,
+    pub activities: usize,
+    pub executions: usize,
+    pub outbox: usize,
+    pub other_rows: usize,
+}
+
+/// Erases a person everywhere the store copied them: the contact row and what
+/// cascades from it (fields, tags, lists, activities, deals, scores), executions
+/// about them or mentioning their address (with step outputs and timers), outbox
+/// rows, analytics, audit entries, merge logs and the search index, with SQLite's
+/// secure delete on so that freed content is zeroed. Leaves a hashed suppression so
+/// that no import or form re-adds them without new consent. The `.eml` files of the
+/// dev outbox are files: [`scrub_outbox_dir`] removes them after the commit.
+pub fn forget(conn: &Connection, id: i64, at: UnixMs) -> Result<Forgotten, CrmError> {
+    let (email, uid): (String, String) = conn
+        .prepare_cached("SELECT email, uid FROM contacts WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or(CrmError::NoContact(id))?;
+    let before: i64 = conn.query_row("PRAGMA secure_delete", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA secure_delete = ON")?;
+    let result = erase(conn, id, &email, &uid, at);
+    let restore = match before {
+        0 => "OFF",
+        2 => "FAST",
+        _ => "ON",
+    };
+    conn.execute_batch(&format!("PRAGMA secure_delete = {restore}"))?;
+    result
+}
+
+fn erase(
+    conn: &Connection,
+    id: i64,
+    email: &str,
+    uid: &str,
+    at: UnixMs,
+) -> Result<Forgotten, CrmError> {
+    let needle = email.to_lowercase();
+    let mut out = Forgotten {
+        email: email.to_string(),
+        ..Forgotten::default()
+    };
+    out.activities = conn.execute("DELETE FROM activities WHERE contact_id = ?1", [id])?;
+    out.executions = conn.execute(
+        "DELETE FROM executions WHERE contact_id = ?1 \
+           OR instr(lower(trigger_data), ?2) OR instr(lower(state), ?2) \
+           OR instr(lower(coalesce(error, '')), ?2) \
+           OR id IN (SELECT execution_id FROM step_runs \
+                     WHERE instr(lower(coalesce(output, '')), ?2) \
+                        OR instr(lower(coalesce(error, '')), ?2))",
+        params![id, needle],
+    )?;
+    out.outbox = conn.execute(
+        "DELETE FROM outbox WHERE lower(to_address) = ?1 OR instr(lower(message), ?1)",
+        [&needle],
+    )?;
+    for sql in [
+        "DELETE FROM timers WHERE instr(lower(payload), ?2)",
+        "DELETE FROM analytics_events WHERE contact_id = ?1 OR instr(lower(data), ?2)",
+        "DELETE FROM email_sends WHERE contact_id = ?1",
+        "DELETE FROM contact_merges WHERE kept_id = ?1 OR merged_id = ?1 OR instr(lower(snapshot), ?2)",
+        "DELETE FROM audit_log WHERE entity_id = ?3 OR instr(lower(details), ?2)",
+    ] {
+        let mut stmt = conn.prepare(sql)?;
+        let all: [&dyn rusqlite::ToSql; 3] = [&id, &needle, &uid];
+        out.other_rows += stmt.execute(&all[..stmt.parameter_count()])?;
+    }
+    conn.execute("DELETE FROM contacts WHERE id = ?1", [id])?;
+    // The search index: the delete queued the old values; index them out, then
+    // merge the index so that no old segment keeps the terms.
+    crate::store::search::reindex_contacts(conn, usize::MAX)?;
+    conn.execute_batch("INSERT INTO contacts_fts (contacts_fts) VALUES ('optimize')")?;
+    conn.prepare_cached(
+        "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?1, 'forgotten', ?2) \
+         ON CONFLICT (email_hash) DO NOTHING",
+    )?
+    .execute(params![email_hash(email), at])?;
+    Ok(out)
+}
+
+/// Deletes the dev outbox's `.eml` files that mention the address (any case).
+/// Returns how many it deleted.
+pub fn scrub_outbox_dir(dir: &std::path::Path, email: &str) -> std::io::Result<usize> {
+    let needle = email.to_lowercase();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry?.path();
+        if !path.is_file() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path)?).to_lowercase();
+        if text.contains(&needle) {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Everything held about a person, as JSON: the contact, its timeline, deals,
+/// consent records, executions about them and the emails sent to them.
+pub fn export_data(conn: &Connection, id: i64) -> Result<serde_json::Value, CrmError> {
+    use serde_json::json;
+    let email: String = conn
+        .prepare_cached("SELECT email FROM contacts WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or(CrmError::NoContact(id))?;
+    let rows =
+        |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<serde_json::Value>, CrmError> {
+            let mut stmt = conn.prepare(sql)?;
+            let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+            let mut out = Vec::new();
+            let mut q = stmt.query(p)?;
+            while let Some(r) = q.next()? {
+                let mut obj = serde_json::Map::new();
+                for (i, n) in names.iter().enumerate() {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    let v = match v {
+                        rusqlite::types::Value::Null => serde_json::Value::Null,
+                        rusqlite::types::Value::Integer(i) => json!(i),
+                        rusqlite::types::Value::Real(f) => json!(f),
+                        rusqlite::types::Value::Text(t) => serde_json::from_str(&t)
+                            .ok()
+                            .filter(|v: &serde_json::Value| v.is_object() || v.is_array())
+                            .unwrap_or(serde_json::Value::String(t)),
+                        rusqlite::types::Value::Blob(_) => serde_json::Value::Null,
+                    };
+                    obj.insert(n.clone(), v);
+                }
+                out.push(serde_json::Value::Object(obj));
+            }
+            Ok(out)
+        };
+    Ok(json!({
+        "contact": rows("SELECT uid, email, name, phone, company_domain, source_site, source_component, \
+                         source_workflow, first_touch, last_touch, status, stage, created_at, updated_at, \
+                         last_activity FROM contacts WHERE id = ?1", &[&id])?,
+        "fields": rows("SELECT field, coalesce(value_text, value_num) AS value FROM contact_fields WHERE contact_id = ?1", &[&id])?,
+        "tags": rows("SELECT tag, added_at FROM contact_tags WHERE contact_id = ?1", &[&id])?,
+        "lists": rows("SELECT list_id, added_at FROM list_members WHERE contact_id = ?1", &[&id])?,
+        "activities": rows("SELECT type, subject, data, source, occurred_at FROM activities WHERE contact_id = ?1 ORDER BY occurred_at", &[&id])?,
+        "score_adjustments": rows("SELECT points, reason, created_at FROM score_adjustments WHERE contact_id = ?1", &[&id])?,
+        "deals": rows("SELECT uid, pipeline, stage, value, status, created_at FROM deals WHERE contact_id = ?1", &[&id])?,
+        "consent": rows("SELECT purpose, granted, source, wording, recorded_at FROM consent_ledger WHERE email_hash = ?1 ORDER BY recorded_at", &[&email_hash(&email)])?,
+        "executions": rows("SELECT uid, workflow_id, status, trigger_data, started_at, completed_at FROM executions WHERE contact_id = ?1 ORDER BY id", &[&id])?,
+        "emails": rows("SELECT subject, status, created_at, sent_at FROM outbox WHERE lower(to_address) = lower(?1) ORDER BY id", &[&email])?,
+    }))
 }

@@ -127,6 +127,13 @@ pub fn from_crm(e: &CrmEvent) -> Event {
 
 fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineError> {
     let data = trigger_data(ctx, &ev.kind, &ev.data)?;
+    if ev.kind == "form_submission" && submitted_by_forgotten(ctx, &data)? {
+        // A person who asked to be forgotten is not re-added, nor copied into
+        // executions, by a form: only new consent (an import with it, or
+        // `contacts consent`) lifts the suppression.
+        tracing::info!("form submission from a suppressed address ignored");
+        return Ok(());
+    }
     let contact_id = resolve_contact(ctx, ev, &data)?;
     record_page_event(ctx, &data, contact_id)?;
     deliver_to_waiting(ctx, ev, &data, contact_id, out)?;
@@ -148,6 +155,16 @@ fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineEr
         }
     }
     Ok(())
+}
+
+fn submitted_by_forgotten(ctx: &Ctx<'_>, data: &Json) -> Result<bool, EngineError> {
+    let Some(email) = data.pointer("/fields/email").and_then(Json::as_str) else {
+        return Ok(false);
+    };
+    crate::crm::privacy::is_suppressed(ctx.conn, email).map_err(|e| match e {
+        crate::crm::CrmError::Store(s) => EngineError::Store(s),
+        other => EngineError::Invalid(other.to_string()),
+    })
 }
 
 /// How a start attempt went.

@@ -2,6 +2,7 @@
 #![allow(clippy::print_stderr)] // tests say why they skip
 
 mod crash;
+mod crm_cli;
 mod crm_segments;
 mod db_cli;
 mod engine_actions;

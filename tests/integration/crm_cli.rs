@@ -1,0 +1,325 @@
+//! The CRM's commands through the real binary on a copy of the demo workspace:
+//! CSV import (messy input, policies, aborted runs), forget and export-data.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use serde_json::Value as Json;
+
+use super::support::{copy_tree, fixtures, funnel, repo_root, run};
+
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for part in ["workflows", "templates", "sites", "contacts"] {
+        copy_tree(&repo_root().join(part), &dir.path().join(part));
+    }
+    std::fs::copy(
+        repo_root().join("funnel.yaml"),
+        dir.path().join("funnel.yaml"),
+    )
+    .expect("config");
+    dir
+}
+
+fn json_out(args: &[&str], cwd: &Path) -> Json {
+    let out = run(args, cwd);
+    assert!(
+        out.status.success(),
+        "funnel {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "funnel {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn emails(dir: &Path) -> Vec<String> {
+    let list = json_out(&["contacts", "list", "--all", "--format", "json"], dir);
+    let mut out: Vec<String> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| c["email"].as_str().unwrap_or_default().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_messy_csv_imports_exactly_the_distinct_valid_addresses() {
+    let dir = demo();
+    let csv = fixtures().join("csv/messy.csv");
+    let csv = csv.to_str().expect("path");
+    let rejects = dir.path().join("rejects.csv");
+    let report = json_out(
+        &[
+            "contacts",
+            "import",
+            csv,
+            "--rejects",
+            rejects.to_str().expect("path"),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(report["delimiter"], ";");
+    assert_eq!(report["created"], 6, "{report}");
+    assert_eq!(
+        emails(dir.path()),
+        [
+            "chloe@example.org",
+            "ingrid@example.org",
+            "jose@example.org",
+            "lena.fischer@fjord.example",
+            "mia@example.org",
+            "soren.k@kobenhavn.example",
+        ]
+    );
+    let got: Vec<(u64, String)> = report["rejects"]
+        .as_array()
+        .expect("rejects")
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap_or(0),
+                r["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let lines: Vec<u64> = got.iter().map(|g| g.0).collect();
+    assert_eq!(lines, [3, 4, 8, 9, 12], "{got:?}");
+    assert!(got[0].1.contains("duplicate of line 2"), "{got:?}");
+    assert!(got[1].1.contains("not a valid email"), "{got:?}");
+    assert!(got[2].1.contains("no email"), "{got:?}");
+    assert!(got[3].1.contains("lots") && got[3].1.contains("whole number"));
+    assert!(got[4].1.contains("a@@example.org"));
+    // The reject file holds each bad row with its line and reason.
+    let text = std::fs::read_to_string(&rejects).expect("reject file");
+    assert_eq!(text.lines().count(), 6, "{text}");
+    assert!(text.contains("9,column `Company Size`"), "{text}");
+    // Non-ASCII names, quoted newlines and typed fields came through.
+    let soren = json_out(
+        &[
+            "contacts",
+            "show",
+            "soren.k@kobenhavn.example",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(soren["contact"]["name"], "Søren Kierkegaard");
+    assert_eq!(
+        soren["contact"]["fields"]["company"],
+        "Kierkegaard & Sønner\nKøbenhavn"
+    );
+    assert_eq!(soren["contact"]["fields"]["company_size"], 40);
+    let lena = json_out(
+        &[
+            "contacts",
+            "show",
+            "LENA.FISCHER@fjord.example",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        lena["contact"]["tags"],
+        serde_json::json!(["beta", "newsletter"])
+    );
+
+    // Again with --existing skip: nothing new, every valid row skipped.
+    let again = json_out(
+        &[
+            "contacts",
+            "import",
+            csv,
+            "--existing",
+            "skip",
+            "--rejects",
+            rejects.to_str().expect("path"),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        (again["created"].as_u64(), again["skipped"].as_u64()),
+        (Some(0), Some(6))
+    );
+}
+
+#[test]
+fn an_import_that_fails_halfway_changes_nothing() {
+    let dir = demo();
+    let mut text = String::from("email,name\n");
+    for i in 0..2_000 {
+        text.push_str(&format!("p{i}@example.org,Person {i}\n"));
+    }
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(b"broken@example.org,\xff\xfe not UTF-8\n");
+    bytes.extend_from_slice(b"late@example.org,Late\n");
+    std::fs::write(dir.path().join("broken.csv"), &bytes).expect("csv");
+    let out = run(&["contacts", "import", "broken.csv"], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2002"), "{err}");
+    assert!(
+        emails(dir.path()).is_empty(),
+        "nothing of the 2,000 rows stays"
+    );
+}
+
+#[test]
+fn an_import_killed_halfway_changes_nothing() {
+    let dir = demo();
+    // One contact before, which must be all that is there after.
+    assert!(
+        run(&["contacts", "add", "first@example.org"], dir.path())
+            .status
+            .success()
+    );
+    let mut text = String::from("email,first_name,last_name,plan\n");
+    for i in 0..300_000 {
+        text.push_str(&format!("k{i}@example.org,Kim,No {i},pro\n"));
+    }
+    std::fs::write(dir.path().join("big.csv"), text).expect("csv");
+    let mut child = funnel()
+        .args(["contacts", "import", "big.csv"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the import was still running when killed"
+    );
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    assert_eq!(emails(dir.path()), ["first@example.org"]);
+    let check = run(&["db", "check"], dir.path());
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+/// Whether `needle` occurs in any file below `dir`.
+fn found_in(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for path in super::support::files_below(dir) {
+        let path = dir.join(path);
+        let bytes = std::fs::read(&path).expect("read store file");
+        if bytes
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+        {
+            hits.push(path.display().to_string());
+        }
+    }
+    hits
+}
+
+#[test]
+fn forget_erases_a_person_from_the_store_its_wal_and_the_outbox() {
+    let dir = demo();
+    std::fs::write(
+        dir.path().join("form.yaml"),
+        "site: demo\ncomponent: newsletter\nfields:\n  email: Lea.Roy@Example.org\n  name: Leandra Royce\n",
+    )
+    .expect("form");
+    let started = json_out(
+        &["emit", "form_submission", "--data", "form.yaml", "--json"],
+        dir.path(),
+    );
+    assert!(!started["started"].as_array().expect("started").is_empty());
+    // Someone else stays.
+    assert!(
+        run(
+            &[
+                "contacts",
+                "add",
+                "other@example.org",
+                "--name",
+                "Otto Other"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    let store = dir.path().join(".funnel");
+    assert!(
+        !found_in(&store, b"lea.roy@example.org").is_empty(),
+        "the person is there before"
+    );
+    let export = json_out(
+        &["contacts", "export-data", "lea.roy@example.org"],
+        dir.path(),
+    );
+    assert_eq!(export["contact"][0]["name"], "Leandra Royce");
+    assert!(
+        !export["activities"]
+            .as_array()
+            .expect("activities")
+            .is_empty()
+    );
+    assert!(
+        !export["executions"]
+            .as_array()
+            .expect("executions")
+            .is_empty()
+    );
+
+    let out = run(&["contacts", "forget", "lea.roy@example.org"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [&b"lea.roy@example.org"[..], b"Leandra Royce", b"Leandra"] {
+        let hits = found_in(&store, needle);
+        assert!(
+            hits.is_empty(),
+            "{} still in {hits:?}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    assert_eq!(emails(dir.path()), ["other@example.org"]);
+    // Neither the form again nor a re-import of the same row adds them back.
+    let again = json_out(
+        &["emit", "form_submission", "--data", "form.yaml", "--json"],
+        dir.path(),
+    );
+    assert!(
+        again["started"].as_array().expect("started").is_empty(),
+        "{again}"
+    );
+    assert_eq!(emails(dir.path()), ["other@example.org"]);
+    std::fs::write(
+        dir.path().join("again.csv"),
+        "email,name\nLea.Roy@example.org,Leandra Royce\n",
+    )
+    .expect("csv");
+    let report = json_out(
+        &["contacts", "import", "again.csv", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(report["created"], 0);
+    assert!(
+        report["rejects"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("suppressed"),
+        "{report}"
+    );
+}
