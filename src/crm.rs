@@ -10,6 +10,7 @@
 pub mod contact;
 pub mod deal;
 pub mod directory;
+pub mod export;
 pub mod import;
 pub mod privacy;
 pub mod scoring;
@@ -73,6 +74,8 @@ pub enum CrmError {
     NeedsContact,
     #[error(transparent)]
     Segment(#[from] segment::SegmentError),
+    #[error("{0}")]
+    Io(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

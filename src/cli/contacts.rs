@@ -145,6 +145,16 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
     },
+    /// Export contacts as CSV, in funnel's layout or HubSpot's or Mailchimp's.
+    Export {
+        #[command(flatten)]
+        filters: Filters,
+        #[arg(long, value_enum, default_value_t = LayoutArg::Funnel)]
+        layout: LayoutArg,
+        /// Write to this file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Erase a person everywhere (store, search index, outbox, .eml files) and
     /// suppress the address against re-import.
     Forget { contact: String },
@@ -156,6 +166,13 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    Funnel,
+    Hubspot,
+    Mailchimp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -363,6 +380,46 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 list,
             };
             return super::contacts_import::run(&ws, &store, &file, opts, rejects, format, now);
+        }
+        Cmd::Export {
+            filters,
+            layout,
+            out,
+        } => {
+            let cond = filters.condition()?;
+            let layout = match layout {
+                LayoutArg::Funnel => crate::crm::export::Layout::Funnel,
+                LayoutArg::Hubspot => crate::crm::export::Layout::Hubspot,
+                LayoutArg::Mailchimp => crate::crm::export::Layout::Mailchimp,
+            };
+            let fields: Vec<String> = ws
+                .fields
+                .as_ref()
+                .map(|d| d.value.fields.keys().cloned().collect())
+                .unwrap_or_default();
+            let e = engine.clone();
+            let target = out.clone();
+            let n = store.read(move |c| {
+                let sink: Box<dyn std::io::Write> = match &target {
+                    Some(p) => Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(p).map_err(crate::store::StoreError::from)?,
+                    )),
+                    None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+                };
+                crate::crm::export::write_csv(
+                    c,
+                    &e.scoring,
+                    cond.as_ref(),
+                    layout,
+                    &fields,
+                    sink,
+                    now,
+                )
+                .map_err(to_store)
+            })?;
+            if let Some(p) = out {
+                eprintln!("{n} contacts written to {}", p.display());
+            }
         }
         Cmd::Forget { contact: who } => {
             let gone = store

@@ -323,3 +323,101 @@ fn forget_erases_a_person_from_the_store_its_wal_and_the_outbox() {
         "{report}"
     );
 }
+
+#[test]
+fn exports_round_trip_through_import_and_follow_each_layout() {
+    let dir = demo();
+    let csv = fixtures().join("csv/messy.csv");
+    assert!(
+        run(
+            &["contacts", "import", csv.to_str().expect("path")],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    let out = run(&["contacts", "export"], dir.path());
+    assert!(out.status.success());
+    let first = String::from_utf8(out.stdout).expect("utf-8");
+    let copy = demo();
+    std::fs::write(copy.path().join("export.csv"), &first).expect("write");
+    let imported = run(&["contacts", "import", "export.csv"], copy.path());
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let second =
+        String::from_utf8(run(&["contacts", "export"], copy.path()).stdout).expect("utf-8");
+    // Everything but the creation times survives the round trip.
+    let strip = |text: &str| -> Vec<Vec<String>> {
+        let mut r = csv_rows(text);
+        for row in &mut r {
+            row[10] = String::new();
+        }
+        r
+    };
+    assert_eq!(strip(&first), strip(&second));
+    assert_eq!(csv_rows(&first).len(), 7);
+
+    let hubspot = csv_rows(
+        &String::from_utf8(run(&["contacts", "export", "--layout", "hubspot"], dir.path()).stdout)
+            .expect("utf-8"),
+    );
+    assert_eq!(
+        &hubspot[0][..6],
+        [
+            "Email",
+            "First Name",
+            "Last Name",
+            "Phone Number",
+            "Company Name",
+            "Lifecycle Stage"
+        ]
+    );
+    let mailchimp = csv_rows(
+        &String::from_utf8(
+            run(
+                &[
+                    "contacts",
+                    "export",
+                    "--layout",
+                    "mailchimp",
+                    "--tag",
+                    "newsletter",
+                ],
+                dir.path(),
+            )
+            .stdout,
+        )
+        .expect("utf-8"),
+    );
+    assert_eq!(
+        mailchimp,
+        [
+            vec![
+                "Email Address",
+                "First Name",
+                "Last Name",
+                "Phone Number",
+                "Tags"
+            ],
+            vec![
+                "lena.fischer@fjord.example",
+                "Lena",
+                "Fischer",
+                "",
+                "beta,newsletter"
+            ],
+        ]
+    );
+}
+
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.expect("csv row").iter().map(String::from).collect())
+        .collect()
+}
