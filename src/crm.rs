@@ -9,9 +9,11 @@
 
 pub mod contact;
 pub mod deal;
+pub mod dedupe;
 pub mod directory;
 pub mod export;
 pub mod import;
+pub mod merge;
 pub mod privacy;
 pub mod scoring;
 pub mod segment;
@@ -76,6 +78,8 @@ pub enum CrmError {
     Segment(#[from] segment::SegmentError),
     #[error("{0}")]
     Io(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

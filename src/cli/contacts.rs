@@ -155,6 +155,25 @@ pub enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// List likely duplicate pairs with scores (blocked, never all pairs).
+    Dedupe {
+        /// At most this many pairs.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Only pairs scoring at least this (0–1).
+        #[arg(long, default_value_t = 0.0)]
+        min_score: f64,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Merge contact B into contact A: A keeps both histories; B is logged.
+    Merge { keep: String, other: String },
+    /// Undo the latest merge into a contact (or the merge of OTHER into it).
+    Unmerge {
+        contact: String,
+        /// The merged contact's email or id, when several were merged.
+        other: Option<String>,
+    },
     /// Erase a person everywhere (store, search index, outbox, .eml files) and
     /// suppress the address against re-import.
     Forget { contact: String },
@@ -420,6 +439,97 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             if let Some(p) = out {
                 eprintln!("{n} contacts written to {}", p.display());
             }
+        }
+        Cmd::Dedupe {
+            limit,
+            min_score,
+            format,
+        } => {
+            let pairs = store.read(move |c| {
+                let pairs = crate::crm::dedupe::candidates(c).map_err(to_store)?;
+                let mut out = Vec::new();
+                for p in pairs
+                    .into_iter()
+                    .filter(|p| p.score >= min_score)
+                    .take(limit)
+                {
+                    let a = directory::summary(c, p.a).map_err(to_store)?;
+                    let b = directory::summary(c, p.b).map_err(to_store)?;
+                    out.push((p, a, b));
+                }
+                Ok(out)
+            })?;
+            match format {
+                TableFormat::Json => {
+                    let rows: Vec<Json> = pairs
+                        .iter()
+                        .map(|(p, a, b)| {
+                            json!({"score": p.score, "reason": p.reason, "a": a, "b": b})
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                }
+                TableFormat::Table => print_table(
+                    &["SCORE", "A", "B", "WHY"],
+                    &pairs
+                        .iter()
+                        .map(|(p, a, b)| {
+                            let who = |s: &Summary| match &s.name {
+                                Some(n) => format!("{n} <{}>", s.email),
+                                None => s.email.clone(),
+                            };
+                            vec![format!("{:.2}", p.score), who(a), who(b), p.reason.clone()]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+        Cmd::Merge { keep, other } => {
+            let (a, b) = store
+                .write(move |c| {
+                    let a = contact::resolve(c, &keep).map_err(to_store)?;
+                    let b = contact::resolve(c, &other).map_err(to_store)?;
+                    let (sa, sb) = (
+                        directory::summary(c, a).map_err(to_store)?,
+                        directory::summary(c, b).map_err(to_store)?,
+                    );
+                    crate::crm::merge::merge(c, a, b, now).map_err(to_store)?;
+                    Ok((sa.email, sb.email))
+                })
+                .wait()?;
+            println!("merged {b} into {a} (undo with `funnel contacts unmerge {a}`)");
+        }
+        Cmd::Unmerge {
+            contact: who,
+            other,
+        } => {
+            let restored = store
+                .write(move |c| {
+                    let a = contact::resolve(c, &who).map_err(to_store)?;
+                    let b = match &other {
+                        Some(o) if o.contains('@') => {
+                            let merged: Option<i64> = c
+                                .query_row(
+                                    "SELECT merged_id FROM contact_merges WHERE kept_id = ?1 AND undone_at IS NULL \
+                                     AND json_extract(snapshot, '$.contact.email') = lower(?2) ORDER BY id DESC LIMIT 1",
+                                    rusqlite::params![a, o.trim()],
+                                    |r| r.get(0),
+                                )
+                                .ok();
+                            Some(merged.ok_or_else(|| {
+                                crate::store::StoreError::NotFound(format!("no merge of {o} into this contact"))
+                            })?)
+                        }
+                        Some(o) => Some(o.parse::<i64>().map_err(|_| {
+                            crate::store::StoreError::Invalid(format!("`{o}`: give the merged contact's email"))
+                        })?),
+                        None => None,
+                    };
+                    let id = crate::crm::merge::unmerge(c, a, b, now).map_err(to_store)?;
+                    Ok(directory::summary(c, id).map_err(to_store)?.email)
+                })
+                .wait()?;
+            println!("restored {restored}");
         }
         Cmd::Forget { contact: who } => {
             let gone = store

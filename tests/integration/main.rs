@@ -3,6 +3,7 @@
 
 mod crash;
 mod crm_cli;
+mod crm_merge;
 mod crm_segments;
 mod db_cli;
 mod engine_actions;
