@@ -5,6 +5,9 @@ ALTER TABLE contacts ADD COLUMN adjustments DOUBLE PRECISION NOT NULL DEFAULT 0;
 ALTER TABLE contacts ADD COLUMN score_seen DOUBLE PRECISION NOT NULL DEFAULT 0;
 CREATE INDEX contacts_scored ON contacts (score_seen) WHERE score_seen <> 0;
 
+DROP INDEX activities_by_subject;
+CREATE INDEX activities_by_subject ON activities (type, subject, occurred_at, contact_id);
+
 CREATE TABLE crm_state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -11,6 +11,11 @@ ALTER TABLE contacts ADD COLUMN score_seen REAL NOT NULL DEFAULT 0;
 -- The sweep for downward crossings visits only contacts with a score.
 CREATE INDEX contacts_scored ON contacts (score_seen) WHERE score_seen <> 0;
 
+-- Activity conditions ("viewed /pricing twice in 7 days") read this index for the
+-- contact ids; with contact_id in it they never touch the table rows.
+DROP INDEX activities_by_subject;
+CREATE INDEX activities_by_subject ON activities (type, subject, occurred_at, contact_id);
+
 -- Small CRM settings that belong to the store, such as the scoring epoch and the
 -- hash of the rules the engagement column was computed with.
 CREATE TABLE crm_state (

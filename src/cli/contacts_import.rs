@@ -55,7 +55,7 @@ pub fn run(
         })
         .wait();
     bar.finish_and_clear();
-    let (report, _events) = result.map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let report = result.map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
     let rejects_path = rejects_path.unwrap_or_else(|| {
         let mut p = file.as_os_str().to_owned();
         p.push(".rejects.csv");

@@ -41,7 +41,12 @@ pub fn upsert(conn: &Connection, u: &Upsert, at: UnixMs) -> Result<(i64, Vec<Crm
             source,
         });
     }
-    events.extend(set_fields(conn, id, &u.fields, at)?);
+    if created {
+        // Nothing to compare with or to touch: the row was written at `at`.
+        events.extend(insert_fields(conn, id, &u.fields)?);
+    } else {
+        events.extend(set_fields(conn, id, &u.fields, at)?);
+    }
     events.extend(add_tags(conn, id, &u.tags, at)?);
     for list in &u.lists {
         add_to_list(conn, id, list, at)?;
@@ -199,6 +204,29 @@ fn from_columns(text: Option<String>, num: Option<f64>) -> Json {
         }
         (None, None) => Json::Null,
     }
+}
+
+/// The fields of a contact created just now: each one a change from nothing.
+fn insert_fields(
+    conn: &Connection,
+    id: i64,
+    values: &BTreeMap<String, Json>,
+) -> Result<Vec<CrmEvent>, CrmError> {
+    let mut put = conn.prepare_cached(
+        "INSERT INTO contact_fields (contact_id, field, value_text, value_num) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut events = Vec::new();
+    for (field, value) in values.iter().filter(|(_, v)| !v.is_null()) {
+        let (text, num) = to_columns(value);
+        put.execute(params![id, field, text, num])?;
+        events.push(CrmEvent::FieldChanged {
+            contact_id: id,
+            field: field.clone(),
+            from: Json::Null,
+            to: value.clone(),
+        });
+    }
+    Ok(events)
 }
 
 /// Sets custom fields (null removes one). Returns a `FieldChanged` per real change.

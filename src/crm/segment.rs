@@ -79,6 +79,7 @@ pub enum Mode {
 
 /// "`c` has a row in `table` meeting `cond`", in the scope's mode.
 fn member(mode: Mode, table: &str, cond: &str) -> String {
+    let table = source(mode, table);
     match mode {
         Mode::Set => format!("c.id IN (SELECT contact_id FROM {table} WHERE {cond})"),
         Mode::One => format!("EXISTS (SELECT 1 FROM {table} WHERE contact_id = c.id AND {cond})"),
@@ -92,9 +93,20 @@ fn at_least(mode: Mode, table: &str, cond: &str, n: u32) -> String {
         (Mode::Set, _) => format!(
             "c.id IN (SELECT contact_id FROM {table} WHERE {cond} GROUP BY contact_id HAVING count(*) >= {n})"
         ),
-        (Mode::One, _) => {
-            format!("(SELECT count(*) FROM {table} WHERE contact_id = c.id AND {cond}) >= {n}")
-        }
+        (Mode::One, _) => format!(
+            "(SELECT count(*) FROM {} WHERE contact_id = c.id AND {cond}) >= {n}",
+            source(mode, table)
+        ),
+    }
+}
+
+/// The table as a query over one contact reads it. For one contact its timeline
+/// is the way in: without statistics SQLite otherwise picks the (type, subject,
+/// time) index and reads every contact's matching activities for each contact.
+fn source(mode: Mode, table: &str) -> &str {
+    match (mode, table) {
+        (Mode::One, "activities") => "activities INDEXED BY activities_timeline",
+        _ => table,
     }
 }
 
@@ -136,12 +148,29 @@ fn emit(
                 p.sql.push_str(empty);
                 return Ok(());
             }
+            // In a scan, an `all` is driven by its most selective child (a recent
+            // activity, typically a few percent of contacts) as a set; the other
+            // children are then probed per candidate by primary key instead of
+            // each being materialized whole (a quarter of a million "plan = pro"
+            // ids, say).
+            let driver = match (scope.mode, cond) {
+                (Mode::Set, Condition::All(_)) => items.iter().position(selective),
+                _ => None,
+            };
+            let one = Scope {
+                mode: Mode::One,
+                ..*scope
+            };
             p.sql.push('(');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     p.sql.push_str(op);
                 }
-                emit(item, scope, depth, p)?;
+                let child = match driver {
+                    Some(d) if d != i => &one,
+                    _ => scope,
+                };
+                emit(item, child, depth, p)?;
             }
             p.sql.push(')');
         }
@@ -209,6 +238,16 @@ fn emit(
         }
     }
     Ok(())
+}
+
+/// Whether a condition selects few contacts by construction: activity within a
+/// time window.
+fn selective(c: &Condition) -> bool {
+    match c {
+        Condition::Activity(a) => a.within.is_some() && a.at_least.unwrap_or(1) > 0,
+        Condition::Email(e) => e.within.is_some() && e.at_least.unwrap_or(1) > 0,
+        _ => false,
+    }
 }
 
 /// The serde name of a unit enum variant (`LifecycleStage::Customer` → "customer").
