@@ -508,10 +508,9 @@ mod tests {
     use super::*;
 
     fn run(text: &str) -> Report {
-        let conn = Connection::open_in_memory().expect("open");
-        let mut conn = conn;
+        let mut conn = Connection::open_in_memory().expect("open");
         crate::store::migrations::sqlite_migrate(&mut conn).expect("migrate");
-        let report = import(
+        import(
             &conn,
             text.as_bytes(),
             &BTreeMap::new(),
@@ -520,8 +519,7 @@ mod tests {
             0,
             &mut |_| {},
         )
-        .expect("import");
-        report
+        .expect("import")
     }
 
     #[test]
