@@ -5,7 +5,8 @@
 //! query), a search-as-you-type prefix query, a timeline page (50 newest of 10,000
 //! activities) and `contacts dedupe` over the whole store.
 //!
-//! `cargo bench --bench crm_store` (`-- --contacts N --seed S --keep DIR`); the
+//! `cargo bench --bench crm_store` (`-- --contacts N --seed S --keep FILE
+//! --import-only`); the
 //! generator prints its seed. The store uses the repository's own `contacts/*.yaml`
 //! (the demo workspace). Figures are in docs/crm.md.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
@@ -99,6 +100,11 @@ fn peak_rss_mib() -> u64 {
         / 1024
 }
 
+/// Starts a new peak for `VmHWM` (Linux: writing 5 to clear_refs).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// A person: (first, last, email, phone, company).
 fn person(rng: &mut Rng, i: u64) -> (String, String, String, Option<String>, String) {
     let first = FIRST[rng.below(FIRST.len() as u64) as usize];
@@ -131,6 +137,20 @@ fn main() {
         println!("run with `cargo bench --bench crm_store` to measure");
         return;
     }
+    if let Some(path) = flag::<String>(&args, "--dedupe") {
+        let store = SqliteStore::open(Path::new(&path), Synchronous::Full).expect("store");
+        let t = Instant::now();
+        let pairs = store
+            .read(|c| Ok(dedupe::candidates(c).expect("dedupe")))
+            .expect("read");
+        println!(
+            "dedupe: {} candidate pairs in {:.1} s; peak resident memory {} MiB",
+            pairs.len(),
+            t.elapsed().as_secs_f64(),
+            peak_rss_mib()
+        );
+        return;
+    }
     let n: u64 = flag(&args, "--contacts").unwrap_or(1_000_000);
     let seed: u64 = flag(&args, "--seed").unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -150,7 +170,7 @@ fn main() {
         .as_ref()
         .map(|d| d.value.fields.clone())
         .unwrap_or_default();
-    let lists = ws
+    let lists: std::collections::BTreeSet<String> = ws
         .lists
         .as_ref()
         .map(|d| d.value.lists.keys().cloned().collect())
@@ -158,66 +178,12 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     // 1. CSV import of n contacts into a fresh store, as `contacts import` runs it.
-    let csv_path = dir.path().join("contacts.csv");
-    {
-        let mut rng = Rng::new(seed);
-        let mut w = csv::Writer::from_path(&csv_path).expect("csv");
-        w.write_record([
-            "email",
-            "first_name",
-            "last_name",
-            "phone",
-            "company",
-            "plan",
-            "tags",
-        ])
-        .expect("header");
-        for i in 0..n {
-            let (first, last, email, phone, company) = person(&mut rng, i);
-            let plan = ["free", "starter", "pro", "enterprise"][rng.below(4) as usize];
-            let tags = if rng.unit() < 0.4 { "newsletter" } else { "" };
-            w.write_record([
-                &email,
-                &first,
-                &last,
-                &phone.unwrap_or_default(),
-                &company,
-                plan,
-                tags,
-            ])
-            .expect("row");
-        }
-        w.flush().expect("flush");
+    if !args.iter().any(|a| a == "--skip-import") {
+        import_bench(seed, n, &fields, &lists, dir.path());
     }
-    let rss_before = peak_rss_mib();
-    let store = SqliteStore::open(&dir.path().join("import.db"), Synchronous::Full).expect("store");
-    let file = std::fs::File::open(&csv_path).expect("open csv");
-    let t = Instant::now();
-    let report = store
-        .write(move |c| {
-            import::import(
-                c,
-                file,
-                &fields,
-                &lists,
-                &import::Options::default(),
-                0,
-                &mut |_| {},
-            )
-            .map_err(|e| funnel::store::StoreError::Invalid(e.to_string()))
-        })
-        .wait()
-        .expect("import");
-    let import_s = t.elapsed().as_secs_f64();
-    println!(
-        "import: {} rows, {} created, {} rejected in {import_s:.1} s ({:.0} rows/s); peak resident memory {} MiB (before: {rss_before} MiB)",
-        report.rows,
-        report.created,
-        report.rejects.len(),
-        report.rows as f64 / import_s,
-        peak_rss_mib()
-    );
-    drop(store);
+    if args.iter().any(|a| a == "--import-only") {
+        return;
+    }
 
     // 2. The generated store: contacts, fields, tags, and 10 activities per contact.
     let path = dir.path().join("crm.db");
@@ -290,7 +256,9 @@ fn main() {
         let hits = store
             .read(move |c| Ok(directory::search(c, q, 20).expect("search")))
             .expect("read");
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        println!("  search {q:?}: {} hits in {ms:.1} ms", hits.len());
+        times.push(ms);
         assert!(!hits.is_empty() || q == "co4", "no hits for {q}");
     }
     runs("prefix search (20 hits)", &mut times);
@@ -307,22 +275,91 @@ fn main() {
     }
     runs("timeline page (50 newest of 10,000)", &mut times);
 
-    // 6. Dedupe over the whole store.
-    let t = Instant::now();
-    let pairs = store
-        .read(|c| Ok(dedupe::candidates(c).expect("dedupe")))
-        .expect("read");
-    println!(
-        "dedupe: {} candidate pairs in {:.1} s; peak resident memory {} MiB",
-        pairs.len(),
-        t.elapsed().as_secs_f64(),
-        peak_rss_mib()
-    );
+    // 6. Dedupe over the whole store, in a process of its own so that its peak
+    // memory is its own (the generator's page cache stays resident here).
+    drop(store);
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["--bench", "--dedupe"])
+        .arg(&path)
+        .output()
+        .expect("dedupe process");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
     if let Some(keep) = flag::<String>(&args, "--keep") {
-        drop(store);
         std::fs::copy(&path, &keep).expect("keep the store");
         println!("store kept at {keep}");
     }
+}
+
+/// Writes a CSV of `n` people and imports it into a fresh store as `contacts
+/// import` does; prints the time and the peak memory of the import.
+fn import_bench(
+    seed: u64,
+    n: u64,
+    fields: &std::collections::BTreeMap<String, funnel::model::contacts::FieldDef>,
+    lists: &std::collections::BTreeSet<String>,
+    dir: &Path,
+) {
+    let csv_path = dir.join("contacts.csv");
+    {
+        let mut rng = Rng::new(seed);
+        let mut w = csv::Writer::from_path(&csv_path).expect("csv");
+        w.write_record([
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "company",
+            "plan",
+            "tags",
+        ])
+        .expect("header");
+        for i in 0..n {
+            let (first, last, email, phone, company) = person(&mut rng, i);
+            let plan = ["free", "starter", "pro", "enterprise"][rng.below(4) as usize];
+            let tags = if rng.unit() < 0.4 { "newsletter" } else { "" };
+            w.write_record([
+                &email,
+                &first,
+                &last,
+                &phone.unwrap_or_default(),
+                &company,
+                plan,
+                tags,
+            ])
+            .expect("row");
+        }
+        w.flush().expect("flush");
+    }
+    reset_peak_rss();
+    let rss_before = peak_rss_mib();
+    let store = SqliteStore::open(&dir.join("import.db"), Synchronous::Full).expect("store");
+    let file = std::fs::File::open(&csv_path).expect("open csv");
+    let (fields, lists) = (fields.clone(), lists.clone());
+    let t = Instant::now();
+    let report = store
+        .write(move |c| {
+            import::import(
+                c,
+                file,
+                &fields,
+                &lists,
+                &import::Options::default(),
+                0,
+                &mut |_| {},
+            )
+            .map_err(|e| funnel::store::StoreError::Invalid(e.to_string()))
+        })
+        .wait()
+        .expect("import");
+    let import_s = t.elapsed().as_secs_f64();
+    println!(
+        "import: {} rows, {} created, {} rejected in {import_s:.1} s ({:.0} rows/s); peak resident memory {} MiB (before: {rss_before} MiB)",
+        report.rows,
+        report.created,
+        report.rejects.len(),
+        report.rows as f64 / import_s,
+        peak_rss_mib()
+    );
 }
 
 /// Writes the store directly (one transaction, no fsync): contacts with plan and

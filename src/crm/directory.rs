@@ -13,6 +13,9 @@ use super::segment::{self, Mode, Scope};
 use crate::model::contacts::Condition;
 use crate::store::UnixMs;
 
+/// Matches ranked by relevance at most, per search.
+const RANK_WINDOW: usize = 2_000;
+
 /// One line of a contact listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -98,9 +101,14 @@ pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Summar
     let Some(fts) = fts_query(query) else {
         return Ok(Vec::new());
     };
+    // Ranking reads every match, and a prefix of a few letters matches a good
+    // part of a large store: relevance is computed over the first
+    // RANK_WINDOW matches in index order (all of them, for any query specific
+    // enough to be worth ranking), so that every keystroke answers at once.
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM contacts_fts f JOIN contacts c ON c.id = f.rowid \
-         WHERE contacts_fts MATCH ?1 ORDER BY f.rank LIMIT ?2"
+        "SELECT {SUMMARY_COLUMNS} FROM (SELECT rowid, rank FROM contacts_fts \
+         WHERE contacts_fts MATCH ?1 LIMIT {RANK_WINDOW}) f JOIN contacts c ON c.id = f.rowid \
+         ORDER BY f.rank LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
