@@ -16,6 +16,16 @@ CREATE INDEX contacts_scored ON contacts (score_seen) WHERE score_seen <> 0;
 DROP INDEX activities_by_subject;
 CREATE INDEX activities_by_subject ON activities (type, subject, occurred_at, contact_id);
 
+-- Every contact write paid for indexes no query reads: status has five values
+-- (a scan is as fast), and a field value is either text or a number, so each
+-- field index holds only the rows of its kind (a comparison `value_num > ?`
+-- implies the partial index's condition, so the planner still uses it).
+DROP INDEX contacts_by_status;
+DROP INDEX contact_fields_by_text;
+DROP INDEX contact_fields_by_num;
+CREATE INDEX contact_fields_by_text ON contact_fields (field, value_text) WHERE value_text IS NOT NULL;
+CREATE INDEX contact_fields_by_num ON contact_fields (field, value_num) WHERE value_num IS NOT NULL;
+
 -- Small CRM settings that belong to the store, such as the scoring epoch and the
 -- hash of the rules the engagement column was computed with.
 CREATE TABLE crm_state (

@@ -364,12 +364,29 @@ fn field_sql(f: &FieldCondition, mode: Mode, p: &mut Predicate) -> Result<(), Se
         );
     }
     if let Some(exists) = f.exists {
-        let sql = match column {
-            Some(c) => format!("c.{c} IS NOT NULL"),
-            None => member(mode, "contact_fields", "field = ?"),
+        // A stored value is text or a number; each kind has its own (partial)
+        // index, so "has the field" asks both.
+        let (sql, params) = match column {
+            Some(c) => (format!("c.{c} IS NOT NULL"), Vec::new()),
+            None => (
+                format!(
+                    "({} OR {})",
+                    member(
+                        mode,
+                        "contact_fields",
+                        "field = ? AND value_text IS NOT NULL"
+                    ),
+                    member(
+                        mode,
+                        "contact_fields",
+                        "field = ? AND value_num IS NOT NULL"
+                    )
+                ),
+                name().into_iter().chain(name()).collect(),
+            ),
         };
         let sql = if exists { sql } else { format!("NOT ({sql})") };
-        part(sql, name());
+        part(sql, params);
     }
     if parts.is_empty() {
         return Err(SegmentError::Invalid(format!(

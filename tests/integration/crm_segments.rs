@@ -32,6 +32,13 @@ const SEGMENTS: &str = r#"segments:
     name: At most one view this week
     match:
       activity: { type: page_view, at_most: 1, within: 7d }
+  sized-no-company:
+    name: Has a size, no company
+    match:
+      all:
+        - field: { name: size, exists: true }
+        - field: { name: size, gte: 100 }
+        - not: { field: { name: company, exists: true } }
   warm:
     name: Warm
     match:
@@ -118,7 +125,7 @@ const PEOPLE: &[Person] = &[
 ];
 
 /// The reference: each segment's members by evaluating the rules in Rust.
-fn reference(p: &Person) -> [bool; 4] {
+fn reference(p: &Person) -> [bool; 5] {
     let week = p.views_ago.iter().filter(|a| **a <= 7 * DAY).count();
     let pricing_pro = p.plan == "pro" && p.tags.contains(&"newsletter") && week >= 2;
     [
@@ -126,6 +133,7 @@ fn reference(p: &Person) -> [bool; 4] {
         p.stage != Some("customer"),
         p.size >= 500 || p.lists.contains(&"vip") || pricing_pro,
         week <= 1,
+        p.size >= 100,
     ]
 }
 
@@ -186,7 +194,13 @@ fn segment_membership_matches_a_reference_evaluation() {
     seed(&h, now);
     let engine = h.worker.engine().clone();
     let ws_segments = engine.scoring.segments.clone();
-    let names = ["pricing-pros", "not-customers", "big-or-vip", "quiet"];
+    let names = [
+        "pricing-pros",
+        "not-customers",
+        "big-or-vip",
+        "quiet",
+        "sized-no-company",
+    ];
     for (i, name) in names.iter().enumerate() {
         let def = ws_segments[*name].clone();
         let engine = engine.clone();
