@@ -248,6 +248,43 @@ pub fn import(
         delimiter: char::from(delimiter),
         ..Report::default()
     };
+    // Random inserts into the email, name and field indexes of a large store miss
+    // the writer's usual page cache; a larger one for the import's length, given
+    // back after (the statement below cannot fail half-way).
+    let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    conn.execute_batch(&format!("PRAGMA cache_size = {IMPORT_CACHE_KIB}"))?;
+    let result = rows_into_store(
+        conn,
+        &mut reader,
+        &columns,
+        fields,
+        lists,
+        opts,
+        now,
+        progress,
+        &mut report,
+    );
+    conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))?;
+    result?;
+    progress(report.rows);
+    Ok(report)
+}
+
+/// Page cache of the writer during an import (KiB, negative as SQLite wants it).
+const IMPORT_CACHE_KIB: i64 = -131_072;
+
+#[allow(clippy::too_many_arguments)]
+fn rows_into_store<R: Read>(
+    conn: &Connection,
+    reader: &mut csv::Reader<R>,
+    columns: &[(String, Target)],
+    fields: &BTreeMap<String, FieldDef>,
+    lists: &BTreeSet<String>,
+    opts: &Options,
+    now: UnixMs,
+    progress: &mut dyn FnMut(u64),
+    report: &mut Report,
+) -> Result<(), ImportError> {
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -327,8 +364,7 @@ pub fn import(
             report.updated += 1;
         }
     }
-    progress(report.rows);
-    Ok(report)
+    Ok(())
 }
 
 /// Reads through, dropping every `\r` that precedes a `\n`: the csv crate counts
