@@ -313,7 +313,7 @@ fn rows_into_store<R: Read>(
             reason,
             record: record.iter().map(String::from).collect(),
         };
-        let row = match parse_row(&record, &columns, fields, lists) {
+        let row = match parse_row(&record, columns, fields, lists) {
             Ok(r) => r,
             Err(reason) => {
                 report.rejects.push(reject(reason));
