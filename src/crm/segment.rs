@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 
 use super::CrmError;
 use crate::model::contacts::{
-    ActivityCondition, Condition, EmailEvent, FieldCondition, Range, SegmentDef,
+    ActivityCondition, Condition, EmailCondition, EmailEvent, FieldCondition, Range, SegmentDef,
 };
 use crate::store::UnixMs;
 
@@ -216,25 +216,7 @@ fn emit(
         Condition::Field(f) => field_sql(f, scope.mode, p)?,
         Condition::Activity(a) => activity_sql(a, scope, p)?,
         Condition::Email(e) => {
-            let kind = match e.event {
-                EmailEvent::Sent => "email_sent",
-                EmailEvent::Opened => "email_opened",
-                EmailEvent::Clicked => "email_clicked",
-                EmailEvent::Bounced => "email_bounced",
-                EmailEvent::Unsubscribed => "email_unsubscribed",
-            };
-            let mut filter = BTreeMap::new();
-            if let Some(t) = &e.template {
-                filter.insert("template".to_string(), Json::String(t.to_string()));
-            }
-            let as_activity = ActivityCondition {
-                kind: kind.to_string(),
-                filter,
-                at_least: e.at_least,
-                at_most: e.at_most,
-                within: e.within.clone(),
-            };
-            activity_sql(&as_activity, scope, p)?;
+            activity_sql(&email_activity(e), scope, p)?;
         }
     }
     Ok(())
@@ -414,11 +396,9 @@ fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-fn activity_sql(
-    a: &ActivityCondition,
-    scope: &Scope<'_>,
-    p: &mut Predicate,
-) -> Result<(), SegmentError> {
+/// An activity condition's filter (type, `where:`, window) as SQL over
+/// `activities`, with its parameters.
+fn activity_filter(a: &ActivityCondition, now: UnixMs) -> Result<(String, Vec<Sql>), SegmentError> {
     let mut cond = String::from("type = ?");
     let mut params = vec![Sql::Text(a.kind.clone())];
     for (key, value) in &a.filter {
@@ -435,11 +415,40 @@ fn activity_sql(
         let ms = within.millis().map_err(SegmentError::Invalid)?;
         cond.push_str(" AND occurred_at >= ?");
         params.push(Sql::Integer(
-            scope
-                .now
-                .saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)),
+            now.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)),
         ));
     }
+    Ok((cond, params))
+}
+
+/// An email condition as the activity condition it is (`email_opened`, …).
+fn email_activity(e: &EmailCondition) -> ActivityCondition {
+    let kind = match e.event {
+        EmailEvent::Sent => "email_sent",
+        EmailEvent::Opened => "email_opened",
+        EmailEvent::Clicked => "email_clicked",
+        EmailEvent::Bounced => "email_bounced",
+        EmailEvent::Unsubscribed => "email_unsubscribed",
+    };
+    let mut filter = BTreeMap::new();
+    if let Some(t) = &e.template {
+        filter.insert("template".to_string(), Json::String(t.to_string()));
+    }
+    ActivityCondition {
+        kind: kind.to_string(),
+        filter,
+        at_least: e.at_least,
+        at_most: e.at_most,
+        within: e.within.clone(),
+    }
+}
+
+fn activity_sql(
+    a: &ActivityCondition,
+    scope: &Scope<'_>,
+    p: &mut Predicate,
+) -> Result<(), SegmentError> {
+    let (cond, params) = activity_filter(a, scope.now)?;
     let least = a
         .at_least
         .unwrap_or(if a.at_most.is_some() { 0 } else { 1 });
@@ -466,11 +475,91 @@ fn activity_sql(
 
 /// How many contacts meet the condition.
 pub fn count(conn: &Connection, cond: &Condition, scope: &Scope<'_>) -> Result<u64, CrmError> {
+    if scope.mode == Mode::Set
+        && let Condition::All(items) = cond
+        && let Some(d) = items.iter().position(selective)
+    {
+        return count_driven(conn, items, d, scope);
+    }
     let pred = compile(cond, scope).map_err(segment_error)?;
     let sql = format!("SELECT count(*) FROM contacts c WHERE {}", pred.sql);
     let n: i64 = conn
         .prepare_cached(&sql)?
         .query_row(rusqlite::params_from_iter(pred.params), |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Counts an `all` driven by a recent-activity child: the child's activities are
+/// read from the covering index and counted per contact in a hash map (SQLite's
+/// `GROUP BY … HAVING` sorted them into a temporary B-tree, most of the time of a
+/// count over a large store), and only the contacts that pass are probed for the
+/// other children, in one statement.
+fn count_driven(
+    conn: &Connection,
+    items: &[Condition],
+    driver: usize,
+    scope: &Scope<'_>,
+) -> Result<u64, CrmError> {
+    let activity = match &items[driver] {
+        Condition::Activity(a) => a.clone(),
+        Condition::Email(e) => email_activity(e),
+        _ => {
+            return Err(CrmError::Invalid(
+                "a segment's driver is an activity".into(),
+            ));
+        }
+    };
+    let (cond, params) = activity_filter(&activity, scope.now)?;
+    let least = activity.at_least.unwrap_or(1);
+    let mut counts: std::collections::HashMap<i64, u32> = std::collections::HashMap::new();
+    {
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT contact_id FROM activities WHERE {cond}"))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(r) = rows.next()? {
+            *counts.entry(r.get(0)?).or_insert(0) += 1;
+        }
+    }
+    let mut ids: Vec<i64> = counts
+        .into_iter()
+        .filter(|(_, n)| *n >= least && activity.at_most.is_none_or(|m| *n <= m))
+        .map(|(id, _)| id)
+        .collect();
+    // In id order, the probes walk the (contact_id, …) keys front to back.
+    ids.sort_unstable();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let rest: Vec<Condition> = items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != driver)
+        .map(|(_, c)| c.clone())
+        .collect();
+    let one = Scope {
+        mode: Mode::One,
+        ..*scope
+    };
+    let pred = compile(&Condition::All(rest), &one)?;
+    // When the other children look only at other tables, the contact rows are not
+    // read at all: the candidate ids stand in for `c`.
+    let sql = if pred.sql.replace("c.id", "").contains("c.") {
+        format!(
+            "SELECT count(*) FROM contacts c WHERE c.id IN (SELECT value FROM json_each(?)) AND {}",
+            pred.sql
+        )
+    } else {
+        format!(
+            "SELECT count(*) FROM (SELECT value AS id FROM json_each(?)) c WHERE {}",
+            pred.sql
+        )
+    };
+    let list = serde_json::to_string(&ids).map_err(|e| CrmError::Invalid(e.to_string()))?;
+    let mut all = vec![Sql::Text(list)];
+    all.extend(pred.params);
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(all), |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 

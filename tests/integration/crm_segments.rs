@@ -39,6 +39,12 @@ const SEGMENTS: &str = r#"segments:
         - field: { name: size, exists: true }
         - field: { name: size, gte: 100 }
         - not: { field: { name: company, exists: true } }
+  recent-non-customers:
+    name: Viewed this week, not customers
+    match:
+      all:
+        - not: { stage: customer }
+        - activity: { type: page_view, within: 7d }
   warm:
     name: Warm
     match:
@@ -125,7 +131,7 @@ const PEOPLE: &[Person] = &[
 ];
 
 /// The reference: each segment's members by evaluating the rules in Rust.
-fn reference(p: &Person) -> [bool; 5] {
+fn reference(p: &Person) -> [bool; 6] {
     let week = p.views_ago.iter().filter(|a| **a <= 7 * DAY).count();
     let pricing_pro = p.plan == "pro" && p.tags.contains(&"newsletter") && week >= 2;
     [
@@ -134,6 +140,7 @@ fn reference(p: &Person) -> [bool; 5] {
         p.size >= 500 || p.lists.contains(&"vip") || pricing_pro,
         week <= 1,
         p.size >= 100,
+        week >= 1 && p.stage != Some("customer"),
     ]
 }
 
