@@ -286,6 +286,8 @@ fn rows_into_store<R: Read>(
     report: &mut Report,
 ) -> Result<(), ImportError> {
     let mut seen: HashMap<String, u64> = HashMap::new();
+    // Forgotten people are few: their hashes are read once, not queried per row.
+    let suppressed = privacy::suppressed_hashes(conn)?;
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
@@ -328,7 +330,7 @@ fn rows_into_store<R: Read>(
             continue;
         }
         seen.insert(email.clone(), line);
-        if privacy::is_suppressed(conn, &email)? {
+        if !suppressed.is_empty() && suppressed.contains(&privacy::email_hash(&email)) {
             report.rejects.push(reject(
                 "suppressed: this person asked to be forgotten; import them only with new consent"
                     .into(),

@@ -36,6 +36,13 @@ pub struct Consent<'a> {
     pub wording: Option<&'a str>,
 }
 
+/// Every suppressed address hash (for checking many addresses at once).
+pub fn suppressed_hashes(conn: &Connection) -> Result<std::collections::HashSet<String>, CrmError> {
+    let mut stmt = conn.prepare("SELECT email_hash FROM suppressions")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Records consent in the ledger; giving consent again lifts a suppression.
 pub fn record_consent(conn: &Connection, c: &Consent<'_>, at: UnixMs) -> Result<(), CrmError> {
     let hash = email_hash(c.email);
