@@ -11,6 +11,7 @@ mod executions;
 mod graph;
 mod import;
 mod init;
+mod lists;
 mod loaded;
 mod run;
 mod schema;
@@ -89,6 +90,8 @@ pub enum Command {
     Contacts(contacts::Args),
     /// List segments, count them live, explain a contact's membership.
     Segments(segments::Args),
+    /// Static lists: members, add, remove.
+    Lists(lists::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(args, cli.color),
         Command::Contacts(args) => contacts::run(args, cli.color),
         Command::Segments(args) => segments::run(args, cli.color),
+        Command::Lists(args) => lists::run(args, cli.color),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@
 //! adjustments here; the CRM issue adds fit and engagement rules to the same
 //! [`contact::score`] function.
 
+pub mod bulk;
 pub mod contact;
 pub mod deal;
 pub mod dedupe;

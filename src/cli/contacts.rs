@@ -145,6 +145,35 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
     },
+    /// Change every contact of a segment or filter at once, in one transaction.
+    Bulk {
+        #[command(flatten)]
+        filters: Filters,
+        /// Every contact (when no filter is given, this must be said).
+        #[arg(long)]
+        all_contacts: bool,
+        /// Add this tag.
+        #[arg(long, group = "action")]
+        add_tag: Option<String>,
+        /// Remove this tag.
+        #[arg(long, group = "action")]
+        remove_tag: Option<String>,
+        /// Add to this list.
+        #[arg(long, group = "action")]
+        add_to_list: Option<String>,
+        /// Remove from this list.
+        #[arg(long, group = "action")]
+        remove_from_list: Option<String>,
+        /// Set a field: NAME=VALUE.
+        #[arg(long, group = "action", value_name = "NAME=VALUE")]
+        set_field: Option<String>,
+        /// Delete the contacts.
+        #[arg(long, group = "action")]
+        delete: bool,
+        /// Only say how many contacts would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Export contacts as CSV, in funnel's layout or HubSpot's or Mailchimp's.
     Export {
         #[command(flatten)]
@@ -399,6 +428,82 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 list,
             };
             return super::contacts_import::run(&ws, &store, &file, opts, rejects, format, now);
+        }
+        Cmd::Bulk {
+            filters,
+            all_contacts,
+            add_tag,
+            remove_tag,
+            add_to_list,
+            remove_from_list,
+            set_field,
+            delete,
+            dry_run,
+        } => {
+            use crate::crm::bulk::Action;
+            let action = if let Some(t) = add_tag {
+                Action::Tag(vec![t])
+            } else if let Some(t) = remove_tag {
+                Action::Untag(vec![t])
+            } else if let Some(l) = add_to_list.or(remove_from_list.clone()) {
+                let known = ws
+                    .lists
+                    .as_ref()
+                    .is_some_and(|d| d.value.lists.contains_key(&l));
+                if !known {
+                    anyhow::bail!("no list `{l}` in contacts/lists.yaml");
+                }
+                if remove_from_list.is_some() {
+                    Action::RemoveFromList(l)
+                } else {
+                    Action::AddToList(l)
+                }
+            } else if let Some(pair) = set_field {
+                let (name, value) = parse_fields(&[pair])?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--set-field needs NAME=VALUE"))?;
+                Action::SetField(name, value)
+            } else if delete {
+                Action::Delete
+            } else {
+                anyhow::bail!(
+                    "say what to do: --add-tag, --remove-tag, --add-to-list, --remove-from-list, --set-field or --delete"
+                );
+            };
+            let cond = match (filters.condition()?, all_contacts) {
+                (Some(c), _) => c,
+                (None, true) => Condition::All(Vec::new()),
+                (None, false) => anyhow::bail!(
+                    "no filter given: name the contacts (--segment, --tag, --list, --field, …) or say --all-contacts"
+                ),
+            };
+            if dry_run {
+                let e = engine.clone();
+                let n = store.read(move |c| {
+                    let score = e.scoring.score_sql(c, now, Mode::Set).map_err(to_store)?;
+                    let scope = crate::crm::segment::Scope {
+                        segments: &e.scoring.segments,
+                        score: Some(&score),
+                        now,
+                        mode: Mode::Set,
+                    };
+                    crate::crm::segment::count(c, &cond, &scope).map_err(to_store)
+                })?;
+                println!("{n} contacts would change (dry run)");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let bar = super::contacts_import::progress_bar(u64::MAX);
+            let (e, tick) = (engine.clone(), bar.clone());
+            let n = store
+                .write(move |c| {
+                    let mut progress = |n: u64| tick.set_position(n);
+                    crate::crm::bulk::apply(c, &e.scoring, &cond, &action, now, &mut progress)
+                        .map_err(to_store)
+                })
+                .wait()?;
+            bar.finish_and_clear();
+            println!("{n} contacts changed");
         }
         Cmd::Export {
             filters,

@@ -128,15 +128,16 @@ fn write_rejects(path: &Path, rejects: &[Reject]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A bar of rows read on an interactive stderr; hidden otherwise.
-fn progress_bar(bytes: u64) -> indicatif::ProgressBar {
+/// A bar of rows done on an interactive stderr (for work of at least `bytes`
+/// bytes); hidden otherwise.
+pub(super) fn progress_bar(bytes: u64) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() || bytes < 1024 * 1024 {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} importing: {pos} rows ({per_sec})")
+        indicatif::ProgressStyle::with_template("{spinner} {pos} contacts ({per_sec})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(120));

@@ -421,3 +421,160 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
         .map(|r| r.expect("csv row").iter().map(String::from).collect())
         .collect()
 }
+
+#[test]
+fn bulk_changes_and_lists_work_over_filters_and_segments() {
+    let dir = demo();
+    let csv = fixtures().join("csv/messy.csv");
+    assert!(
+        run(
+            &["contacts", "import", csv.to_str().expect("path")],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    // No filter: refused unless every contact is meant.
+    let refused = run(&["contacts", "bulk", "--add-tag", "x"], dir.path());
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--all-contacts"));
+    let dry = run(
+        &[
+            "contacts",
+            "bulk",
+            "--tag",
+            "newsletter",
+            "--add-to-list",
+            "customers",
+            "--dry-run",
+        ],
+        dir.path(),
+    );
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("1 contacts would change"));
+    let lists = json_out(&["lists", "list", "--format", "json"], dir.path());
+    let members = |lists: &Json, id: &str| {
+        lists
+            .as_array()
+            .expect("lists")
+            .iter()
+            .find(|l| l["id"] == id)
+            .map(|l| l["members"].clone())
+    };
+    assert_eq!(
+        members(&lists, "customers"),
+        Some(serde_json::json!(0)),
+        "a dry run changes nothing"
+    );
+    assert!(
+        run(
+            &[
+                "contacts",
+                "bulk",
+                "--tag",
+                "newsletter",
+                "--add-to-list",
+                "customers"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    assert!(
+        run(
+            &[
+                "contacts",
+                "bulk",
+                "--all-contacts",
+                "--set-field",
+                "plan=starter"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    assert!(
+        run(
+            &[
+                "contacts",
+                "bulk",
+                "--list",
+                "customers",
+                "--set-field",
+                "plan=pro"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    let lists = json_out(&["lists", "list", "--format", "json"], dir.path());
+    assert_eq!(members(&lists, "customers"), Some(serde_json::json!(1)));
+    let pro = json_out(
+        &[
+            "contacts", "list", "--field", "plan=pro", "--format", "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(pro.as_array().map(Vec::len), Some(1));
+    assert_eq!(pro[0]["email"], "lena.fischer@fjord.example");
+    let starters = json_out(
+        &[
+            "contacts",
+            "list",
+            "--field",
+            "plan=starter",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(starters.as_array().map(Vec::len), Some(5));
+    // Lists by hand.
+    assert!(
+        run(
+            &[
+                "lists",
+                "add",
+                "prospects",
+                "chloe@example.org",
+                "mia@example.org"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    assert!(
+        run(
+            &["lists", "remove", "prospects", "mia@example.org"],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    let shown = json_out(
+        &["lists", "show", "prospects", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(shown[0]["email"], "chloe@example.org");
+    assert_eq!(shown.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        run(&["lists", "add", "nope", "chloe@example.org"], dir.path())
+            .status
+            .code(),
+        Some(2)
+    );
+    // Delete over a filter.
+    assert!(
+        run(
+            &["contacts", "bulk", "--list", "prospects", "--delete"],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    assert!(!emails(dir.path()).contains(&"chloe@example.org".to_string()));
+    assert_eq!(emails(dir.path()).len(), 5);
+}
