@@ -6,6 +6,7 @@
 mod contacts;
 mod contacts_import;
 mod db;
+mod deals;
 mod emit;
 mod executions;
 mod graph;
@@ -92,6 +93,8 @@ pub enum Command {
     Segments(segments::Args),
     /// Static lists: members, add, remove.
     Lists(lists::Args),
+    /// Deals in pipelines: list, show, move, pipeline totals.
+    Deals(deals::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Contacts(args) => contacts::run(args, cli.color),
         Command::Segments(args) => segments::run(args, cli.color),
         Command::Lists(args) => lists::run(args, cli.color),
+        Command::Deals(args) => deals::run(args, cli.color),
     };
     match result {
         Ok(code) => code,

@@ -104,6 +104,8 @@ pub struct Engine {
     /// Lead scoring; its thresholds include those workflows' `score_crossed`
     /// triggers name by number.
     pub scoring: crate::crm::scoring::Scoring,
+    /// The pipelines of contacts/pipelines.yaml (which stages close a deal).
+    pub pipelines: BTreeMap<String, crate::model::contacts::PipelineDef>,
 }
 
 impl Engine {
@@ -181,7 +183,28 @@ impl Engine {
             versions: Mutex::new(versions),
             emails,
             scoring,
+            pipelines: ws
+                .pipelines
+                .as_ref()
+                .map(|d| d.value.pipelines.clone())
+                .unwrap_or_default(),
         })
+    }
+
+    /// What a deal's status becomes at a stage: "won" or "lost" at a closing
+    /// stage, else "open".
+    pub fn deal_status(&self, pipeline: &str, stage: &str) -> &'static str {
+        use crate::model::contacts::DealOutcome;
+        let closed = self
+            .pipelines
+            .get(pipeline)
+            .and_then(|p| p.stages.iter().find(|s| s.id.as_str() == stage))
+            .and_then(|s| s.closed);
+        match closed {
+            Some(DealOutcome::Won) => "won",
+            Some(DealOutcome::Lost) => "lost",
+            None => "open",
+        }
     }
 
     /// The current version of a workflow.

@@ -70,3 +70,119 @@ pub fn move_to_stage(
         }],
     ))
 }
+
+/// A deal as listings show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DealRow {
+    pub id: i64,
+    pub uid: String,
+    pub contact: String,
+    pub pipeline: String,
+    pub stage: String,
+    pub value: Option<f64>,
+    pub status: String,
+    pub created_at: UnixMs,
+    pub updated_at: UnixMs,
+}
+
+const DEAL_COLUMNS: &str = "d.id, d.uid, c.email, d.pipeline, d.stage, d.value, d.status, \
+     d.created_at, d.updated_at";
+
+fn deal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DealRow> {
+    Ok(DealRow {
+        id: r.get(0)?,
+        uid: r.get(1)?,
+        contact: r.get(2)?,
+        pipeline: r.get(3)?,
+        stage: r.get(4)?,
+        value: r.get(5)?,
+        status: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+/// Deals, newest first, optionally of one pipeline, stage or status.
+pub fn list(
+    conn: &Connection,
+    pipeline: Option<&str>,
+    stage: Option<&str>,
+    status: Option<&str>,
+    limit: usize,
+) -> Result<Vec<DealRow>, CrmError> {
+    let sql = format!(
+        "SELECT {DEAL_COLUMNS} FROM deals d JOIN contacts c ON c.id = d.contact_id \
+         WHERE (?1 IS NULL OR d.pipeline = ?1) AND (?2 IS NULL OR d.stage = ?2) \
+         AND (?3 IS NULL OR d.status = ?3) ORDER BY d.id DESC LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            pipeline,
+            stage,
+            status,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        deal_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One stage change of a deal.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StageChange {
+    pub from: Option<String>,
+    pub to: String,
+    pub source: Option<String>,
+    pub at: UnixMs,
+}
+
+/// A deal by public id or row id, with its stage history, oldest first.
+pub fn show(conn: &Connection, key: &str) -> Result<(DealRow, Vec<StageChange>), CrmError> {
+    let sql = format!(
+        "SELECT {DEAL_COLUMNS} FROM deals d JOIN contacts c ON c.id = d.contact_id \
+         WHERE d.uid = ?1 OR d.id = ?2"
+    );
+    let deal = conn
+        .prepare_cached(&sql)?
+        .query_row(params![key, key.parse::<i64>().unwrap_or(-1)], deal_row)
+        .optional()?
+        .ok_or_else(|| CrmError::Invalid(format!("no deal `{key}`")))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT from_stage, to_stage, source, changed_at FROM deal_stage_history \
+         WHERE deal_id = ?1 ORDER BY changed_at, id",
+    )?;
+    let history = stmt
+        .query_map([deal.id], |r| {
+            Ok(StageChange {
+                from: r.get(0)?,
+                to: r.get(1)?,
+                source: r.get(2)?,
+                at: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok((deal, history))
+}
+
+/// Marks a deal won, lost or open again (its stage says which).
+pub fn set_status(
+    conn: &Connection,
+    deal_id: i64,
+    status: &str,
+    at: UnixMs,
+) -> Result<(), CrmError> {
+    conn.prepare_cached("UPDATE deals SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![deal_id, status, at])?;
+    Ok(())
+}
+
+/// Open deals per stage of a pipeline: (stage, count, total value).
+pub fn by_stage(conn: &Connection, pipeline: &str) -> Result<Vec<(String, i64, f64)>, CrmError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT stage, count(*), coalesce(sum(value), 0) FROM deals \
+         WHERE pipeline = ?1 GROUP BY stage",
+    )?;
+    let rows = stmt.query_map([pipeline], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

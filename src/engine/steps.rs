@@ -387,7 +387,9 @@ fn run_kind(
                 now,
             )?;
             ctx.fx.events.extend(events);
-            Outcome::Next(json!({"deal_id": deal, "stage": stage.as_str()}))
+            let status = ctx.engine.deal_status(pipeline.as_str(), stage.as_str());
+            crm::deal::set_status(ctx.conn, deal, status, now)?;
+            Outcome::Next(json!({"deal_id": deal, "stage": stage.as_str(), "status": status}))
         }
         StepKind::SendEmail {
             template,

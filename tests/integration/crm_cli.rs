@@ -578,3 +578,96 @@ fn bulk_changes_and_lists_work_over_filters_and_segments() {
     assert!(!emails(dir.path()).contains(&"chloe@example.org".to_string()));
     assert_eq!(emails(dir.path()).len(), 5);
 }
+
+#[test]
+fn deals_move_through_a_pipeline_with_history_and_totals() {
+    let dir = demo();
+    assert!(
+        run(
+            &[
+                "contacts",
+                "add",
+                "buyer@example.org",
+                "--name",
+                "Bea Buyer"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    for (stage, value) in [("lead", "1000"), ("demo", "1200"), ("won", "1500")] {
+        let out = run(
+            &[
+                "deals",
+                "move",
+                "buyer@example.org",
+                stage,
+                "--value",
+                value,
+            ],
+            dir.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let deals = json_out(&["deals", "list", "--format", "json"], dir.path());
+    assert_eq!(deals.as_array().map(Vec::len), Some(1));
+    assert_eq!(deals[0]["stage"], "won");
+    assert_eq!(deals[0]["status"], "won", "a closing stage closes the deal");
+    assert_eq!(deals[0]["value"], 1500.0);
+    let uid = deals[0]["uid"].as_str().expect("uid").to_string();
+    let shown = json_out(&["deals", "show", &uid, "--format", "json"], dir.path());
+    let path: Vec<(Json, Json)> = shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| (h["from"].clone(), h["to"].clone()))
+        .collect();
+    assert_eq!(
+        path,
+        [
+            (Json::Null, "lead".into()),
+            ("lead".into(), "demo".into()),
+            ("demo".into(), "won".into())
+        ]
+    );
+    // A closed deal stays closed: the next move opens a new one.
+    assert!(
+        run(
+            &[
+                "deals",
+                "move",
+                "buyer@example.org",
+                "lead",
+                "--value",
+                "300"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    let totals = json_out(&["deals", "pipeline", "--format", "json"], dir.path());
+    let stage = |id: &str| {
+        totals
+            .as_array()
+            .expect("stages")
+            .iter()
+            .find(|s| s["stage"] == id)
+            .cloned()
+            .expect("stage")
+    };
+    assert_eq!(stage("won")["deals"], 1);
+    assert_eq!(stage("lead")["deals"], 1);
+    assert_eq!(stage("lead")["weighted"], 300.0 * 0.05);
+    let bad = run(
+        &["deals", "move", "buyer@example.org", "nowhere"],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no stage `nowhere`"));
+}
