@@ -83,6 +83,39 @@ pub enum Cmd {
         #[arg(long)]
         list: Vec<String>,
     },
+    /// Change a contact's name, phone, status, stage or fields.
+    Edit {
+        contact: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Lifecycle stage (subscriber, lead, marketing_qualified, …).
+        #[arg(long)]
+        stage: Option<String>,
+        /// A custom field: `--field plan=pro`; `--field plan=` removes it (repeatable).
+        #[arg(long, value_name = "NAME=VALUE")]
+        field: Vec<String>,
+    },
+    /// Record consent given or withdrawn (lifts a suppression when given).
+    Consent {
+        /// An email address (the person need not be a contact).
+        email: String,
+        /// What it is for, e.g. `newsletter`.
+        #[arg(long)]
+        purpose: String,
+        /// Record a withdrawal instead.
+        #[arg(long)]
+        withdrawn: bool,
+        /// Where it was given (a form, a call, an email).
+        #[arg(long)]
+        source: Option<String>,
+        /// The text the person agreed to.
+        #[arg(long)]
+        wording: Option<String>,
+    },
     /// A contact: fields, tags, lists, score and newest activities.
     Show {
         contact: String,
@@ -280,6 +313,96 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 if created { "created" } else { "updated" },
                 s.email,
                 s.uid
+            );
+        }
+        Cmd::Edit {
+            contact: who,
+            name,
+            phone,
+            status,
+            stage,
+            field,
+        } => {
+            let mut fields = parse_fields(&field)?;
+            for (k, v) in fields.iter_mut() {
+                if v.as_str() == Some("") {
+                    *v = Json::Null;
+                }
+                let known = ws
+                    .fields
+                    .as_ref()
+                    .is_some_and(|d| d.value.fields.contains_key(k));
+                if !known {
+                    anyhow::bail!("`--field {k}`: no field `{k}` in contacts/fields.yaml");
+                }
+            }
+            if let Some(s) = &stage {
+                let valid: Result<crate::model::workflow::LifecycleStage, _> =
+                    serde_json::from_value(Json::String(s.clone()));
+                if valid.is_err() {
+                    anyhow::bail!(
+                        "`--stage {s}`: use subscriber, lead, marketing_qualified, sales_qualified, opportunity, customer, evangelist or other"
+                    );
+                }
+            }
+            let status = status.map(|s| match s {
+                StatusArg::Active => "active",
+                StatusArg::Unsubscribed => "unsubscribed",
+                StatusArg::Bounced => "bounced",
+                StatusArg::Complained => "complained",
+            });
+            let e = engine.clone();
+            let email = store
+                .write(move |c| {
+                    let id = contact::resolve(c, &who).map_err(to_store)?;
+                    contact::edit(c, id, name.as_deref(), phone.as_deref(), status, now)
+                        .map_err(to_store)?;
+                    if let Some(s) = &stage {
+                        contact::set_stage(c, id, s, now).map_err(to_store)?;
+                    }
+                    contact::set_fields(c, id, &fields, now).map_err(to_store)?;
+                    e.scoring.observe(c, id, now).map_err(to_store)?;
+                    Ok(directory::summary(c, id).map_err(to_store)?.email)
+                })
+                .wait()?;
+            println!("updated {email}");
+        }
+        Cmd::Consent {
+            email,
+            purpose,
+            withdrawn,
+            source,
+            wording,
+        } => {
+            if !crate::validate::values::is_email(&crate::store::ops::normalize_email(&email)) {
+                anyhow::bail!("`{email}` is not an email address");
+            }
+            let shown = email.clone();
+            store
+                .write(move |c| {
+                    let id = contact::id_by_email(c, &email).map_err(to_store)?;
+                    crate::crm::privacy::record_consent(
+                        c,
+                        &crate::crm::privacy::Consent {
+                            contact_id: id,
+                            email: &email,
+                            purpose: &purpose,
+                            granted: !withdrawn,
+                            source: source.as_deref(),
+                            wording: wording.as_deref(),
+                        },
+                        now,
+                    )
+                    .map_err(to_store)
+                })
+                .wait()?;
+            println!(
+                "consent {} for {shown}",
+                if withdrawn {
+                    "withdrawal recorded"
+                } else {
+                    "recorded"
+                }
             );
         }
         Cmd::Show {

@@ -339,6 +339,27 @@ pub fn adjust_score(
     Ok((scoring.score(conn, id, at)?, events))
 }
 
+/// Changes a contact's name, phone or status (`None` leaves one as it is).
+pub fn edit(
+    conn: &Connection,
+    id: i64,
+    name: Option<&str>,
+    phone: Option<&str>,
+    status: Option<&str>,
+    at: UnixMs,
+) -> Result<(), CrmError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE contacts SET name = coalesce(?2, name), phone = coalesce(?3, phone), \
+             status = coalesce(?4, status), updated_at = max(updated_at, ?5) WHERE id = ?1",
+        )?
+        .execute(params![id, name, phone, status, at])?;
+    if n == 0 {
+        return Err(CrmError::NoContact(id));
+    }
+    Ok(())
+}
+
 /// Sets the lifecycle stage; a `StageChanged` when it changed.
 pub fn set_stage(
     conn: &Connection,

@@ -322,6 +322,109 @@ fn forget_erases_a_person_from_the_store_its_wal_and_the_outbox() {
             .contains("suppressed"),
         "{report}"
     );
+    // New consent lifts the suppression; the ledger keeps only the address's hash.
+    let consent = run(
+        &[
+            "contacts",
+            "consent",
+            "Lea.Roy@example.org",
+            "--purpose",
+            "newsletter",
+            "--source",
+            "phone call",
+        ],
+        dir.path(),
+    );
+    assert!(
+        consent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&consent.stderr)
+    );
+    let report = json_out(
+        &["contacts", "import", "again.csv", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(report["created"], 1, "{report}");
+}
+
+#[test]
+fn edit_changes_name_status_stage_and_fields() {
+    let dir = demo();
+    assert!(
+        run(
+            &[
+                "contacts",
+                "add",
+                "eve@example.org",
+                "--name",
+                "Eve",
+                "--field",
+                "plan=free"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    let out = run(
+        &[
+            "contacts",
+            "edit",
+            "eve@example.org",
+            "--name",
+            "Eve Adams",
+            "--status",
+            "unsubscribed",
+            "--stage",
+            "customer",
+            "--field",
+            "plan=pro",
+            "--field",
+            "company=Acme",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = json_out(
+        &["contacts", "show", "eve@example.org", "--format", "json"],
+        dir.path(),
+    );
+    let c = &shown["contact"];
+    assert_eq!(
+        (
+            c["name"].as_str(),
+            c["status"].as_str(),
+            c["stage"].as_str()
+        ),
+        (Some("Eve Adams"), Some("unsubscribed"), Some("customer"))
+    );
+    assert_eq!(c["fields"]["plan"], "pro");
+    assert_eq!(c["fields"]["company"], "Acme");
+    assert!(
+        run(
+            &["contacts", "edit", "eve@example.org", "--field", "company="],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    let shown = json_out(
+        &["contacts", "show", "eve@example.org", "--format", "json"],
+        dir.path(),
+    );
+    assert!(
+        shown["contact"]["fields"].get("company").is_none(),
+        "an empty value removes the field"
+    );
+    let bad = run(
+        &["contacts", "edit", "eve@example.org", "--stage", "boss"],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2));
 }
 
 #[test]
