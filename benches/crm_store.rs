@@ -343,7 +343,10 @@ fn import_bench(
                 file,
                 &fields,
                 &lists,
-                &import::Options::default(),
+                &import::Options {
+                    defer_indexes: true,
+                    ..import::Options::default()
+                },
                 0,
                 &mut |_| {},
             )

@@ -549,6 +549,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 },
                 tags: tag,
                 list,
+                defer_indexes: false,
             };
             return super::contacts_import::run(&ws, &store, &file, opts, rejects, format, now);
         }

@@ -40,6 +40,10 @@ pub fn run(
     let input =
         std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let contacts: i64 =
+        store.read(|c| Ok(c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))?;
+    let mut opts = opts;
+    opts.defer_indexes = import::worth_deferring(size, u64::try_from(contacts).unwrap_or(0));
     let bar = progress_bar(size);
     let shown = file.display().to_string();
     let tick = bar.clone();

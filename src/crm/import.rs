@@ -57,6 +57,16 @@ pub struct Options {
     pub tags: Vec<String>,
     /// A list every imported contact joins.
     pub list: Option<String>,
+    /// Rebuild the contact indexes once at the end instead of updating them row by
+    /// row: for a file large against the store (see [`worth_deferring`]).
+    pub defer_indexes: bool,
+}
+
+/// Whether an import of `file_bytes` into a store of `contacts` contacts should
+/// rebuild the indexes at its end: when it brings at least as many rows as there
+/// are (a row of a contact CSV is rarely under 40 bytes).
+pub fn worth_deferring(file_bytes: u64, contacts: u64) -> bool {
+    file_bytes / 40 >= contacts.max(10_000)
 }
 
 /// A row that was not imported.
@@ -253,6 +263,12 @@ pub fn import(
     // back after (the statement below cannot fail half-way).
     let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
     conn.execute_batch(&format!("PRAGMA cache_size = {IMPORT_CACHE_KIB}"))?;
+    // Inside the caller's transaction: a failed import puts the indexes back too.
+    let deferred = if opts.defer_indexes {
+        drop_indexes(conn)?
+    } else {
+        Vec::new()
+    };
     let result = rows_into_store(
         conn,
         &mut reader,
@@ -264,14 +280,33 @@ pub fn import(
         progress,
         &mut report,
     );
+    let rebuilt = deferred.iter().try_for_each(|sql| conn.execute_batch(sql));
     conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))?;
     result?;
+    rebuilt?;
     progress(report.rows);
     Ok(report)
 }
 
+/// Drops the secondary indexes of the contact tables (not the ones behind UNIQUE
+/// constraints, which the upsert needs); returns the statements that recreate them.
+fn drop_indexes(conn: &Connection) -> Result<Vec<String>, ImportError> {
+    let found: Vec<(String, String)> = {
+        let mut stmt = conn.prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+             AND tbl_name IN ('contacts', 'contact_fields', 'contact_tags', 'list_members')",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (name, _) in &found {
+        conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "")))?;
+    }
+    Ok(found.into_iter().map(|(_, sql)| sql).collect())
+}
+
 /// Page cache of the writer during an import (KiB, negative as SQLite wants it).
-const IMPORT_CACHE_KIB: i64 = -131_072;
+const IMPORT_CACHE_KIB: i64 = -65_536;
 
 #[allow(clippy::too_many_arguments)]
 fn rows_into_store<R: Read>(

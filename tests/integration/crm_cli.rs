@@ -155,11 +155,30 @@ fn a_messy_csv_imports_exactly_the_distinct_valid_addresses() {
     );
 }
 
+fn index_names(dir: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(dir.join(".funnel/funnel.db")).expect("open store");
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .expect("prepare");
+    stmt.query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
 #[test]
 fn an_import_that_fails_halfway_changes_nothing() {
     let dir = demo();
+    assert!(
+        run(&["contacts", "add", "first@example.org"], dir.path())
+            .status
+            .success()
+    );
+    let indexes = index_names(dir.path());
+    // Large against the store, so the import drops and rebuilds the indexes: the
+    // failure must bring them back as well.
     let mut text = String::from("email,name\n");
-    for i in 0..2_000 {
+    for i in 0..20_000 {
         text.push_str(&format!("p{i}@example.org,Person {i}\n"));
     }
     let mut bytes = text.into_bytes();
@@ -169,11 +188,23 @@ fn an_import_that_fails_halfway_changes_nothing() {
     let out = run(&["contacts", "import", "broken.csv"], dir.path());
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 2002"), "{err}");
-    assert!(
-        emails(dir.path()).is_empty(),
-        "nothing of the 2,000 rows stays"
+    assert!(err.contains("line 20002"), "{err}");
+    assert_eq!(
+        emails(dir.path()),
+        ["first@example.org"],
+        "nothing of the 20,000 rows stays"
     );
+    assert_eq!(index_names(dir.path()), indexes, "every index is back");
+    // The same file without its bad line imports, and leaves the indexes as they were.
+    let good: Vec<u8> = bytes[..bytes.len() - 54].to_vec();
+    std::fs::write(dir.path().join("good.csv"), &good).expect("csv");
+    let report = json_out(
+        &["contacts", "import", "good.csv", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(report["created"], 20_000, "{report}");
+    assert_eq!(index_names(dir.path()), indexes);
+    assert!(run(&["db", "check"], dir.path()).status.success());
 }
 
 #[test]
