@@ -1,41 +1,13 @@
 //! The CRM's commands through the real binary on a copy of the demo workspace:
-//! CSV import (messy input, policies, aborted runs), forget and export-data.
+//! CSV import (messy input, policies, aborted runs), export, bulk changes, lists,
+//! deals, edit, consent, forget and export-data.
 
 use std::path::Path;
 use std::process::Stdio;
 
 use serde_json::Value as Json;
 
-use super::support::{copy_tree, fixtures, funnel, repo_root, run};
-
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for part in ["workflows", "templates", "sites", "contacts"] {
-        copy_tree(&repo_root().join(part), &dir.path().join(part));
-    }
-    std::fs::copy(
-        repo_root().join("funnel.yaml"),
-        dir.path().join("funnel.yaml"),
-    )
-    .expect("config");
-    dir
-}
-
-fn json_out(args: &[&str], cwd: &Path) -> Json {
-    let out = run(args, cwd);
-    assert!(
-        out.status.success(),
-        "funnel {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "funnel {args:?} printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
+use super::support::{demo, fixtures, funnel, json_out, run};
 
 fn emails(dir: &Path) -> Vec<String> {
     let list = json_out(&["contacts", "list", "--all", "--format", "json"], dir);

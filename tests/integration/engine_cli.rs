@@ -1,40 +1,9 @@
 //! The engine's commands through the real binary on a copy of the demo workspace:
 //! test, simulate, emit, executions, workflows, graph and import.
 
-use std::path::Path;
-
 use serde_json::Value as Json;
 
-use super::support::{copy_tree, repo_root, run};
-
-/// A copy of the repository's demo workspace.
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for part in ["workflows", "templates", "sites", "contacts"] {
-        copy_tree(&repo_root().join(part), &dir.path().join(part));
-    }
-    std::fs::copy(
-        repo_root().join("funnel.yaml"),
-        dir.path().join("funnel.yaml"),
-    )
-    .expect("config");
-    dir
-}
-
-fn json_out(args: &[&str], cwd: &Path) -> Json {
-    let out = run(args, cwd);
-    assert!(
-        out.status.success(),
-        "funnel {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "funnel {args:?} printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
+use super::support::{demo, json_out, repo_root, run};
 
 #[test]
 fn every_demo_workflow_test_passes() {

@@ -88,3 +88,34 @@ pub fn crash_seed(test: &str) -> u64 {
     eprintln!("{test} seed: {seed} (FUNNEL_CRASH_SEED={seed} replays it)");
     seed
 }
+
+/// A copy of the repository's demo workspace in a temporary folder.
+pub fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for part in ["workflows", "templates", "sites", "contacts"] {
+        copy_tree(&repo_root().join(part), &dir.path().join(part));
+    }
+    std::fs::copy(
+        repo_root().join("funnel.yaml"),
+        dir.path().join("funnel.yaml"),
+    )
+    .expect("config");
+    dir
+}
+
+/// Runs the binary, which must succeed, and parses what it printed as JSON.
+pub fn json_out(args: &[&str], cwd: &Path) -> serde_json::Value {
+    let out = run(args, cwd);
+    assert!(
+        out.status.success(),
+        "funnel {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "funnel {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
