@@ -91,6 +91,18 @@ impl From<rusqlite::Error> for CrmError {
     }
 }
 
+/// A stored value as JSON, column by column (blobs, which the CRM does not store,
+/// as null). Shared by merge snapshots and data exports.
+pub(crate) fn sql_json(v: rusqlite::types::Value) -> Json {
+    use rusqlite::types::Value as Sql;
+    match v {
+        Sql::Null | Sql::Blob(_) => Json::Null,
+        Sql::Integer(i) => Json::from(i),
+        Sql::Real(f) => Json::from(f),
+        Sql::Text(t) => Json::String(t),
+    }
+}
+
 /// The thresholds `score` crossed when moving from `previous`, each with its
 /// direction. One function for both the engine's adjustments and the CRM's sweep.
 pub fn crossings(previous: f64, score: f64, thresholds: &[f64]) -> Vec<(f64, bool)> {

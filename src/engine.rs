@@ -70,6 +70,17 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
+/// A CRM change that failed inside an engine transaction: the store's errors stay
+/// store errors (a busy or full disk is retried); the rest are the data's fault.
+impl From<crate::crm::CrmError> for EngineError {
+    fn from(e: crate::crm::CrmError) -> Self {
+        match e {
+            crate::crm::CrmError::Store(s) => EngineError::Store(s),
+            other => EngineError::Invalid(other.to_string()),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for EngineError {
     fn from(e: rusqlite::Error) -> Self {
         EngineError::Store(StoreError::from(e))

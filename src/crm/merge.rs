@@ -245,16 +245,7 @@ fn row_of(conn: &Connection, id: i64) -> Result<serde_json::Map<String, Json>, C
         let mut m = serde_json::Map::new();
         for (i, n) in names.iter().enumerate() {
             let v: rusqlite::types::Value = r.get(i)?;
-            m.insert(
-                n.clone(),
-                match v {
-                    rusqlite::types::Value::Null => Json::Null,
-                    rusqlite::types::Value::Integer(i) => Json::from(i),
-                    rusqlite::types::Value::Real(f) => Json::from(f),
-                    rusqlite::types::Value::Text(t) => Json::String(t),
-                    rusqlite::types::Value::Blob(_) => Json::Null,
-                },
-            );
+            m.insert(n.clone(), super::sql_json(v));
         }
         Ok(m)
     })

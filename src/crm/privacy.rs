@@ -186,15 +186,13 @@ pub fn export_data(conn: &Connection, id: i64) -> Result<serde_json::Value, CrmE
                 let mut obj = serde_json::Map::new();
                 for (i, n) in names.iter().enumerate() {
                     let v: rusqlite::types::Value = r.get(i)?;
-                    let v = match v {
-                        rusqlite::types::Value::Null => serde_json::Value::Null,
-                        rusqlite::types::Value::Integer(i) => json!(i),
-                        rusqlite::types::Value::Real(f) => json!(f),
-                        rusqlite::types::Value::Text(t) => serde_json::from_str(&t)
+                    // Stored JSON (activity data, trigger data) shows as JSON.
+                    let v = match super::sql_json(v) {
+                        serde_json::Value::String(t) => serde_json::from_str(&t)
                             .ok()
                             .filter(|v: &serde_json::Value| v.is_object() || v.is_array())
                             .unwrap_or(serde_json::Value::String(t)),
-                        rusqlite::types::Value::Blob(_) => serde_json::Value::Null,
+                        other => other,
                     };
                     obj.insert(n.clone(), v);
                 }

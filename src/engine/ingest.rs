@@ -161,10 +161,7 @@ fn submitted_by_forgotten(ctx: &Ctx<'_>, data: &Json) -> Result<bool, EngineErro
     let Some(email) = data.pointer("/fields/email").and_then(Json::as_str) else {
         return Ok(false);
     };
-    crate::crm::privacy::is_suppressed(ctx.conn, email).map_err(|e| match e {
-        crate::crm::CrmError::Store(s) => EngineError::Store(s),
-        other => EngineError::Invalid(other.to_string()),
-    })
+    Ok(crate::crm::privacy::is_suppressed(ctx.conn, email)?)
 }
 
 /// How a start attempt went.
@@ -255,10 +252,6 @@ pub fn resolve_contact(
     let Some(email) = email.filter(|e| !e.trim().is_empty()) else {
         return Ok(None);
     };
-    let crm = |e: crate::crm::CrmError| match e {
-        crate::crm::CrmError::Store(s) => EngineError::Store(s),
-        other => EngineError::Invalid(other.to_string()),
-    };
     if ev.kind == "form_submission" {
         let text = |p: &str| data.pointer(p).and_then(Json::as_str).map(String::from);
         let u = contact::Upsert {
@@ -277,7 +270,7 @@ pub fn resolve_contact(
             // A malformed address is the visitor's typo, not an engine failure:
             // the submission starts nothing that needs a contact.
             Err(crate::crm::CrmError::BadEmail(_)) => return Ok(None),
-            Err(e) => return Err(crm(e)),
+            Err(e) => return Err(e.into()),
         };
         ctx.fx.events.extend(events);
         let subject = text("/component");
@@ -292,12 +285,11 @@ pub fn resolve_contact(
                 occurred_at: ctx.now,
             },
             &ctx.engine.scoring,
-        )
-        .map_err(crm)?;
+        )?;
         ctx.fx.events.extend(events);
         return Ok(Some(id));
     }
-    contact::id_by_email(ctx.conn, &email).map_err(crm)
+    Ok(contact::id_by_email(ctx.conn, &email)?)
 }
 
 /// A known visitor's page view goes on their timeline, where counted page-event
@@ -324,11 +316,7 @@ fn record_page_event(
         source: site.map(String::from),
         occurred_at: ctx.now,
     };
-    let (_, events) =
-        contact::add_activity(ctx.conn, &activity, &ctx.engine.scoring).map_err(|e| match e {
-            crate::crm::CrmError::Store(s) => EngineError::Store(s),
-            other => EngineError::Invalid(other.to_string()),
-        })?;
+    let (_, events) = contact::add_activity(ctx.conn, &activity, &ctx.engine.scoring)?;
     ctx.fx.events.extend(events);
     Ok(())
 }

@@ -46,14 +46,7 @@ fn fit_changed(ctx: &mut Ctx<'_>, id: i64, now: UnixMs) -> Result<(), EngineErro
     if ctx.engine.scoring.fit.is_empty() {
         return Ok(());
     }
-    let events = ctx
-        .engine
-        .scoring
-        .observe(ctx.conn, id, now)
-        .map_err(|e| match e {
-            CrmError::Store(s) => EngineError::Store(s),
-            other => EngineError::Invalid(other.to_string()),
-        })?;
+    let events = ctx.engine.scoring.observe(ctx.conn, id, now)?;
     ctx.fx.events.extend(events);
     Ok(())
 }

@@ -163,10 +163,7 @@ impl Worker {
             ctx.engine.register(ctx.conn, ctx.now)?;
             super::schedule::ensure(ctx)?;
             // Engagement is recomputed when scoring.yaml's rules changed.
-            ctx.engine
-                .scoring
-                .refresh(ctx.conn, ctx.now, false)
-                .map_err(crm_error)?;
+            ctx.engine.scoring.refresh(ctx.conn, ctx.now, false)?;
             Ok(())
         })
         .await
@@ -354,11 +351,7 @@ impl Worker {
     /// arrives). Returns how many crossings it found.
     pub async fn sweep_scores(&self, now: UnixMs) -> Result<usize, EngineError> {
         self.transact(now, |ctx| {
-            let events = ctx
-                .engine
-                .scoring
-                .sweep(ctx.conn, ctx.now)
-                .map_err(crm_error)?;
+            let events = ctx.engine.scoring.sweep(ctx.conn, ctx.now)?;
             let n = events.len();
             for e in events {
                 ingest(ctx, super::ingest::from_crm(&e))?;
@@ -450,13 +443,6 @@ impl Worker {
         }
         self.settle().await;
         Ok(())
-    }
-}
-
-fn crm_error(e: crate::crm::CrmError) -> EngineError {
-    match e {
-        crate::crm::CrmError::Store(s) => EngineError::Store(s),
-        other => EngineError::Invalid(other.to_string()),
     }
 }
 
