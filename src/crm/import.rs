@@ -264,10 +264,13 @@ pub fn import(
     let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
     conn.execute_batch(&format!("PRAGMA cache_size = {IMPORT_CACHE_KIB}"))?;
     // Inside the caller's transaction: a failed import puts the indexes back too.
-    let deferred = if opts.defer_indexes {
-        drop_indexes(conn)?
+    let (deferred, max_id_before) = if opts.defer_indexes {
+        let max: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| {
+            r.get(0)
+        })?;
+        (drop_indexes(conn)?, max)
     } else {
-        Vec::new()
+        (Vec::new(), 0)
     };
     let result = rows_into_store(
         conn,
@@ -280,29 +283,47 @@ pub fn import(
         progress,
         &mut report,
     );
+    let queued = if opts.defer_indexes && result.is_ok() {
+        // New contacts have ids above every old one: queued for search in one go.
+        conn.execute(
+            "INSERT INTO contacts_fts_queue (contact_id, indexed) \
+             SELECT id, 0 FROM contacts WHERE id > ?1 ON CONFLICT (contact_id) DO NOTHING",
+            [max_id_before],
+        )
+        .map(drop)
+    } else {
+        Ok(())
+    };
     let rebuilt = deferred.iter().try_for_each(|sql| conn.execute_batch(sql));
     conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))?;
     result?;
+    queued?;
     rebuilt?;
     progress(report.rows);
     Ok(report)
 }
 
 /// Drops the secondary indexes of the contact tables (not the ones behind UNIQUE
-/// constraints, which the upsert needs); returns the statements that recreate them.
+/// constraints, which the upsert needs) and the triggers that queue a contact for
+/// the search index when it is created or its fields change (the import queues
+/// the new contacts in one statement at its end and the existing ones it changes
+/// as it goes); returns the statements that recreate them.
 fn drop_indexes(conn: &Connection) -> Result<Vec<String>, ImportError> {
-    let found: Vec<(String, String)> = {
+    let found: Vec<(String, String, String)> = {
         let mut stmt = conn.prepare(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-             AND tbl_name IN ('contacts', 'contact_fields', 'contact_tags', 'list_members')",
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND ( \
+               (type = 'index' AND tbl_name IN ('contacts', 'contact_fields', 'contact_tags', 'list_members')) \
+               OR (type = 'trigger' AND (name = 'contacts_fts_queue_insert' \
+                   OR name LIKE 'contacts_fts_queue_field_%')))",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<Result<_, _>>()?
     };
-    for (name, _) in &found {
-        conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "")))?;
+    for (kind, name, _) in &found {
+        let kind = if kind == "trigger" { "TRIGGER" } else { "INDEX" };
+        conn.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "")))?;
     }
-    Ok(found.into_iter().map(|(_, sql)| sql).collect())
+    Ok(found.into_iter().map(|(_, _, sql)| sql).collect())
 }
 
 /// Page cache of the writer during an import (KiB, negative as SQLite wants it).
@@ -323,6 +344,10 @@ fn rows_into_store<R: Read>(
     let mut seen: HashMap<String, u64> = HashMap::new();
     // Forgotten people are few: their hashes are read once, not queried per row.
     let suppressed = privacy::suppressed_hashes(conn)?;
+    let mut requeue = conn.prepare_cached(
+        "INSERT INTO contacts_fts_queue (contact_id, indexed) VALUES (?1, 1) \
+         ON CONFLICT (contact_id) DO NOTHING",
+    )?;
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
@@ -391,7 +416,7 @@ fn rows_into_store<R: Read>(
             tags,
             lists: row_lists,
         };
-        let (_, caused) = contact::upsert(conn, &u, now)?;
+        let (id, caused) = contact::upsert(conn, &u, now)?;
         if caused
             .iter()
             .any(|e| matches!(e, CrmEvent::ContactCreated { .. }))
@@ -399,6 +424,10 @@ fn rows_into_store<R: Read>(
             report.created += 1;
         } else {
             report.updated += 1;
+            if opts.defer_indexes && !u.fields.is_empty() {
+                // The field triggers are off for the import's length.
+                requeue.execute([id])?;
+            }
         }
     }
     Ok(())

@@ -3,43 +3,36 @@
 //! moves them into the FTS5 table in one go. A search runs it first, so results
 //! are never stale; the worker runs it in the background so the queue stays short.
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use super::StoreError;
 
-/// A queued contact: its id, whether the index holds it, and the values it holds.
-type Queued = (i64, bool, Option<String>, Option<String>, Option<String>);
-
-/// Indexes up to `limit` queued contacts; returns how many it took.
+/// Indexes up to `limit` queued contacts; returns how many it took. A contact is
+/// indexed with its email, name, company domain and the text values of its custom
+/// fields; one the index holds is first removed by rowid (the index is
+/// contentless, with `contentless_delete`).
 pub fn reindex_contacts(conn: &Connection, limit: usize) -> Result<usize, StoreError> {
-    let queued: Vec<Queued> = {
+    let queued: Vec<(i64, bool)> = {
         let mut stmt = conn.prepare_cached(
-            "SELECT contact_id, indexed, old_email, old_name, old_company_domain \
-             FROM contacts_fts_queue ORDER BY contact_id LIMIT ?1",
+            "SELECT contact_id, indexed FROM contacts_fts_queue ORDER BY contact_id LIMIT ?1",
         )?;
         let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            Ok((
-                r.get(0)?,
-                r.get::<_, i64>(1)? != 0,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-            ))
+            Ok((r.get(0)?, r.get::<_, i64>(1)? != 0))
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut remove = conn.prepare_cached(
-        "INSERT INTO contacts_fts (contacts_fts, rowid, email, name, company_domain) \
-         VALUES ('delete', ?1, ?2, ?3, ?4)",
-    )?;
+    let mut remove = conn.prepare_cached("DELETE FROM contacts_fts WHERE rowid = ?1")?;
     let mut add = conn.prepare_cached(
-        "INSERT INTO contacts_fts (rowid, email, name, company_domain) \
-         SELECT id, email, name, company_domain FROM contacts WHERE id = ?1",
+        "INSERT INTO contacts_fts (rowid, email, name, company_domain, fields) \
+         SELECT c.id, c.email, c.name, c.company_domain, \
+           (SELECT group_concat(f.value_text, ' ') FROM contact_fields f \
+            WHERE f.contact_id = c.id AND f.value_text IS NOT NULL) \
+         FROM contacts c WHERE c.id = ?1",
     )?;
     let mut done = conn.prepare_cached("DELETE FROM contacts_fts_queue WHERE contact_id = ?1")?;
-    for (id, indexed, email, name, domain) in &queued {
+    for (id, indexed) in &queued {
         if *indexed {
-            remove.execute(params![id, email, name, domain])?;
+            remove.execute([id])?;
         }
         add.execute([id])?;
         done.execute([id])?;
@@ -112,5 +105,34 @@ mod tests {
             .unwrap_or_else(|e| e.to_string());
         assert_eq!(integrity, "ok");
         assert!(!reindex_pending(&conn).expect("pending"));
+    }
+
+    #[test]
+    fn custom_text_fields_are_searchable_and_follow_their_changes() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        crate::store::migrations::sqlite_migrate(&mut conn).expect("migrate");
+        conn.execute_batch(
+            "INSERT INTO contacts (id, uid, email, name, created_at, updated_at) VALUES
+               (1, 'a', 'ada@example.org', 'Ada', 0, 0);
+             INSERT INTO contact_fields (contact_id, field, value_text) VALUES
+               (1, 'company', 'Analytical Engines Ltd');
+             INSERT INTO contact_fields (contact_id, field, value_num) VALUES (1, 'seats', 42);",
+        )
+        .expect("insert");
+        reindex_contacts(&conn, 100).expect("reindex");
+        assert_eq!(search(&conn, "analyt*"), ["ada@example.org"]);
+        conn.execute_batch(
+            "UPDATE contact_fields SET value_text = 'Difference Works' WHERE field = 'company'",
+        )
+        .expect("update");
+        assert!(reindex_pending(&conn).expect("pending"), "a field change queues");
+        reindex_contacts(&conn, 100).expect("reindex");
+        assert!(search(&conn, "analytical").is_empty());
+        assert_eq!(search(&conn, "difference"), ["ada@example.org"]);
+        conn.execute_batch("DELETE FROM contact_fields WHERE field = 'company'")
+            .expect("delete");
+        reindex_contacts(&conn, 100).expect("reindex");
+        assert!(search(&conn, "difference").is_empty());
+        assert_eq!(search(&conn, "ada"), ["ada@example.org"]);
     }
 }

@@ -130,7 +130,9 @@ fn a_messy_csv_imports_exactly_the_distinct_valid_addresses() {
 fn index_names(dir: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(dir.join(".funnel/funnel.db")).expect("open store");
     let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY name",
+        )
         .expect("prepare");
     stmt.query_map([], |r| r.get(0))
         .expect("query")
@@ -177,6 +179,40 @@ fn an_import_that_fails_halfway_changes_nothing() {
     assert_eq!(report["created"], 20_000, "{report}");
     assert_eq!(index_names(dir.path()), indexes);
     assert!(run(&["db", "check"], dir.path()).status.success());
+}
+
+#[test]
+fn a_large_import_keeps_search_current_for_the_contacts_it_updates() {
+    let dir = demo();
+    assert!(
+        run(&["contacts", "add", "first@example.org"], dir.path())
+            .status
+            .success()
+    );
+    let before = index_names(dir.path());
+    // Large against the store: indexes and the field triggers of the search queue
+    // are rebuilt at the end, and the updated contact is queued by the import.
+    let mut text = String::from("email,company\nfirst@example.org,Zebulon Widgets\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("p{i}@example.org,Acme {i}\n"));
+    }
+    std::fs::write(dir.path().join("big.csv"), text).expect("csv");
+    let report = json_out(
+        &["contacts", "import", "big.csv", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!((report["created"].as_u64(), report["updated"].as_u64()), (Some(20_000), Some(1)));
+    assert_eq!(index_names(dir.path()), before, "indexes and triggers are back");
+    let found = json_out(&["contacts", "search", "zebulon", "--format", "json"], dir.path());
+    let emails: Vec<&str> = found
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["email"].as_str())
+        .collect();
+    assert_eq!(emails, ["first@example.org"], "found by a custom field");
+    let found = json_out(&["contacts", "search", "p19999", "--format", "json"], dir.path());
+    assert_eq!(found[0]["email"], "p19999@example.org", "new contacts are queued");
 }
 
 #[test]

@@ -155,6 +155,11 @@ async fn both_migration_sets_build_the_same_schema() {
         contacts_pg.1.remove("contacts_search"),
         "pg has its GIN index"
     );
+    let fields_pg = pg.get_mut("contact_fields").expect("contact_fields in pg");
+    assert!(
+        fields_pg.1.remove("contact_fields_search"),
+        "pg has the GIN index over custom text fields"
+    );
     let sqlite_fts = rusqlite::Connection::open(&path)
         .expect("open")
         .query_row(
