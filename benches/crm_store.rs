@@ -466,7 +466,12 @@ fn generate(path: &Path, seed: u64, n: u64, now: i64) {
     }
     // The search index in one pass instead of a million queued entries.
     tx.execute_batch(
-        "DELETE FROM contacts_fts_queue; INSERT INTO contacts_fts (contacts_fts) VALUES ('rebuild');",
+        "DELETE FROM contacts_fts_queue; \
+         INSERT INTO contacts_fts (rowid, email, name, company_domain, fields) \
+         SELECT c.id, c.email, c.name, c.company_domain, \
+           (SELECT group_concat(f.value_text, ' ') FROM contact_fields f \
+            WHERE f.contact_id = c.id AND f.value_text IS NOT NULL) \
+         FROM contacts c;",
     )
     .expect("index");
     tx.commit().expect("commit");

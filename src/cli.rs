@@ -3,6 +3,8 @@
 //! where output is printed and exit codes are decided.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod analytics;
+mod companies;
 mod contacts;
 mod contacts_import;
 mod db;
@@ -95,6 +97,10 @@ pub enum Command {
     Lists(lists::Args),
     /// Deals in pipelines: list, show, move, pipeline totals.
     Deals(deals::Args),
+    /// Companies: contacts grouped by email domain, with their open deals.
+    Companies(companies::Args),
+    /// Reports: first- and last-touch attribution, conversions by component.
+    Analytics(analytics::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -121,6 +127,8 @@ pub fn main() -> ExitCode {
         Command::Segments(args) => segments::run(args, cli.color),
         Command::Lists(args) => lists::run(args, cli.color),
         Command::Deals(args) => deals::run(args, cli.color),
+        Command::Companies(args) => companies::run(args, cli.color),
+        Command::Analytics(args) => analytics::run(args, cli.color),
     };
     match result {
         Ok(code) => code,

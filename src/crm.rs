@@ -7,7 +7,9 @@
 //! adjustments here; the CRM issue adds fit and engagement rules to the same
 //! [`contact::score`] function.
 
+pub mod attribution;
 pub mod bulk;
+pub mod company;
 pub mod contact;
 pub mod deal;
 pub mod dedupe;

@@ -21,7 +21,9 @@ const TAIL_BITS: u32 = 74;
 pub fn new(unix_ms: i64) -> String {
     let (a, b) = random_pair();
     let ms = (unix_ms.max(0) as u64) & 0xffff_ffff_ffff;
-    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (ms, tail) = if ms > last.0 {
         // A fresh millisecond: random, with the top bit clear so that about 2^73
         // increments fit before the millisecond would have to advance.
@@ -29,7 +31,11 @@ pub fn new(unix_ms: i64) -> String {
         (ms, r)
     } else {
         let step = 1 + u128::from(b & 0xffff_ffff);
-        match last.1.checked_add(step).filter(|t| *t < (1u128 << TAIL_BITS)) {
+        match last
+            .1
+            .checked_add(step)
+            .filter(|t| *t < (1u128 << TAIL_BITS))
+        {
             Some(t) => (last.0, t),
             // Out of room in this millisecond (never in practice): borrow the next.
             None => (last.0 + 1, u128::from(a) & ((1u128 << (TAIL_BITS - 1)) - 1)),
@@ -80,7 +86,11 @@ mod tests {
     fn ids_increase_within_one_millisecond_and_when_the_clock_steps_back() {
         let mut prev = super::new(1_800_000_000_000);
         for i in 0..10_000 {
-            let at = if i % 100 == 0 { 1_700_000_000_000 } else { 1_800_000_000_000 };
+            let at = if i % 100 == 0 {
+                1_700_000_000_000
+            } else {
+                1_800_000_000_000
+            };
             let id = super::new(at);
             assert!(id > prev, "{id} after {prev}");
             prev = id;

@@ -13,7 +13,7 @@ use super::ColorChoice;
 use super::loaded::{TableFormat, print_table, shown_time};
 use super::segments::to_store;
 use crate::crm::directory::{self, Summary};
-use crate::crm::{contact, segment::Mode};
+use crate::crm::{attribution, contact, segment::Mode};
 use crate::engine::Engine;
 use crate::model::contacts::{Condition, ContactStatus, FieldCondition, Range};
 use crate::store::{NewContact, SqliteStore, UnixMs};
@@ -301,12 +301,14 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 tags: tag,
                 lists: list,
             };
-            let (id, events) = store
-                .write(move |c| contact::upsert(c, &u, now).map_err(to_store))
-                .wait()?;
-            let created = events
-                .iter()
-                .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { .. }));
+            let (id, created) =
+                super::loaded::crm_change(&store, engine.clone(), move |c, now| {
+                    let (id, events) = contact::upsert(c, &u, now)?;
+                    let created = events
+                        .iter()
+                        .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { .. }));
+                    Ok(((id, created), events))
+                })?;
             let s = store.read(move |c| directory::summary(c, id).map_err(to_store))?;
             println!(
                 "{} contact {} ({})",
@@ -352,19 +354,17 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 StatusArg::Complained => "complained",
             });
             let e = engine.clone();
-            let email = store
-                .write(move |c| {
-                    let id = contact::resolve(c, &who).map_err(to_store)?;
-                    contact::edit(c, id, name.as_deref(), phone.as_deref(), status, now)
-                        .map_err(to_store)?;
-                    if let Some(s) = &stage {
-                        contact::set_stage(c, id, s, now).map_err(to_store)?;
-                    }
-                    contact::set_fields(c, id, &fields, now).map_err(to_store)?;
-                    e.scoring.observe(c, id, now).map_err(to_store)?;
-                    Ok(directory::summary(c, id).map_err(to_store)?.email)
-                })
-                .wait()?;
+            let email = super::loaded::crm_change(&store, engine.clone(), move |c, now| {
+                let id = contact::resolve(c, &who)?;
+                contact::edit(c, id, name.as_deref(), phone.as_deref(), status, now)?;
+                let mut events = Vec::new();
+                if let Some(s) = &stage {
+                    events.extend(contact::set_stage(c, id, s, now)?);
+                }
+                events.extend(contact::set_fields(c, id, &fields, now)?);
+                events.extend(e.scoring.observe(c, id, now)?);
+                Ok((directory::summary(c, id)?.email, events))
+            })?;
             println!("updated {email}");
         }
         Cmd::Consent {
@@ -411,18 +411,24 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             format,
         } => {
             let e = engine.clone();
-            let (view, timeline) = store.read(move |c| {
+            let (view, touches, timeline) = store.read(move |c| {
                 let id = contact::resolve(c, &who).map_err(to_store)?;
                 let view = contact::view(c, id, &e.scoring, now).map_err(to_store)?;
+                let touches = attribution::touches(c, id).map_err(to_store)?;
                 let t = directory::timeline(c, id, None, activities).map_err(to_store)?;
-                Ok((view, t))
+                Ok((view, touches, t))
             })?;
             match format {
                 TableFormat::Json => println!(
                     "{}",
-                    serde_json::to_string_pretty(&json!({"contact": view, "timeline": timeline}))?
+                    serde_json::to_string_pretty(&json!({
+                        "contact": view,
+                        "first_touch": touches.0,
+                        "last_touch": touches.1,
+                        "timeline": timeline,
+                    }))?
                 ),
-                TableFormat::Table => print_contact(&view, &timeline),
+                TableFormat::Table => print_contact(&view, &touches, &timeline),
             }
         }
         Cmd::List {
@@ -480,14 +486,13 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         }
         Cmd::Tag { contact: who, tags } => {
             let e = engine.clone();
-            let added = store
-                .write(move |c| {
-                    let id = contact::resolve(c, &who).map_err(to_store)?;
-                    let events = contact::add_tags(c, id, &tags, now).map_err(to_store)?;
-                    e.scoring.observe(c, id, now).map_err(to_store)?;
-                    Ok(events.len())
-                })
-                .wait()?;
+            let added = super::loaded::crm_change(&store, engine.clone(), move |c, now| {
+                let id = contact::resolve(c, &who)?;
+                let mut events = contact::add_tags(c, id, &tags, now)?;
+                let added = events.len();
+                events.extend(e.scoring.observe(c, id, now)?);
+                Ok((added, events))
+            })?;
             println!("{added} tag(s) added");
         }
         Cmd::Untag { contact: who, tags } => {
@@ -967,7 +972,11 @@ pub fn print_contacts(rows: &[Summary]) {
     );
 }
 
-fn print_contact(view: &Json, timeline: &[directory::TimelineEntry]) {
+fn print_contact(
+    view: &Json,
+    touches: &(Option<attribution::Touch>, Option<attribution::Touch>),
+    timeline: &[directory::TimelineEntry],
+) {
     let text = |k: &str| view.get(k).and_then(Json::as_str).unwrap_or("").to_string();
     println!("{} <{}>", text("name"), text("email"));
     println!("id:      {}", text("id"));
@@ -998,6 +1007,16 @@ fn print_contact(view: &Json, timeline: &[directory::TimelineEntry]) {
         for (k, v) in fields {
             let v = v.as_str().map_or_else(|| v.to_string(), String::from);
             println!("  {k}: {v}");
+        }
+    }
+    for (label, touch) in [("first touch:", &touches.0), ("last touch: ", &touches.1)] {
+        if let Some(t) = touch {
+            let place = [t.site.as_deref(), t.page.as_deref(), t.component.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            println!("{label} {} via {} ({place})", shown_time(t.at), t.channel());
         }
     }
     if !timeline.is_empty() {

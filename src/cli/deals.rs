@@ -68,7 +68,6 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     };
     let engine = std::sync::Arc::new(super::loaded::engine(&ws)?);
     let store = super::loaded::sqlite_store(&ws)?;
-    let now = crate::store::now_ms();
     let pipeline_of = |given: Option<String>| -> anyhow::Result<String> {
         let ids: Vec<&str> = engine.pipelines.keys().map(String::as_str).collect();
         match given {
@@ -183,15 +182,13 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             }
             let status = engine.deal_status(&pipeline, &stage);
             let (p, s) = (pipeline.clone(), stage.clone());
-            let uid = store
-                .write(move |c| {
-                    let id = contact::resolve(c, &who).map_err(to_store)?;
-                    let (deal_id, _) = deal::move_to_stage(c, id, &p, &s, value, Some("cli"), now)
-                        .map_err(to_store)?;
-                    deal::set_status(c, deal_id, status, now).map_err(to_store)?;
-                    Ok(deal::show(c, &deal_id.to_string()).map_err(to_store)?.0.uid)
-                })
-                .wait()?;
+            let uid = super::loaded::crm_change(&store, engine.clone(), move |c, now| {
+                let id = contact::resolve(c, &who)?;
+                let (deal_id, events) =
+                    deal::move_to_stage(c, id, &p, &s, value, Some("cli"), now)?;
+                deal::set_status(c, deal_id, status, now)?;
+                Ok((deal::show(c, &deal_id.to_string())?.0.uid, events))
+            })?;
             println!("deal {uid}: {pipeline} → {stage} ({status})");
         }
         Cmd::Pipeline { id, format } => {

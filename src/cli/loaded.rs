@@ -113,6 +113,39 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Makes a CRM change as the engine does (see `Worker::crm_change`): the events
+/// it causes start their workflows, which then run to their first wait, and the
+/// outbox is delivered. Prints how many executions started, when any did.
+pub fn crm_change<T, F>(
+    store: &crate::store::SqliteStore,
+    engine: std::sync::Arc<Engine>,
+    f: F,
+) -> anyhow::Result<T>
+where
+    F: FnOnce(
+            &rusqlite::Connection,
+            crate::store::UnixMs,
+        ) -> Result<(T, Vec<crate::crm::CrmEvent>), crate::engine::EngineError>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    let worker = crate::engine::worker::Worker::new(store.clone(), engine)?;
+    let (value, ingested) = runtime()?.block_on(async move {
+        worker.prepare(crate::store::now_ms()).await?;
+        let done = worker.crm_change(f).await?;
+        worker.settle().await;
+        worker.deliver_outbox().await?;
+        anyhow::Ok(done)
+    })?;
+    match ingested.started.len() {
+        0 => {}
+        1 => println!("1 workflow execution started"),
+        n => println!("{n} workflow executions started"),
+    }
+    Ok(value)
+}
+
 /// Prints rows under headers, columns padded to their widest cell.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();

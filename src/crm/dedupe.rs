@@ -20,7 +20,7 @@ pub const WINDOW: usize = 12;
 pub const LIKELY: f64 = 0.88;
 
 /// Address domains many unrelated people share.
-const FREE_MAIL: &[&str] = &[
+pub(crate) const FREE_MAIL: &[&str] = &[
     "gmail.com",
     "googlemail.com",
     "yahoo.com",

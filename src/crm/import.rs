@@ -320,7 +320,11 @@ fn drop_indexes(conn: &Connection) -> Result<Vec<String>, ImportError> {
         rows.collect::<Result<_, _>>()?
     };
     for (kind, name, _) in &found {
-        let kind = if kind == "trigger" { "TRIGGER" } else { "INDEX" };
+        let kind = if kind == "trigger" {
+            "TRIGGER"
+        } else {
+            "INDEX"
+        };
         conn.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "")))?;
     }
     Ok(found.into_iter().map(|(_, _, sql)| sql).collect())

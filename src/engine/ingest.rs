@@ -10,7 +10,7 @@ use serde_json::{Value as Json, json};
 
 use super::EngineError;
 use super::run::{Ctx, MAX_DEPTH, Wake, advance, start};
-use crate::crm::{CrmEvent, contact};
+use crate::crm::{CrmEvent, attribution, contact};
 use crate::model::workflow::{CrossDirection, PageEventKind, PayloadField, TriggerKind};
 use crate::store::NewActivity;
 
@@ -287,6 +287,8 @@ pub fn resolve_contact(
             &ctx.engine.scoring,
         )?;
         ctx.fx.events.extend(events);
+        let touch = attribution::Touch::from_event("form_submit", data, ctx.now);
+        attribution::record_touch(ctx.conn, id, &touch)?;
         return Ok(Some(id));
     }
     Ok(contact::id_by_email(ctx.conn, &email)?)
@@ -318,6 +320,8 @@ fn record_page_event(
     };
     let (_, events) = contact::add_activity(ctx.conn, &activity, &ctx.engine.scoring)?;
     ctx.fx.events.extend(events);
+    let touch = attribution::Touch::from_event("page_view", data, ctx.now);
+    attribution::record_touch(ctx.conn, contact, &touch)?;
     Ok(())
 }
 

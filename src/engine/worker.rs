@@ -178,6 +178,32 @@ impl Worker {
         self.transact(now, move |ctx| ingest(ctx, event)).await
     }
 
+    /// Applies a CRM change made outside a workflow (the command line, the API, the
+    /// TUI) in one transaction, and feeds the CRM events it returns through
+    /// [`ingest`]: a contact added by hand starts the `contact_created` workflows
+    /// as one created by a form does. Returns the change's value and what the
+    /// events started or resumed.
+    pub async fn crm_change<T, F>(&self, f: F) -> Result<(T, Ingested), EngineError>
+    where
+        F: FnOnce(&Connection, UnixMs) -> Result<(T, Vec<crate::crm::CrmEvent>), EngineError>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        self.transact(self.now(), move |ctx| {
+            let (value, events) = f(ctx.conn, ctx.now)?;
+            let mut total = Ingested::default();
+            for e in &events {
+                let done = ingest(ctx, super::ingest::from_crm(e))?;
+                total.started.extend(done.started);
+                total.resumed.extend(done.resumed);
+                total.filtered.extend(done.filtered);
+            }
+            Ok((value, total))
+        })
+        .await
+    }
+
     /// Starts one workflow with `data` as its trigger, whatever the trigger's type
     /// (its conditions and declared payload still apply): `funnel run`.
     pub async fn start_workflow(

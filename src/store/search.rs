@@ -125,7 +125,10 @@ mod tests {
             "UPDATE contact_fields SET value_text = 'Difference Works' WHERE field = 'company'",
         )
         .expect("update");
-        assert!(reindex_pending(&conn).expect("pending"), "a field change queues");
+        assert!(
+            reindex_pending(&conn).expect("pending"),
+            "a field change queues"
+        );
         reindex_contacts(&conn, 100).expect("reindex");
         assert!(search(&conn, "analytical").is_empty());
         assert_eq!(search(&conn, "difference"), ["ada@example.org"]);

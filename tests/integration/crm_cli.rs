@@ -130,9 +130,7 @@ fn a_messy_csv_imports_exactly_the_distinct_valid_addresses() {
 fn index_names(dir: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(dir.join(".funnel/funnel.db")).expect("open store");
     let mut stmt = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY name",
-        )
+        .prepare("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY name")
         .expect("prepare");
     stmt.query_map([], |r| r.get(0))
         .expect("query")
@@ -201,9 +199,19 @@ fn a_large_import_keeps_search_current_for_the_contacts_it_updates() {
         &["contacts", "import", "big.csv", "--format", "json"],
         dir.path(),
     );
-    assert_eq!((report["created"].as_u64(), report["updated"].as_u64()), (Some(20_000), Some(1)));
-    assert_eq!(index_names(dir.path()), before, "indexes and triggers are back");
-    let found = json_out(&["contacts", "search", "zebulon", "--format", "json"], dir.path());
+    assert_eq!(
+        (report["created"].as_u64(), report["updated"].as_u64()),
+        (Some(20_000), Some(1))
+    );
+    assert_eq!(
+        index_names(dir.path()),
+        before,
+        "indexes and triggers are back"
+    );
+    let found = json_out(
+        &["contacts", "search", "zebulon", "--format", "json"],
+        dir.path(),
+    );
     let emails: Vec<&str> = found
         .as_array()
         .expect("array")
@@ -211,8 +219,14 @@ fn a_large_import_keeps_search_current_for_the_contacts_it_updates() {
         .filter_map(|c| c["email"].as_str())
         .collect();
     assert_eq!(emails, ["first@example.org"], "found by a custom field");
-    let found = json_out(&["contacts", "search", "p19999", "--format", "json"], dir.path());
-    assert_eq!(found[0]["email"], "p19999@example.org", "new contacts are queued");
+    let found = json_out(
+        &["contacts", "search", "p19999", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(
+        found[0]["email"], "p19999@example.org",
+        "new contacts are queued"
+    );
 }
 
 #[test]
@@ -812,4 +826,40 @@ fn deals_move_through_a_pipeline_with_history_and_totals() {
     );
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no stage `nowhere`"));
+}
+
+#[test]
+fn crm_changes_from_the_command_line_start_their_workflows() {
+    let dir = demo();
+    let d = dir.path();
+    let executions = |wf: &str| -> usize {
+        json_out(
+            &["executions", "list", "--workflow", wf, "--format", "json"],
+            d,
+        )
+        .as_array()
+        .map_or(0, Vec::len)
+    };
+    let added = run(&["contacts", "add", "ada@acme.test", "--name", "Ada"], d);
+    assert!(added.status.success());
+    assert_eq!(executions("welcome-drip"), 0, "no tag, no drip");
+    let tagged = run(&["contacts", "tag", "ada@acme.test", "newsletter"], d);
+    assert!(tagged.status.success());
+    let said = String::from_utf8_lossy(&tagged.stdout);
+    assert!(said.contains("1 workflow execution started"), "{said}");
+    assert_eq!(executions("welcome-drip"), 1, "tag_added started the drip");
+    // The same tag again adds nothing and starts nothing.
+    assert!(
+        run(&["contacts", "tag", "ada@acme.test", "newsletter"], d)
+            .status
+            .success()
+    );
+    assert_eq!(executions("welcome-drip"), 1);
+    // Adding a contact with the tag starts it as well.
+    let with_tag = run(
+        &["contacts", "add", "bob@acme.test", "--tag", "newsletter"],
+        d,
+    );
+    assert!(with_tag.status.success());
+    assert_eq!(executions("welcome-drip"), 2);
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::print_stderr)] // tests say why they skip
 
 mod crash;
+mod crm_attribution;
 mod crm_cli;
 mod crm_merge;
 mod crm_segments;

@@ -1,0 +1,159 @@
+//! `funnel analytics attribution|conversions`: where contacts came from (first-
+//! and last-touch channel) and which components convert.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use super::ColorChoice;
+use super::loaded::{TableFormat, print_table};
+use super::segments::to_store;
+use crate::crm::attribution::{self, Model};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Cmd,
+    /// The workspace folder (default: the one containing the current folder).
+    #[arg(long, global = true)]
+    pub workspace: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TouchModel {
+    First,
+    Last,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// New contacts per channel (UTM source, referring site, or direct) of their
+    /// first or last touch.
+    Attribution {
+        #[arg(long, value_enum, default_value_t = TouchModel::First)]
+        model: TouchModel,
+        /// Contacts created since: a date (2026-11-01) or an age (7d, 12h, 4w).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Form submissions per site component: submissions, distinct contacts, and
+    /// the contacts each component created.
+    Conversions {
+        /// Submissions since: a date (2026-11-01) or an age (7d, 12h, 4w).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+}
+
+/// A `--since` value as Unix milliseconds: a date (midnight UTC) or an age back
+/// from now.
+pub fn parse_since(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return date
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp().as_millisecond())
+            .map_err(|e| e.to_string());
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let unit_ms: i64 = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => {
+            return Err(format!(
+                "`{text}` is neither a date (YYYY-MM-DD) nor an age such as 30m, 12h, 7d or 4w"
+            ));
+        }
+    };
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("`{text}`: the age needs a number before `{unit}`"))?;
+    Ok(crate::store::now_ms() - n.saturating_mul(unit_ms))
+}
+
+pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
+    let Some(ws) = super::loaded::valid_workspace(args.workspace.as_deref(), color)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let store = super::loaded::sqlite_store(&ws)?;
+    match args.command {
+        Cmd::Attribution {
+            model,
+            since,
+            format,
+        } => {
+            let model = match model {
+                TouchModel::First => Model::FirstTouch,
+                TouchModel::Last => Model::LastTouch,
+            };
+            let since = since.unwrap_or(0);
+            let rows =
+                store.read(move |c| attribution::channels(c, model, since).map_err(to_store))?;
+            match format {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                TableFormat::Table => print_table(
+                    &["CHANNEL", "CONTACTS"],
+                    &rows
+                        .iter()
+                        .map(|r| vec![r.channel.clone(), r.contacts.to_string()])
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+        Cmd::Conversions { since, format } => {
+            let since = since.unwrap_or(0);
+            let rows = store
+                .read(move |c| attribution::conversions_by_component(c, since).map_err(to_store))?;
+            match format {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                TableFormat::Table => print_table(
+                    &[
+                        "SITE",
+                        "COMPONENT",
+                        "SUBMISSIONS",
+                        "CONTACTS",
+                        "NEW CONTACTS",
+                    ],
+                    &rows
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.site.clone().unwrap_or_default(),
+                                r.component.clone().unwrap_or_default(),
+                                r.submissions.to_string(),
+                                r.contacts.to_string(),
+                                r.new_contacts.to_string(),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_takes_a_date_or_an_age() {
+        assert_eq!(parse_since("2026-01-01"), Ok(1_767_225_600_000));
+        let week = parse_since("1w").expect("age");
+        let now = crate::store::now_ms();
+        assert!((now - week - 7 * 86_400_000).abs() < 10_000);
+        assert!(parse_since("7y").is_err());
+        assert!(parse_since("d").is_err());
+    }
+}
