@@ -15,6 +15,10 @@ pub struct Component {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Where the publisher places it: before `<main>` (`header`), inside it
+    /// (`main`, the default) or after it (`footer`).
+    #[serde(default)]
+    pub slot: Slot,
     /// The component's config fields; those without a default are required.
     #[serde(default)]
     pub config: BTreeMap<String, VariableSpec>,
@@ -29,4 +33,14 @@ pub enum ComponentEvent {
     View,
     Click,
     Submit,
+}
+
+/// A component's place in the page's landmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Slot {
+    Header,
+    #[default]
+    Main,
+    Footer,
 }
