@@ -16,6 +16,7 @@ mod import;
 mod init;
 mod lists;
 mod loaded;
+mod publish;
 mod run;
 mod schema;
 mod segments;
@@ -97,6 +98,8 @@ pub enum Command {
     Lists(lists::Args),
     /// Deals in pipelines: list, show, move, pipeline totals.
     Deals(deals::Args),
+    /// Build sites to static folders: pages, CSS, assets, sitemap; links checked.
+    Publish(publish::Args),
     /// Companies: contacts grouped by email domain, with their open deals.
     Companies(companies::Args),
     /// Reports: first- and last-touch attribution, conversions by component.
@@ -128,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Lists(args) => lists::run(args, cli.color),
         Command::Deals(args) => deals::run(args, cli.color),
         Command::Companies(args) => companies::run(args, cli.color),
+        Command::Publish(args) => publish::run(args, cli.color),
         Command::Analytics(args) => analytics::run(args, cli.color),
     };
     match result {

@@ -17,6 +17,8 @@
 //! - [`crm`]: contacts, tags, fields, scores, stages, lists and deals, as changes
 //!   inside a store transaction.
 //! - [`email`]: rendering email templates into messages; the outbox.
+//! - [`publish`]: sites to static files: pages from templates and components,
+//!   themed CSS, fingerprinted assets, sitemap, link checks.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -32,6 +34,7 @@ pub mod diagnostic;
 pub mod email;
 pub mod engine;
 pub mod model;
+pub mod publish;
 pub mod rng;
 pub mod scaffold;
 pub mod schema;

@@ -537,6 +537,36 @@ impl Workspace {
         }
     }
 
+    /// A file of `templates/` (e.g. `base.css`, `components/hero/component.css`):
+    /// the workspace's own when `origin` is the workspace, else the built-in one.
+    pub fn template_file(&self, origin: Origin, rel: &str) -> Option<Vec<u8>> {
+        match origin {
+            Origin::Workspace => std::fs::read(self.root.join("templates").join(rel)).ok(),
+            Origin::Builtin => crate::builtin::file(rel).map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The files under a folder of `templates/` (`prefix` ends in `/`), as paths
+    /// relative to that folder and their bytes, sorted by path.
+    pub fn template_files_under(&self, origin: Origin, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        match origin {
+            Origin::Builtin => {
+                for (path, bytes) in crate::builtin::FILES {
+                    if let Some(rest) = path.strip_prefix(prefix) {
+                        out.push((rest.to_string(), bytes.to_vec()));
+                    }
+                }
+            }
+            Origin::Workspace => {
+                let base = self.root.join("templates").join(prefix);
+                files_under(&base, "", &mut out);
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// The file behind a loaded document.
     pub fn file(&self, index: usize) -> &SourceFile {
         &self.files[index]
@@ -567,5 +597,29 @@ impl Workspace {
                     .find(|(p, _)| p == display)
                     .map(|(_, t)| t.clone())
             })
+    }
+}
+
+/// Every file below `dir`, with its path relative to the first call's folder.
+pub fn files_under(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue;
+        }
+        let sub = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, &sub, out);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((sub, bytes));
+        }
     }
 }

@@ -139,7 +139,7 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         let mut scope = site_scope(BTreeSet::new());
         scope
             .roots
-            .extend(["config", "instance", "form_action", "public_url"]);
+            .extend(["config", "instance", "form_action", "public_url", "h"]);
         scope
             .children
             .push(("config", def.value.config.keys().cloned().collect()));
