@@ -15,8 +15,11 @@ mod graph;
 mod import;
 mod init;
 mod lists;
+mod components;
 mod loaded;
+mod new;
 mod publish;
+mod templates;
 mod run;
 mod schema;
 mod segments;
@@ -98,6 +101,12 @@ pub enum Command {
     Lists(lists::Args),
     /// Deals in pipelines: list, show, move, pipeline totals.
     Deals(deals::Args),
+    /// Site templates: list (by category, search) and show.
+    Templates(templates::Args),
+    /// The component library: list, show (with the workflows wired to each).
+    Components(components::Args),
+    /// Create a site from a template.
+    New(new::Args),
     /// Build sites to static folders: pages, CSS, assets, sitemap; links checked.
     Publish(publish::Args),
     /// Companies: contacts grouped by email domain, with their open deals.
@@ -132,6 +141,9 @@ pub fn main() -> ExitCode {
         Command::Deals(args) => deals::run(args, cli.color),
         Command::Companies(args) => companies::run(args, cli.color),
         Command::Publish(args) => publish::run(args, cli.color),
+        Command::Templates(args) => templates::run(args, cli.color),
+        Command::Components(args) => components::run(args, cli.color),
+        Command::New(args) => new::run(args, cli.color),
         Command::Analytics(args) => analytics::run(args, cli.color),
     };
     match result {

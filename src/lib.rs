@@ -17,6 +17,8 @@
 //! - [`crm`]: contacts, tags, fields, scores, stages, lists and deals, as changes
 //!   inside a store transaction.
 //! - [`email`]: rendering email templates into messages; the outbox.
+//! - [`catalog`]: the template catalog: list, show, instantiate; components and
+//!   the workflows wired to them.
 //! - [`publish`]: sites to static files: pages from templates and components,
 //!   themed CSS, fingerprinted assets, sitemap, link checks.
 //! - [`uid`]: time-ordered public ids for stored entities.
@@ -28,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod builtin;
+pub mod catalog;
 pub mod cli;
 pub mod crm;
 pub mod diagnostic;

@@ -24,6 +24,23 @@ pub enum TextFormat {
     Json,
 }
 
+/// The workspace around `start` as loaded, valid or not (for listings of templates
+/// and components); outside any workspace, the built-in templates alone.
+pub fn workspace_or_builtin(start: Option<&Path>, _color: ColorChoice) -> anyhow::Result<Workspace> {
+    let start = start.unwrap_or(Path::new("."));
+    let root = match crate::workspace::find_root(start) {
+        Ok(root) => root,
+        Err(crate::workspace::LoadError::NotFound(_)) => {
+            // No workspace: a folder without workspace files holds the built-ins only.
+            let empty = std::env::temp_dir().join("funnel-no-workspace");
+            std::fs::create_dir_all(&empty)?;
+            return Ok(crate::workspace::load(&empty, Path::new("."))?);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(crate::workspace::load(&root, &shown(&root))?)
+}
+
 /// A validated workspace, or `None` after its errors were printed.
 pub fn valid_workspace(
     start: Option<&Path>,

@@ -173,7 +173,7 @@ pub fn minify(css: &str) -> String {
                 // differs from `a:hover`; declarations are written `color: red`).
                 let keep = match c {
                     '(' => out.ends_with("and") || out.ends_with("not") || out.ends_with("or"),
-                    ':' => true,
+                    ':' => !out.is_empty() && !out.ends_with(['{', '}', ';', ',', '>', '(']),
                     _ => false,
                 };
                 if c == '}' && out.ends_with(';') {
@@ -214,10 +214,10 @@ mod tests {
 
     #[test]
     fn minify_keeps_meaning() {
-        let css = "/* c */\n.a  >  .b , .c {\n  color : red ;\n  margin: calc(1px + 2px) 0;\n  content: \"a  ;  b\";\n}\n@media (min-width: 40rem) and (max-width: 60rem) {\n  .d :hover { color: blue; }\n  .e:focus-visible { outline: 2px solid; }\n}\n";
+        let css = "/* c */\n:root{--x:1}\n/* d */\n:root{--y:2}\n.a  >  .b , .c {\n  color : red ;\n  margin: calc(1px + 2px) 0;\n  content: \"a  ;  b\";\n}\n@media (min-width: 40rem) and (max-width: 60rem) {\n  .d :hover { color: blue; }\n  .e:focus-visible { outline: 2px solid; }\n}\n";
         assert_eq!(
             minify(css),
-            ".a>.b,.c{color :red;margin:calc(1px + 2px) 0;content:\"a  ;  b\"}@media(min-width:40rem) and (max-width:60rem){.d :hover{color:blue}.e:focus-visible{outline:2px solid}}"
+            ":root{--x:1}:root{--y:2}.a>.b,.c{color :red;margin:calc(1px + 2px) 0;content:\"a  ;  b\"}@media(min-width:40rem) and (max-width:60rem){.d :hover{color:blue}.e:focus-visible{outline:2px solid}}"
         );
     }
 
