@@ -57,14 +57,8 @@ pub fn list(ws: &Workspace, category: Option<&str>, search: Option<&str>) -> Vec
         })
         .filter(|t| category.is_none_or(|c| t.category == c.replace('-', "_")))
         .filter(|t| {
-            let hay = format!(
-                "{} {} {} {}",
-                t.id,
-                t.name,
-                t.description,
-                t.tags.join(" ")
-            )
-            .to_lowercase();
+            let hay = format!("{} {} {} {}", t.id, t.name, t.description, t.tags.join(" "))
+                .to_lowercase();
             words.iter().all(|w| hay.contains(w.as_str()))
         })
         .collect();
@@ -230,8 +224,10 @@ pub fn instantiate(
         }
     }
     // The rest, commented, so the file shows what can be changed.
-    let rest: Vec<(&String, &VariableSpec)> =
-        vars.iter().filter(|(k, _)| !values.contains_key(*k)).collect();
+    let rest: Vec<(&String, &VariableSpec)> = vars
+        .iter()
+        .filter(|(k, _)| !values.contains_key(*k))
+        .collect();
     if !rest.is_empty() {
         text.push_str("  # Defaults of the template, to change here:\n");
         for (k, spec) in rest {
@@ -312,9 +308,11 @@ pub fn connections(ws: &Workspace, component: &str) -> Vec<Connection> {
     let mut out = Vec::new();
     for (id, wf) in &ws.workflows {
         let (kind, site, inst) = match &wf.value.trigger.kind {
-            TriggerKind::FormSubmission { site, component } => {
-                ("form_submission", Some(site.to_string()), component.to_string())
-            }
+            TriggerKind::FormSubmission { site, component } => (
+                "form_submission",
+                Some(site.to_string()),
+                component.to_string(),
+            ),
             TriggerKind::PageEvent {
                 site,
                 component: Some(component),

@@ -5,6 +5,7 @@
 
 mod analytics;
 mod companies;
+mod components;
 mod contacts;
 mod contacts_import;
 mod db;
@@ -15,15 +16,14 @@ mod graph;
 mod import;
 mod init;
 mod lists;
-mod components;
 mod loaded;
 mod new;
 mod publish;
-mod templates;
 mod run;
 mod schema;
 mod segments;
 mod simulate;
+mod templates;
 mod test;
 mod validate;
 mod worker;

@@ -17,6 +17,8 @@
 //! - [`crm`]: contacts, tags, fields, scores, stages, lists and deals, as changes
 //!   inside a store transaction.
 //! - [`email`]: rendering email templates into messages; the outbox.
+//! - [`analytics`]: site analytics without cookies: beacons, daily visitor hashes,
+//!   rollups, contact tokens, the per-site report.
 //! - [`catalog`]: the template catalog: list, show, instantiate; components and
 //!   the workflows wired to them.
 //! - [`publish`]: sites to static files: pages from templates and components,
@@ -29,6 +31,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod builtin;
 pub mod catalog;
 pub mod cli;

@@ -119,7 +119,10 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                                 "  {} ({} on {}{})",
                                 w.workflow,
                                 w.trigger,
-                                w.site.as_deref().map(|s| format!("{s}/")).unwrap_or_default(),
+                                w.site
+                                    .as_deref()
+                                    .map(|s| format!("{s}/"))
+                                    .unwrap_or_default(),
                                 w.instance
                             );
                         }

@@ -26,7 +26,10 @@ pub enum TextFormat {
 
 /// The workspace around `start` as loaded, valid or not (for listings of templates
 /// and components); outside any workspace, the built-in templates alone.
-pub fn workspace_or_builtin(start: Option<&Path>, _color: ColorChoice) -> anyhow::Result<Workspace> {
+pub fn workspace_or_builtin(
+    start: Option<&Path>,
+    _color: ColorChoice,
+) -> anyhow::Result<Workspace> {
     let start = start.unwrap_or(Path::new("."));
     let root = match crate::workspace::find_root(start) {
         Ok(root) => root,

@@ -81,7 +81,10 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             match format {
                 TableFormat::Json => println!("{}", serde_json::to_string_pretty(&t)?),
                 TableFormat::Table => {
-                    println!("{} ({}, {})", t.summary.name, t.summary.id, t.summary.category);
+                    println!(
+                        "{} ({}, {})",
+                        t.summary.name, t.summary.id, t.summary.category
+                    );
                     println!("{}\n", t.summary.description);
                     println!("variables:");
                     print_table(
@@ -95,7 +98,9 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                                     v.default.as_ref().map_or_else(
                                         || "(required)".to_string(),
                                         |d| {
-                                            let s = d.as_str().map_or_else(|| d.to_string(), String::from);
+                                            let s = d
+                                                .as_str()
+                                                .map_or_else(|| d.to_string(), String::from);
                                             s.chars().take(40).collect()
                                         },
                                     ),
@@ -109,7 +114,13 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                         let comps: Vec<String> = p
                             .components
                             .iter()
-                            .map(|(i, c)| if i == c { c.clone() } else { format!("{i} ({c})") })
+                            .map(|(i, c)| {
+                                if i == c {
+                                    c.clone()
+                                } else {
+                                    format!("{i} ({c})")
+                                }
+                            })
                             .collect();
                         println!("  {}: {}", p.path, comps.join(", "));
                     }

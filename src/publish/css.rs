@@ -227,6 +227,9 @@ mod tests {
         let navy = parse_hex("#0f4c81").expect("hex");
         assert!(contrast(navy, (255, 255, 255)) > contrast(navy, (0, 0, 0)));
         assert_eq!(parse_hex("#fa0"), Some((255, 170, 0)));
-        assert_eq!(font_stack("Inter;}</style>, sans-serif"), "Interstyle, sans-serif");
+        assert_eq!(
+            font_stack("Inter;}</style>, sans-serif"),
+            "Interstyle, sans-serif"
+        );
     }
 }

@@ -36,7 +36,10 @@ pub fn check(build: &Build) -> Vec<BrokenLink> {
             .get(file)
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default();
-        ids.insert(file.as_str(), attribute_values(&html, "id").into_iter().collect());
+        ids.insert(
+            file.as_str(),
+            attribute_values(&html, "id").into_iter().collect(),
+        );
         let key = path.trim_end_matches('/').to_string();
         pages.insert(if key.is_empty() { "/".into() } else { key }, file);
     }
@@ -149,10 +152,8 @@ mod tests {
                 r#"<a href="/pricing/#plans">p</a> <a href="/nope">n</a> <img src="/assets/b.png"> <a href="/#contact">c</a> <a href="/?utm_source=x&amp;a=b">q</a>"#,
             ),
         ]);
-        let found: Vec<(String, String)> = check(&b)
-            .into_iter()
-            .map(|l| (l.page, l.link))
-            .collect();
+        let found: Vec<(String, String)> =
+            check(&b).into_iter().map(|l| (l.page, l.link)).collect();
         assert_eq!(
             found,
             [

@@ -49,10 +49,13 @@ pub fn render_site(
         .flat_map(|p| p.instances.iter().map(|i| i.component.as_str()))
         .collect();
     for id in used {
-        let (_, text) = ws.component_markup.get(id).ok_or_else(|| PublishError::Invalid {
-            site: site.id.clone(),
-            message: format!("component `{id}` has no component.html"),
-        })?;
+        let (_, text) = ws
+            .component_markup
+            .get(id)
+            .ok_or_else(|| PublishError::Invalid {
+                site: site.id.clone(),
+                message: format!("component `{id}` has no component.html"),
+            })?;
         env.add_template_owned(format!("{id}.html"), text.clone())
             .map_err(|e| PublishError::Invalid {
                 site: site.id.clone(),
@@ -137,7 +140,9 @@ fn render_page(
     } else {
         page.title.clone()
     };
-    let image = seo.and_then(|s| s.image.clone()).map(|i| absolute(&i, base));
+    let image = seo
+        .and_then(|s| s.image.clone())
+        .map(|i| absolute(&i, base));
     let logo = site
         .vars
         .get("logo")

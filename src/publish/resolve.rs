@@ -94,13 +94,13 @@ pub fn resolve(ws: &Workspace, site: &str) -> Result<ResolvedSite, PublishError>
         .get(site)
         .ok_or_else(|| PublishError::NoSite(site.to_string()))?;
     let s = &doc.value;
-    let tpl = ws
-        .site_templates
-        .get(s.template.as_str())
-        .ok_or_else(|| PublishError::NoTemplate {
-            site: site.to_string(),
-            template: s.template.to_string(),
-        })?;
+    let tpl =
+        ws.site_templates
+            .get(s.template.as_str())
+            .ok_or_else(|| PublishError::NoTemplate {
+                site: site.to_string(),
+                template: s.template.to_string(),
+            })?;
     let template_origin = ws.file(tpl.file).origin;
     let mut vars = Map::new();
     for (name, spec) in &tpl.value.variables {
@@ -161,12 +161,13 @@ pub fn resolve(ws: &Workspace, site: &str) -> Result<ResolvedSite, PublishError>
                 }
             }
             let mut config = Json::Object(config);
-            text.render_tree(&mut config).map_err(|e| PublishError::Render {
-                site: site.to_string(),
-                page: page.path.clone(),
-                instance: inst.id.to_string(),
-                message: e,
-            })?;
+            text.render_tree(&mut config)
+                .map_err(|e| PublishError::Render {
+                    site: site.to_string(),
+                    page: page.path.clone(),
+                    instance: inst.id.to_string(),
+                    message: e,
+                })?;
             instances.push(ResolvedInstance {
                 id: inst.id.to_string(),
                 component: inst.component.to_string(),
@@ -175,7 +176,8 @@ pub fn resolve(ws: &Workspace, site: &str) -> Result<ResolvedSite, PublishError>
             });
         }
         let render = |t: &str| {
-            text.render(t).map_err(|e| invalid(format!("page {}: {e}", page.path)))
+            text.render(t)
+                .map_err(|e| invalid(format!("page {}: {e}", page.path)))
         };
         out.push(ResolvedPage {
             path: page.path.clone(),

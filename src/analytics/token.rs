@@ -1,0 +1,132 @@
+//! Signed contact tokens: `<contact uid>.<expiry, unix seconds>.<signature>`, the
+//! signature an HMAC-SHA256 of the rest under a key kept in the store (made on
+//! first use). A token in a tracked email link, or handed to the thank-you page
+//! after a form submission, lets the tracking script tie a visitor to a contact
+//! without cookies; a forged or expired token ties nothing.
+
+use rusqlite::{Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::AnalyticsError;
+use crate::store::UnixMs;
+
+/// How long a token ties visits to its contact.
+pub const LIFETIME_MS: i64 = 30 * 24 * 3_600_000;
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(message);
+    let inner = inner.finalize();
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner);
+    outer.finalize().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 32 random bytes from the operating system's seeded hash keys.
+pub fn random_key() -> [u8; 32] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = [0u8; 32];
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        // Each RandomState is seeded afresh from the OS's random source.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
+}
+
+/// The store's signing key, made on first use (inside the caller's write).
+pub fn key(conn: &Connection) -> Result<Vec<u8>, AnalyticsError> {
+    let found: Option<String> = conn
+        .query_row(
+            "SELECT value FROM crm_state WHERE key = 'contact_token_key'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(k) = found {
+        return Ok(k.into_bytes());
+    }
+    let k = hex(&random_key());
+    conn.execute(
+        "INSERT INTO crm_state (key, value) VALUES ('contact_token_key', ?1) \
+         ON CONFLICT (key) DO NOTHING",
+        [&k],
+    )?;
+    let stored: String = conn.query_row(
+        "SELECT value FROM crm_state WHERE key = 'contact_token_key'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(stored.into_bytes())
+}
+
+/// A token for the contact with public id `uid`, valid until `now + LIFETIME_MS`.
+pub fn issue(key: &[u8], uid: &str, now: UnixMs) -> String {
+    let body = format!("{uid}.{}", (now + LIFETIME_MS) / 1000);
+    let sig = hmac_sha256(key, body.as_bytes());
+    format!("{body}.{}", hex(&sig[..16]))
+}
+
+/// The contact uid of a valid, unexpired token.
+pub fn verify(key: &[u8], token: &str, now: UnixMs) -> Option<String> {
+    if token.len() > 200 {
+        return None;
+    }
+    let (body, sig) = token.rsplit_once('.')?;
+    let (uid, expiry) = body.rsplit_once('.')?;
+    let expiry: i64 = expiry.parse().ok()?;
+    let expected = hex(&hmac_sha256(key, body.as_bytes())[..16]);
+    // Compared in full whatever the first difference, so timing says nothing.
+    let same = expected.len() == sig.len()
+        && expected
+            .bytes()
+            .zip(sig.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    (same && expiry * 1000 >= now).then(|| uid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn tokens_verify_until_they_expire_and_not_when_altered() {
+        let key = b"k3y";
+        let t = issue(key, "0190-abc", 1_000_000);
+        assert_eq!(verify(key, &t, 1_000_000).as_deref(), Some("0190-abc"));
+        assert_eq!(
+            verify(key, &t, 1_000_000 + LIFETIME_MS + 1000),
+            None,
+            "expired"
+        );
+        assert_eq!(verify(b"other", &t, 1_000_000), None, "another key");
+        let forged = t.replacen("0190-abc", "0190-abd", 1);
+        assert_eq!(verify(key, &forged, 1_000_000), None, "another contact");
+        assert_eq!(verify(key, "junk", 0), None);
+        assert_ne!(random_key(), random_key());
+    }
+}
