@@ -4,6 +4,8 @@
 //! run builds every site in memory (render, CSS, assets, link check) and writes it
 //! into an empty folder. Prints the total and the time per page.
 
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
 use std::path::Path;
 use std::time::Instant;
 
