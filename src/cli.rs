@@ -18,6 +18,7 @@ mod init;
 mod lists;
 mod loaded;
 mod new;
+mod preview;
 mod publish;
 mod run;
 mod schema;
@@ -107,6 +108,8 @@ pub enum Command {
     Components(components::Args),
     /// Create a site from a template.
     New(new::Args),
+    /// Serve a site on 127.0.0.1 with live reload; forms and tracking reach the store.
+    Preview(preview::Args),
     /// Build sites to static folders: pages, CSS, assets, sitemap; links checked.
     Publish(publish::Args),
     /// Companies: contacts grouped by email domain, with their open deals.
@@ -141,6 +144,7 @@ pub fn main() -> ExitCode {
         Command::Deals(args) => deals::run(args, cli.color),
         Command::Companies(args) => companies::run(args, cli.color),
         Command::Publish(args) => publish::run(args, cli.color),
+        Command::Preview(args) => preview::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),
         Command::New(args) => new::run(args, cli.color),

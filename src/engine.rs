@@ -344,3 +344,14 @@ pub fn trigger_type(kind: &TriggerKind) -> &'static str {
         TriggerKind::EmailUnsubscribed { .. } => "email_unsubscribed",
     }
 }
+
+impl From<crate::analytics::AnalyticsError> for EngineError {
+    fn from(e: crate::analytics::AnalyticsError) -> Self {
+        use crate::analytics::AnalyticsError as A;
+        match e {
+            A::Bad(m) => EngineError::Invalid(m),
+            A::Sql(e) => EngineError::Store(e.into()),
+            A::Store(e) => EngineError::Store(e),
+        }
+    }
+}

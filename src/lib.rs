@@ -28,6 +28,7 @@
 //!
 //! Shells (call the core, print):
 //! - [`cli`]: the `funnel` command line, one file per subcommand.
+//! - [`web`]: sites over HTTP: files, form posts, tracking beacons, live reload.
 
 #![forbid(unsafe_code)]
 
@@ -47,5 +48,6 @@ pub mod schema;
 pub mod store;
 pub mod uid;
 pub mod validate;
+pub mod web;
 pub mod workspace;
 pub mod yaml;

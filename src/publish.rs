@@ -68,6 +68,9 @@ pub struct Build {
     pub files: BTreeMap<String, Vec<u8>>,
     /// The pages, by URL path, and their file.
     pub pages: Vec<(String, String)>,
+    /// Instances whose component takes form submissions, by instance id: what
+    /// `POST /f/{site}/{instance}` accepts.
+    pub forms: std::collections::BTreeSet<String>,
 }
 
 /// Builds one site in memory: renders, checks links; nothing is written.
@@ -89,10 +92,24 @@ pub fn build(ws: &Workspace, site: &str, opts: &Options) -> Result<Build, Publis
         opts,
     };
     let pages = render::render_site(ws, &resolved, &shared)?;
+    let forms = resolved
+        .pages
+        .iter()
+        .flat_map(|p| p.instances.iter())
+        .filter(|i| {
+            ws.components.get(&i.component).is_some_and(|c| {
+                c.value
+                    .events
+                    .contains(&crate::model::component::ComponentEvent::Submit)
+            })
+        })
+        .map(|i| i.id.clone())
+        .collect();
     let mut out = Build {
         site: site.to_string(),
         files,
         pages: Vec::new(),
+        forms,
     };
     for (path, file, html) in pages {
         out.files.insert(file.clone(), html.into_bytes());

@@ -1,0 +1,120 @@
+//! The HTTP side of sites: a built site's files (compressed, with cache headers
+//! as a production host sends them), form posts (`POST /f/{site}/{instance}`) and
+//! tracking beacons (`POST /t`) fed to the engine's ingestion and the analytics
+//! tables, and the preview's live reload. `funnel preview` serves it on loopback;
+//! the daemon will mount the same routes.
+
+pub mod files;
+pub mod forms;
+pub mod track;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::engine::worker::Worker;
+use crate::publish::Build;
+
+/// What the routes share.
+#[derive(Debug)]
+pub struct SiteServer {
+    pub site: String,
+    pub build: RwLock<Arc<Build>>,
+    pub worker: Worker,
+    /// Bumped at every rebuild; the live-reload script waits for a change.
+    pub version: tokio::sync::watch::Sender<u64>,
+    /// Whether pages get the live-reload script's endpoint.
+    pub live_reload: bool,
+}
+
+impl SiteServer {
+    pub fn current(&self) -> Arc<Build> {
+        self.build
+            .read()
+            .map(|b| b.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Swaps in a new build and tells waiting pages to reload.
+    pub fn replace(&self, build: Build) {
+        match self.build.write() {
+            Ok(mut b) => *b = Arc::new(build),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(build),
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+}
+
+/// The largest request body accepted (a form post).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: Arc<SiteServer>) -> Router {
+    Router::new()
+        .route("/f/{site}/{instance}", post(forms::submit))
+        .route("/t", post(track::beacon))
+        .route("/__funnel/reload.js", get(reload_script))
+        .route("/__funnel/wait", get(wait_for_change))
+        .fallback(get(files::serve))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::compression::CompressionLayer::new())
+        .with_state(state)
+}
+
+/// A 4xx or 5xx answer with a JSON body.
+pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
+/// The client's address and browser, for the daily visitor hash.
+pub fn client(addr: &SocketAddr, headers: &HeaderMap) -> (String, String) {
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect();
+    (addr.ip().to_string(), ua)
+}
+
+async fn reload_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        "(function(){var v=null;function w(){fetch('/__funnel/wait'+(v===null?'':'?v='+v)).then(function(r){return r.text()}).then(function(n){if(v!==null&&n!==v){location.reload();return}v=n;w()}).catch(function(){setTimeout(w,1000)})}w()})();\n",
+    )
+        .into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Wait {
+    v: Option<u64>,
+}
+
+/// Answers with the build version once it differs from `v` (or after 25 s).
+async fn wait_for_change(
+    axum::extract::State(s): axum::extract::State<Arc<SiteServer>>,
+    axum::extract::Query(q): axum::extract::Query<Wait>,
+) -> Response {
+    let mut rx = s.version.subscribe();
+    let current = *rx.borrow();
+    if let Some(v) = q.v
+        && v == current
+    {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(25), rx.changed()).await;
+    }
+    let now = *rx.borrow();
+    ([(header::CACHE_CONTROL, "no-store")], now.to_string()).into_response()
+}

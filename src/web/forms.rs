@@ -1,0 +1,244 @@
+//! `POST /f/{site}/{instance}`: a form post from a published page. Works without
+//! JavaScript: the answer is a redirect to the form's success page, carrying a
+//! signed contact token so that the thank-you page's tracking ties the visit to
+//! the contact. A filled honeypot gets the same redirect and is dropped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::{Map, Value as Json, json};
+
+use super::{SiteServer, client, json_error};
+use crate::analytics::{self, token};
+use crate::crm::{attribution, contact};
+use crate::engine::ingest::{Event, ingest};
+use crate::store::NewActivity;
+
+/// Fields per form, and characters per field, at most.
+const MAX_FIELDS: usize = 50;
+const MAX_VALUE_CHARS: usize = 5_000;
+
+/// The page a post came from, and its UTM parameters, from the Referer.
+fn origin(headers: &HeaderMap) -> (String, Map<String, Json>) {
+    let referer = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let after_host = referer
+        .split_once("://")
+        .map_or(referer, |(_, rest)| rest)
+        .split_once('/')
+        .map_or("", |(_, path)| path);
+    let (path, query) = after_host.split_once('?').unwrap_or((after_host, ""));
+    let path = format!("/{}", path.split('#').next().unwrap_or(""));
+    let mut utm = Map::new();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default() {
+        if let Some(key) = k.strip_prefix("utm_")
+            && attribution::UTM_KEYS.contains(&key)
+        {
+            utm.insert(key.into(), Json::String(v.chars().take(200).collect()));
+        }
+    }
+    (path, utm)
+}
+
+/// A redirect target that stays on the site: a path, never `//host` or a URL.
+fn safe_path(p: Option<&str>) -> String {
+    match p {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => {
+            p.chars().take(300).collect()
+        }
+        _ => "/thank-you".into(),
+    }
+}
+
+pub async fn submit(
+    State(s): State<Arc<SiteServer>>,
+    Path((site, instance)): Path<(String, String)>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if site != s.site {
+        return json_error(StatusCode::NOT_FOUND, format!("no site `{site}` here"));
+    }
+    if !s.current().forms.contains(&instance) {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("site `{site}` has no form `{instance}`"),
+        );
+    }
+    let pairs: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a form (application/x-www-form-urlencoded): {e}"),
+            );
+        }
+    };
+    let mut fields = Map::new();
+    let (mut redirect, mut honeypot) = (None, false);
+    for (k, v) in pairs {
+        match k.as_str() {
+            "_hp" => honeypot |= !v.trim().is_empty(),
+            "_redirect" => redirect = Some(v),
+            k if k.starts_with('_') || k.is_empty() || k.len() > 64 => {}
+            _ => {
+                if fields.len() >= MAX_FIELDS {
+                    return json_error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("a form has at most {MAX_FIELDS} fields"),
+                    );
+                }
+                let v: String = v.trim().chars().take(MAX_VALUE_CHARS).collect();
+                fields.insert(k, Json::String(v));
+            }
+        }
+    }
+    let target = safe_path(redirect.as_deref());
+    if honeypot {
+        tracing::info!(site, instance, "form post with a filled honeypot dropped");
+        return Redirect::to(&target).into_response();
+    }
+    let email = fields
+        .get("email")
+        .and_then(Json::as_str)
+        .map(crate::store::ops::normalize_email)
+        .filter(|e| !e.is_empty());
+    if let Some(e) = &email
+        && !crate::validate::values::is_email(e)
+    {
+        return json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("`{e}` is not an email address; go back and correct it"),
+        );
+    }
+    let (page, utm) = origin(&headers);
+    let (address, ua) = client(&addr, &headers);
+    let worker = s.worker.clone();
+    let result = worker
+        .transact(worker.now(), move |ctx| {
+            let visitor = analytics::visitor(ctx.conn, &site, &address, &ua, ctx.now)?;
+            let mut data = json!({
+                "site": site,
+                "component": instance,
+                "page": page,
+                "fields": fields,
+                "visitor": visitor,
+            });
+            if !utm.is_empty() {
+                data["utm"] = Json::Object(utm);
+            }
+            ingest(
+                ctx,
+                Event {
+                    kind: "form_submission".into(),
+                    data,
+                    ..Event::default()
+                },
+            )?;
+            let contact_id = match &email {
+                Some(e) => contact::id_by_email(ctx.conn, e)?,
+                None => None,
+            };
+            analytics::record_conversion(
+                ctx.conn, &site, &page, &instance, &visitor, contact_id, ctx.now,
+            )?;
+            let Some(id) = contact_id else {
+                return Ok(None);
+            };
+            tie_visitor(ctx, &site, &visitor, id)?;
+            let uid: String = ctx
+                .conn
+                .query_row("SELECT uid FROM contacts WHERE id = ?1", [id], |r| r.get(0))
+                .map_err(crate::store::StoreError::from)?;
+            let key = token::key(ctx.conn)?;
+            Ok(Some(token::issue(&key, &uid, ctx.now)))
+        })
+        .await;
+    match result {
+        Ok(token) => {
+            worker.settle().await;
+            if let Err(e) = worker.deliver_outbox().await {
+                tracing::warn!(error = %e, "outbox delivery after a form post failed");
+            }
+            let to = match token {
+                Some(t) => format!(
+                    "{target}{}ft={t}",
+                    if target.contains('?') { '&' } else { '?' }
+                ),
+                None => target,
+            };
+            Redirect::to(&to).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "form post failed");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the form could not be saved; please try again",
+            )
+        }
+    }
+}
+
+/// Ties today's visitor to the contact and puts the visitor's earlier page views
+/// of the day on the contact's timeline (and into its first and last touch).
+pub fn tie_visitor(
+    ctx: &mut crate::engine::run::Ctx<'_>,
+    site: &str,
+    visitor: &str,
+    contact_id: i64,
+) -> Result<(), crate::engine::EngineError> {
+    for (at, data) in analytics::tie(ctx.conn, site, visitor, contact_id, ctx.now)? {
+        let activity = NewActivity {
+            contact_id,
+            kind: "page_view".into(),
+            subject: data.get("page").and_then(Json::as_str).map(String::from),
+            data: data.clone(),
+            source: Some(site.to_string()),
+            occurred_at: at,
+        };
+        let (_, events) = contact::add_activity(ctx.conn, &activity, &ctx.engine.scoring)?;
+        ctx.fx.events.extend(events);
+        attribution::record_touch(
+            ctx.conn,
+            contact_id,
+            &attribution::Touch::from_event("page_view", &data, at),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_the_site() {
+        assert_eq!(safe_path(Some("/thanks")), "/thanks");
+        assert_eq!(safe_path(Some("//evil.example")), "/thank-you");
+        assert_eq!(safe_path(Some("https://evil.example")), "/thank-you");
+        assert_eq!(safe_path(Some("/\\evil")), "/thank-you");
+        assert_eq!(safe_path(None), "/thank-you");
+    }
+
+    #[test]
+    fn the_origin_page_and_utm_come_from_the_referer() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::REFERER,
+            "http://127.0.0.1:4000/pricing?utm_source=ads&utm_campaign=x&other=1#plans"
+                .parse()
+                .expect("header"),
+        );
+        let (page, utm) = origin(&h);
+        assert_eq!(page, "/pricing");
+        assert_eq!(utm.len(), 2);
+        assert_eq!(origin(&HeaderMap::new()).0, "/");
+    }
+}

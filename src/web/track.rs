@@ -1,0 +1,73 @@
+//! `POST /t`: a beacon of the tracking script. Recorded in the analytics tables
+//! under the day's visitor hash; a valid contact token (from a tracked email link
+//! or a form's redirect) ties the visitor to the contact, and a known visitor's
+//! events go through the engine's ingestion as `page_event`s (the timeline,
+//! scoring, touches and page-event workflows).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{SiteServer, client, json_error};
+use crate::analytics::{self, Beacon, token};
+use crate::crm::contact;
+use crate::engine::ingest::{Event, ingest};
+
+pub async fn beacon(
+    State(s): State<Arc<SiteServer>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let b = match Beacon::parse(&body) {
+        Ok(b) => b,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if b.site != s.site {
+        return json_error(StatusCode::NOT_FOUND, format!("no site `{}` here", b.site));
+    }
+    let (address, ua) = client(&addr, &headers);
+    let worker = s.worker.clone();
+    let result = worker
+        .transact(worker.now(), move |ctx| {
+            let visitor = analytics::visitor(ctx.conn, &b.site, &address, &ua, ctx.now)?;
+            let mut contact_id = None;
+            if let Some(t) = &b.token {
+                let key = token::key(ctx.conn)?;
+                if let Some(uid) = token::verify(&key, t, ctx.now)
+                    && let Ok(id) = contact::resolve(ctx.conn, &uid)
+                {
+                    super::forms::tie_visitor(ctx, &b.site, &visitor, id)?;
+                    contact_id = Some(id);
+                }
+            }
+            if contact_id.is_none() {
+                contact_id = analytics::contact_of_visitor(ctx.conn, &b.site, &visitor, ctx.now)?;
+            }
+            analytics::record(ctx.conn, &b, &visitor, contact_id, ctx.now)?;
+            let mut data = b.trigger_data();
+            data["visitor"] = serde_json::json!(visitor);
+            ingest(
+                ctx,
+                Event {
+                    kind: "page_event".into(),
+                    data,
+                    contact_id,
+                    ..Event::default()
+                },
+            )?;
+            Ok(())
+        })
+        .await;
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "tracking beacon failed");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "not recorded")
+        }
+    }
+}
