@@ -1,5 +1,6 @@
-//! `funnel analytics attribution|conversions`: where contacts came from (first-
-//! and last-touch channel) and which components convert.
+//! `funnel analytics site|attribution|conversions`: a site's traffic and
+//! conversions per component, where contacts came from (first- and last-touch
+//! channel), and which components convert.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,16 @@ pub enum TouchModel {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
+    /// A site's visitors (estimated without cookies), page views, component views,
+    /// interactions and conversions, and conversion rate per component.
+    Site {
+        site: String,
+        /// Since: a date (2026-11-01) or an age (7d, 12h, 4w); default 30 days.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
     /// New contacts per channel (UTM source, referring site, or direct) of their
     /// first or last touch.
     Attribution {
@@ -87,6 +98,64 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     };
     let store = super::loaded::sqlite_store(&ws)?;
     match args.command {
+        Cmd::Site {
+            site,
+            since,
+            format,
+        } => {
+            if !ws.sites.contains_key(&site) {
+                let ids: Vec<&str> = ws.sites.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "no site `{site}`; {}",
+                    crate::diagnostic::suggest(&site, &ids, "the sites are")
+                );
+            }
+            let since = since.unwrap_or_else(|| crate::store::now_ms() - 30 * 86_400_000);
+            let r = store.read(move |c| {
+                crate::analytics::site_report(c, &site, since)
+                    .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))
+            })?;
+            match format {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                TableFormat::Table => {
+                    println!(
+                        "{} since {}: {} visitors, {} page views, {} conversions ({:.1}% of visitors)",
+                        r.site,
+                        super::loaded::shown_time(r.since),
+                        r.visitors,
+                        r.page_views,
+                        r.conversions,
+                        r.conversion_rate * 100.0
+                    );
+                    println!();
+                    print_table(
+                        &["COMPONENT", "VIEWS", "INTERACTIONS", "CONVERSIONS", "RATE"],
+                        &r.components
+                            .iter()
+                            .map(|c| {
+                                vec![
+                                    c.component.clone(),
+                                    c.views.to_string(),
+                                    c.interactions.to_string(),
+                                    c.conversions.to_string(),
+                                    format!("{:.1}%", c.conversion_rate * 100.0),
+                                ]
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                    if !r.pages.is_empty() {
+                        println!();
+                        print_table(
+                            &["PAGE", "VIEWS"],
+                            &r.pages
+                                .iter()
+                                .map(|(p, n)| vec![p.clone(), n.to_string()])
+                                .collect::<Vec<_>>(),
+                        );
+                    }
+                }
+            }
+        }
         Cmd::Attribution {
             model,
             since,

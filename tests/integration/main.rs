@@ -18,6 +18,7 @@ mod fixtures;
 mod hostile;
 mod http_server;
 mod init;
+mod preview;
 mod publish;
 mod render;
 mod schema;

@@ -120,7 +120,10 @@ fn publish_writes_a_static_site_and_rewrites_only_what_changed() {
     let s = &changed["sites"][0];
     assert_eq!(s["removed"], 1, "{changed}");
     assert!(s["written"].as_u64().expect("n") >= 6, "{changed}");
-    assert!(s["unchanged"].as_u64().expect("n") >= 3, "assets stay: {changed}");
+    assert!(
+        s["unchanged"].as_u64().expect("n") >= 3,
+        "assets stay: {changed}"
+    );
     assert!(!site.join(css[0]).exists());
 }
 
@@ -152,7 +155,14 @@ fn templates_and_components_are_listed_filtered_and_shown() {
     let dir = demo();
     let d = dir.path();
     let restaurants = json_out(
-        &["templates", "list", "--category", "restaurant", "--format", "json"],
+        &[
+            "templates",
+            "list",
+            "--category",
+            "restaurant",
+            "--format",
+            "json",
+        ],
         d,
     );
     let ids: Vec<&str> = restaurants
@@ -162,20 +172,31 @@ fn templates_and_components_are_listed_filtered_and_shown() {
         .filter_map(|t| t["id"].as_str())
         .collect();
     assert!(ids.contains(&"local-bakery"), "{ids:?}");
-    assert!(restaurants
-        .as_array()
-        .expect("list")
-        .iter()
-        .all(|t| t["category"] == "restaurant"));
+    assert!(
+        restaurants
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|t| t["category"] == "restaurant")
+    );
     let found = json_out(
-        &["templates", "list", "--search", "B2B pricing", "--format", "json"],
+        &[
+            "templates",
+            "list",
+            "--search",
+            "B2B pricing",
+            "--format",
+            "json",
+        ],
         d,
     );
-    assert!(found
-        .as_array()
-        .expect("list")
-        .iter()
-        .any(|t| t["id"] == "saas-launch"));
+    assert!(
+        found
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|t| t["id"] == "saas-launch")
+    );
     let shown = json_out(&["templates", "show", "saas-launch", "--format", "json"], d);
     assert!(shown["variables"]["company_name"].is_object());
     assert!(shown["pages"].as_array().expect("pages").len() >= 3);
@@ -296,9 +317,27 @@ fn rendered_pages_of_the_built_in_templates() {
             args.push(s);
         }
         let made = run(&args, d);
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-        let out = run(&["publish", id, "--out", "snap", "--public-url", "https://go.example.org"], d);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let out = run(
+            &[
+                "publish",
+                id,
+                "--out",
+                "snap",
+                "--public-url",
+                "https://go.example.org",
+            ],
+            d,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let html = read(&d.join(format!("snap/{id}/index.html")));
         insta::assert_snapshot!(format!("publish_{id}_home"), without_hashes(&html));
     }

@@ -1,0 +1,298 @@
+//! `funnel preview` for real: the binary serving the demo site on loopback, a
+//! form post through to the contact, the workflow and the outbox, tracking
+//! beacons tied to the contact by the redirect's token, bad requests answered
+//! with JSON errors, and caching and compression headers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+use crate::support::{demo, funnel, json_out};
+
+struct Preview {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Preview {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &std::path::Path) -> Preview {
+    let mut child = funnel()
+        .args(["preview", "demo", "--port", "0", "--no-watch"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("preview starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Preview { child, addr }
+}
+
+/// One HTTP/1.1 request; (status, lowercased headers, body).
+fn http(addr: &str, request: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(request.as_bytes()).expect("write");
+    s.write_all(body).expect("write body");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
+    {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size");
+            let size = usize::from_str_radix(&String::from_utf8_lossy(&rest[..end]), 16)
+                .expect("hex size");
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[end + 2..end + 2 + size]);
+            rest = &rest[end + 2 + size + 2..];
+        }
+        body = out;
+    }
+    (status, headers, body)
+}
+
+fn get(addr: &str, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"),
+        b"",
+    )
+}
+
+fn post(
+    addr: &str,
+    path: &str,
+    kind: &str,
+    body: &str,
+    extra: &str,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+            body.len()
+        ),
+        body.as_bytes(),
+    )
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn the_whole_loop_runs_on_one_machine() {
+    let dir = demo();
+    let d = dir.path();
+    let p = start(d);
+    let a = p.addr.as_str();
+
+    // Pages as a host serves them: gzip on request, HTML revalidated, hashed
+    // assets cached for a year, the site's own 404.
+    let (status, h, body) = get(a, "/", "");
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "cache-control"), Some("no-cache"));
+    let html = String::from_utf8_lossy(&body).to_string();
+    assert!(
+        html.contains(&format!("action=\"http://{a}/f/demo/contact-form\"")),
+        "forms post here"
+    );
+    let css = html
+        .split("href=\"/assets/site.")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("stylesheet link");
+    let (status, h, _) = get(
+        a,
+        &format!("/assets/site.{css}"),
+        "Accept-Encoding: gzip\r\n",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "content-encoding"), Some("gzip"));
+    assert_eq!(
+        header(&h, "cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let etag = get(a, "/pricing", "")
+        .1
+        .iter()
+        .find(|(k, _)| k == "etag")
+        .map(|(_, v)| v.clone())
+        .expect("etag");
+    assert_eq!(
+        get(a, "/pricing", &format!("If-None-Match: {etag}\r\n")).0,
+        304
+    );
+    let (status, _, body) = get(a, "/no-such-page", "");
+    assert_eq!(status, 404);
+    assert!(
+        String::from_utf8_lossy(&body).contains("could not find"),
+        "the site's 404 page"
+    );
+
+    // A form post: contact, workflow, email, and a token on the redirect.
+    let form = "name=Ada+Lovelace&email=Ada%40Acme.test&company=Acme&message=Hi&_redirect=%2Fthank-you&_hp=";
+    let (status, h, _) = post(
+        a,
+        "/f/demo/contact-form",
+        "application/x-www-form-urlencoded",
+        form,
+        &format!("Referer: http://{a}/?utm_source=newsletter\r\n"),
+    );
+    assert_eq!(status, 303);
+    let location = header(&h, "location").expect("redirect").to_string();
+    assert!(location.starts_with("/thank-you?ft="), "{location}");
+    let token = location.split("ft=").nth(1).expect("token").to_string();
+    let shown = json_out(
+        &["contacts", "show", "ada@acme.test", "--format", "json"],
+        d,
+    );
+    assert_eq!(
+        shown["first_touch"]["utm"]["source"], "newsletter",
+        "{shown}"
+    );
+    let runs = json_out(
+        &[
+            "executions",
+            "list",
+            "--workflow",
+            "contact-form-follow-up",
+            "--format",
+            "json",
+        ],
+        d,
+    );
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    let outbox: Vec<_> = std::fs::read_dir(d.join(".funnel/outbox"))
+        .expect("outbox")
+        .flatten()
+        .collect();
+    assert!(!outbox.is_empty(), "the welcome email is in the dev outbox");
+
+    // The thank-you page's beacon carries the token: the visit joins the timeline.
+    let beacon =
+        format!(r#"{{"site":"demo","page":"/thank-you","event":"view","token":"{token}"}}"#);
+    assert_eq!(post(a, "/t", "text/plain", &beacon, "").0, 204);
+    // A later beacon of the same visitor (same address and browser) without the
+    // token is still the contact's.
+    let later = r#"{"site":"demo","page":"/pricing","event":"view"}"#;
+    assert_eq!(post(a, "/t", "text/plain", later, "").0, 204);
+    let shown = json_out(
+        &["contacts", "show", "ada@acme.test", "--format", "json"],
+        d,
+    );
+    let pages: Vec<&str> = shown["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|t| t["type"] == "page_view")
+        .filter_map(|t| t["subject"].as_str())
+        .collect();
+    assert_eq!(pages, ["/pricing", "/thank-you"], "{shown}");
+
+    // Bad requests: JSON errors with 4xx; a filled honeypot is dropped quietly.
+    let (status, h, body) = post(
+        a,
+        "/t",
+        "text/plain",
+        r#"{"site":"demo","event":"drop"}"#,
+        "",
+    );
+    assert_eq!(status, 400);
+    assert!(header(&h, "content-type").is_some_and(|c| c.contains("json")));
+    assert!(String::from_utf8_lossy(&body).contains("event"));
+    assert_eq!(
+        post(
+            a,
+            "/f/demo/nothing",
+            "application/x-www-form-urlencoded",
+            "email=a%40b.c",
+            ""
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        post(
+            a,
+            "/f/demo/contact-form",
+            "application/x-www-form-urlencoded",
+            "email=not-an-address",
+            ""
+        )
+        .0,
+        422
+    );
+    let bot = "email=bot%40spam.test&_hp=http%3A%2F%2Fspam";
+    assert_eq!(
+        post(
+            a,
+            "/f/demo/contact-form",
+            "application/x-www-form-urlencoded",
+            bot,
+            ""
+        )
+        .0,
+        303
+    );
+    let bots = crate::support::run(&["contacts", "show", "bot@spam.test"], d);
+    assert!(
+        !bots.status.success(),
+        "the honeypot's post made no contact"
+    );
+    let huge = "x".repeat(200_000);
+    assert_eq!(
+        post(
+            a,
+            "/f/demo/contact-form",
+            "application/x-www-form-urlencoded",
+            &huge,
+            ""
+        )
+        .0,
+        413
+    );
+
+    // The analytics report counts it all.
+    let report = json_out(&["analytics", "site", "demo", "--format", "json"], d);
+    assert_eq!(report["page_views"], 2, "{report}");
+    assert_eq!(report["conversions"], 1, "{report}");
+}
