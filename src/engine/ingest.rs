@@ -308,6 +308,10 @@ fn record_page_event(
     ) else {
         return Ok(());
     };
+    // A component coming into view is not a page view (triggers still see it).
+    if data.get("component").is_some_and(|c| !c.is_null()) {
+        return Ok(());
+    }
     let page = data.get("page").and_then(Json::as_str);
     let site = data.get("site").and_then(Json::as_str);
     let activity = NewActivity {
