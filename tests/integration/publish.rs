@@ -302,6 +302,10 @@ fn rendered_pages_of_the_built_in_templates() {
             ][..],
         ),
         (
+            "restaurant-bistro",
+            &["company_name=Chez Margaux", "contact_email=table@margaux.example"][..],
+        ),
+        (
             "local-bakery",
             &[
                 "company_name=Crumb & Co",
@@ -340,5 +344,45 @@ fn rendered_pages_of_the_built_in_templates() {
         );
         let html = read(&d.join(format!("snap/{id}/index.html")));
         insta::assert_snapshot!(format!("publish_{id}_home"), without_hashes(&html));
+    }
+}
+
+#[test]
+fn thirty_templates_in_twelve_categories_each_with_a_home_page_of_its_own() {
+    let dir = demo();
+    let d = dir.path();
+    let list = json_out(&["templates", "list", "--format", "json"], d);
+    let list = list.as_array().expect("list");
+    assert!(list.len() >= 30, "{} templates", list.len());
+    let categories: std::collections::BTreeSet<&str> =
+        list.iter().filter_map(|t| t["category"].as_str()).collect();
+    assert!(categories.len() >= 12, "{categories:?}");
+    let mut homes: std::collections::BTreeMap<Vec<String>, String> = Default::default();
+    for t in list {
+        let id = t["id"].as_str().expect("id");
+        let shown = json_out(&["templates", "show", id, "--format", "json"], d);
+        let pages = shown["pages"].as_array().expect("pages");
+        let paths: Vec<&str> = pages.iter().filter_map(|p| p["path"].as_str()).collect();
+        for needed in ["/", "/thank-you", "/404"] {
+            assert!(paths.contains(&needed), "{id} has no {needed} page");
+        }
+        let home: Vec<String> = pages
+            .iter()
+            .find(|p| p["path"] == "/")
+            .and_then(|p| p["components"].as_array())
+            .expect("home components")
+            .iter()
+            .filter_map(|c| c[1].as_str().map(String::from))
+            .collect();
+        if let Some(other) = homes.insert(home.clone(), id.to_string()) {
+            panic!("{id} and {other} have the same home page sequence: {home:?}");
+        }
+        assert!(
+            d.join(format!("templates/sites/{id}/preview.svg")).exists()
+                || crate::support::repo_root()
+                    .join(format!("templates/sites/{id}/preview.svg"))
+                    .exists(),
+            "{id} has a preview image"
+        );
     }
 }
