@@ -267,7 +267,7 @@ fn an_import_killed_halfway_changes_nothing() {
 }
 
 /// Whether `needle` occurs in any file below `dir`.
-fn found_in(dir: &Path, needle: &[u8]) -> Vec<String> {
+pub fn found_in(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut hits = Vec::new();
     for path in super::support::files_below(dir) {
         let path = dir.join(path);

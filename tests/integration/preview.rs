@@ -295,4 +295,40 @@ fn the_whole_loop_runs_on_one_machine() {
     let report = json_out(&["analytics", "site", "demo", "--format", "json"], d);
     assert_eq!(report["page_views"], 2, "{report}");
     assert_eq!(report["conversions"], 1, "{report}");
+
+    // Forgetting the person erases what tracking and the form stored too: no byte
+    // of the address or the name is left in the store, its WAL or the outbox.
+    drop(p);
+    let store = d.join(".funnel");
+    assert!(
+        !crate::crm_cli::found_in(&store, b"ada@acme.test").is_empty(),
+        "stored before"
+    );
+    let out = crate::support::run(&["contacts", "forget", "ada@acme.test"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [&b"ada@acme.test"[..], b"Ada Lovelace", b"Lovelace"] {
+        let hits = crate::crm_cli::found_in(&store, needle);
+        assert!(
+            hits.is_empty(),
+            "{} still in {hits:?}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    let left: i64 = rusqlite::Connection::open(store.join("funnel.db"))
+        .expect("open")
+        .query_row(
+            "SELECT (SELECT count(*) FROM visitor_contacts) + \
+             (SELECT count(*) FROM analytics_events WHERE contact_id IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(
+        left, 0,
+        "no tie of a visitor to the forgotten contact is left"
+    );
 }

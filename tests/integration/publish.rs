@@ -303,7 +303,10 @@ fn rendered_pages_of_the_built_in_templates() {
         ),
         (
             "restaurant-bistro",
-            &["company_name=Chez Margaux", "contact_email=table@margaux.example"][..],
+            &[
+                "company_name=Chez Margaux",
+                "contact_email=table@margaux.example",
+            ][..],
         ),
         (
             "local-bakery",
