@@ -103,6 +103,10 @@ pub struct Settings {
     pub retention_ms: Option<u64>,
     /// Score thresholds whose crossing fires `score_crossed`.
     pub thresholds: Vec<f64>,
+    /// The addresses of the workspace's sites (`https://<domain>` of each site
+    /// with a domain, and `public_url`): links to them in emails carry the
+    /// contact's token.
+    pub site_origins: Vec<String>,
 }
 
 /// The workflows of a workspace, compiled, and every version met since.
@@ -169,6 +173,20 @@ impl Engine {
                 .unwrap_or(remote::DEFAULT_TIMEOUT_MS),
             retention_ms: ms(defaults.and_then(|d| d.execution_retention.as_ref())),
             thresholds,
+            site_origins: {
+                let mut o: Vec<String> = ws
+                    .sites
+                    .values()
+                    .filter_map(|s| s.value.domain.as_ref())
+                    .flat_map(|d| [format!("https://{d}"), format!("http://{d}")])
+                    .collect();
+                if let Some(c) = config {
+                    o.push(c.public_url.as_str().trim_end_matches('/').to_string());
+                }
+                o.sort();
+                o.dedup();
+                o
+            },
         };
         let mut scoring = crate::crm::scoring::Scoring::new(
             ws.scoring.as_ref().map(|d| &d.value),

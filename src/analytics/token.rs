@@ -100,6 +100,60 @@ pub fn verify(key: &[u8], token: &str, now: UnixMs) -> Option<String> {
     (same && expiry * 1000 >= now).then(|| uid.to_string())
 }
 
+/// Appends `ft=<token>` to every link into the workspace's sites (`origins`, such
+/// as `https://www.acme.example`) in an email's HTML or text, so that a click
+/// arrives as the contact. Unsubscribe and view-in-browser links (`/u/`, `/e/`)
+/// are left alone, as are hosts that merely start like an origin.
+pub fn tag_links(text: &str, origins: &[String], token: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    'scan: while !rest.is_empty() {
+        let next = origins
+            .iter()
+            .filter(|o| !o.is_empty())
+            .filter_map(|o| rest.find(o.as_str()).map(|i| (i, o.len())))
+            .min();
+        let Some((at, len)) = next else {
+            out.push_str(rest);
+            break;
+        };
+        let end_of_url = rest[at..]
+            .find(|c: char| c.is_whitespace() || "\"'<>)".contains(c))
+            .map_or(rest.len(), |e| at + e);
+        // A sentence's full stop after a URL in plain text is not part of it.
+        let end_of_url = at
+            + rest[at..end_of_url]
+                .trim_end_matches(['.', ',', ';', ':', '!', '?'])
+                .len();
+        let url = &rest[at..end_of_url];
+        let after_origin = &url[len..];
+        let is_link = after_origin.is_empty() || after_origin.starts_with(['/', '?', '#']);
+        out.push_str(&rest[..at]);
+        if !is_link
+            || after_origin.starts_with("/u/")
+            || after_origin.starts_with("/e/")
+            || url.contains("ft=")
+        {
+            out.push_str(url);
+            rest = &rest[end_of_url..];
+            continue 'scan;
+        }
+        let (base, fragment) = url
+            .split_once('#')
+            .map_or((url, None), |(b, f)| (b, Some(f)));
+        out.push_str(base);
+        out.push(if base.contains('?') { '&' } else { '?' });
+        out.push_str("ft=");
+        out.push_str(token);
+        if let Some(f) = fragment {
+            out.push('#');
+            out.push_str(f);
+        }
+        rest = &rest[end_of_url..];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +164,24 @@ mod tests {
         assert_eq!(
             hex(&mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn links_into_the_sites_carry_the_token() {
+        let origins = vec![
+            "https://www.acme.example".to_string(),
+            "https://go.acme.example".to_string(),
+        ];
+        let html = r#"<a href="https://www.acme.example/demo?utm_source=x&amp;b=1#top">Demo</a> <a href="https://www.acme.example.evil/x">no</a> <a href="https://go.acme.example/u/abc">unsubscribe</a> https://www.acme.example/pricing. https://other.example/a"#;
+        let tagged = tag_links(html, &origins, "T");
+        assert_eq!(
+            tagged,
+            r#"<a href="https://www.acme.example/demo?utm_source=x&amp;b=1&ft=T#top">Demo</a> <a href="https://www.acme.example.evil/x">no</a> <a href="https://go.acme.example/u/abc">unsubscribe</a> https://www.acme.example/pricing?ft=T. https://other.example/a"#
+        );
+        assert_eq!(
+            tag_links("https://www.acme.example", &origins, "T"),
+            "https://www.acme.example?ft=T"
         );
     }
 

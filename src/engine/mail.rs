@@ -12,6 +12,7 @@ use super::EngineError;
 use super::expr::context;
 use super::run::{Ctx, Exec};
 use super::steps::Outcome;
+use crate::analytics::token;
 use crate::email::{self, outbox};
 use crate::model::scalar::TemplateText;
 
@@ -90,7 +91,7 @@ pub fn send(
         Ok(s) => s,
         Err(e) => return Ok(Outcome::Fail(e.to_string())),
     };
-    let rendered = match email::render(
+    let mut rendered = match email::render(
         template_id,
         template,
         &context(&email_scope),
@@ -102,6 +103,16 @@ pub fn send(
         Ok(r) => r,
         Err(e) => return Ok(Outcome::Fail(e.to_string())),
     };
+    // Links into the workspace's sites carry the contact's token, so that a click
+    // arrives as the contact (see `analytics::token`).
+    if let Some(uid) = contact.get("id").and_then(Json::as_str)
+        && !settings.site_origins.is_empty()
+    {
+        let key = token::key(ctx.conn)?;
+        let t = token::issue(&key, uid, ctx.now);
+        rendered.html = token::tag_links(&rendered.html, &settings.site_origins, &t);
+        rendered.text = token::tag_links(&rendered.text, &settings.site_origins, &t);
+    }
     let eml = match email::to_eml(&rendered, &key, ctx.now) {
         Ok(m) => m,
         Err(e) => return Ok(Outcome::Fail(e.to_string())),
