@@ -74,7 +74,6 @@ fn main() {
     let opts = Options {
         public_url: "https://go.example.org".into(),
         base_url: None,
-        live_reload: false,
     };
     let mut totals = Vec::new();
     let mut pages = 0;

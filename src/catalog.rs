@@ -35,6 +35,20 @@ pub fn category_name(c: TemplateCategory) -> String {
         .unwrap_or_default()
 }
 
+/// The list line of template `id`.
+fn summary(ws: &Workspace, id: &str) -> Option<TemplateSummary> {
+    let doc = ws.site_templates.get(id)?;
+    Some(TemplateSummary {
+        id: id.to_string(),
+        name: doc.value.name.clone(),
+        category: category_name(doc.value.category),
+        tags: doc.value.tags.clone(),
+        description: doc.value.description.trim().to_string(),
+        pages: doc.value.pages.len(),
+        builtin: ws.file(doc.file).origin == Origin::Builtin,
+    })
+}
+
 /// Templates in `category` (when given) whose id, name, description or tags
 /// contain every word of `search` (case-insensitive), sorted by category and id.
 pub fn list(ws: &Workspace, category: Option<&str>, search: Option<&str>) -> Vec<TemplateSummary> {
@@ -45,16 +59,8 @@ pub fn list(ws: &Workspace, category: Option<&str>, search: Option<&str>) -> Vec
         .collect();
     let mut out: Vec<TemplateSummary> = ws
         .site_templates
-        .iter()
-        .map(|(id, doc)| TemplateSummary {
-            id: id.clone(),
-            name: doc.value.name.clone(),
-            category: category_name(doc.value.category),
-            tags: doc.value.tags.clone(),
-            description: doc.value.description.trim().to_string(),
-            pages: doc.value.pages.len(),
-            builtin: ws.file(doc.file).origin == Origin::Builtin,
-        })
+        .keys()
+        .filter_map(|id| summary(ws, id))
         .filter(|t| category.is_none_or(|c| t.category == c.replace('-', "_")))
         .filter(|t| {
             let hay = format!("{} {} {} {}", t.id, t.name, t.description, t.tags.join(" "))
@@ -88,7 +94,7 @@ pub struct PageOutline {
 /// The template `id`, if there is one.
 pub fn show(ws: &Workspace, id: &str) -> Option<TemplateDetail> {
     let doc = ws.site_templates.get(id)?;
-    let summary = list(ws, None, None).into_iter().find(|t| t.id == id)?;
+    let summary = summary(ws, id)?;
     let pages: Vec<PageOutline> = doc
         .value
         .pages

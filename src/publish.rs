@@ -56,8 +56,6 @@ pub struct Options {
     /// The site's own address for canonical links, OpenGraph and the sitemap; by
     /// default `https://{domain}`, else `public_url`.
     pub base_url: Option<String>,
-    /// Adds the preview server's live-reload script to every page.
-    pub live_reload: bool,
 }
 
 /// A built site: every output file by its path (`index.html`, `pricing/index.html`,

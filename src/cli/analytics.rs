@@ -103,13 +103,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             since,
             format,
         } => {
-            if !ws.sites.contains_key(&site) {
-                let ids: Vec<&str> = ws.sites.keys().map(String::as_str).collect();
-                anyhow::bail!(
-                    "no site `{site}`; {}",
-                    crate::diagnostic::suggest(&site, &ids, "the sites are")
-                );
-            }
+            super::loaded::known_site(&ws, &site)?;
             let since = since.unwrap_or_else(|| crate::store::now_ms() - 30 * 86_400_000);
             let r = store.read(move |c| {
                 crate::analytics::site_report(c, &site, since)

@@ -166,6 +166,18 @@ where
     Ok(value)
 }
 
+/// An error naming the sites there are, unless the workspace has site `id`.
+pub fn known_site(ws: &Workspace, id: &str) -> anyhow::Result<()> {
+    if ws.sites.contains_key(id) {
+        return Ok(());
+    }
+    let ids: Vec<&str> = ws.sites.keys().map(String::as_str).collect();
+    anyhow::bail!(
+        "no site `{id}`; {}",
+        crate::diagnostic::suggest(id, &ids, "the sites are")
+    )
+}
+
 /// Prints rows under headers, columns padded to their widest cell.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();

@@ -36,14 +36,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let Some(ws) = super::loaded::valid_workspace(args.workspace.as_deref(), color)? else {
         return Ok(ExitCode::from(1));
     };
-    if !ws.sites.contains_key(&args.site) {
-        let ids: Vec<&str> = ws.sites.keys().map(String::as_str).collect();
-        anyhow::bail!(
-            "no site `{}`; {}",
-            args.site,
-            crate::diagnostic::suggest(&args.site, &ids, "the sites are")
-        );
-    }
+    super::loaded::known_site(&ws, &args.site)?;
     let engine = Arc::new(super::loaded::engine(&ws)?);
     let store = super::loaded::sqlite_store(&ws)?;
     let rt = super::loaded::runtime()?;
@@ -56,7 +49,6 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         let opts = Options {
             public_url: url.clone(),
             base_url: Some(url.clone()),
-            live_reload: false,
         };
         let build = publish::build(&ws, &args.site, &opts)?;
         let worker = Worker::new(store, engine)?;

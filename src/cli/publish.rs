@@ -49,13 +49,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         anyhow::bail!("name the sites to publish, or give --all");
     }
     for s in &sites {
-        if !ws.sites.contains_key(s) {
-            let ids: Vec<&str> = ws.sites.keys().map(String::as_str).collect();
-            anyhow::bail!(
-                "no site `{s}`; {}",
-                crate::diagnostic::suggest(s, &ids, "the sites are")
-            );
-        }
+        super::loaded::known_site(&ws, s)?;
     }
     let public_url = args
         .public_url
@@ -65,7 +59,6 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let opts = Options {
         public_url,
         base_url: args.base_url.clone(),
-        live_reload: false,
     };
     let bar = (sites.len() > 3).then(|| super::contacts_import::progress_bar(sites.len() as u64));
     let started = Instant::now();

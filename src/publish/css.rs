@@ -63,12 +63,7 @@ pub fn tokens(site: &ResolvedSite) -> String {
         match spec.kind {
             ValueType::Color if crate::validate::values::is_color(value) => {
                 let _ = write!(out, "--{prop}:{value};");
-                if let Some(rgb) = parse_hex(value) {
-                    let on = if contrast(rgb, (0, 0, 0)) >= contrast(rgb, (255, 255, 255)) {
-                        "#000"
-                    } else {
-                        "#fff"
-                    };
+                if let Some(on) = text_on(value) {
                     let _ = write!(out, "--on-{prop}:{on};");
                 }
             }
@@ -95,6 +90,18 @@ fn font_stack(value: &str) -> String {
     } else {
         clean.to_string()
     }
+}
+
+/// Black or white, whichever contrasts more with the hex colour `bg`.
+pub fn text_on(bg: &str) -> Option<&'static str> {
+    let rgb = parse_hex(bg)?;
+    Some(
+        if contrast(rgb, (0, 0, 0)) >= contrast(rgb, (255, 255, 255)) {
+            "#000"
+        } else {
+            "#fff"
+        },
+    )
 }
 
 fn parse_hex(text: &str) -> Option<(u8, u8, u8)> {

@@ -211,7 +211,6 @@ fn render_page(
         footer => Value::from_safe_string(std::mem::take(&mut slots[2])),
         endpoint => format!("{public}/t"),
         site_id => &site.id,
-        live_reload => shared.opts.live_reload,
     };
     env.get_template("page.html")
         .and_then(|t| t.render(ctx))
@@ -302,12 +301,7 @@ pub fn favicon(site: &ResolvedSite) -> String {
         .and_then(Json::as_str)
         .filter(|c| crate::validate::values::is_color(c))
         .unwrap_or("#1d4ed8");
-    let on = super::css::tokens(site)
-        .split(&format!("--on-{}:", "primary-color"))
-        .nth(1)
-        .and_then(|r| r.split(';').next())
-        .unwrap_or("#fff")
-        .to_string();
+    let on = super::css::text_on(color).unwrap_or("#fff");
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 64 64\"><rect width=\"64\" height=\"64\" rx=\"14\" fill=\"{color}\"/><text x=\"32\" y=\"44\" font-family=\"system-ui,sans-serif\" font-size=\"36\" font-weight=\"700\" text-anchor=\"middle\" fill=\"{on}\">{}</text></svg>\n",
         attr(&letter).replace('>', "&gt;")
