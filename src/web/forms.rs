@@ -228,6 +228,33 @@ mod tests {
     }
 
     #[test]
+    fn redirects_refuse_what_browsers_turn_into_another_host() {
+        // Browsers drop tab, CR and LF from URLs and read `\` as `/`; a redirect
+        // that becomes `//evil.example` after that leaves the site with the token.
+        for tricky in [
+            "/\tevil.example",
+            "/\t/evil.example",
+            "/\r/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5C/evil.example",
+            "/%5cevil.example",
+            "/%09/evil.example",
+            "/ /evil.example",
+            "/\u{0}/evil.example",
+            "thank-you",
+            "",
+        ] {
+            assert_eq!(safe_path(Some(tricky)), "/thank-you", "{tricky:?}");
+        }
+        assert_eq!(safe_path(Some("/thanks?plan=pro#top")), "/thanks?plan=pro#top");
+        assert_eq!(safe_path(Some("/caf%C3%A9/merci")), "/caf%C3%A9/merci");
+    }
+
+    #[test]
     fn the_origin_page_and_utm_come_from_the_referer() {
         let mut h = HeaderMap::new();
         h.insert(
