@@ -3,7 +3,8 @@
 //! gets the first answer again and is not processed twice.
 //!
 //! Paths: `/ok` answers 200 with a JSON body; `/flaky` answers 500 the first time
-//! a key is seen, then 200; `/status/CODE` answers CODE; `/slow` waits 3 s first.
+//! a key is seen, then 200; `/status/CODE` answers CODE; `/slow` waits 3 s first;
+//! `/sleep/N` waits N seconds first; `/redirect?to=URL` answers 302 to URL.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -96,6 +97,21 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         let key = headers.get("idempotency-key").cloned().unwrap_or_default();
         if path == "/slow" {
             std::thread::sleep(Duration::from_secs(3));
+        }
+        if let Some(secs) = path.strip_prefix("/sleep/").and_then(|s| s.parse().ok()) {
+            std::thread::sleep(Duration::from_secs(secs));
+        }
+        if let Some(to) = path.strip_prefix("/redirect?to=") {
+            state.lock().expect("lock").requests.push(Request {
+                method: method.clone(),
+                path: path.clone(),
+                headers: headers.clone(),
+                body: body.clone(),
+            });
+            let reply = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n");
+            writer.write_all(reply.as_bytes())?;
+            writer.flush()?;
+            continue;
         }
         let (status, text) = {
             let mut st = state.lock().expect("lock");

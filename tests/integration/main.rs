@@ -12,6 +12,7 @@ mod engine_cli;
 mod engine_crash;
 mod engine_durable;
 mod engine_logic;
+mod engine_secrets;
 mod engine_support;
 mod engine_triggers;
 mod fixtures;
