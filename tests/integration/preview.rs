@@ -12,6 +12,29 @@ use crate::support::{demo, funnel, json_out};
 struct Preview {
     child: Child,
     addr: String,
+    /// What the preview printed after its first line, as it comes.
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Preview {
+    /// Lines printed so far, waiting up to `secs` for one containing `until`.
+    fn printed_until(&self, until: &str, secs: u64) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut out = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let done = l.contains(until);
+                    out.push(l);
+                    if done {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        out
+    }
 }
 
 impl Drop for Preview {
@@ -22,24 +45,35 @@ impl Drop for Preview {
 }
 
 fn start(dir: &std::path::Path) -> Preview {
+    start_with_env(dir, &[])
+}
+
+fn start_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Preview {
     let mut child = funnel()
         .args(["preview", "demo", "--port", "0", "--no-watch"])
         .current_dir(dir)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("preview starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    reader.read_line(&mut line).expect("first line");
+    // Keep reading, so the preview never writes into a closed pipe.
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in reader.lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
     let addr = line
         .split("http://")
         .nth(1)
         .and_then(|r| r.split('/').next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
-    Preview { child, addr }
+    Preview { child, addr, lines }
 }
 
 /// One HTTP/1.1 request; (status, lowercased headers, body).
@@ -331,4 +365,49 @@ fn the_whole_loop_runs_on_one_machine() {
         left, 0,
         "no tie of a visitor to the forgotten contact is left"
     );
+}
+
+#[test]
+fn a_slow_webhook_does_not_hold_up_the_form_and_the_preview_says_what_happened() {
+    let hook = crate::http_server::Server::start();
+    let dir = demo();
+    let d = dir.path();
+    let slow = format!("{}/sleep/10", hook.url);
+    let p = start_with_env(d, &[("SLACK_WEBHOOK_URL", slow.as_str())]);
+    let a = p.addr.as_str();
+    let form = "name=Grace+Hopper&email=grace%40navy.test&company=Navy&message=Hi&_redirect=%2Fthank-you&_hp=";
+    let began = std::time::Instant::now();
+    let (status, _, _) = post(
+        a,
+        "/f/demo/contact-form",
+        "application/x-www-form-urlencoded",
+        form,
+        "",
+    );
+    let took = began.elapsed();
+    assert_eq!(status, 303);
+    // The workflow's Slack call sleeps 10 s; the visitor does not wait for it.
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "the form answered after {took:?}"
+    );
+    // The preview says what arrived and what it started, one line each.
+    let printed = p.printed_until("contact-form-follow-up", 10).join("\n");
+    assert!(
+        printed.contains("form contact-form") && printed.contains("grace@navy.test"),
+        "{printed}"
+    );
+    assert!(printed.contains("contact-form-follow-up"), "{printed}");
+    // The welcome email is written while the Slack call is still out.
+    let mut emails = 0;
+    for _ in 0..50 {
+        emails = std::fs::read_dir(d.join(".funnel/outbox"))
+            .map(|r| r.flatten().count())
+            .unwrap_or(0);
+        if emails > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(emails > 0, "the welcome email is in the outbox");
 }
