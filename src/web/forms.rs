@@ -47,13 +47,58 @@ fn origin(headers: &HeaderMap) -> (String, Map<String, Json>) {
 }
 
 /// A redirect target that stays on the site: a path, never `//host` or a URL.
+///
+/// Browsers drop tab, CR and LF inside a URL and read `\` as `/`, and some hosts
+/// decode `%2F` before routing, so anything that could turn into `//host` on the
+/// way is refused: only printable ASCII without spaces or backslashes, starting
+/// with one `/`, whose percent-decoded form holds no control character, slash
+/// pair or backslash at its start either.
 fn safe_path(p: Option<&str>) -> String {
-    match p {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => {
-            p.chars().take(300).collect()
-        }
-        _ => "/thank-you".into(),
+    const FALLBACK: &str = "/thank-you";
+    let Some(p) = p else {
+        return FALLBACK.into();
+    };
+    let printable = p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if !printable || p.len() > 300 || !p.starts_with('/') || p.starts_with("//") {
+        return FALLBACK.into();
     }
+    let decoded: Vec<u8> = percent_decode(p.as_bytes());
+    let path_end = decoded
+        .iter()
+        .position(|b| *b == b'?' || *b == b'#')
+        .unwrap_or(decoded.len());
+    let path = &decoded[..path_end];
+    if path.starts_with(b"//")
+        || path
+            .iter()
+            .any(|b| b.is_ascii_control() || *b == b'\\' || *b == b' ')
+        || p[..p.find(['?', '#']).unwrap_or(p.len())]
+            .to_ascii_lowercase()
+            .contains("%2f")
+    {
+        return FALLBACK.into();
+    }
+    p.to_string()
+}
+
+/// `%XX` escapes decoded; malformed ones kept as they are.
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && let Ok(text) = std::str::from_utf8(hex)
+            && let Ok(b) = u8::from_str_radix(text, 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 pub async fn submit(
