@@ -163,10 +163,7 @@ pub fn visitor(
     let salt = match salt {
         Some(s) => s,
         None => {
-            let s: String = token::random_key()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let s = hex::encode(token::random_key()?);
             conn.execute(
                 "DELETE FROM crm_state WHERE key LIKE 'visitor_salt:%' AND key <> ?1",
                 [&key],
@@ -184,7 +181,7 @@ pub fn visitor(
         salt.as_bytes(),
         format!("{site}\n{address}\n{user_agent}").as_bytes(),
     );
-    Ok(mac[..8].iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(&mac[..8]))
 }
 
 /// The contact tied to a visitor today, if any.

@@ -5,7 +5,8 @@
 //! without cookies; a forged or expired token ties nothing.
 
 use rusqlite::{Connection, OptionalExtension};
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 use super::AnalyticsError;
 use crate::store::UnixMs;
@@ -13,39 +14,26 @@ use crate::store::UnixMs;
 /// How long a token ties visits to its contact.
 pub const LIFETIME_MS: i64 = 30 * 24 * 3_600_000;
 
+type HmacSha256 = Hmac<Sha256>;
+
 /// HMAC-SHA256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(message);
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner);
-    outer.finalize().into()
+    let mut mac = mac(key);
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn mac(key: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length (longer ones are hashed first).
+    <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 
-/// 32 random bytes from the operating system's seeded hash keys.
-pub fn random_key() -> [u8; 32] {
-    use std::hash::{BuildHasher, Hasher};
+/// 32 random bytes from the operating system's random source (getrandom(2)).
+pub fn random_key() -> Result<[u8; 32], AnalyticsError> {
     let mut out = [0u8; 32];
-    for (i, chunk) in out.chunks_mut(8).enumerate() {
-        // Each RandomState is seeded afresh from the OS's random source.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        chunk.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    out
+    getrandom::fill(&mut out)
+        .map_err(|e| AnalyticsError::Bad(format!("no random bytes from the system: {e}")))?;
+    Ok(out)
 }
 
 /// The store's signing key, made on first use (inside the caller's write).
@@ -60,7 +48,7 @@ pub fn key(conn: &Connection) -> Result<Vec<u8>, AnalyticsError> {
     if let Some(k) = found {
         return Ok(k.into_bytes());
     }
-    let k = hex(&random_key());
+    let k = hex::encode(random_key()?);
     conn.execute(
         "INSERT INTO crm_state (key, value) VALUES ('contact_token_key', ?1) \
          ON CONFLICT (key) DO NOTHING",
@@ -78,7 +66,7 @@ pub fn key(conn: &Connection) -> Result<Vec<u8>, AnalyticsError> {
 pub fn issue(key: &[u8], uid: &str, now: UnixMs) -> String {
     let body = format!("{uid}.{}", (now + LIFETIME_MS) / 1000);
     let sig = hmac_sha256(key, body.as_bytes());
-    format!("{body}.{}", hex(&sig[..16]))
+    format!("{body}.{}", hex::encode(&sig[..16]))
 }
 
 /// The contact uid of a valid, unexpired token.
@@ -89,14 +77,11 @@ pub fn verify(key: &[u8], token: &str, now: UnixMs) -> Option<String> {
     let (body, sig) = token.rsplit_once('.')?;
     let (uid, expiry) = body.rsplit_once('.')?;
     let expiry: i64 = expiry.parse().ok()?;
-    let expected = hex(&hmac_sha256(key, body.as_bytes())[..16]);
-    // Compared in full whatever the first difference, so timing says nothing.
-    let same = expected.len() == sig.len()
-        && expected
-            .bytes()
-            .zip(sig.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+    let sig = hex::decode(sig).ok().filter(|s| s.len() == 16)?;
+    let mut mac = mac(key);
+    mac.update(body.as_bytes());
+    // A constant-time comparison of the first 16 bytes, so timing says nothing.
+    let same = mac.verify_truncated_left(&sig).is_ok();
     (same && expiry * 1000 >= now).then(|| uid.to_string())
 }
 
@@ -162,7 +147,7 @@ mod tests {
     fn hmac_matches_rfc_4231_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
         assert_eq!(
-            hex(&mac),
+            hex::encode(mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
@@ -199,6 +184,8 @@ mod tests {
         let forged = t.replacen("0190-abc", "0190-abd", 1);
         assert_eq!(verify(key, &forged, 1_000_000), None, "another contact");
         assert_eq!(verify(key, "junk", 0), None);
-        assert_ne!(random_key(), random_key());
+        let (a, b) = (random_key().expect("key"), random_key().expect("key"));
+        assert_ne!(a, b);
+        assert_ne!(a, [0u8; 32]);
     }
 }

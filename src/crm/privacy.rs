@@ -12,10 +12,7 @@ use crate::store::ops::normalize_email;
 /// The SHA-256 of a normalized email, hex: how suppressions and the consent
 /// ledger name a person without keeping their address.
 pub fn email_hash(email: &str) -> String {
-    Sha256::digest(normalize_email(email).as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(normalize_email(email).as_bytes()))
 }
 
 /// Whether this address was forgotten (and may not be re-added without consent).

@@ -70,7 +70,7 @@ pub enum ProgramError {
 /// The content hash of a definition: the first 128 bits of its SHA-256, in hex.
 pub fn content_hash(definition: &str) -> String {
     let digest = Sha256::digest(definition.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..16])
 }
 
 impl Program {

@@ -24,7 +24,7 @@ const MAX_ASSET_BYTES: usize = 5 * 1024 * 1024;
 /// `assets/logo.svg` with content `bytes` → `assets/logo.1a2b3c4d5e.svg`.
 pub fn fingerprinted(path: &str, bytes: &[u8]) -> String {
     let hash = Sha256::digest(bytes);
-    let hex: String = hash.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&hash[..5]);
     match path.rsplit_once('.') {
         Some((stem, ext)) if !stem.ends_with('/') && !stem.is_empty() => {
             format!("{stem}.{hex}.{ext}")

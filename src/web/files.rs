@@ -70,11 +70,7 @@ pub async fn serve(State(s): State<Arc<SiteServer>>, uri: Uri, headers: HeaderMa
     };
     let etag = format!(
         "\"{}\"",
-        Sha256::digest(bytes)
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+        hex::encode(&Sha256::digest(bytes)[..8])
     );
     let cache = if fingerprinted(&file) {
         "public, max-age=31536000, immutable"
