@@ -17,6 +17,7 @@
 //! Everything here runs on a `rusqlite::Connection` inside a store transaction (the
 //! SQLite writer's); it never prints.
 
+pub mod egress;
 pub mod expr;
 pub mod graph;
 pub mod import;
@@ -107,6 +108,9 @@ pub struct Settings {
     /// with a domain, and `public_url`): links to them in emails carry the
     /// contact's token.
     pub site_origins: Vec<String>,
+    /// funnel.yaml's `network.allow`: what outgoing calls may reach besides
+    /// public addresses.
+    pub network_allow: Vec<String>,
 }
 
 /// The workflows of a workspace, compiled, and every version met since.
@@ -187,6 +191,10 @@ impl Engine {
                 o.dedup();
                 o
             },
+            network_allow: config
+                .and_then(|c| c.network.as_ref())
+                .map(|n| n.allow.clone())
+                .unwrap_or_default(),
         };
         let mut scoring = crate::crm::scoring::Scoring::new(
             ws.scoring.as_ref().map(|d| &d.value),

@@ -36,6 +36,46 @@ static HTML_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// Like [`ENV`] but writing every `$` of an inserted value as `$$`: text bound for
+/// a request, where `${NAME}` is expanded from the environment afterwards, so a
+/// value that came from data can never name a secret.
+static REQUEST_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_fuel(Some(FUEL));
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_formatter(|out, _state, value| {
+        if !value.is_undefined() {
+            write!(out, "{}", escape_dollars(&value.to_string()))
+                .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))?;
+        }
+        Ok(())
+    });
+    env
+});
+
+/// `$` as `$$`: data inserted into request text (see [`REQUEST_ENV`]).
+pub fn escape_dollars(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('$') {
+        std::borrow::Cow::Owned(text.replace('$', "$$"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// Every string inside a JSON value with its `$` escaped.
+fn escape_json(value: Json) -> Json {
+    match value {
+        Json::String(s) => Json::String(escape_dollars(&s).into_owned()),
+        Json::Array(items) => Json::Array(items.into_iter().map(escape_json).collect()),
+        Json::Object(map) => Json::Object(
+            map.into_iter()
+                .map(|(k, v)| (escape_dollars(&k).into_owned(), escape_json(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Renders HTML template text, escaping every value it inserts.
 pub fn render_html(text: &str, ctx: &Value) -> Result<String, ExprError> {
     HTML_ENV
@@ -152,6 +192,61 @@ impl Compiled {
         }
         ENV.render_str(text, ctx.clone())
             .map_err(|e| fail("template", text, &e))
+    }
+
+    /// Renders text bound for a request (URL, header, body): what the file wrote
+    /// is kept, with its `${NAME}` references; every `$` of an inserted value is
+    /// written `$$`, so data cannot name a secret (see
+    /// [`Resolved::expand`](super::remote::Resolved::expand)).
+    pub fn render_request(&self, text: &str, ctx: &Value) -> Result<String, ExprError> {
+        if !is_template(text) {
+            return Ok(text.to_string());
+        }
+        if let Some(expr) = sole_expression(text) {
+            let v = self.eval(expr, ctx).map_err(|e| ExprError {
+                what: "template",
+                text: text.to_string(),
+                message: e.message,
+            })?;
+            return Ok(if v.is_undefined() || v.is_none() {
+                String::new()
+            } else {
+                escape_dollars(&v.to_string()).into_owned()
+            });
+        }
+        REQUEST_ENV
+            .render_str(text, ctx.clone())
+            .map_err(|e| fail("template", text, &e))
+    }
+
+    /// [`Compiled::render_tree`] for a request's body: inserted values escaped as
+    /// in [`Compiled::render_request`].
+    pub fn render_request_tree(&self, value: &Json, ctx: &Value) -> Result<Json, ExprError> {
+        Ok(match value {
+            Json::String(s) => match sole_expression(s) {
+                Some(expr) if is_template(s) => {
+                    let v = self.eval(expr, ctx)?;
+                    if v.is_undefined() {
+                        Json::Null
+                    } else {
+                        escape_json(to_json(&v))
+                    }
+                }
+                _ => Json::String(self.render_request(s, ctx)?),
+            },
+            Json::Array(items) => Json::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_request_tree(v, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Json::Object(map) => Json::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_request_tree(v, ctx)?)))
+                    .collect::<Result<_, ExprError>>()?,
+            ),
+            other => other.clone(),
+        })
     }
 
     /// Renders every string inside a JSON value. A string that is one `{{ expr }}`

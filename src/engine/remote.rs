@@ -70,25 +70,140 @@ impl Secrets {
     }
 }
 
-/// Replaces every `${NAME}` with its value.
-pub fn resolve_secrets(text: &str, secrets: &Secrets) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err(format!("unclosed `${{` in `{text}`"));
-        };
-        let name = &after[..end];
-        let value = secrets
-            .get(name)
-            .ok_or_else(|| format!("environment variable `{name}` is not set"))?;
-        out.push_str(&value);
-        rest = &after[end + 1..];
+/// `${NAME}` references resolved in text a workflow file wrote, and the values
+/// used, so that any text about the request can be cleaned of them.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    used: Vec<String>,
+}
+
+impl Resolved {
+    /// Replaces every `${NAME}` with its value and `$$` with `$` (values that came
+    /// from data were escaped that way when rendered, see
+    /// [`escape_dollars`](super::expr::escape_dollars), so a `${NAME}` inside data
+    /// stays text).
+    pub fn expand(&mut self, text: &str, secrets: &Secrets) -> Result<String, CallError> {
+        if !text.contains('$') {
+            return Ok(text.to_string());
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 1..];
+            if let Some(tail) = after.strip_prefix('$') {
+                out.push('$');
+                rest = tail;
+            } else if let Some(tail) = after.strip_prefix('{') {
+                let Some(end) = tail.find('}') else {
+                    return Err(CallError::permanent("an unclosed `${` in the request"));
+                };
+                let name = &tail[..end];
+                let value = secrets.get(name).ok_or_else(|| {
+                    CallError::permanent(format!(
+                        "the environment variable `{name}` is not set (the workflow refers to `${{{name}}}`)"
+                    ))
+                })?;
+                if !value.is_empty() && !self.used.contains(&value) {
+                    self.used.push(value.clone());
+                }
+                out.push_str(&value);
+                rest = &tail[end + 1..];
+            } else {
+                out.push('$');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
     }
-    out.push_str(rest);
-    Ok(out)
+
+    /// Every string inside a JSON value expanded.
+    pub fn expand_json(&mut self, value: &Json, secrets: &Secrets) -> Result<Json, CallError> {
+        Ok(match value {
+            Json::String(s) => Json::String(self.expand(s, secrets)?),
+            Json::Array(items) => Json::Array(
+                items
+                    .iter()
+                    .map(|v| self.expand_json(v, secrets))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Json::Object(map) => Json::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.expand_json(v, secrets)?)))
+                    .collect::<Result<_, CallError>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    /// `text` with every secret value used so far replaced by `[secret]`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for value in &self.used {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), "[secret]");
+            }
+        }
+        out
+    }
+
+    /// A JSON value with every secret value used so far replaced in its strings.
+    fn redact_json(&self, value: Json) -> Json {
+        if self.used.is_empty() {
+            return value;
+        }
+        match value {
+            Json::String(s) => Json::String(self.redact(&s)),
+            Json::Array(items) => {
+                Json::Array(items.into_iter().map(|v| self.redact_json(v)).collect())
+            }
+            Json::Object(map) => Json::Object(
+                map.into_iter()
+                    .map(|(k, v)| (self.redact(&k), self.redact_json(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+}
+
+/// The names of the `${NAME}` references in text a workflow file wrote (after
+/// `$$` escapes), for reporting secrets that are not set.
+pub fn secret_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix('{')
+            && let Some(end) = tail.find('}')
+        {
+            names.push(tail[..end].to_string());
+            rest = &tail[end + 1..];
+        } else {
+            rest = after;
+        }
+    }
+    names
+}
+
+/// The secrets a request refers to that have no value here.
+pub fn unset_secrets(req: &Request, secrets: &Secrets) -> Vec<String> {
+    let mut texts = vec![req.url.clone()];
+    texts.extend(req.headers.values().cloned());
+    if let Some(body) = &req.body {
+        texts.push(body.to_string());
+    }
+    let mut names: Vec<String> = texts
+        .iter()
+        .flat_map(|t| secret_names(t))
+        .filter(|n| secrets.get(n).is_none())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The URL with secrets hidden, for logs and traces.
@@ -103,55 +218,142 @@ pub fn shown_url(url: &str) -> String {
     }
 }
 
-/// Why a call failed; retried by the step's policy.
-pub type CallError = String;
+/// Why a call failed. A permanent failure (a secret not set, an address not
+/// allowed, a malformed request) fails the step at once: retrying cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallError {
+    pub message: String,
+    #[serde(default)]
+    pub permanent: bool,
+}
 
-/// Sends a request (secrets resolved now) with its idempotency key.
+impl CallError {
+    pub fn transient(message: impl Into<String>) -> CallError {
+        CallError {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> CallError {
+        CallError {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// An HTTP client error and its causes, without the URL (which may carry a
+/// secret): reqwest's own text ends with it.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Sends a request (secrets resolved now) with its idempotency key. The URL is
+/// checked against the egress policy before anything is sent; the client checks
+/// every address a name resolves to and every redirect (see
+/// [`Egress::client`](super::egress::Egress::client)).
 pub async fn send(
     client: &reqwest::Client,
+    egress: &super::egress::Egress,
     req: &Request,
     key: &str,
     secrets: &Secrets,
 ) -> Result<Response, CallError> {
-    let url = resolve_secrets(&req.url, secrets)?;
+    let mut resolved = Resolved::default();
+    let shown = shown_url(&req.url);
+    let outcome = send_resolved(client, egress, req, key, secrets, &mut resolved, &shown).await;
+    // Nothing said about the call may carry a secret value: not the error (a
+    // client error quoting the URL), not a response that echoes the request.
+    match outcome {
+        Ok(r) => Ok(Response {
+            status: r.status,
+            body: resolved.redact_json(r.body),
+        }),
+        Err(e) => Err(CallError {
+            message: resolved.redact(&e.message),
+            permanent: e.permanent,
+        }),
+    }
+}
+
+async fn send_resolved(
+    client: &reqwest::Client,
+    egress: &super::egress::Egress,
+    req: &Request,
+    key: &str,
+    secrets: &Secrets,
+    resolved: &mut Resolved,
+    shown: &str,
+) -> Result<Response, CallError> {
+    let fail = |why: String| CallError::permanent(format!("{} {shown}: {why}", req.method));
+    let url = resolved.expand(&req.url, secrets)?;
+    let parsed = reqwest::Url::parse(&url).map_err(|e| fail(format!("not a URL ({e})")))?;
+    egress.check_url(&parsed).map_err(fail)?;
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
-        .map_err(|_| format!("unknown HTTP method `{}`", req.method))?;
+        .map_err(|_| fail(format!("unknown HTTP method `{}`", req.method)))?;
     let mut builder = client
-        .request(method, &url)
+        .request(method, parsed)
         .timeout(Duration::from_millis(req.timeout_ms))
         .header("Idempotency-Key", key)
         .header("User-Agent", concat!("funnel/", env!("CARGO_PKG_VERSION")));
     for (name, value) in &req.headers {
-        builder = builder.header(name, resolve_secrets(value, secrets)?);
+        builder = builder.header(name, resolved.expand(value, secrets)?);
     }
     if let Some(body) = &req.body {
-        builder = builder.json(body);
+        builder = builder.json(&resolved.expand_json(body, secrets)?);
     }
-    let shown = shown_url(&req.url);
     let response = builder.send().await.map_err(|e| {
-        if e.is_timeout() {
+        let message = if e.is_timeout() {
             format!(
                 "{} {shown}: no response within {} ms",
                 req.method, req.timeout_ms
             )
         } else if e.is_connect() {
-            format!("{} {shown}: cannot connect ({e})", req.method)
+            format!("{} {shown}: cannot connect ({})", req.method, describe(e))
+        } else if e.is_redirect() {
+            return CallError::permanent(format!("{} {shown}: {}", req.method, describe(e)));
         } else {
-            format!("{} {shown}: {e}", req.method)
-        }
+            format!("{} {shown}: {}", req.method, describe(e))
+        };
+        CallError::transient(message)
     })?;
     let status = response.status().as_u16();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| format!("{} {shown}: reading the response: {e}", req.method))?;
+    let bytes = response.bytes().await.map_err(|e| {
+        CallError::transient(format!(
+            "{} {shown}: reading the response: {}",
+            req.method,
+            describe(e)
+        ))
+    })?;
     let body = parse_body(&bytes);
     if !(200..300).contains(&status) && !req.accept.contains(&status) {
-        let excerpt: String = body.to_string().chars().take(300).collect();
-        return Err(format!(
+        let excerpt: String = resolved
+            .redact(&body.to_string())
+            .chars()
+            .take(300)
+            .collect();
+        return Err(CallError::transient(format!(
             "{} {shown} answered {status}: {excerpt}",
             req.method
-        ));
+        )));
     }
     Ok(Response { status, body })
 }
@@ -173,23 +375,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_resolve_from_the_environment() {
+    fn secrets_resolve_from_the_environment_and_escaped_dollars_stay_text() {
         // PATH is set in every environment the tests run in.
         let path = std::env::var("PATH").unwrap_or_default();
         let secrets = Secrets::default().with("GIVEN", "g");
+        let mut r = Resolved::default();
+        assert_eq!(r.expand("a${PATH}b", &secrets), Ok(format!("a{path}b")));
+        assert_eq!(r.expand("${GIVEN}/x", &secrets), Ok("g/x".to_string()));
         assert_eq!(
-            resolve_secrets("a${PATH}b", &secrets),
-            Ok(format!("a{path}b"))
+            r.expand("$${GIVEN} costs $5 or $$6", &secrets),
+            Ok("${GIVEN} costs $5 or $6".to_string())
         );
-        assert_eq!(
-            resolve_secrets("${GIVEN}/x", &secrets),
-            Ok("g/x".to_string())
-        );
-        assert!(
-            resolve_secrets("${FUNNEL_SURELY_UNSET_VAR}", &secrets)
-                .expect_err("unset")
-                .contains("FUNNEL_SURELY_UNSET_VAR")
-        );
+        let unset = r
+            .expand("${FUNNEL_SURELY_UNSET_VAR}", &secrets)
+            .expect_err("unset");
+        assert!(unset.permanent && unset.message.contains("FUNNEL_SURELY_UNSET_VAR"));
+        assert_eq!(r.redact("url g/x"), "url [secret]/x");
+        assert_eq!(secret_names("$${A} ${B} $$ ${C}"), ["B", "C"]);
         assert_eq!(parse_body(b"{\"ok\":true}"), json!({"ok": true}));
         assert_eq!(parse_body(b"plain"), json!("plain"));
     }

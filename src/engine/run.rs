@@ -45,7 +45,7 @@ pub enum Wake {
     Remote {
         fiber: u32,
         key: String,
-        result: Result<Json, String>,
+        result: Result<Json, super::remote::CallError>,
     },
     /// A sub-workflow execution this fiber waits for has finished.
     Child { fiber: u32 },
@@ -407,10 +407,11 @@ fn apply_wake(ctx: &mut Ctx<'_>, ex: &mut Exec, wake: &Wake) -> Result<(), Engin
                     set_output(ex, &at, output);
                     move_on(ex, fiber_id, node.and_then(|n| ex.program.nodes[n].next));
                 }
-                Err(message) => {
-                    finish_run(ctx, run_id, "failed", None, Some(message))?;
+                Err(failure) => {
+                    finish_run(ctx, run_id, "failed", None, Some(&failure.message))?;
                     if let Some(n) = node {
-                        fail_step(ctx, ex, fiber_id, n, message.clone())?;
+                        let retry = !failure.permanent;
+                        fail_step(ctx, ex, fiber_id, n, failure.message.clone(), retry)?;
                     }
                 }
             }
@@ -445,7 +446,7 @@ fn apply_wake(ctx: &mut Ctx<'_>, ex: &mut Exec, wake: &Wake) -> Result<(), Engin
                 );
                 finish_run(ctx, run_id, "failed", None, Some(&message))?;
                 if let Some(n) = node {
-                    fail_step(ctx, ex, fiber_id, n, message)?;
+                    fail_step(ctx, ex, fiber_id, n, message, true)?;
                 }
             }
         }
@@ -729,7 +730,7 @@ fn run_step(ctx: &mut Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result
                 move_on(ex, fiber, program.nodes[node].next);
                 return Ok(());
             }
-            Err(e) => return fail_step(ctx, ex, fiber, node, e.to_string()),
+            Err(e) => return fail_step(ctx, ex, fiber, node, e.to_string(), true),
         }
     }
     let outcome = execute(ctx, ex, fiber, node, &scope)?;
@@ -776,7 +777,7 @@ fn run_step(ctx: &mut Ctx<'_>, ex: &mut Exec, fiber: u32, node: usize) -> Result
         }
         Outcome::Fail(message) => {
             failed(ctx, ex.id, (id, attempt), &message)?;
-            fail_step(ctx, ex, fiber, node, message)?;
+            fail_step(ctx, ex, fiber, node, message, true)?;
         }
         Outcome::FailExecution(message) => {
             failed(ctx, ex.id, (id, attempt), &message)?;
@@ -829,13 +830,16 @@ fn failed(
     )
 }
 
-/// A step failed (its record is written): retry it, or apply its on-error policy.
+/// A step failed (its record is written): retry it (unless `retryable` is false:
+/// a secret not set or an address not allowed stays so), or apply its on-error
+/// policy.
 fn fail_step(
     ctx: &mut Ctx<'_>,
     ex: &mut Exec,
     fiber: u32,
     node: usize,
     message: String,
+    retryable: bool,
 ) -> Result<(), EngineError> {
     let program = ex.program.clone();
     let step = &program.nodes[node].step;
@@ -846,6 +850,7 @@ fn fail_step(
             .flatten()
     });
     if let Some(policy) = policy
+        && retryable
         && attempt < policy.attempts
     {
         let seq = ex.state.next_seq();

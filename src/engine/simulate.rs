@@ -307,10 +307,10 @@ impl<'a> Sim<'a> {
                     if (200..300).contains(&status) || call.request.accept.contains(&status) {
                         Ok(super::remote::Response { status, body }.output())
                     } else {
-                        Err(format!(
+                        Err(super::remote::CallError::transient(format!(
                             "{} {} answered {status}: {body}",
                             call.request.method, call.request.url
-                        ))
+                        )))
                     };
                 let wake = Wake::Remote {
                     fiber: call.fiber,

@@ -408,7 +408,7 @@ fn run_kind(
         } => {
             let body = body
                 .as_ref()
-                .map(|b| exprs.render_tree(b, scope))
+                .map(|b| exprs.render_request_tree(b, scope))
                 .transpose()?;
             let method = method.unwrap_or(if body.is_some() {
                 HttpMethod::Post
@@ -417,7 +417,7 @@ fn run_kind(
             });
             let headers = headers
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), exprs.render(v.as_str(), scope)?)))
+                .map(|(k, v)| Ok((k.clone(), exprs.render_request(v.as_str(), scope)?)))
                 .collect::<Result<_, ExprError>>()?;
             let req = Request {
                 kind: "http".into(),
@@ -425,7 +425,7 @@ fn run_kind(
                     .ok()
                     .and_then(|m| m.as_str().map(String::from))
                     .unwrap_or_else(|| "GET".into()),
-                url: exprs.render(url.as_str(), scope)?,
+                url: exprs.render_request(url.as_str(), scope)?,
                 headers,
                 body,
                 timeout_ms: timeout(ctx, step),
@@ -434,7 +434,7 @@ fn run_kind(
             remote(ctx, ex, fiber, req)?
         }
         StepKind::Slack { webhook_url, text } => {
-            let body = json!({"text": exprs.render(text.as_str(), scope)?});
+            let body = json!({"text": exprs.render_request(text.as_str(), scope)?});
             let req = post("slack", webhook_url.as_str(), body, timeout(ctx, step));
             remote(ctx, ex, fiber, req)?
         }
@@ -442,7 +442,7 @@ fn run_kind(
             webhook_url,
             content,
         } => {
-            let body = json!({"content": exprs.render(content.as_str(), scope)?});
+            let body = json!({"content": exprs.render_request(content.as_str(), scope)?});
             let req = post("discord", webhook_url.as_str(), body, timeout(ctx, step));
             remote(ctx, ex, fiber, req)?
         }
@@ -456,7 +456,7 @@ fn run_kind(
                 .and_then(|v| serde_json::to_value(v).ok())
                 .unwrap_or(json!("public"));
             let body =
-                json!({"status": exprs.render(status.as_str(), scope)?, "visibility": visibility});
+                json!({"status": exprs.render_request(status.as_str(), scope)?, "visibility": visibility});
             let url = format!(
                 "{}/api/v1/statuses",
                 instance_url.as_str().trim_end_matches('/')

@@ -54,6 +54,7 @@ struct Inner {
     store: SqliteStore,
     engine: Arc<Engine>,
     client: reqwest::Client,
+    egress: super::egress::Egress,
     secrets: super::remote::Secrets,
     wake: Notify,
     calls: Semaphore,
@@ -88,15 +89,17 @@ impl Worker {
         engine: Arc<Engine>,
         secrets: super::remote::Secrets,
     ) -> Result<Worker, EngineError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
+        let egress = super::egress::Egress::new(&engine.settings.network_allow)
+            .map_err(|e| EngineError::Invalid(format!("funnel.yaml network.allow: {e}")))?;
+        let client = egress
+            .client(Duration::from_secs(10))
             .map_err(|e| EngineError::Invalid(format!("HTTP client: {e}")))?;
         Ok(Worker {
             inner: Arc::new(Inner {
                 store,
                 engine,
                 client,
+                egress,
                 secrets,
                 wake: Notify::new(),
                 calls: Semaphore::new(MAX_IN_FLIGHT),
@@ -275,13 +278,16 @@ impl Worker {
         let result = match self.inner.calls.acquire().await {
             Ok(_permit) => super::remote::send(
                 &self.inner.client,
+                &self.inner.egress,
                 &call.request,
                 &call.key,
                 &self.inner.secrets,
             )
             .await
             .map(|r| r.output()),
-            Err(_) => Err("the worker is shutting down".to_string()),
+            Err(_) => Err(super::remote::CallError::transient(
+                "the worker is shutting down",
+            )),
         };
         if let Err(e) = &result {
             tracing::info!(execution = call.execution, key = %call.key, error = %e, "remote call failed");

@@ -26,6 +26,22 @@ pub struct WorkspaceConfig {
     /// Defaults applied where a file says nothing.
     #[serde(default)]
     pub defaults: Option<Defaults>,
+    /// Where outgoing calls (`http`, `slack`, `discord`, `social_post` steps) may go.
+    #[serde(default)]
+    pub network: Option<NetworkConfig>,
+}
+
+/// Outgoing calls reach public addresses only. Private, loopback and link-local
+/// addresses (a database on the office network, the cloud's metadata service)
+/// are refused unless listed here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Hosts (`hooks.internal`, `*.corp.example`), addresses (`127.0.0.1`) and
+    /// ranges (`10.0.0.0/8`) that outgoing calls may reach although they are not
+    /// public.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 /// The run-time store.

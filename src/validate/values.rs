@@ -307,6 +307,20 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             out,
         );
     }
+    // Each `network.allow` entry is a host, an address or a range.
+    if let Some(doc) = &ws.config
+        && let Some(network) = &doc.value.network
+    {
+        let at = crate::validate::Located::of(ws, doc);
+        for (i, entry) in network.allow.iter().enumerate() {
+            if let Err(why) = crate::engine::egress::parse_entry(entry) {
+                out.push(
+                    at.error(Code::InvalidValue, &crate::path!["network", "allow", i], &why)
+                        .with_help("write a host (hooks.internal, *.corp.example), an address (10.0.0.5) or a range (10.0.0.0/8)"),
+                );
+            }
+        }
+    }
     // Postgres needs a URL; SQLite needs none.
     if let Some(doc) = &ws.config
         && let Some(store) = &doc.value.store

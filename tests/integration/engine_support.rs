@@ -19,8 +19,13 @@ pub const T0: i64 = 1_767_603_600_000;
 pub const HOUR: i64 = 3_600_000;
 pub const DAY: i64 = 24 * HOUR;
 
-pub const CONFIG: &str = "name: Engine test\npublic_url: https://go.test.example\ntimezone: UTC\n\
+/// funnel.yaml without `network.allow`: outgoing calls reach public addresses only.
+pub const STRICT_CONFIG: &str = "name: Engine test\npublic_url: https://go.test.example\ntimezone: UTC\n\
 email:\n  from: Test <hello@test.example>\n  outbox: .funnel/outbox\n";
+
+/// funnel.yaml whose outgoing calls may reach the loopback test server.
+pub const CONFIG: &str = "name: Engine test\npublic_url: https://go.test.example\ntimezone: UTC\n\
+email:\n  from: Test <hello@test.example>\n  outbox: .funnel/outbox\nnetwork:\n  allow: [127.0.0.1]\n";
 
 pub const CONTACT_FILES: &[(&str, &str)] = &[
     (
