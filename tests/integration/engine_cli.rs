@@ -287,3 +287,87 @@ fn run_executes_one_workflow_for_real_and_prints_its_trace() {
     assert_eq!(trace["status"], "completed");
     assert_eq!(trace["contact"], "ivy@example.org");
 }
+
+#[test]
+fn a_missing_secret_fails_at_once_and_every_command_says_so() {
+    let dir = demo();
+    let d = dir.path();
+    let without_secrets = |args: &[&str]| {
+        super::support::funnel()
+            .args(args)
+            .current_dir(d)
+            .env_remove("SLACK_WEBHOOK_URL")
+            .env_remove("ONCALL_API_TOKEN")
+            .env_remove("PROJECTS_API_TOKEN")
+            .output()
+            .expect("the funnel binary runs")
+    };
+    // Plain validate stays clean: CI has no production secrets, by design.
+    assert!(without_secrets(&["validate"]).status.success());
+    // `validate --env` names each unset variable where a file refers to it.
+    let out = without_secrets(&["validate", "--env"]);
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("[unset-secret]"), "{text}");
+    assert!(
+        text.contains("`SLACK_WEBHOOK_URL` is not set")
+            && text.contains("workflows/contact-form-follow-up.yaml:"),
+        "{text}"
+    );
+    // simulate says the call would need a secret that is not set here.
+    std::fs::write(
+        d.join("form.yaml"),
+        "site: demo\ncomponent: contact-form\npage: /\nfields:\n  email: lin@example.org\n  name: Lin Chen\n",
+    )
+    .expect("form");
+    let out = without_secrets(&[
+        "simulate",
+        "contact-form-follow-up",
+        "--trigger",
+        "form.yaml",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("SLACK_WEBHOOK_URL is not set"),
+        "simulate: {text}"
+    );
+    // A real run: the Slack step fails at once (no retries for 2.5 minutes), the
+    // execution completes, and the failure shows in the list and the stats.
+    let out = without_secrets(&["emit", "form_submission", "--data", "form.yaml"]);
+    assert!(out.status.success());
+    let runs = json_out(
+        &[
+            "executions",
+            "list",
+            "--workflow",
+            "contact-form-follow-up",
+            "--format",
+            "json",
+        ],
+        d,
+    );
+    let run0 = &runs[0];
+    assert_eq!(run0["status"], "completed", "{runs}");
+    assert!(
+        run0["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("notify_sales") && e.contains("SLACK_WEBHOOK_URL")),
+        "{runs}"
+    );
+    let id = run0["id"].as_str().expect("id").to_string();
+    let shown = json_out(&["executions", "show", &id, "--format", "json"], d);
+    let attempts: Vec<&Json> = shown["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["step"] == "notify_sales")
+        .collect();
+    assert_eq!(attempts.len(), 1, "one attempt, not five: {shown}");
+    let stats = json_out(&["workflows", "stats", "--format", "json"], d);
+    let follow_up = stats
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["workflow"] == "contact-form-follow-up"))
+        .expect("stats of the workflow");
+    assert_eq!(follow_up["completed_with_errors"], 1, "{follow_up}");
+    assert_eq!(follow_up["success_rate"], 0.0, "{follow_up}");
+}
