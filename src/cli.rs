@@ -3,6 +3,7 @@
 //! where output is printed and exit codes are decided.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod activity;
 mod analytics;
 mod companies;
 mod components;

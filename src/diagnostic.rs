@@ -105,6 +105,7 @@ codes! {
     InvalidReference => "invalid-reference": "a reference that cannot be used where it stands",
     UnknownPage => "unknown-page": "a trigger names a page path that the site does not have",
     MissingFile => "missing-file": "a file that belongs with another is missing",
+    UnsetSecret => "unset-secret": "a ${ENV} reference whose variable this environment does not set (validate --env)",
 }
 
 impl std::fmt::Display for Code {

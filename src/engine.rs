@@ -29,6 +29,7 @@ pub mod remote;
 pub mod run;
 pub mod schedule;
 pub mod simulate;
+pub mod site_traffic;
 pub mod state;
 pub mod steps;
 pub mod testing;

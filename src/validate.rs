@@ -6,6 +6,7 @@
 //! expressions and templates ([`expressions`]), value formats and secrets
 //! ([`values`]) and sites against their templates ([`sites`]).
 
+pub mod env;
 pub mod expressions;
 pub mod graph;
 pub mod references;

@@ -30,6 +30,9 @@ pub struct SiteServer {
     pub version: tokio::sync::watch::Sender<u64>,
     /// Whether pages get the live-reload script's endpoint.
     pub live_reload: bool,
+    /// Where one-line notices go (a form post arrived), for a shell that shows
+    /// them; `None` keeps them to the log.
+    pub notices: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 impl SiteServer {
@@ -38,6 +41,14 @@ impl SiteServer {
             .read()
             .map(|b| b.clone())
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Passes a one-line notice on to whoever shows them.
+    pub fn notice(&self, line: String) {
+        tracing::info!(site = %self.site, "{line}");
+        if let Some(tx) = &self.notices {
+            let _ = tx.send(line);
+        }
     }
 
     /// Swaps in a new build and tells waiting pages to reload.

@@ -52,6 +52,17 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         };
         let build = publish::build(&ws, &args.site, &opts)?;
         let worker = Worker::new(store, engine)?;
+        super::activity::warn_unset_secrets(&ws);
+        let _printing = super::activity::print_notes(&worker);
+        let (notices, mut notice_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Some(line) = notice_rx.recv().await {
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("{line}");
+                }
+            }
+        });
         let (version, _) = tokio::sync::watch::channel(0u64);
         let state = Arc::new(SiteServer {
             site: args.site.clone(),
@@ -59,6 +70,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             worker: worker.clone(),
             version,
             live_reload: !args.no_watch,
+            notices: Some(notices),
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let background = {

@@ -141,9 +141,21 @@ pub fn human(t: &Trace) -> String {
     }
     let _ = writeln!(out, "\nhttp ({}):", t.http.len());
     for r in &t.http {
+        let unset = if r.unset_secrets.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (but {} not set here: a real run fails this step)",
+                r.unset_secrets
+                    .iter()
+                    .map(|n| format!("{n} is"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         let _ = writeln!(
             out,
-            "  {}  {} {} → {}",
+            "  {}  {} {} → {}{unset}",
             offset(r.at),
             r.method,
             r.url,

@@ -22,6 +22,10 @@ pub struct Args {
     /// Treat warnings as errors.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Also check that every `${NAME}` the workspace's files refer to is set in
+    /// this environment (before starting a worker or the daemon; CI runs without).
+    #[arg(long)]
+    pub env: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,7 +81,13 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 .iter()
                 .any(|f| abs_file.starts_with(f) || f == root)
         };
-        for d in report.diagnostics.iter().filter(|d| keep(d)) {
+        let mut found = report.diagnostics.clone();
+        if args.env {
+            found.extend(crate::validate::env::unset_secrets(&report.workspace, |n| {
+                std::env::var_os(n).is_some()
+            }));
+        }
+        for d in found.iter().filter(|d| keep(d)) {
             if !texts.iter().any(|(p, _)| p == &d.file) {
                 texts.push((d.file.clone(), report.workspace.text_of(&d.file)));
             }

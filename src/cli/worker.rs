@@ -24,6 +24,8 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let rt = super::loaded::runtime()?;
     rt.block_on(async move {
         let worker = Worker::new(store, engine)?;
+        super::activity::warn_unset_secrets(&ws);
+        let _printing = super::activity::print_notes(&worker);
         eprintln!(
             "funnel worker: running {} workflows from {} (Ctrl-C stops)",
             worker.engine().workflows().count(),

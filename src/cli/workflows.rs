@@ -147,6 +147,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                         s.workflow.clone(),
                         s.executions.to_string(),
                         s.completed.to_string(),
+                        s.completed_with_errors.to_string(),
                         s.failed.to_string(),
                         s.success_rate
                             .map(|r| format!("{:.1}%", r * 100.0))
@@ -169,6 +170,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                     "WORKFLOW",
                     "RUNS",
                     "OK",
+                    "WITH ERRORS",
                     "FAILED",
                     "SUCCESS",
                     "AVG",

@@ -218,10 +218,14 @@ fn audit(ctx: &Ctx<'_>, action: &str, uid: &str) -> Result<(), EngineError> {
 pub struct Stats {
     pub workflow: String,
     pub executions: i64,
+    /// Completed with every step succeeding.
     pub completed: i64,
+    /// Completed, but a step failed and `on_error: continue` passed over it.
+    pub completed_with_errors: i64,
     pub failed: i64,
     pub running: i64,
-    /// Completed over finished (completed + failed), 0 to 1.
+    /// Clean completions over finished executions (completed, with errors or
+    /// not, and failed), 0 to 1.
     pub success_rate: Option<f64>,
     pub avg_ms: Option<f64>,
     pub p50_ms: Option<i64>,
@@ -237,21 +241,27 @@ pub fn stats(conn: &Connection, workflow: &str) -> Result<Stats, EngineError> {
         ..Stats::default()
     };
     let mut counts = conn.prepare_cached(
-        "SELECT status, count(*) FROM executions WHERE workflow_id = ?1 GROUP BY status",
+        "SELECT status, error IS NOT NULL, count(*) FROM executions WHERE workflow_id = ?1 \
+         GROUP BY 1, 2",
     )?;
     for row in counts.query_map([workflow], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, bool>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
     })? {
-        let (status, n) = row?;
+        let (status, with_error, n) = row?;
         s.executions += n;
         match status.as_str() {
+            "completed" if with_error => s.completed_with_errors += n,
             "completed" => s.completed += n,
             "failed" => s.failed += n,
             "running" | "waiting" | "queued" => s.running += n,
             _ => {}
         }
     }
-    let finished = s.completed + s.failed;
+    let finished = s.completed + s.completed_with_errors + s.failed;
     if finished > 0 {
         s.success_rate = Some(s.completed as f64 / finished as f64);
     }

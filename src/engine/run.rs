@@ -72,6 +72,29 @@ pub struct Effects {
     pub emails: usize,
     /// Executions started.
     pub started: Vec<i64>,
+    /// What an operator watching the process wants to hear about.
+    pub notes: Vec<Note>,
+}
+
+/// An execution ended or a step failed: one line for a person watching the
+/// process (`funnel preview`, the daemon's log).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    Finished {
+        execution: String,
+        workflow: String,
+        status: &'static str,
+        /// The failure, or the first step failure that `on_error: continue` passed.
+        error: Option<String>,
+    },
+    StepFailed {
+        execution: String,
+        workflow: String,
+        step: String,
+        message: String,
+        /// Whether the step will be tried again.
+        retrying: bool,
+    },
 }
 
 impl Effects {
@@ -521,6 +544,12 @@ fn drive(ctx: &mut Ctx<'_>, ex: &mut Exec) -> Result<(), EngineError> {
     }
     save(ctx, ex)?;
     if is_final(ex.status) {
+        ctx.fx.notes.push(Note::Finished {
+            execution: ex.uid.clone(),
+            workflow: ex.program.id.clone(),
+            status: ex.status,
+            error: ex.error.clone(),
+        });
         finished(ctx, ex)?;
     }
     Ok(())
@@ -849,9 +878,16 @@ fn fail_step(
             .then_some(ctx.engine.settings.default_retry.as_ref())
             .flatten()
     });
+    let retrying = policy.is_some_and(|p| retryable && attempt < p.attempts);
+    ctx.fx.notes.push(Note::StepFailed {
+        execution: ex.uid.clone(),
+        workflow: program.id.clone(),
+        step: step.id.to_string(),
+        message: message.clone(),
+        retrying,
+    });
     if let Some(policy) = policy
-        && retryable
-        && attempt < policy.attempts
+        && retrying
     {
         let seq = ex.state.next_seq();
         let delay = super::steps::backoff_ms(policy, attempt, ex.id, seq);
@@ -870,6 +906,11 @@ fn fail_step(
     match &step.on_error {
         Some(OnError::Simple(OnErrorSimple::Continue)) => {
             ex.state.error = Some(error.clone());
+            // The execution goes on and may complete, but the failure stays
+            // visible: `executions list` shows it, stats count it.
+            if ex.error.is_none() {
+                ex.error = Some(format!("step `{}` failed (continued): {message}", step.id));
+            }
             set_output(ex, step.id.as_str(), json!({"error": error}));
             move_on(ex, fiber, program.nodes[node].next);
         }

@@ -75,6 +75,10 @@ pub struct TraceRequest {
     pub idempotency_key: String,
     pub status: u16,
     pub at: i64,
+    /// `${NAME}` references of the request whose variable is not set here: a
+    /// real run would fail the step at once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unset_secrets: Vec<String>,
 }
 
 /// Everything a simulation saw.
@@ -302,6 +306,10 @@ impl<'a> Sim<'a> {
                     idempotency_key: call.key.clone(),
                     status,
                     at: self.now - self.start,
+                    unset_secrets: super::remote::unset_secrets(
+                        &call.request,
+                        &super::remote::Secrets::default(),
+                    ),
                 });
                 let result =
                     if (200..300).contains(&status) || call.request.accept.contains(&status) {

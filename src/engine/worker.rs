@@ -60,6 +60,7 @@ struct Inner {
     calls: Semaphore,
     in_flight: AtomicUsize,
     idle: Notify,
+    notes: tokio::sync::broadcast::Sender<super::run::Note>,
     /// A time set by [`Worker::set_time`], or `i64::MIN` for the system clock.
     manual_time: AtomicI64,
 }
@@ -105,6 +106,7 @@ impl Worker {
                 calls: Semaphore::new(MAX_IN_FLIGHT),
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
+                notes: tokio::sync::broadcast::channel(1024).0,
                 manual_time: AtomicI64::new(i64::MIN),
             }),
         })
@@ -254,8 +256,18 @@ impl Worker {
         }
     }
 
+    /// Executions that end and steps that fail from now on, for a process that
+    /// shows them (a slow listener misses the oldest, never blocks the worker).
+    pub fn notes(&self) -> tokio::sync::broadcast::Receiver<super::run::Note> {
+        self.inner.notes.subscribe()
+    }
+
     /// Sends remote calls and wakes the loop for new timers.
     fn dispatch(&self, fx: Effects) {
+        for note in fx.notes {
+            // No listener is no error.
+            let _ = self.inner.notes.send(note);
+        }
         if fx.next_due.is_some() || !fx.started.is_empty() {
             self.inner.wake.notify_one();
         }

@@ -10,13 +10,11 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
 use super::{SiteServer, client, json_error};
-use crate::analytics::{self, token};
-use crate::crm::{attribution, contact};
-use crate::engine::ingest::{Event, ingest};
-use crate::store::NewActivity;
+use crate::crm::attribution;
+use crate::engine::site_traffic::{self, FormOutcome, FormPost};
 
 /// Fields per form, and characters per field, at most.
 const MAX_FIELDS: usize = 50;
@@ -164,55 +162,28 @@ pub async fn submit(
         );
     }
     let (page, utm) = origin(&headers);
-    let (address, ua) = client(&addr, &headers);
+    let (address, user_agent) = client(&addr, &headers);
+    let post = FormPost {
+        site,
+        instance,
+        page,
+        fields,
+        utm,
+        email,
+        address,
+        user_agent,
+    };
+    let shown = (post.instance.clone(), post.page.clone(), post.email.clone());
     let worker = s.worker.clone();
+    // The answer waits for the post to be durable, never for what its workflows
+    // do next: their remote calls, emails and delays run on the worker.
     let result = worker
-        .transact(worker.now(), move |ctx| {
-            let visitor = analytics::visitor(ctx.conn, &site, &address, &ua, ctx.now)?;
-            let mut data = json!({
-                "site": site,
-                "component": instance,
-                "page": page,
-                "fields": fields,
-                "visitor": visitor,
-            });
-            if !utm.is_empty() {
-                data["utm"] = Json::Object(utm);
-            }
-            ingest(
-                ctx,
-                Event {
-                    kind: "form_submission".into(),
-                    data,
-                    ..Event::default()
-                },
-            )?;
-            let contact_id = match &email {
-                Some(e) => contact::id_by_email(ctx.conn, e)?,
-                None => None,
-            };
-            analytics::record_conversion(
-                ctx.conn, &site, &page, &instance, &visitor, contact_id, ctx.now,
-            )?;
-            let Some(id) = contact_id else {
-                return Ok(None);
-            };
-            tie_visitor(ctx, &site, &visitor, id)?;
-            let uid: String = ctx
-                .conn
-                .query_row("SELECT uid FROM contacts WHERE id = ?1", [id], |r| r.get(0))
-                .map_err(crate::store::StoreError::from)?;
-            let key = token::key(ctx.conn)?;
-            Ok(Some(token::issue(&key, &uid, ctx.now)))
-        })
+        .transact(worker.now(), move |ctx| site_traffic::form_post(ctx, post))
         .await;
     match result {
-        Ok(token) => {
-            worker.settle().await;
-            if let Err(e) = worker.deliver_outbox().await {
-                tracing::warn!(error = %e, "outbox delivery after a form post failed");
-            }
-            let to = match token {
+        Ok(outcome) => {
+            s.notice(form_line(&shown, &outcome));
+            let to = match &outcome.token {
                 Some(t) => format!(
                     "{target}{}ft={t}",
                     if target.contains('?') { '&' } else { '?' }
@@ -231,32 +202,23 @@ pub async fn submit(
     }
 }
 
-/// Ties today's visitor to the contact and puts the visitor's earlier page views
-/// of the day on the contact's timeline (and into its first and last touch).
-pub fn tie_visitor(
-    ctx: &mut crate::engine::run::Ctx<'_>,
-    site: &str,
-    visitor: &str,
-    contact_id: i64,
-) -> Result<(), crate::engine::EngineError> {
-    for (at, data) in analytics::tie(ctx.conn, site, visitor, contact_id, ctx.now)? {
-        let activity = NewActivity {
-            contact_id,
-            kind: "page_view".into(),
-            subject: data.get("page").and_then(Json::as_str).map(String::from),
-            data: data.clone(),
-            source: Some(site.to_string()),
-            occurred_at: at,
-        };
-        let (_, events) = contact::add_activity(ctx.conn, &activity, &ctx.engine.scoring)?;
-        ctx.fx.events.extend(events);
-        attribution::record_touch(
-            ctx.conn,
-            contact_id,
-            &attribution::Touch::from_event("page_view", &data, at),
-        )?;
-    }
-    Ok(())
+/// One line on a form post: `form contact-form on / from ada@acme.test (new
+/// contact) → contact-form-follow-up`.
+fn form_line(
+    (instance, page, email): &(String, String, Option<String>),
+    outcome: &FormOutcome,
+) -> String {
+    let who = match (email, outcome.contact) {
+        (Some(e), Some((_, true))) => format!(" from {e} (new contact)"),
+        (Some(e), _) => format!(" from {e}"),
+        (None, _) => String::new(),
+    };
+    let started = if outcome.started.is_empty() {
+        " (no workflow started)".to_string()
+    } else {
+        format!(" → {}", outcome.started.join(", "))
+    };
+    format!("form {instance} on {page}{who}{started}")
 }
 
 #[cfg(test)]

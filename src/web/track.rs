@@ -13,9 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{SiteServer, client, json_error};
-use crate::analytics::{self, Beacon, token};
-use crate::crm::contact;
-use crate::engine::ingest::{Event, ingest};
+use crate::analytics::Beacon;
+use crate::engine::site_traffic;
 
 pub async fn beacon(
     State(s): State<Arc<SiteServer>>,
@@ -34,33 +33,7 @@ pub async fn beacon(
     let worker = s.worker.clone();
     let result = worker
         .transact(worker.now(), move |ctx| {
-            let visitor = analytics::visitor(ctx.conn, &b.site, &address, &ua, ctx.now)?;
-            let mut contact_id = None;
-            if let Some(t) = &b.token {
-                let key = token::key(ctx.conn)?;
-                if let Some(uid) = token::verify(&key, t, ctx.now)
-                    && let Ok(id) = contact::resolve(ctx.conn, &uid)
-                {
-                    super::forms::tie_visitor(ctx, &b.site, &visitor, id)?;
-                    contact_id = Some(id);
-                }
-            }
-            if contact_id.is_none() {
-                contact_id = analytics::contact_of_visitor(ctx.conn, &b.site, &visitor, ctx.now)?;
-            }
-            analytics::record(ctx.conn, &b, &visitor, contact_id, ctx.now)?;
-            let mut data = b.trigger_data();
-            data["visitor"] = serde_json::json!(visitor);
-            ingest(
-                ctx,
-                Event {
-                    kind: "page_event".into(),
-                    data,
-                    contact_id,
-                    ..Event::default()
-                },
-            )?;
-            Ok(())
+            site_traffic::beacon(ctx, &b, &address, &ua)
         })
         .await;
     match result {
