@@ -17,6 +17,7 @@ mod engine_support;
 mod engine_triggers;
 mod fixtures;
 mod hostile;
+mod history_growth;
 mod http_server;
 mod init;
 mod preview;
