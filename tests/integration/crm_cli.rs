@@ -863,3 +863,94 @@ fn crm_changes_from_the_command_line_start_their_workflows() {
     assert!(with_tag.status.success());
     assert_eq!(executions("welcome-drip"), 2);
 }
+
+#[test]
+fn an_import_starts_workflows_keeps_its_source_and_a_reimport_writes_nothing() {
+    let dir = demo();
+    let d = dir.path();
+    let executions = |wf: &str| -> usize {
+        json_out(
+            &["executions", "list", "--workflow", wf, "--format", "json"],
+            d,
+        )
+        .as_array()
+        .map_or(0, Vec::len)
+    };
+    std::fs::write(
+        d.join("people.csv"),
+        "email,name,plan,tags\nmia@example.org,Mia Wong,pro,newsletter\ntom@example.org,Tom Berg,free,customer\n",
+    )
+    .expect("csv");
+    let first = json_out(
+        &["contacts", "import", "people.csv", "--format", "json"],
+        d,
+    );
+    assert_eq!(first["created"], 2, "{first}");
+    // The newsletter tag starts the welcome drip, as a tag added by hand does.
+    assert_eq!(first["workflows_started"], 1, "{first}");
+    assert_eq!(executions("welcome-drip"), 1);
+    let mia = json_out(
+        &["contacts", "show", "mia@example.org", "--format", "json"],
+        d,
+    );
+    assert_eq!(mia["contact"]["source"], "import:people.csv", "{mia}");
+
+    // The same file again: nothing changed, nothing written, nothing started.
+    let stamp = |email: &str| -> i64 {
+        rusqlite::Connection::open(d.join(".funnel/funnel.db"))
+            .expect("open")
+            .query_row(
+                "SELECT updated_at FROM contacts WHERE email = ?1",
+                [email],
+                |r| r.get(0),
+            )
+            .expect("contact")
+    };
+    let before = stamp("mia@example.org");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let again = json_out(
+        &["contacts", "import", "people.csv", "--format", "json"],
+        d,
+    );
+    assert_eq!(
+        (
+            again["created"].as_u64(),
+            again["updated"].as_u64(),
+            again["unchanged"].as_u64()
+        ),
+        (Some(0), Some(0), Some(2)),
+        "{again}"
+    );
+    assert_eq!(stamp("mia@example.org"), before, "an unchanged row writes nothing");
+    assert_eq!(executions("welcome-drip"), 1);
+
+    // An import can opt out of workflows; a bad row goes to a valid CSV reject file.
+    std::fs::write(
+        d.join("more.csv"),
+        "email,name,tags\nzoe@example.org,\"Zoë, Q.\",newsletter\nnot-an-address,\"Bad, Row\",x\n",
+    )
+    .expect("csv");
+    let quiet = json_out(
+        &[
+            "contacts",
+            "import",
+            "more.csv",
+            "--no-workflows",
+            "--format",
+            "json",
+        ],
+        d,
+    );
+    assert_eq!(quiet["created"], 1, "{quiet}");
+    assert_eq!(quiet["workflows_started"], 0, "{quiet}");
+    assert_eq!(executions("welcome-drip"), 1);
+    let rejects = std::fs::read_to_string(d.join("more.csv.rejects.csv")).expect("rejects");
+    let rows = csv_rows(&rejects);
+    assert_eq!(rows.len(), 2, "{rejects}");
+    assert_eq!(rows[0], ["line", "reason", "row"]);
+    assert_eq!(rows[1][0], "3");
+    assert_eq!(
+        rows[1][2], "not-an-address,\"Bad, Row\",x",
+        "the original row, as one field"
+    );
+}
