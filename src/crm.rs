@@ -25,8 +25,10 @@ use serde_json::Value as Json;
 
 use crate::store::StoreError;
 
-/// A change to a contact that triggers may react to.
-#[derive(Debug, Clone, PartialEq)]
+/// A change to a contact that triggers may react to. Serialized when an import
+/// queues the events it causes (see [`import`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum CrmEvent {
     ContactCreated {
         contact_id: i64,
@@ -62,6 +64,20 @@ pub enum CrmEvent {
         from_stage: Option<String>,
         value: Option<f64>,
     },
+}
+
+impl CrmEvent {
+    /// The trigger type that reacts to this event (`tag_added`, …).
+    pub fn trigger_type(&self) -> &'static str {
+        match self {
+            CrmEvent::ContactCreated { .. } => "contact_created",
+            CrmEvent::TagAdded { .. } => "tag_added",
+            CrmEvent::FieldChanged { .. } => "field_changed",
+            CrmEvent::ScoreCrossed { .. } => "score_crossed",
+            CrmEvent::StageChanged { .. } => "stage_changed",
+            CrmEvent::DealStageChanged { .. } => "deal_stage_changed",
+        }
+    }
 }
 
 /// Why a CRM change was refused.

@@ -17,6 +17,7 @@
 //! Everything here runs on a `rusqlite::Connection` inside a store transaction (the
 //! SQLite writer's); it never prints.
 
+pub mod backlog;
 pub mod egress;
 pub mod expr;
 pub mod graph;
@@ -251,6 +252,21 @@ impl Engine {
     }
 
     /// Every current workflow, by id.
+    /// The trigger types (`tag_added`, `contact_created`, …) of the current
+    /// workflows: the CRM events worth queueing for ingestion.
+    pub fn trigger_types(&self) -> std::collections::BTreeSet<String> {
+        self.current
+            .values()
+            .filter_map(|p| {
+                serde_json::to_value(&p.workflow.trigger.kind)
+                    .ok()?
+                    .get("type")?
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect()
+    }
+
     pub fn workflows(&self) -> impl Iterator<Item = (&String, &Arc<Program>)> {
         self.current.iter()
     }

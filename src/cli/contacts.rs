@@ -175,6 +175,10 @@ pub enum Cmd {
         /// Where to write rejected rows (default: FILE.rejects.csv beside FILE).
         #[arg(long)]
         rejects: Option<PathBuf>,
+        /// Start no workflow: the contacts' new tags, fields and creation are not
+        /// fed to the workflows' triggers.
+        #[arg(long)]
+        no_workflows: bool,
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
     },
@@ -526,6 +530,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             tag,
             list,
             rejects,
+            no_workflows,
             format,
         } => {
             let opts = crate::crm::import::Options {
@@ -555,8 +560,26 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 tags: tag,
                 list,
                 defer_indexes: false,
+                source: Some(format!(
+                    "import:{}",
+                    file.file_name().map_or_else(
+                        || file.display().to_string(),
+                        |n| n.to_string_lossy().into_owned()
+                    )
+                )),
+                queue_events: Default::default(),
             };
-            return super::contacts_import::run(&ws, &store, &file, opts, rejects, format, now);
+            return super::contacts_import::run(
+                &ws,
+                &store,
+                &engine,
+                &file,
+                opts,
+                !no_workflows,
+                rejects,
+                format,
+                now,
+            );
         }
         Cmd::Bulk {
             filters,

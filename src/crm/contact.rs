@@ -35,7 +35,8 @@ pub fn upsert(conn: &Connection, u: &Upsert, at: UnixMs) -> Result<(i64, Vec<Crm
             .source_component
             .clone()
             .or_else(|| u.contact.source_site.clone())
-            .or_else(|| u.contact.source_workflow.clone());
+            .or_else(|| u.contact.source_workflow.clone())
+            .or_else(|| u.contact.source_import.clone());
         events.push(CrmEvent::ContactCreated {
             contact_id: id,
             source,
@@ -80,7 +81,8 @@ pub fn resolve(conn: &Connection, key: &str) -> Result<i64, CrmError> {
 pub fn view(conn: &Connection, id: i64, scoring: &Scoring, now: UnixMs) -> Result<Json, CrmError> {
     let mut stmt = conn.prepare_cached(
         "SELECT uid, email, name, phone, status, stage, source_site, source_component, \
-         source_workflow, created_at, last_activity, company_domain FROM contacts WHERE id = ?1",
+         source_workflow, created_at, last_activity, company_domain, source_import \
+         FROM contacts WHERE id = ?1",
     )?;
     let row = stmt
         .query_row([id], |r| {
@@ -99,13 +101,15 @@ pub fn view(conn: &Connection, id: i64, scoring: &Scoring, now: UnixMs) -> Resul
                 r.get::<_, i64>(9)?,
                 r.get::<_, Option<i64>>(10)?,
                 r.get::<_, Option<String>>(11)?,
+                r.get::<_, Option<String>>(12)?,
             ))
         })
         .optional()?
         .ok_or(CrmError::NoContact(id))?;
-    let (uid, email, name, phone, status, stage, sources, created_at, last_activity, domain) = row;
+    let (uid, email, name, phone, status, stage, sources, created_at, last_activity, domain, import) =
+        row;
     let (first, last) = split_name(name.as_deref());
-    let source = sources.iter().rev().flatten().next().cloned();
+    let source = sources.iter().rev().flatten().next().cloned().or(import);
     // Missing values are left out rather than null, so that templates'
     // `default("there")` applies to them.
     let mut view = json!({
@@ -273,7 +277,11 @@ pub fn set_fields(
             to: value.clone(),
         });
     }
-    touch(conn, id, at)?;
+    // Only a real change touches the contact: an unchanged import row writes
+    // nothing.
+    if !events.is_empty() {
+        touch(conn, id, at)?;
+    }
     Ok(events)
 }
 

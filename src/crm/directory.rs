@@ -31,7 +31,7 @@ pub struct Summary {
 }
 
 const SUMMARY_COLUMNS: &str = "c.id, c.uid, c.email, c.name, c.status, c.stage, \
-     coalesce(c.source_component, c.source_site, c.source_workflow), c.created_at, c.last_activity";
+     coalesce(c.source_component, c.source_site, c.source_workflow, c.source_import), c.created_at, c.last_activity";
 
 fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
     Ok(Summary {

@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 use super::contact::{self, Upsert};
 use super::privacy;
 use super::{CrmError, CrmEvent};
+use rusqlite::OptionalExtension as _;
 use crate::model::contacts::{FieldDef, FieldType};
 use crate::store::ops::normalize_email;
 use crate::store::{NewContact, UnixMs};
@@ -60,6 +61,11 @@ pub struct Options {
     /// Rebuild the contact indexes once at the end instead of updating them row by
     /// row: for a file large against the store (see [`worth_deferring`]).
     pub defer_indexes: bool,
+    /// Where the contacts came from (`import:people.csv`), kept as their source.
+    pub source: Option<String>,
+    /// The CRM events to queue for ingestion, by type (`tag_added`, …): those some
+    /// workflow's trigger listens to. Empty: the import starts no workflow.
+    pub queue_events: BTreeSet<String>,
 }
 
 /// Whether an import of `file_bytes` into a store of `contacts` contacts should
@@ -84,7 +90,11 @@ pub struct Report {
     pub rows: u64,
     pub created: u64,
     pub updated: u64,
+    /// Existing contacts the row changed nothing about (nothing was written).
+    pub unchanged: u64,
     pub skipped: u64,
+    /// CRM events queued for ingestion (see `engine::backlog`).
+    pub events_queued: u64,
     pub rejects: Vec<Reject>,
     /// Each header and where it went.
     pub columns: Vec<(String, Target)>,
@@ -181,10 +191,15 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
     }
 }
 
-/// Imports contacts from CSV text into the store, inside the caller's transaction.
-/// `progress` is called with the rows read so far, every few thousand rows. An
-/// import starts no workflows: the CRM events it causes are not kept (a million
-/// of them would be the import's largest memory use).
+/// Imports contacts from CSV text into the store, inside the caller's transaction
+/// (run it as a transaction of its own, not inside a savepoint: SQLite truncates
+/// its in-memory statement journal from the start at every statement's end, so
+/// statements inside a long savepoint cost more with every page changed).
+/// `progress` is called with the rows read so far, every few thousand rows. The
+/// CRM events the import causes, of the types in [`Options::queue_events`], are
+/// queued in batches in `crm_event_batches` as it goes, for the engine to ingest
+/// afterwards: they start workflows as a change by hand would, without a
+/// million of them in memory or in this transaction.
 pub fn import(
     conn: &Connection,
     input: impl Read,
@@ -352,6 +367,12 @@ fn rows_into_store<R: Read>(
         "INSERT INTO contacts_fts_queue (contact_id, indexed) VALUES (?1, 1) \
          ON CONFLICT (contact_id) DO NOTHING",
     )?;
+    let mut existing = conn.prepare_cached("SELECT id, name, phone FROM contacts WHERE email = ?1")?;
+    let mut touch = conn.prepare_cached(
+        "UPDATE contacts SET name = coalesce(?2, name), phone = coalesce(?3, phone), \
+         updated_at = ?4 WHERE id = ?1",
+    )?;
+    let mut queue = EventQueue::new(conn, &opts.queue_events, now)?;
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
@@ -401,40 +422,121 @@ fn rows_into_store<R: Read>(
             ));
             continue;
         }
-        if opts.existing == ExistingPolicy::Skip && contact::id_by_email(conn, &email)?.is_some() {
-            report.skipped += 1;
-            continue;
-        }
         let mut tags = row.tags;
         tags.extend(opts.tags.iter().cloned());
         let mut row_lists = row.lists;
         row_lists.extend(opts.list.iter().cloned());
-        let u = Upsert {
-            contact: NewContact {
-                email,
-                name: row.name,
-                phone: row.phone,
-                ..NewContact::default()
-            },
-            fields: row.fields,
-            tags,
-            lists: row_lists,
-        };
-        let (id, caused) = contact::upsert(conn, &u, now)?;
-        if caused
-            .iter()
-            .any(|e| matches!(e, CrmEvent::ContactCreated { .. }))
-        {
-            report.created += 1;
-        } else {
-            report.updated += 1;
-            if opts.defer_indexes && !u.fields.is_empty() {
-                // The field triggers are off for the import's length.
-                requeue.execute([id])?;
+        let found: Option<(i64, Option<String>, Option<String>)> = existing
+            .query_row([&email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        match found {
+            Some(_) if opts.existing == ExistingPolicy::Skip => report.skipped += 1,
+            Some((id, name, phone)) => {
+                // Compared before written: an unchanged row writes nothing.
+                let mut events = contact::set_fields(conn, id, &row.fields, now)?;
+                let fields_changed = !events.is_empty();
+                events.extend(contact::add_tags(conn, id, &tags, now)?);
+                let mut changed = !events.is_empty();
+                for list in &row_lists {
+                    changed |= contact::add_to_list(conn, id, list, now)?;
+                }
+                let renamed = row.name.is_some() && row.name != name;
+                let rephoned = row.phone.is_some() && row.phone != phone;
+                if changed || renamed || rephoned {
+                    touch.execute(rusqlite::params![id, row.name, row.phone, now])?;
+                    report.updated += 1;
+                } else {
+                    report.unchanged += 1;
+                }
+                if opts.defer_indexes && fields_changed {
+                    // The field triggers are off for the import's length.
+                    requeue.execute([id])?;
+                }
+                queue.push(events)?;
+            }
+            None => {
+                let u = Upsert {
+                    contact: NewContact {
+                        email,
+                        name: row.name,
+                        phone: row.phone,
+                        source_import: opts.source.clone(),
+                        ..NewContact::default()
+                    },
+                    fields: row.fields,
+                    tags,
+                    lists: row_lists,
+                };
+                let (_, caused) = contact::upsert(conn, &u, now)?;
+                report.created += 1;
+                queue.push(caused)?;
             }
         }
     }
+    report.events_queued = queue.finish()?;
     Ok(())
+}
+
+/// Events of the wanted types, written a thousand to a row of
+/// `crm_event_batches`.
+struct EventQueue<'a> {
+    conn: &'a Connection,
+    wanted: &'a BTreeSet<String>,
+    pending: Vec<CrmEvent>,
+    queued: u64,
+    now: UnixMs,
+}
+
+impl<'a> EventQueue<'a> {
+    const BATCH: usize = 1000;
+
+    fn new(
+        conn: &'a Connection,
+        wanted: &'a BTreeSet<String>,
+        now: UnixMs,
+    ) -> Result<EventQueue<'a>, ImportError> {
+        Ok(EventQueue {
+            conn,
+            wanted,
+            pending: Vec::new(),
+            queued: 0,
+            now,
+        })
+    }
+
+    fn push(&mut self, events: Vec<CrmEvent>) -> Result<(), ImportError> {
+        if self.wanted.is_empty() {
+            return Ok(());
+        }
+        for e in events {
+            if self.wanted.contains(e.trigger_type()) {
+                self.pending.push(e);
+            }
+        }
+        if self.pending.len() >= Self::BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ImportError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let text = serde_json::to_string(&self.pending)
+            .map_err(|e| ImportError::Io(format!("queueing events: {e}")))?;
+        self.conn
+            .prepare_cached("INSERT INTO crm_event_batches (events, created_at) VALUES (?1, ?2)")?
+            .execute(rusqlite::params![text, self.now])?;
+        self.queued += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<u64, ImportError> {
+        self.flush()?;
+        Ok(self.queued)
+    }
 }
 
 /// Reads through, dropping every `\r` that precedes a `\n`: the csv crate counts

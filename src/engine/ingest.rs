@@ -261,7 +261,7 @@ pub fn resolve_contact(
                 phone: text("/fields/phone"),
                 source_site: text("/site"),
                 source_component: text("/component"),
-                source_workflow: None,
+                ..Default::default()
             },
             ..Default::default()
         };

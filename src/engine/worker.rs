@@ -256,6 +256,20 @@ impl Worker {
         }
     }
 
+    /// Ingests CRM events queued by imports (see [`super::backlog`]), at most
+    /// `slices` transactions of them; whether more wait.
+    pub async fn work_off_backlog(&self, slices: usize) -> Result<bool, EngineError> {
+        for _ in 0..slices {
+            let slice = self
+                .transact(self.now(), super::backlog::ingest_slice)
+                .await?;
+            if !slice.more {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Executions that end and steps that fail from now on, for a process that
     /// shows them (a slow listener misses the oldest, never blocks the worker).
     pub fn notes(&self) -> tokio::sync::broadcast::Receiver<super::run::Note> {
@@ -460,6 +474,13 @@ impl Worker {
             if let Err(e) = self.deliver_outbox().await {
                 tracing::warn!(error = %e, "dev outbox delivery failed; retrying later");
             }
+            let backlog = match self.work_off_backlog(25).await {
+                Ok(more) => more,
+                Err(e) => {
+                    tracing::warn!(error = %e, "queued CRM events failed; retrying later");
+                    false
+                }
+            };
             if let Err(e) = self.reindex().await {
                 tracing::warn!(error = %e, "contact search indexing failed; retrying later");
             }
@@ -476,9 +497,14 @@ impl Worker {
                     Err(e) => tracing::warn!(error = %e, "pruning failed; retrying later"),
                 }
             }
-            let wait = tick.next_due.map_or(IDLE_POLL, |due| {
-                Duration::from_millis(u64::try_from(due - self.now()).unwrap_or(0)).min(IDLE_POLL)
-            });
+            let wait = if backlog {
+                Duration::ZERO
+            } else {
+                tick.next_due.map_or(IDLE_POLL, |due| {
+                    Duration::from_millis(u64::try_from(due - self.now()).unwrap_or(0))
+                        .min(IDLE_POLL)
+                })
+            };
             tokio::select! {
                 () = &mut stop => break,
                 () = self.inner.wake.notified() => {}

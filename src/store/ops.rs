@@ -19,6 +19,8 @@ pub struct NewContact {
     pub source_site: Option<String>,
     pub source_component: Option<String>,
     pub source_workflow: Option<String>,
+    /// The file an import read the contact from (`import:people.csv`).
+    pub source_import: Option<String>,
 }
 
 /// A stored contact's main fields.
@@ -380,8 +382,8 @@ pub(crate) fn sqlite_upsert_contact(
 ) -> Result<(i64, bool), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO contacts (uid, email, name, phone, company_domain, source_site, \
-         source_component, source_workflow, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
+         source_component, source_workflow, source_import, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?9, ?9) \
          ON CONFLICT (email) DO UPDATE SET \
            name = coalesce(excluded.name, contacts.name), \
            phone = coalesce(excluded.phone, contacts.phone), \
@@ -398,7 +400,8 @@ pub(crate) fn sqlite_upsert_contact(
             c.source_site,
             c.source_component,
             c.source_workflow,
-            at
+            at,
+            c.source_import
         ],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;

@@ -83,6 +83,16 @@ impl SqliteStore {
         self.inner.writer.write(f)
     }
 
+    /// Queues a write that changes many rows, in a transaction of its own; see
+    /// [`Writer::write_alone`].
+    pub fn write_alone<T, F>(&self, f: F) -> WriteTicket<T>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writer.write_alone(f)
+    }
+
     /// Runs `f` on a read connection (a consistent snapshot for its duration when
     /// `f` opens a transaction). Blocking: async callers use `spawn_blocking`.
     pub fn read<T>(

@@ -39,14 +39,28 @@ trait Job: Send {
     fn run(self: Box<Self>, conn: &Connection) -> Completion;
     /// The job could not run (the transaction did not begin): say why.
     fn fail(self: Box<Self>, error: &StoreError);
-    /// Runs outside any transaction (VACUUM, checkpoints), between two batches.
-    fn outside(&self) -> bool;
+    fn mode(&self) -> Mode;
+}
+
+/// How a job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// In the group commit's transaction, inside a savepoint of its own.
+    Batched,
+    /// In a transaction of its own, without a savepoint: a write that changes
+    /// many rows. (SQLite truncates its in-memory statement journal back to the
+    /// start of the innermost savepoint at every statement's end, walking it from
+    /// its start: inside a long savepoint, every statement costs more with every
+    /// page the savepoint has changed.)
+    Alone,
+    /// Outside any transaction (VACUUM, checkpoints), between two batches.
+    Outside,
 }
 
 struct ClosureJob<F, T> {
     f: F,
     reply: oneshot::Sender<Result<T, StoreError>>,
-    outside: bool,
+    mode: Mode,
 }
 
 impl<F, T> Job for ClosureJob<F, T>
@@ -55,11 +69,21 @@ where
     T: Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> Completion {
-        let ClosureJob { f, reply, outside } = *self;
-        let result = if outside {
-            f(conn)
-        } else {
-            in_savepoint(conn, f)
+        let ClosureJob { f, reply, mode } = *self;
+        let result = match mode {
+            Mode::Outside => f(conn),
+            Mode::Batched => in_savepoint(conn, f),
+            Mode::Alone => {
+                let result = conn
+                    .prepare_cached("BEGIN IMMEDIATE")
+                    .and_then(|mut b| b.execute([]))
+                    .map_err(StoreError::from)
+                    .and_then(|_| f(conn));
+                if result.is_err() && !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                result
+            }
         };
         Box::new(move |commit_error| {
             let result = match commit_error {
@@ -75,8 +99,8 @@ where
         let _ = self.reply.send(Err(error.clone()));
     }
 
-    fn outside(&self) -> bool {
-        self.outside
+    fn mode(&self) -> Mode {
+        self.mode
     }
 }
 
@@ -179,7 +203,18 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.send(f, false)
+        self.send(f, Mode::Batched)
+    }
+
+    /// Queues a write that changes many rows (an import, a bulk change): the
+    /// writer commits what came before, then runs it in a transaction of its own
+    /// (rolled back whole if it fails), without the per-job savepoint.
+    pub fn write_alone<T, F>(&self, f: F) -> WriteTicket<T>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.send(f, Mode::Alone)
     }
 
     /// Queues work that must run outside a transaction (VACUUM, a WAL checkpoint):
@@ -189,16 +224,16 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.send(f, true)
+        self.send(f, Mode::Outside)
     }
 
-    fn send<T, F>(&self, f: F, outside: bool) -> WriteTicket<T>
+    fn send<T, F>(&self, f: F, mode: Mode) -> WriteTicket<T>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(ClosureJob { f, reply, outside });
+        let job: Box<dyn Job> = Box::new(ClosureJob { f, reply, mode });
         if let Err(mpsc::SendError(job)) = self.tx.send(job) {
             // The thread is gone; answer at once through the job's own channel.
             drop(job);
@@ -218,12 +253,20 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Syncer
         batch.extend(rx.try_iter().take(MAX_BATCH - 1));
         let mut in_transaction = false;
         for job in batch.drain(..) {
-            if job.outside() {
+            let mode = job.mode();
+            if mode != Mode::Batched {
                 if in_transaction {
                     commit(&conn, &mut done, syncer.as_ref());
                     in_transaction = false;
                 }
-                (job.run(&conn))(None);
+                let completion = job.run(&conn);
+                if mode == Mode::Alone && !conn.is_autocommit() {
+                    // Its transaction is open: commit it like a batch of one.
+                    done.push(completion);
+                    commit(&conn, &mut done, syncer.as_ref());
+                } else {
+                    completion(None);
+                }
                 continue;
             }
             if !in_transaction {
