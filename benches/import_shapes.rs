@@ -14,7 +14,8 @@
 //! time and peak memory are the import's. Then the events the first import
 //! queued are worked off as the worker does, timed on their own.
 //!
-//! `cargo bench --bench import_shapes` (`-- --rows N --seed S --skip-run-off`).
+//! `cargo bench --bench import_shapes` (`-- --rows N --seed S --skip-run-off
+//! --defer never|always`).
 //! Figures are in docs/crm.md.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
@@ -144,8 +145,13 @@ fn main() {
             .read(|c| Ok(c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))
             .expect("count");
         let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let defer = match flag::<String>(&args, "--defer").as_deref() {
+            Some("never") => false,
+            Some("always") => true,
+            _ => import::worth_deferring(size, u64::try_from(contacts).unwrap_or(0)),
+        };
         let opts = import::Options {
-            defer_indexes: import::worth_deferring(size, u64::try_from(contacts).unwrap_or(0)),
+            defer_indexes: defer,
             source: Some("import:bench.csv".into()),
             queue_events: engine.trigger_types(),
             ..import::Options::default()
@@ -163,7 +169,7 @@ fn main() {
             .expect("import");
         let secs = t.elapsed().as_secs_f64();
         println!(
-            "{label}: {} rows into {contacts} contacts in {secs:.1} s ({:.0} rows/s): {} created, {} updated, {} unchanged, {} rejected, {} events queued; peak resident memory {} MiB",
+            "{label}: {} rows into {contacts} contacts in {secs:.1} s (index rebuild allowed: {defer}) ({:.0} rows/s): {} created, {} updated, {} unchanged, {} rejected, {} events queued; peak resident memory {} MiB",
             report.rows,
             report.rows as f64 / secs,
             report.created,

@@ -279,26 +279,23 @@ pub fn import(
     let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
     conn.execute_batch(&format!("PRAGMA cache_size = {IMPORT_CACHE_KIB}"))?;
     // Inside the caller's transaction: a failed import puts the indexes back too.
-    let (deferred, max_id_before) = if opts.defer_indexes {
-        let max: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| {
-            r.get(0)
-        })?;
-        (drop_indexes(conn)?, max)
-    } else {
-        (Vec::new(), 0)
-    };
+    // Whether they are dropped is decided after the first chunk (see
+    // `ChunkWriter::maybe_defer`).
+    let max_id_before: i64 =
+        conn.query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| r.get(0))?;
+    let mut deferred: Vec<String> = Vec::new();
     let result = rows_into_store(
         conn,
         &mut reader,
         &columns,
-        fields,
-        lists,
+        (fields, lists),
         opts,
         now,
         progress,
         &mut report,
+        &mut deferred,
     );
-    let queued = if opts.defer_indexes && result.is_ok() {
+    let queued = if !deferred.is_empty() && result.is_ok() {
         // New contacts have ids above every old one: queued for search in one go.
         conn.execute(
             "INSERT INTO contacts_fts_queue (contact_id, indexed) \
@@ -348,31 +345,44 @@ fn drop_indexes(conn: &Connection) -> Result<Vec<String>, ImportError> {
 /// Page cache of the writer during an import (KiB, negative as SQLite wants it).
 const IMPORT_CACHE_KIB: i64 = -65_536;
 
+/// Rows read before they are written: a chunk is looked up in email order and
+/// written in contact order, so that a large store's indexes are walked forward
+/// instead of at random (on a store of 2,000,000 contacts, the random walk made
+/// each row wait for pages of the email index and the field and tag tables).
+const CHUNK: usize = 50_000;
+
+/// A row that passed its checks, waiting in a chunk.
+struct Pending {
+    email: String,
+    row: Row,
+    /// The existing contact: id, name and phone.
+    found: Option<(i64, Option<String>, Option<String>)>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn rows_into_store<R: Read>(
     conn: &Connection,
     reader: &mut csv::Reader<R>,
     columns: &[(String, Target)],
-    fields: &BTreeMap<String, FieldDef>,
-    lists: &BTreeSet<String>,
+    (fields, lists): (&BTreeMap<String, FieldDef>, &BTreeSet<String>),
     opts: &Options,
     now: UnixMs,
     progress: &mut dyn FnMut(u64),
     report: &mut Report,
+    deferred: &mut Vec<String>,
 ) -> Result<(), ImportError> {
     let mut seen: HashMap<String, u64> = HashMap::new();
     // Forgotten people are few: their hashes are read once, not queried per row.
     let suppressed = privacy::suppressed_hashes(conn)?;
-    let mut requeue = conn.prepare_cached(
-        "INSERT INTO contacts_fts_queue (contact_id, indexed) VALUES (?1, 1) \
-         ON CONFLICT (contact_id) DO NOTHING",
-    )?;
-    let mut existing = conn.prepare_cached("SELECT id, name, phone FROM contacts WHERE email = ?1")?;
-    let mut touch = conn.prepare_cached(
-        "UPDATE contacts SET name = coalesce(?2, name), phone = coalesce(?3, phone), \
-         updated_at = ?4 WHERE id = ?1",
-    )?;
-    let mut queue = EventQueue::new(conn, &opts.queue_events, now)?;
+    let mut writer = ChunkWriter {
+        conn,
+        opts,
+        now,
+        queue: EventQueue::new(conn, &opts.queue_events, now)?,
+        deferred,
+        decided: !opts.defer_indexes,
+    };
+    let mut chunk: Vec<Pending> = Vec::with_capacity(CHUNK);
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
@@ -400,7 +410,7 @@ fn rows_into_store<R: Read>(
             reason,
             record: record.iter().map(String::from).collect(),
         };
-        let row = match parse_row(&record, columns, fields, lists) {
+        let mut row = match parse_row(&record, columns, fields, lists) {
             Ok(r) => r,
             Err(reason) => {
                 report.rejects.push(reject(reason));
@@ -422,59 +432,126 @@ fn rows_into_store<R: Read>(
             ));
             continue;
         }
-        let mut tags = row.tags;
-        tags.extend(opts.tags.iter().cloned());
-        let mut row_lists = row.lists;
-        row_lists.extend(opts.list.iter().cloned());
-        let found: Option<(i64, Option<String>, Option<String>)> = existing
-            .query_row([&email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
-        match found {
-            Some(_) if opts.existing == ExistingPolicy::Skip => report.skipped += 1,
-            Some((id, name, phone)) => {
-                // Compared before written: an unchanged row writes nothing.
-                let mut events = contact::set_fields(conn, id, &row.fields, now)?;
-                let fields_changed = !events.is_empty();
-                events.extend(contact::add_tags(conn, id, &tags, now)?);
-                let mut changed = !events.is_empty();
-                for list in &row_lists {
-                    changed |= contact::add_to_list(conn, id, list, now)?;
-                }
-                let renamed = row.name.is_some() && row.name != name;
-                let rephoned = row.phone.is_some() && row.phone != phone;
-                if changed || renamed || rephoned {
-                    touch.execute(rusqlite::params![id, row.name, row.phone, now])?;
-                    report.updated += 1;
-                } else {
-                    report.unchanged += 1;
-                }
-                if opts.defer_indexes && fields_changed {
-                    // The field triggers are off for the import's length.
-                    requeue.execute([id])?;
-                }
-                queue.push(events)?;
-            }
-            None => {
-                let u = Upsert {
-                    contact: NewContact {
-                        email,
-                        name: row.name,
-                        phone: row.phone,
-                        source_import: opts.source.clone(),
-                        ..NewContact::default()
-                    },
-                    fields: row.fields,
-                    tags,
-                    lists: row_lists,
-                };
-                let (_, caused) = contact::upsert(conn, &u, now)?;
-                report.created += 1;
-                queue.push(caused)?;
-            }
+        row.tags.extend(opts.tags.iter().cloned());
+        row.lists.extend(opts.list.iter().cloned());
+        chunk.push(Pending {
+            email,
+            row,
+            found: None,
+        });
+        if chunk.len() >= CHUNK {
+            writer.write(&mut chunk, report)?;
+            writer.maybe_defer(report)?;
         }
     }
-    report.events_queued = queue.finish()?;
+    writer.write(&mut chunk, report)?;
+    report.events_queued = writer.queue.finish()?;
     Ok(())
+}
+
+/// Writes chunks of checked rows.
+struct ChunkWriter<'a> {
+    conn: &'a Connection,
+    opts: &'a Options,
+    now: UnixMs,
+    queue: EventQueue<'a>,
+    /// The statements that recreate the indexes and triggers dropped for the
+    /// import's length (empty while none are).
+    deferred: &'a mut Vec<String>,
+    /// Whether dropping them was decided.
+    decided: bool,
+}
+
+impl ChunkWriter<'_> {
+    /// After the first chunk of an import large against the store: the indexes are
+    /// dropped (and rebuilt at the end) unless that chunk was nearly all unchanged
+    /// rows. Rebuilding costs in proportion to the whole store, so a re-import of
+    /// an unchanged list keeps them: measured at 1,000,000 rows into 2,000,000
+    /// contacts, 30.7 s rebuilding and 17.7 s keeping them.
+    fn maybe_defer(&mut self, report: &Report) -> Result<(), ImportError> {
+        if self.decided {
+            return Ok(());
+        }
+        self.decided = true;
+        let written = report.created + report.updated;
+        if written * 10 >= report.unchanged {
+            *self.deferred = drop_indexes(self.conn)?;
+        }
+        Ok(())
+    }
+
+    /// Looks the chunk's addresses up in email order, then writes the existing
+    /// contacts in id order and the new ones in email order (their ids ascend with
+    /// it, so their field and tag rows append).
+    fn write(&mut self, chunk: &mut Vec<Pending>, report: &mut Report) -> Result<(), ImportError> {
+        let conn = self.conn;
+        chunk.sort_unstable_by(|a, b| a.email.cmp(&b.email));
+        let mut existing =
+            conn.prepare_cached("SELECT id, name, phone FROM contacts WHERE email = ?1")?;
+        for p in chunk.iter_mut() {
+            p.found = existing
+                .query_row([&p.email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+        }
+        // New ones stay in email order after the existing ones, by id.
+        chunk.sort_by_key(|p| p.found.as_ref().map_or(i64::MAX, |f| f.0));
+        let mut touch = conn.prepare_cached(
+            "UPDATE contacts SET name = coalesce(?2, name), phone = coalesce(?3, phone), \
+             updated_at = ?4 WHERE id = ?1",
+        )?;
+        let mut requeue = conn.prepare_cached(
+            "INSERT INTO contacts_fts_queue (contact_id, indexed) VALUES (?1, 1) \
+             ON CONFLICT (contact_id) DO NOTHING",
+        )?;
+        let now = self.now;
+        for p in chunk.drain(..) {
+            let Pending { email, row, found } = p;
+            match found {
+                Some(_) if self.opts.existing == ExistingPolicy::Skip => report.skipped += 1,
+                Some((id, name, phone)) => {
+                    // Compared before written: an unchanged row writes nothing.
+                    let mut events = contact::set_fields(conn, id, &row.fields, now)?;
+                    let fields_changed = !events.is_empty();
+                    events.extend(contact::add_tags(conn, id, &row.tags, now)?);
+                    let mut changed = !events.is_empty();
+                    for list in &row.lists {
+                        changed |= contact::add_to_list(conn, id, list, now)?;
+                    }
+                    let renamed = row.name.is_some() && row.name != name;
+                    let rephoned = row.phone.is_some() && row.phone != phone;
+                    if changed || renamed || rephoned {
+                        touch.execute(rusqlite::params![id, row.name, row.phone, now])?;
+                        report.updated += 1;
+                    } else {
+                        report.unchanged += 1;
+                    }
+                    if !self.deferred.is_empty() && fields_changed {
+                        // The field triggers are off for the import's length.
+                        requeue.execute([id])?;
+                    }
+                    self.queue.push(events)?;
+                }
+                None => {
+                    let u = Upsert {
+                        contact: NewContact {
+                            email,
+                            name: row.name,
+                            phone: row.phone,
+                            source_import: self.opts.source.clone(),
+                            ..NewContact::default()
+                        },
+                        fields: row.fields,
+                        tags: row.tags,
+                        lists: row.lists,
+                    };
+                    let (_, caused) = contact::upsert(conn, &u, now)?;
+                    report.created += 1;
+                    self.queue.push(caused)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Events of the wanted types, written a thousand to a row of
