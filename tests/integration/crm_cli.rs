@@ -484,9 +484,17 @@ fn edit_changes_name_status_stage_and_fields() {
 fn exports_round_trip_through_import_and_follow_each_layout() {
     let dir = demo();
     let csv = fixtures().join("csv/messy.csv");
+    // The reject file goes to the test's folder, never beside the fixture.
+    let rejects = dir.path().join("rejects.csv");
     assert!(
         run(
-            &["contacts", "import", csv.to_str().expect("path")],
+            &[
+                "contacts",
+                "import",
+                csv.to_str().expect("path"),
+                "--rejects",
+                rejects.to_str().expect("path"),
+            ],
             dir.path()
         )
         .status
@@ -582,9 +590,17 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
 fn bulk_changes_and_lists_work_over_filters_and_segments() {
     let dir = demo();
     let csv = fixtures().join("csv/messy.csv");
+    // The reject file goes to the test's folder, never beside the fixture.
+    let rejects = dir.path().join("rejects.csv");
     assert!(
         run(
-            &["contacts", "import", csv.to_str().expect("path")],
+            &[
+                "contacts",
+                "import",
+                csv.to_str().expect("path"),
+                "--rejects",
+                rejects.to_str().expect("path"),
+            ],
             dir.path()
         )
         .status
