@@ -20,6 +20,7 @@ mod hostile;
 mod history_growth;
 mod http_server;
 mod init;
+mod new_user;
 mod preview;
 mod publish;
 mod render;
