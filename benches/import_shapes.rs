@@ -162,8 +162,16 @@ fn main() {
         let report = store
             .write_alone(move |c| {
                 let input = std::fs::File::open(&file).expect("open csv");
-                import::import(c, input, &fields, &lists, &opts, 1_767_225_600_000, &mut |_| {})
-                    .map_err(|e| funnel::store::StoreError::Invalid(e.to_string()))
+                import::import(
+                    c,
+                    input,
+                    &fields,
+                    &lists,
+                    &opts,
+                    1_767_225_600_000,
+                    &mut |_| {},
+                )
+                .map_err(|e| funnel::store::StoreError::Invalid(e.to_string()))
             })
             .wait()
             .expect("import");

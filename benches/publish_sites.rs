@@ -63,7 +63,7 @@ fn main() {
             .filter(|(_, s)| s.default.is_none())
             .map(|(k, s)| (k.clone(), sample(s.kind).to_string()))
             .collect();
-        let text = funnel::catalog::instantiate(&ws, id, &format!("t-{id}"), None, &sets)
+        let text = funnel::catalog::instantiate(&ws, id, &format!("t-{id}"), None, None, &sets)
             .expect("instantiate");
         let site = ws_dir.join("sites").join(format!("t-{id}"));
         std::fs::create_dir_all(&site).expect("mkdir");

@@ -163,13 +163,34 @@ pub fn typed_value(spec: &VariableSpec, text: &str) -> Result<Json, String> {
     })
 }
 
+/// The variables of `template` that have no default and are not in `sets`.
+pub fn missing_variables(
+    ws: &Workspace,
+    template: &str,
+    sets: &[(String, String)],
+) -> Vec<(String, VariableSpec)> {
+    ws.site_templates
+        .get(template)
+        .map(|doc| {
+            doc.value
+                .variables
+                .iter()
+                .filter(|(k, s)| s.default.is_none() && !sets.iter().any(|(n, _)| n == *k))
+                .map(|(k, s)| (k.clone(), s.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The text of `sites/<name>/site.yaml` for a new site from `template`, with the
-/// given customizations (required variables must be among them).
+/// given customizations (required variables must be among them) and, if given,
+/// the site's own domain (its canonical URLs, sitemap and form actions use it).
 pub fn instantiate(
     ws: &Workspace,
     template: &str,
     name: &str,
     display_name: Option<&str>,
+    domain: Option<&str>,
     sets: &[(String, String)],
 ) -> Result<String, InstantiateError> {
     let doc = ws
@@ -221,6 +242,12 @@ pub fn instantiate(
         "# yaml-language-server: $schema=../../schema/site.schema.json\n# Made with `funnel new site {name} --template {template}`.\nname: {}\ntemplate: {template}\n",
         yaml_scalar(&Json::String(title))
     );
+    if let Some(d) = domain {
+        text.push_str(&format!(
+            "domain: {}\n",
+            yaml_scalar(&Json::String(d.to_string()))
+        ));
+    }
     if values.is_empty() {
         text.push_str("customizations: {}\n");
     } else {

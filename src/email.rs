@@ -83,6 +83,22 @@ pub fn render(
     })
 }
 
+/// Text escaped for HTML (`&`, `<`, `>`, `"`, `'`).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The message as RFC 5322 text, with a Message-ID derived from its idempotency key
 /// (so a re-rendered message is byte-for-byte the same one).
 pub fn to_eml(r: &Rendered, key: &str, at: UnixMs) -> Result<String, EmailError> {
@@ -204,7 +220,7 @@ mod tests {
         let ctx =
             crate::engine::expr::context(&serde_json::json!({"contact": {"name": "<b>Eve</b>"}}));
         let r = render("t", &t, &ctx, "a@x.example", None, "b@x.example", None).expect("renders");
-        assert_eq!(r.html, "<p>&lt;b&gt;Eve&lt;&#x2f;b&gt;</p>");
+        assert_eq!(r.html, "<p>&lt;b&gt;Eve&lt;/b&gt;</p>");
         assert_eq!(r.subject, "Hi <b>Eve</b>");
         let eml = to_eml(&r, "e1:s:1", 0).expect("eml");
         assert!(eml.contains("Message-ID: <e1_s_1@funnel.local>"), "{eml}");

@@ -97,6 +97,8 @@ pub struct Settings {
     pub public_url: String,
     pub from: String,
     pub reply_to: Option<String>,
+    /// The sender's postal address (funnel.yaml's `email.postal_address`).
+    pub postal_address: Option<String>,
     /// Where the dev outbox writes `.eml` files.
     pub outbox_dir: PathBuf,
     pub timezone: Option<String>,
@@ -172,6 +174,7 @@ impl Engine {
                 |e| e.from.as_str().to_string(),
             ),
             reply_to: email.and_then(|e| e.reply_to.as_ref().map(|r| r.as_str().to_string())),
+            postal_address: email.and_then(|e| e.postal_address.clone()),
             outbox_dir: ws.root.join(outbox),
             timezone: config.and_then(|c| c.timezone.as_ref().map(|t| t.as_str().to_string())),
             default_retry: defaults.and_then(|d| d.retry.clone()),

@@ -4,8 +4,8 @@
 //! after a form submission, lets the tracking script tie a visitor to a contact
 //! without cookies; a forged or expired token ties nothing.
 
-use rusqlite::{Connection, OptionalExtension};
 use hmac::{Hmac, KeyInit, Mac};
+use rusqlite::{Connection, OptionalExtension};
 use sha2::Sha256;
 
 use super::AnalyticsError;

@@ -165,11 +165,7 @@ fn write_rejects(path: &Path, rejects: &[Reject], delimiter: u8) -> anyhow::Resu
 
 /// Ingests the CRM events an import queued, a slice per transaction, with a bar
 /// for many; returns how many executions they started.
-fn run_off_events(
-    store: &SqliteStore,
-    engine: &Arc<Engine>,
-    queued: u64,
-) -> anyhow::Result<usize> {
+fn run_off_events(store: &SqliteStore, engine: &Arc<Engine>, queued: u64) -> anyhow::Result<usize> {
     let rt = super::loaded::runtime()?;
     let worker = Worker::new(store.clone(), engine.clone())?;
     let bar = if queued >= 10_000 {

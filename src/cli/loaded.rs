@@ -10,6 +10,17 @@ use crate::diagnostic::{self, Severity};
 use crate::engine::Engine;
 use crate::workspace::Workspace;
 
+/// A workflow named by its id or by its file (`workflows/welcome-drip.yaml`):
+/// the id.
+pub fn workflow_id(arg: &str) -> String {
+    let path = Path::new(arg);
+    let is_path = arg.ends_with(".yaml") || arg.ends_with(".yml") || arg.contains(['/', '\\']);
+    match path.file_stem() {
+        Some(stem) if is_path => stem.to_string_lossy().into_owned(),
+        _ => arg.to_string(),
+    }
+}
+
 /// Output of listing commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TableFormat {

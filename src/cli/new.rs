@@ -31,6 +31,10 @@ pub enum Cmd {
         /// The site's display name (default: company_name, else NAME).
         #[arg(long)]
         title: Option<String>,
+        /// The site's own domain, e.g. `www.acme.example`: its canonical URLs,
+        /// sitemap and social cards use it (default: the workspace's public_url).
+        #[arg(long)]
+        domain: Option<String>,
         /// The workspace folder (default: the one containing the current folder).
         #[arg(long)]
         workspace: Option<PathBuf>,
@@ -43,6 +47,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         template,
         set,
         title,
+        domain,
         workspace,
     } = args.command;
     let Some(ws) = super::loaded::valid_workspace(workspace.as_deref(), color)? else {
@@ -62,7 +67,38 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             crate::diagnostic::suggest(&template, &ids, "the templates are")
         );
     }
-    let text = catalog::instantiate(&ws, &template, &name, title.as_deref(), &sets)?;
+    // On a terminal, ask for what the template needs and the command line lacks.
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        for (var, spec) in catalog::missing_variables(&ws, &template, &sets) {
+            let about = spec
+                .description
+                .as_deref()
+                .or(spec.label.as_deref())
+                .unwrap_or_default();
+            eprint!(
+                "{var}{}: ",
+                if about.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({about})")
+                }
+            );
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            let answer = answer.trim();
+            if !answer.is_empty() {
+                sets.push((var, answer.to_string()));
+            }
+        }
+    }
+    let text = catalog::instantiate(
+        &ws,
+        &template,
+        &name,
+        title.as_deref(),
+        domain.as_deref(),
+        &sets,
+    )?;
     let dir = ws.root.join("sites").join(&name);
     let file = dir.join("site.yaml");
     if file.exists() {

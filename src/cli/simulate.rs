@@ -37,6 +37,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
+    let mut args = args;
+    args.workflow = super::loaded::workflow_id(&args.workflow);
     let Some(ws) = super::loaded::valid_workspace(args.workspace.as_deref(), color)? else {
         return Ok(ExitCode::from(1));
     };

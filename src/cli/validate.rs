@@ -83,9 +83,10 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         };
         let mut found = report.diagnostics.clone();
         if args.env {
-            found.extend(crate::validate::env::unset_secrets(&report.workspace, |n| {
-                std::env::var_os(n).is_some()
-            }));
+            found.extend(crate::validate::env::unset_secrets(
+                &report.workspace,
+                |n| std::env::var_os(n).is_some(),
+            ));
         }
         for d in found.iter().filter(|d| keep(d)) {
             if !texts.iter().any(|(p, _)| p == &d.file) {

@@ -106,8 +106,19 @@ pub fn view(conn: &Connection, id: i64, scoring: &Scoring, now: UnixMs) -> Resul
         })
         .optional()?
         .ok_or(CrmError::NoContact(id))?;
-    let (uid, email, name, phone, status, stage, sources, created_at, last_activity, domain, import) =
-        row;
+    let (
+        uid,
+        email,
+        name,
+        phone,
+        status,
+        stage,
+        sources,
+        created_at,
+        last_activity,
+        domain,
+        import,
+    ) = row;
     let (first, last) = split_name(name.as_deref());
     let source = sources.iter().rev().flatten().next().cloned().or(import);
     // Missing values are left out rather than null, so that templates'
@@ -128,10 +139,13 @@ pub fn view(conn: &Connection, id: i64, scoring: &Scoring, now: UnixMs) -> Resul
         "tags": tags(conn, id)?,
         "fields": fields(conn, id)?,
         "lists": lists(conn, id)?,
-        "score": scoring.score(conn, id, now)?,
+        // Rounded: a decayed score is a sum of exponentials (19.999999999999996).
+        "score": super::scoring::shown(scoring.score(conn, id, now)?),
     });
+    // `stage` stays, null when unset, so that `contact.stage is none` holds for a
+    // contact without one.
     if let Some(map) = view.as_object_mut() {
-        map.retain(|_, v| !v.is_null());
+        map.retain(|k, v| !v.is_null() || k == "stage");
     }
     Ok(view)
 }

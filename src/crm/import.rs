@@ -14,10 +14,10 @@ use serde_json::Value as Json;
 use super::contact::{self, Upsert};
 use super::privacy;
 use super::{CrmError, CrmEvent};
-use rusqlite::OptionalExtension as _;
 use crate::model::contacts::{FieldDef, FieldType};
 use crate::store::ops::normalize_email;
 use crate::store::{NewContact, UnixMs};
+use rusqlite::OptionalExtension as _;
 
 /// What to do with a row whose email is already a contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -282,7 +282,9 @@ pub fn import(
     // Whether they are dropped is decided after the first chunk (see
     // `ChunkWriter::maybe_defer`).
     let max_id_before: i64 =
-        conn.query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| r.get(0))?;
+        conn.query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| {
+            r.get(0)
+        })?;
     let mut deferred: Vec<String> = Vec::new();
     let result = rows_into_store(
         conn,

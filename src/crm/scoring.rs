@@ -102,6 +102,7 @@ impl Scoring {
     }
 
     /// A contact's score now.
+    /// The exact score (see [`shown`] for what people see).
     pub fn score(&self, conn: &Connection, id: i64, now: UnixMs) -> Result<f64, CrmError> {
         let p = self.score_sql(conn, now, Mode::One)?;
         let sql = format!("SELECT {} FROM contacts c WHERE c.id = ?", p.sql);
@@ -223,7 +224,7 @@ impl Scoring {
             engagement.push(json!({
                 "rule": rule.name,
                 "activities": activities,
-                "points": (points * 100.0).round() / 100.0,
+                "points": shown(points),
             }));
         }
         let adjustments: f64 = conn
@@ -239,7 +240,7 @@ impl Scoring {
             .find(|t| score >= t.1)
             .map(|t| t.0.clone());
         Ok(json!({
-            "score": (score * 100.0).round() / 100.0,
+            "score": shown(score),
             "band": band,
             "fit": fit,
             "engagement": engagement,
@@ -382,4 +383,9 @@ fn epoch(conn: &Connection) -> Result<UnixMs, CrmError> {
     Ok(state(conn, "scoring_epoch")?
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_EPOCH))
+}
+
+/// A score as people and expressions see it: to two decimals.
+pub fn shown(score: f64) -> f64 {
+    (score * 100.0).round() / 100.0
 }

@@ -63,7 +63,10 @@ pub fn ingest_slice(ctx: &mut Ctx<'_>) -> Result<Slice, EngineError> {
     } else {
         ctx.conn
             .prepare_cached("UPDATE crm_event_batches SET done = ?2 WHERE id = ?1")?
-            .execute(rusqlite::params![id, i64::try_from(end).unwrap_or(i64::MAX)])?;
+            .execute(rusqlite::params![
+                id,
+                i64::try_from(end).unwrap_or(i64::MAX)
+            ])?;
         slice.more = true;
     }
     Ok(slice)

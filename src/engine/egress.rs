@@ -92,7 +92,11 @@ impl Egress {
     pub fn refusal(&self, ip: IpAddr) -> Option<String> {
         let ip = canonical(ip);
         let kind = private_kind(ip)?;
-        if self.ranges.iter().any(|(net, bits)| contains(*net, *bits, ip)) {
+        if self
+            .ranges
+            .iter()
+            .any(|(net, bits)| contains(*net, *bits, ip))
+        {
             return None;
         }
         Some(format!(
@@ -173,9 +177,8 @@ impl reqwest::dns::Resolve for Resolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed = policy
                 .filter(&host, found)
                 .map_err(|why| -> Box<dyn std::error::Error + Send + Sync> { why.into() })?;
@@ -325,7 +328,11 @@ mod tests {
         ] {
             assert!(refused(&strict, url), "{url} was let through");
         }
-        for url in ["https://hooks.slack.com/x", "http://93.184.216.34/", "http://[2606:4700::1]/"] {
+        for url in [
+            "https://hooks.slack.com/x",
+            "http://93.184.216.34/",
+            "http://[2606:4700::1]/",
+        ] {
             assert!(!refused(&strict, url), "{url} was refused");
         }
     }
@@ -339,8 +346,14 @@ mod tests {
         ])
         .expect("policy");
         assert!(!refused(&egress, "http://127.0.0.1:8080/"));
-        assert!(!refused(&egress, "http://[::ffff:127.0.0.1]/"), "the same address");
-        assert!(refused(&egress, "http://127.0.0.2/"), "only the one address");
+        assert!(
+            !refused(&egress, "http://[::ffff:127.0.0.1]/"),
+            "the same address"
+        );
+        assert!(
+            refused(&egress, "http://127.0.0.2/"),
+            "only the one address"
+        );
         assert!(!refused(&egress, "http://10.9.8.7/"));
         let local: SocketAddr = "192.168.1.5:0".parse().expect("addr");
         assert!(egress.filter("db.corp.example", vec![local]).is_ok());

@@ -134,7 +134,18 @@ fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineEr
         tracing::info!("form submission from a suppressed address ignored");
         return Ok(());
     }
+    let before = ctx.fx.events.len();
     let contact_id = resolve_contact(ctx, ev, &data)?;
+    let mut data = data;
+    // A form's contact is made here, before any workflow runs: the trigger says
+    // so, and the workflow's `upsert_contact` reports it as created.
+    if ctx.fx.events[before..]
+        .iter()
+        .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { contact_id: c, .. } if Some(*c) == contact_id))
+        && let Some(obj) = data.as_object_mut()
+    {
+        obj.insert("contact_created".into(), json!(true));
+    }
     record_page_event(ctx, &data, contact_id)?;
     deliver_to_waiting(ctx, ev, &data, contact_id, out)?;
     let overrides = super::Engine::overrides(ctx.conn)?;

@@ -79,7 +79,11 @@ pub fn send(
     let email_scope = json!({
         "contact": contact,
         "data": rendered_data,
-        "workspace": {"name": settings.workspace_name, "public_url": settings.public_url},
+        "workspace": {
+            "name": settings.workspace_name,
+            "public_url": settings.public_url,
+            "postal_address": settings.postal_address,
+        },
         "links": {
             "unsubscribe": format!("{}/u/{file_key}", settings.public_url),
             "view_in_browser": format!("{}/e/{file_key}", settings.public_url),
@@ -103,6 +107,18 @@ pub fn send(
         Ok(r) => r,
         Err(e) => return Ok(Outcome::Fail(e.to_string())),
     };
+    // A marketing email names the sender's postal address (CAN-SPAM and its
+    // kin): added under the message when its template does not print it.
+    if rendered.marketing
+        && let Some(address) = settings.postal_address.as_deref()
+        && !rendered.text.contains(address)
+    {
+        rendered.html.push_str(&format!(
+            "\n<p style=\"font-size: 12px; color: #7b8794;\">{}</p>\n",
+            email::escape_html(address)
+        ));
+        rendered.text.push_str(&format!("\n\n{address}\n"));
+    }
     // Links into the workspace's sites carry the contact's token, so that a click
     // arrives as the contact (see `analytics::token`).
     if let Some(uid) = contact.get("id").and_then(Json::as_str)

@@ -264,9 +264,13 @@ fn run_kind(
                 lists: lists.iter().map(|l| l.to_string()).collect(),
             };
             let (id, events) = contact::upsert(ctx.conn, &u, now)?;
+            // Created by this step, or by the ingestion of this very trigger (a
+            // form's contact is made before its workflows start).
             let created = events
                 .iter()
-                .any(|e| matches!(e, crm::CrmEvent::ContactCreated { .. }));
+                .any(|e| matches!(e, crm::CrmEvent::ContactCreated { .. }))
+                || (ex.contact_id == Some(id)
+                    && ex.trigger.get("contact_created") == Some(&Json::Bool(true)));
             ctx.fx.events.extend(events);
             fit_changed(ctx, id, now)?;
             ex.contact_id = Some(id);
@@ -455,8 +459,7 @@ fn run_kind(
             let visibility = visibility
                 .and_then(|v| serde_json::to_value(v).ok())
                 .unwrap_or(json!("public"));
-            let body =
-                json!({"status": exprs.render_request(status.as_str(), scope)?, "visibility": visibility});
+            let body = json!({"status": exprs.render_request(status.as_str(), scope)?, "visibility": visibility});
             let url = format!(
                 "{}/api/v1/statuses",
                 instance_url.as_str().trim_end_matches('/')

@@ -231,6 +231,12 @@ pub fn check(trace: &Trace, expect: &Expectation) -> Vec<String> {
                 out.push(format!("contact: expected score {score}, got {got}"));
             }
         }
+        if let Some(stage) = &c.stage {
+            let got = contact["stage"].as_str().unwrap_or("none");
+            if got != stage {
+                out.push(format!("contact: expected stage {stage}, got {got}"));
+            }
+        }
         if let Some(lists) = &c.lists {
             let mut want: Vec<&str> = lists.iter().map(|l| l.as_str()).collect();
             let mut got: Vec<&str> = contact["lists"]

@@ -153,4 +153,7 @@ pub struct ExpectedContact {
     pub score: Option<f64>,
     #[serde(default)]
     pub lists: Option<Vec<Ident>>,
+    /// The lifecycle stage (`lead`, `customer`, …).
+    #[serde(default)]
+    pub stage: Option<String>,
 }

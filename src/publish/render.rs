@@ -42,7 +42,7 @@ pub fn render_site(
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_fuel(Some(2_000_000));
-    env.set_formatter(html_formatter);
+    env.set_formatter(crate::engine::expr::html_formatter);
     let used: std::collections::BTreeSet<&str> = site
         .pages
         .iter()
@@ -220,35 +220,6 @@ fn render_page(
             instance: "(page)".into(),
             message: e.to_string(),
         })
-}
-
-/// Escapes what HTML needs escaped (`&`, `<`, `>`, `"`, `'`) and nothing more:
-/// minijinja's default also escapes `/`, which makes every URL unreadable.
-fn html_formatter(
-    out: &mut minijinja::Output<'_>,
-    state: &mut minijinja::State<'_, '_>,
-    value: &Value,
-) -> Result<(), minijinja::Error> {
-    if value.is_safe() || !matches!(state.auto_escape(), AutoEscape::Html) {
-        return minijinja::escape_formatter(out, state, value);
-    }
-    if value.is_undefined() || value.is_none() {
-        return Ok(());
-    }
-    let text = value.to_string();
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    out.write_str(&escaped)
-        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
 }
 
 /// An absolute URL for a path on the site.

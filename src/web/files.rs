@@ -68,10 +68,7 @@ pub async fn serve(State(s): State<Arc<SiteServer>>, uri: Uri, headers: HeaderMa
             None => return StatusCode::NOT_FOUND.into_response(),
         },
     };
-    let etag = format!(
-        "\"{}\"",
-        hex::encode(&Sha256::digest(bytes)[..8])
-    );
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(bytes)[..8]));
     let cache = if fingerprinted(&file) {
         "public, max-age=31536000, immutable"
     } else {

@@ -257,7 +257,10 @@ mod tests {
         ] {
             assert_eq!(safe_path(Some(tricky)), "/thank-you", "{tricky:?}");
         }
-        assert_eq!(safe_path(Some("/thanks?plan=pro#top")), "/thanks?plan=pro#top");
+        assert_eq!(
+            safe_path(Some("/thanks?plan=pro#top")),
+            "/thanks?plan=pro#top"
+        );
         assert_eq!(safe_path(Some("/caf%C3%A9/merci")), "/caf%C3%A9/merci");
     }
 
