@@ -897,10 +897,7 @@ fn an_import_starts_workflows_keeps_its_source_and_a_reimport_writes_nothing() {
         "email,name,plan,tags\nmia@example.org,Mia Wong,pro,newsletter\ntom@example.org,Tom Berg,free,customer\n",
     )
     .expect("csv");
-    let first = json_out(
-        &["contacts", "import", "people.csv", "--format", "json"],
-        d,
-    );
+    let first = json_out(&["contacts", "import", "people.csv", "--format", "json"], d);
     assert_eq!(first["created"], 2, "{first}");
     // The newsletter tag starts the welcome drip, as a tag added by hand does.
     assert_eq!(first["workflows_started"], 1, "{first}");
@@ -924,10 +921,7 @@ fn an_import_starts_workflows_keeps_its_source_and_a_reimport_writes_nothing() {
     };
     let before = stamp("mia@example.org");
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let again = json_out(
-        &["contacts", "import", "people.csv", "--format", "json"],
-        d,
-    );
+    let again = json_out(&["contacts", "import", "people.csv", "--format", "json"], d);
     assert_eq!(
         (
             again["created"].as_u64(),
@@ -937,7 +931,11 @@ fn an_import_starts_workflows_keeps_its_source_and_a_reimport_writes_nothing() {
         (Some(0), Some(0), Some(2)),
         "{again}"
     );
-    assert_eq!(stamp("mia@example.org"), before, "an unchanged row writes nothing");
+    assert_eq!(
+        stamp("mia@example.org"),
+        before,
+        "an unchanged row writes nothing"
+    );
     assert_eq!(executions("welcome-drip"), 1);
 
     // An import can opt out of workflows; a bad row goes to a valid CSV reject file.

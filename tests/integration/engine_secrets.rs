@@ -245,7 +245,10 @@ fn calls_to_private_addresses_are_refused_in_every_spelling() {
         .and_then(|p| p.parse().ok())
         .expect("port");
     for url in loopback_spellings(port) {
-        h.emit("custom_event", json!({"event": "go", "payload": {"v": "", "url": url, "bounce": ""}}));
+        h.emit(
+            "custom_event",
+            json!({"event": "go", "payload": {"v": "", "url": url, "bounce": ""}}),
+        );
     }
     assert_eq!(
         h.http.requests().len(),

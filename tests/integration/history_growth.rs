@@ -39,7 +39,9 @@ fn on_trace(event: TraceEvent<'_>) {
     let vm = i64::from(stmt.get_status(rusqlite::StatementStatus::VmStep));
     let scan = i64::from(stmt.get_status(rusqlite::StatementStatus::FullscanStep));
     let sql = stmt.sql().to_string();
-    let mut guard = COUNTERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut guard = COUNTERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(c) = guard.as_mut() else { return };
     // Statements are told apart by text: the pointer of a finalized statement can
     // be reused by the next one prepared.
@@ -209,8 +211,9 @@ impl Bench {
 
     /// What `f` cost, from the statement counters.
     pub fn measure(&self, f: impl FnOnce(&Bench)) -> Cost {
-        *COUNTERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(Counting::default());
+        *COUNTERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Counting::default());
         self.conn
             .trace_v2(TraceEventCodes::SQLITE_TRACE_PROFILE, Some(on_trace));
         // Counters already accumulated by cached statements are the baseline.

@@ -108,7 +108,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 headers: headers.clone(),
                 body: body.clone(),
             });
-            let reply = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n");
+            let reply =
+                format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n");
             writer.write_all(reply.as_bytes())?;
             writer.flush()?;
             continue;

@@ -235,10 +235,7 @@ fn the_whole_loop_runs_on_one_machine() {
         d,
     );
     assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
-    assert!(
-        outbox_fills(d),
-        "the welcome email is in the dev outbox"
-    );
+    assert!(outbox_fills(d), "the welcome email is in the dev outbox");
 
     // The thank-you page's beacon carries the token: the visit joins the timeline.
     let beacon =
