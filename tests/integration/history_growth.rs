@@ -344,6 +344,40 @@ impl Bench {
         out
     }
 
+    /// Adds `n` contacts, each with a custom field and a tag, as an import leaves
+    /// them.
+    pub fn add_contacts(&self, n: i64) {
+        let base: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| r.get(0))
+            .expect("max id");
+        self.conn.execute_batch("BEGIN").expect("begin");
+        self.conn
+            .execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+                 INSERT INTO contacts (id, uid, email, name, company_domain, created_at, updated_at) \
+                 SELECT ?2 + i, 'grown-c-' || (?2 + i), 'person' || (?2 + i) || '@co' || (i % 5000) || '.example', \
+                        'Person ' || i, 'co' || (i % 5000) || '.example', ?3, ?3 FROM n",
+                rusqlite::params![n, base, self.now],
+            )
+            .expect("contacts");
+        self.conn
+            .execute(
+                "INSERT INTO contact_fields (contact_id, field, value_text) \
+                 SELECT id, 'company', 'Company ' || (id % 5000) FROM contacts WHERE id > ?1",
+                [base],
+            )
+            .expect("fields");
+        self.conn
+            .execute(
+                "INSERT INTO contact_tags (contact_id, tag, added_at) \
+                 SELECT id, 'newsletter', ?2 FROM contacts WHERE id > ?1",
+                rusqlite::params![base, self.now],
+            )
+            .expect("tags");
+        self.conn.execute_batch("COMMIT").expect("commit");
+    }
+
     /// Adds history: `events` tracking events of the busy visitor (tied to its
     /// contact, as earlier posts left them) and of other visitors, a tenth as many
     /// activities on that contact's timeline, and finished executions.
@@ -434,8 +468,10 @@ fn hot_paths_cost_no_more_on_ten_times_the_history() {
     let mut bench = Bench::new();
     // A first post makes the busy visitor and its contact.
     bench.hot_paths();
+    bench.add_contacts(1_000);
     bench.grow(10_000);
     let small = bench.hot_paths();
+    bench.add_contacts(9_000);
     bench.grow(90_000);
     let large = bench.hot_paths();
     for ((name, a), (_, b)) in small.iter().zip(&large) {
