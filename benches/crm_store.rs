@@ -5,8 +5,12 @@
 //! query), a search-as-you-type prefix query, a timeline page (50 newest of 10,000
 //! activities) and `contacts dedupe` over the whole store.
 //!
+//! Activities are stored interleaved in time across contacts, as they arrive in
+//! life (`--clustered` writes each contact's next to each other instead, the
+//! layout earlier figures were taken on).
+//!
 //! `cargo bench --bench crm_store` (`-- --contacts N --seed S --keep FILE
-//! --import-only`); the
+//! --import-only --clustered`); the
 //! generator prints its seed. The store uses the repository's own `contacts/*.yaml`
 //! (the demo workspace). Figures are in docs/crm.md.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
@@ -189,7 +193,8 @@ fn main() {
     let path = dir.path().join("crm.db");
     let now = 1_767_225_600_000i64 + 120 * DAY;
     let t = Instant::now();
-    generate(&path, seed, n, now);
+    let clustered = args.iter().any(|a| a == "--clustered");
+    generate(&path, seed, n, now, clustered);
     println!("generated in {:.1} s", t.elapsed().as_secs_f64());
     let store = SqliteStore::open(&path, Synchronous::Full).expect("store");
 
@@ -368,13 +373,20 @@ fn import_bench(
 /// Writes the store directly (one transaction, no fsync): contacts with plan and
 /// tag, a cohort (12%) that viewed /pricing two to four times this week, contact 1
 /// with 10,000 activities, and the rest spread over 90 days, 10% of them /pricing.
-fn generate(path: &Path, seed: u64, n: u64, now: i64) {
+fn generate(path: &Path, seed: u64, n: u64, now: i64, clustered: bool) {
     let mut conn = Connection::open(path).expect("open");
     funnel::store::migrations::sqlite_migrate(&mut conn).expect("migrate");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;",
     )
     .expect("pragmas");
+    if !clustered {
+        // Each contact's activities are staged here, then written in time order.
+        conn.execute_batch(
+            "CREATE TEMP TABLE staged (contact_id INTEGER, type TEXT, subject TEXT, at INTEGER)",
+        )
+        .expect("staging table");
+    }
     let tx = conn.transaction().expect("tx");
     {
         let mut rng = Rng::new(seed ^ 0x5eed);
@@ -393,10 +405,12 @@ fn generate(path: &Path, seed: u64, n: u64, now: i64) {
             .prepare("INSERT INTO contact_tags (contact_id, tag, added_at) VALUES (?1, 'newsletter', ?2)")
             .expect("prepare");
         let mut activity = tx
-            .prepare(
+            .prepare(if clustered {
                 "INSERT INTO activities (contact_id, type, subject, data, source, occurred_at) \
-                 VALUES (?1, ?2, ?3, '{}', 'demo', ?4)",
-            )
+                 VALUES (?1, ?2, ?3, '{}', 'demo', ?4)"
+            } else {
+                "INSERT INTO temp.staged (contact_id, type, subject, at) VALUES (?1, ?2, ?3, ?4)"
+            })
             .expect("prepare");
         for i in 1..=n as i64 {
             let (first, last, email, phone, company) = person(&mut rng, i as u64);
@@ -463,6 +477,15 @@ fn generate(path: &Path, seed: u64, n: u64, now: i64) {
                     .expect("activity");
             }
         }
+    }
+    if !clustered {
+        // As in life: everyone's activities interleaved in time.
+        tx.execute_batch(
+            "INSERT INTO activities (contact_id, type, subject, data, source, occurred_at) \
+             SELECT contact_id, type, subject, '{}', 'demo', at FROM temp.staged ORDER BY at; \
+             DROP TABLE temp.staged;",
+        )
+        .expect("activities in time order");
     }
     // The search index in one pass instead of a million queued entries.
     tx.execute_batch(

@@ -205,23 +205,7 @@ impl Compiled {
 
     /// Renders template text; text without template syntax is returned as is.
     pub fn render(&self, text: &str, ctx: &Value) -> Result<String, ExprError> {
-        if !is_template(text) {
-            return Ok(text.to_string());
-        }
-        if let Some(expr) = sole_expression(text) {
-            let v = self.eval(expr, ctx).map_err(|e| ExprError {
-                what: "template",
-                text: text.to_string(),
-                message: e.message,
-            })?;
-            return Ok(if v.is_undefined() || v.is_none() {
-                String::new()
-            } else {
-                v.to_string()
-            });
-        }
-        ENV.render_str(text, ctx.clone())
-            .map_err(|e| fail("template", text, &e))
+        self.render_in(text, ctx, Target::Text)
     }
 
     /// Renders text bound for a request (URL, header, body): what the file wrote
@@ -229,6 +213,10 @@ impl Compiled {
     /// written `$$`, so data cannot name a secret (see
     /// [`Resolved::expand`](super::remote::Resolved::expand)).
     pub fn render_request(&self, text: &str, ctx: &Value) -> Result<String, ExprError> {
+        self.render_in(text, ctx, Target::Request)
+    }
+
+    fn render_in(&self, text: &str, ctx: &Value, target: Target) -> Result<String, ExprError> {
         if !is_template(text) {
             return Ok(text.to_string());
         }
@@ -238,76 +226,68 @@ impl Compiled {
                 text: text.to_string(),
                 message: e.message,
             })?;
-            return Ok(if v.is_undefined() || v.is_none() {
-                String::new()
-            } else {
-                escape_dollars(&v.to_string()).into_owned()
+            if v.is_undefined() || v.is_none() {
+                return Ok(String::new());
+            }
+            return Ok(match target {
+                Target::Text => v.to_string(),
+                Target::Request => escape_dollars(&v.to_string()).into_owned(),
             });
         }
-        REQUEST_ENV
-            .render_str(text, ctx.clone())
+        let env = match target {
+            Target::Text => &*ENV,
+            Target::Request => &*REQUEST_ENV,
+        };
+        env.render_str(text, ctx.clone())
             .map_err(|e| fail("template", text, &e))
-    }
-
-    /// [`Compiled::render_tree`] for a request's body: inserted values escaped as
-    /// in [`Compiled::render_request`].
-    pub fn render_request_tree(&self, value: &Json, ctx: &Value) -> Result<Json, ExprError> {
-        Ok(match value {
-            Json::String(s) => match sole_expression(s) {
-                Some(expr) if is_template(s) => {
-                    let v = self.eval(expr, ctx)?;
-                    if v.is_undefined() {
-                        Json::Null
-                    } else {
-                        escape_json(to_json(&v))
-                    }
-                }
-                _ => Json::String(self.render_request(s, ctx)?),
-            },
-            Json::Array(items) => Json::Array(
-                items
-                    .iter()
-                    .map(|v| self.render_request_tree(v, ctx))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Json::Object(map) => Json::Object(
-                map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_request_tree(v, ctx)?)))
-                    .collect::<Result<_, ExprError>>()?,
-            ),
-            other => other.clone(),
-        })
     }
 
     /// Renders every string inside a JSON value. A string that is one `{{ expr }}`
     /// keeps the expression's type (a number stays a number, a list a list).
     pub fn render_tree(&self, value: &Json, ctx: &Value) -> Result<Json, ExprError> {
+        self.tree_in(value, ctx, Target::Text)
+    }
+
+    /// [`Compiled::render_tree`] for a request's body: inserted values escaped as
+    /// in [`Compiled::render_request`].
+    pub fn render_request_tree(&self, value: &Json, ctx: &Value) -> Result<Json, ExprError> {
+        self.tree_in(value, ctx, Target::Request)
+    }
+
+    fn tree_in(&self, value: &Json, ctx: &Value, target: Target) -> Result<Json, ExprError> {
         Ok(match value {
             Json::String(s) => match sole_expression(s) {
                 Some(expr) if is_template(s) => {
                     let v = self.eval(expr, ctx)?;
-                    if v.is_undefined() {
-                        Json::Null
-                    } else {
-                        to_json(&v)
+                    match (v.is_undefined(), target) {
+                        (true, _) => Json::Null,
+                        (false, Target::Text) => to_json(&v),
+                        (false, Target::Request) => escape_json(to_json(&v)),
                     }
                 }
-                _ => Json::String(self.render(s, ctx)?),
+                _ => Json::String(self.render_in(s, ctx, target)?),
             },
             Json::Array(items) => Json::Array(
                 items
                     .iter()
-                    .map(|v| self.render_tree(v, ctx))
+                    .map(|v| self.tree_in(v, ctx, target))
                     .collect::<Result<_, _>>()?,
             ),
             Json::Object(map) => Json::Object(
                 map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_tree(v, ctx)?)))
+                    .map(|(k, v)| Ok((k.clone(), self.tree_in(v, ctx, target)?)))
                     .collect::<Result<_, ExprError>>()?,
             ),
             other => other.clone(),
         })
     }
+}
+
+/// Where rendered text goes: plain text, or a request (data's `$` escaped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Text,
+    Request,
 }
 
 /// A minijinja value as JSON (undefined becomes null).

@@ -18,23 +18,7 @@ use super::support::funnel;
 
 /// Every file below `dir` whose bytes contain `needle`.
 fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read folder").flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p)
-                .expect("read file")
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-            {
-                found.push(p.display().to_string());
-            }
-        }
-    }
-    found
+    super::crm_cli::found_in(dir, needle.as_bytes())
 }
 
 /// A loopback port nothing listens on.

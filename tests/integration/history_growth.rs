@@ -349,7 +349,9 @@ impl Bench {
     pub fn add_contacts(&self, n: i64) {
         let base: i64 = self
             .conn
-            .query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| r.get(0))
+            .query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| {
+                r.get(0)
+            })
             .expect("max id");
         self.conn.execute_batch("BEGIN").expect("begin");
         self.conn
