@@ -67,6 +67,16 @@ pub enum CrmEvent {
 }
 
 impl CrmEvent {
+    /// What a trigger must listen to for this event to matter: its trigger type,
+    /// with the tag or field for `tag_added` and `field_changed`.
+    pub fn queue_key(&self) -> String {
+        match self {
+            CrmEvent::TagAdded { tag, .. } => format!("tag_added:{tag}"),
+            CrmEvent::FieldChanged { field, .. } => format!("field_changed:{field}"),
+            other => other.trigger_type().to_string(),
+        }
+    }
+
     /// The trigger type that reacts to this event (`tag_added`, …).
     pub fn trigger_type(&self) -> &'static str {
         match self {

@@ -255,17 +255,23 @@ impl Engine {
     }
 
     /// Every current workflow, by id.
-    /// The trigger types (`tag_added`, `contact_created`, …) of the current
-    /// workflows: the CRM events worth queueing for ingestion.
+    /// What the current workflows' triggers listen to, as [`CrmEvent::queue_key`]s
+    /// (`tag_added:newsletter`, `field_changed:plan`, `contact_created`, …): the
+    /// CRM events worth queueing for ingestion.
+    ///
+    /// [`CrmEvent::queue_key`]: crate::crm::CrmEvent::queue_key
     pub fn trigger_types(&self) -> std::collections::BTreeSet<String> {
+        use crate::model::workflow::TriggerKind;
         self.current
             .values()
-            .filter_map(|p| {
-                serde_json::to_value(&p.workflow.trigger.kind)
+            .filter_map(|p| match &p.workflow.trigger.kind {
+                TriggerKind::TagAdded { tag } => Some(format!("tag_added:{tag}")),
+                TriggerKind::FieldChanged { field, .. } => Some(format!("field_changed:{field}")),
+                other => serde_json::to_value(other)
                     .ok()?
                     .get("type")?
                     .as_str()
-                    .map(String::from)
+                    .map(String::from),
             })
             .collect()
     }

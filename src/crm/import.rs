@@ -63,8 +63,9 @@ pub struct Options {
     pub defer_indexes: bool,
     /// Where the contacts came from (`import:people.csv`), kept as their source.
     pub source: Option<String>,
-    /// The CRM events to queue for ingestion, by type (`tag_added`, …): those some
-    /// workflow's trigger listens to. Empty: the import starts no workflow.
+    /// The CRM events to queue for ingestion, by [`CrmEvent::queue_key`]
+    /// (`tag_added:newsletter`, …): those some workflow's trigger listens to.
+    /// Empty: the import starts no workflow.
     pub queue_events: BTreeSet<String>,
 }
 
@@ -588,7 +589,7 @@ impl<'a> EventQueue<'a> {
             return Ok(());
         }
         for e in events {
-            if self.wanted.contains(e.trigger_type()) {
+            if self.wanted.contains(&e.queue_key()) {
                 self.pending.push(e);
             }
         }
