@@ -353,6 +353,7 @@ fn trigger_shape(ws: &Workspace, trigger: &Trigger) -> TriggerShape {
                 "utm",
                 "visitor",
                 "referrer",
+                "contact_created",
             ]
         }
         TriggerKind::PageEvent { .. } => &[
