@@ -11,11 +11,11 @@ use super::EngineError;
 use super::expr::{ExprError, context};
 use super::program::Program;
 use super::remote::Request;
-use super::run::{Ctx, Exec, RemoteCall, schedule, start};
-use super::state::{MAX_ITEMS, Wait};
-use crate::crm::{self, CrmError, contact};
-use crate::model::step::{HttpMethod, RetryPolicy, StepKind};
-use crate::store::{NewActivity, UnixMs};
+use super::run::{Ctx, Exec, RemoteCall, schedule};
+use super::state::Wait;
+use crate::crm::{CrmError, contact};
+use crate::model::step::{RetryPolicy, StepKind};
+use crate::store::UnixMs;
 
 /// How a step ended.
 #[derive(Debug)]
@@ -183,6 +183,20 @@ pub fn execute(
     }
 }
 
+mod calls;
+mod crm_changes;
+mod flow;
+
+/// One step being run: the engine's transaction, the execution, the fiber and
+/// node it stands on, and the values its expressions see.
+struct At<'a, 'c> {
+    ctx: &'a mut Ctx<'c>,
+    ex: &'a mut Exec,
+    fiber: u32,
+    node: usize,
+    scope: &'a Value,
+}
+
 /// Early exits of a step: a failure to record, or an engine error to propagate.
 enum Step {
     Outcome(Outcome),
@@ -230,11 +244,14 @@ fn run_kind(
     scope: &Value,
 ) -> Result<Outcome, Step> {
     let program = ex.program.clone();
-    let step = &program.nodes[node].step;
-    let exprs = &program.exprs;
-    let now = ctx.now;
-    let source = Some(program.id.as_str());
-    Ok(match &step.kind {
+    let at = At {
+        ctx,
+        ex,
+        fiber,
+        node,
+        scope,
+    };
+    match &program.nodes[node].step.kind {
         StepKind::UpsertContact {
             email,
             name,
@@ -242,474 +259,77 @@ fn run_kind(
             fields,
             tags,
             lists,
-        } => {
-            let u = contact::Upsert {
-                contact: crate::store::NewContact {
-                    email: exprs.render(email.as_str(), scope)?,
-                    name: name
-                        .as_ref()
-                        .map(|n| exprs.render(n.as_str(), scope))
-                        .transpose()?
-                        .filter(|n| !n.trim().is_empty()),
-                    phone: phone
-                        .as_ref()
-                        .map(|p| exprs.render(p.as_str(), scope))
-                        .transpose()?
-                        .filter(|p| !p.trim().is_empty()),
-                    source_workflow: Some(program.id.clone()),
-                    ..Default::default()
-                },
-                fields: render_map(ex, fields, scope)?,
-                tags: tags.clone(),
-                lists: lists.iter().map(|l| l.to_string()).collect(),
-            };
-            let (id, events) = contact::upsert(ctx.conn, &u, now)?;
-            // Created by this step, or by the ingestion of this very trigger (a
-            // form's contact is made before its workflows start).
-            let created = events
-                .iter()
-                .any(|e| matches!(e, crm::CrmEvent::ContactCreated { .. }))
-                || (ex.contact_id == Some(id)
-                    && ex.trigger.get("contact_created") == Some(&Json::Bool(true)));
-            ctx.fx.events.extend(events);
-            fit_changed(ctx, id, now)?;
-            ex.contact_id = Some(id);
-            ex.contact_view = None;
-            Outcome::Next(json!({"contact_id": id, "created": created}))
-        }
-        StepKind::UpdateContact { fields } => {
-            let id = needs_contact(ex)?;
-            let values = render_map(ex, fields, scope)?;
-            let events = contact::set_fields(ctx.conn, id, &values, now)?;
-            let changed = events.len();
-            ctx.fx.events.extend(events);
-            fit_changed(ctx, id, now)?;
-            ex.contact_view = None;
-            Outcome::Next(json!({"changed": changed}))
-        }
-        StepKind::AddTag { tags } => {
-            let id = needs_contact(ex)?;
-            let tags = render_all(ex, tags.iter().map(|t| t.as_str()), scope)?;
-            let events = contact::add_tags(ctx.conn, id, &tags, now)?;
-            let added = events.len();
-            ctx.fx.events.extend(events);
-            fit_changed(ctx, id, now)?;
-            ex.contact_view = None;
-            Outcome::Next(json!({"tags": tags, "added": added}))
-        }
-        StepKind::RemoveTag { tags } => {
-            let id = needs_contact(ex)?;
-            let tags = render_all(ex, tags.iter().map(|t| t.as_str()), scope)?;
-            let removed = contact::remove_tags(ctx.conn, id, &tags)?;
-            fit_changed(ctx, id, now)?;
-            ex.contact_view = None;
-            Outcome::Next(json!({"tags": tags, "removed": removed}))
-        }
-        StepKind::AdjustScore { points, reason } => {
-            let id = needs_contact(ex)?;
-            let (score, events) = contact::adjust_score(
-                ctx.conn,
-                id,
-                *points,
-                reason.as_deref(),
-                Some(ex.id),
-                now,
-                &ctx.engine.scoring,
-            )?;
-            ctx.fx.events.extend(events);
-            ex.contact_view = None;
-            Outcome::Next(json!({"points": points, "score": score}))
-        }
-        StepKind::SetStage { stage } => {
-            let id = needs_contact(ex)?;
-            let name = serde_json::to_value(stage)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            let events = contact::set_stage(ctx.conn, id, &name, now)?;
-            ctx.fx.events.extend(events);
-            fit_changed(ctx, id, now)?;
-            ex.contact_view = None;
-            Outcome::Next(json!({"stage": name}))
-        }
-        StepKind::AddActivity { activity, data } => {
-            let id = needs_contact(ex)?;
-            let data = Json::Object(render_map(ex, data, scope)?.into_iter().collect());
-            let subject = crm::segment::SUBJECT_KEYS
-                .iter()
-                .find_map(|k| data.get(*k).and_then(Json::as_str))
-                .map(String::from);
-            let (activity_id, events) = contact::add_activity(
-                ctx.conn,
-                &NewActivity {
-                    contact_id: id,
-                    kind: activity.clone(),
-                    subject,
-                    data,
-                    source: source.map(String::from),
-                    occurred_at: now,
-                },
-                &ctx.engine.scoring,
-            )?;
-            ctx.fx.events.extend(events);
-            Outcome::Next(json!({"activity_id": activity_id}))
-        }
-        StepKind::AddToList { list } => {
-            let id = needs_contact(ex)?;
-            let added = contact::add_to_list(ctx.conn, id, list.as_str(), now)?;
-            fit_changed(ctx, id, now)?;
-            ex.contact_view = None;
-            Outcome::Next(json!({"list": list.as_str(), "added": added}))
-        }
-        StepKind::RemoveFromList { list } => {
-            let id = needs_contact(ex)?;
-            let removed = contact::remove_from_list(ctx.conn, id, list.as_str())?;
-            fit_changed(ctx, id, now)?;
-            ex.contact_view = None;
-            Outcome::Next(json!({"list": list.as_str(), "removed": removed}))
-        }
+        } => crm_changes::upsert_contact(at, email, name, phone, fields, tags, lists),
+        StepKind::UpdateContact { fields } => crm_changes::update_contact(at, fields),
+        StepKind::AddTag { tags } => crm_changes::add_tag(at, tags),
+        StepKind::RemoveTag { tags } => crm_changes::remove_tag(at, tags),
+        StepKind::AdjustScore { points, reason } => crm_changes::adjust_score(at, points, reason),
+        StepKind::SetStage { stage } => crm_changes::set_stage(at, stage),
+        StepKind::AddActivity { activity, data } => crm_changes::add_activity(at, activity, data),
+        StepKind::AddToList { list } => crm_changes::add_to_list(at, list),
+        StepKind::RemoveFromList { list } => crm_changes::remove_from_list(at, list),
         StepKind::MoveDeal {
             pipeline,
             stage,
             value,
-        } => {
-            let id = needs_contact(ex)?;
-            let (deal, events) = crm::deal::move_to_stage(
-                ctx.conn,
-                id,
-                pipeline.as_str(),
-                stage.as_str(),
-                *value,
-                source,
-                now,
-            )?;
-            ctx.fx.events.extend(events);
-            let status = ctx.engine.deal_status(pipeline.as_str(), stage.as_str());
-            crm::deal::set_status(ctx.conn, deal, status, now)?;
-            Outcome::Next(json!({"deal_id": deal, "stage": stage.as_str(), "status": status}))
-        }
+        } => crm_changes::move_deal(at, pipeline, stage, value),
         StepKind::SendEmail {
             template,
             to,
             subject,
             data,
-        } => super::mail::send(
-            ctx,
-            ex,
-            fiber,
-            template.as_str(),
-            to.as_ref(),
-            subject.as_ref(),
-            data,
-            scope,
-        )?,
+        } => calls::send_email(at, template, to, subject, data),
         StepKind::Http {
             method,
             url,
             headers,
             body,
             accept_status,
-        } => {
-            let body = body
-                .as_ref()
-                .map(|b| exprs.render_request_tree(b, scope))
-                .transpose()?;
-            let method = method.unwrap_or(if body.is_some() {
-                HttpMethod::Post
-            } else {
-                HttpMethod::Get
-            });
-            let headers = headers
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), exprs.render_request(v.as_str(), scope)?)))
-                .collect::<Result<_, ExprError>>()?;
-            let req = Request {
-                kind: "http".into(),
-                method: serde_json::to_value(method)
-                    .ok()
-                    .and_then(|m| m.as_str().map(String::from))
-                    .unwrap_or_else(|| "GET".into()),
-                url: exprs.render_request(url.as_str(), scope)?,
-                headers,
-                body,
-                timeout_ms: timeout(ctx, step),
-                accept: accept_status.clone(),
-            };
-            remote(ctx, ex, fiber, req)?
-        }
-        StepKind::Slack { webhook_url, text } => {
-            let body = json!({"text": exprs.render_request(text.as_str(), scope)?});
-            let req = post("slack", webhook_url.as_str(), body, timeout(ctx, step));
-            remote(ctx, ex, fiber, req)?
-        }
+        } => calls::http(at, method, url, headers, body, accept_status),
+        StepKind::Slack { webhook_url, text } => calls::slack(at, webhook_url, text),
         StepKind::Discord {
             webhook_url,
             content,
-        } => {
-            let body = json!({"content": exprs.render_request(content.as_str(), scope)?});
-            let req = post("discord", webhook_url.as_str(), body, timeout(ctx, step));
-            remote(ctx, ex, fiber, req)?
-        }
+        } => calls::discord(at, webhook_url, content),
         StepKind::SocialPost {
             instance_url,
             token,
             status,
             visibility,
-        } => {
-            let visibility = visibility
-                .and_then(|v| serde_json::to_value(v).ok())
-                .unwrap_or(json!("public"));
-            let body = json!({"status": exprs.render_request(status.as_str(), scope)?, "visibility": visibility});
-            let url = format!(
-                "{}/api/v1/statuses",
-                instance_url.as_str().trim_end_matches('/')
-            );
-            let mut req = post("social_post", &url, body, timeout(ctx, step));
-            req.headers
-                .insert("Authorization".into(), format!("Bearer {}", token.as_str()));
-            remote(ctx, ex, fiber, req)?
-        }
-        StepKind::SetVars { vars } => {
-            let values = render_map(ex, vars, scope)?;
-            for (k, v) in &values {
-                ex.state.vars.insert(k.clone(), v.clone());
-            }
-            Outcome::Next(Json::Object(values.into_iter().collect()))
-        }
-        StepKind::Log { message, level } => {
-            let message = exprs.render(message.as_str(), scope)?;
-            let level = level
-                .and_then(|l| serde_json::to_value(l).ok())
-                .unwrap_or(json!("info"));
-            tracing::info!(workflow = %program.id, execution = %ex.uid, %message, "workflow log");
-            Outcome::Next(json!({"message": message, "level": level}))
-        }
+        } => calls::social_post(at, instance_url, token, status, visibility),
+        StepKind::SetVars { vars } => flow::set_vars(at, vars),
+        StepKind::Log { message, level } => flow::log(at, message, level),
         StepKind::If {
             condition,
             then,
             otherwise,
-        } => {
-            let holds = exprs.condition(condition.as_str(), scope)?;
-            let output = json!({"result": holds});
-            let target = if holds {
-                Some(then)
-            } else {
-                otherwise.as_ref()
-            };
-            match target {
-                Some(t) => Outcome::Jump(jump(&program, node, t.as_str())?, output),
-                None => Outcome::Next(output),
-            }
-        }
-        StepKind::Switch { cases, default } => {
-            for (i, case) in cases.iter().enumerate() {
-                if exprs.condition(case.when.as_str(), scope)? {
-                    let to = jump(&program, node, case.next.as_str())?;
-                    return Ok(Outcome::Jump(to, json!({"case": i})));
-                }
-            }
-            match default {
-                Some(d) => Outcome::Jump(
-                    jump(&program, node, d.as_str())?,
-                    json!({"case": "default"}),
-                ),
-                None => Outcome::Next(json!({"case": "default"})),
-            }
-        }
-        StepKind::Parallel { .. } => {
-            let branches = program.branches.get(&node).cloned().unwrap_or_default();
-            if branches.is_empty() {
-                return Ok(Outcome::Next(json!({"branches": 0})));
-            }
-            for (_, list) in &branches {
-                let first = program.lists[*list]
-                    .first
-                    .map(|i| program.nodes[i].step.id.to_string());
-                ex.state.spawn(first, Some(fiber), None);
-            }
-            let n = u32::try_from(branches.len()).unwrap_or(u32::MAX);
-            Outcome::Wait(
-                Box::new(Wait::Join {
-                    step: step.id.to_string(),
-                    pending: n,
-                    items: Vec::new(),
-                    next_item: 0,
-                    results: Vec::new(),
-                }),
-                json!({"branches": branches.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>()}),
-            )
-        }
+        } => flow::if_step(at, condition, then, otherwise),
+        StepKind::Switch { cases, default } => flow::switch(at, cases, default),
+        StepKind::Parallel { .. } => flow::parallel(at),
         StepKind::ForEach {
             items, concurrency, ..
-        } => {
-            let value = super::expr::to_json(&exprs.eval(items.as_str(), scope)?);
-            let Json::Array(mut list) = value else {
-                return Ok(Outcome::Fail(format!(
-                    "`{}` gave {value}, not a list",
-                    items.as_str()
-                )));
-            };
-            list.truncate(MAX_ITEMS);
-            if list.is_empty() {
-                return Ok(Outcome::Next(json!({"count": 0})));
-            }
-            let body = program.bodies.get(&node).copied().unwrap_or(0);
-            let first = program.lists[body]
-                .first
-                .map(|i| program.nodes[i].step.id.to_string());
-            let cap = usize::try_from(concurrency.unwrap_or(1).max(1)).unwrap_or(1);
-            let start_now = cap.min(list.len());
-            for (index, item) in list.iter().enumerate().take(start_now) {
-                let locals = json!({"item": item, "index": index});
-                ex.state.spawn(first.clone(), Some(fiber), Some(locals));
-            }
-            let total = list.len();
-            Outcome::Wait(
-                Box::new(Wait::Join {
-                    step: step.id.to_string(),
-                    pending: u32::try_from(start_now).unwrap_or(u32::MAX),
-                    items: list,
-                    next_item: start_now,
-                    results: Vec::new(),
-                }),
-                json!({"items": total}),
-            )
-        }
+        } => flow::for_each(at, items, concurrency),
         StepKind::Loop {
             to,
             max_iterations,
             condition,
-        } => {
-            let used = ex.state.loops.get(step.id.as_str()).copied().unwrap_or(0);
-            let holds = match condition {
-                Some(c) => exprs.condition(c.as_str(), scope)?,
-                None => true,
-            };
-            if holds && used < *max_iterations {
-                ex.state.loops.insert(step.id.to_string(), used + 1);
-                Outcome::Jump(
-                    jump(&program, node, to.as_str())?,
-                    json!({"iteration": used + 1}),
-                )
-            } else {
-                ex.state.loops.remove(step.id.as_str());
-                Outcome::Next(json!({"iterations": used, "exhausted": holds}))
-            }
-        }
-        StepKind::Delay { duration } => {
-            let ms = duration.millis().map_err(Outcome::Fail)?;
-            timer(
-                ctx,
-                ex,
-                fiber,
-                now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX / 2)),
-            )?
-        }
-        StepKind::WaitUntil { time } => {
-            let text = exprs.render(time.as_str(), scope)?;
-            let until = parse_time(&text, ctx.engine.settings.timezone.as_deref())
-                .map_err(Outcome::Fail)?;
-            if until <= now {
-                Outcome::Next(json!({"until": text, "waited": false}))
-            } else {
-                timer(ctx, ex, fiber, until)?
-            }
-        }
+        } => flow::loop_step(at, to, max_iterations, condition),
+        StepKind::Delay { duration } => flow::delay(at, duration),
+        StepKind::WaitUntil { time } => flow::wait_until(at, time),
         StepKind::WaitForEvent {
             event,
             matches,
             within,
             ..
-        } => {
-            let ms = within.millis().map_err(Outcome::Fail)?;
-            let until = now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX / 2));
-            let seq = ex.state.next_seq();
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO event_waits (execution_id, fiber, seq, event, contact_id, match_expr, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(|e| Step::Engine(e.into()))?
-                .execute(rusqlite::params![
-                    ex.id,
-                    fiber,
-                    i64::try_from(seq).unwrap_or(i64::MAX),
-                    event,
-                    ex.contact_id,
-                    matches.as_ref().map(|m| m.as_str()),
-                    until
-                ])
-                .map_err(|e| Step::Engine(e.into()))?;
-            schedule(ctx, ex.id, fiber, seq, until)?;
-            Outcome::Wait(
-                Box::new(Wait::Event {
-                    event: event.clone(),
-                    until,
-                    seq,
-                }),
-                json!({"event": event, "until": until}),
-            )
-        }
+        } => flow::wait_for_event(at, event, matches, within),
         StepKind::SubWorkflow {
             workflow,
             input,
             wait,
-        } => {
-            let Some(child) = ctx.engine.workflow(workflow.as_str()).cloned() else {
-                return Ok(Outcome::Fail(format!(
-                    "no workflow `{}`",
-                    workflow.as_str()
-                )));
-            };
-            if ctx.depth >= super::run::MAX_DEPTH {
-                return Ok(Outcome::Fail("sub-workflows nested too deep".into()));
-            }
-            let input = render_map(ex, input, scope)?;
-            let trigger = json!({
-                "type": "sub_workflow",
-                "input": input,
-                "parent": {"workflow": program.id, "execution": ex.uid},
-            });
-            let waits = wait.unwrap_or(true);
-            let parent = waits.then_some((ex.id, fiber));
-            ctx.depth += 1;
-            let started = start(ctx, &child, trigger, ex.contact_id, parent);
-            ctx.depth -= 1;
-            let child_id = started?;
-            if waits {
-                // The child ran as far as it could already; if it finished, its
-                // wake found this fiber not yet waiting, so settle it here.
-                let status: String = ctx
-                    .conn
-                    .prepare_cached("SELECT status FROM executions WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([child_id], |r| r.get(0)))
-                    .map_err(|e| Step::Engine(e.into()))?;
-                if super::run::is_final(&status) {
-                    ex.state.next_seq();
-                    let key = format!("child:{}:{child_id}", ex.id);
-                    super::run::schedule_wake(
-                        ctx,
-                        ex.id,
-                        &key,
-                        now,
-                        &super::run::Wake::Child { fiber },
-                    )?;
-                }
-                Outcome::Wait(
-                    Box::new(Wait::Child {
-                        execution: child_id,
-                    }),
-                    json!({"execution": child_id}),
-                )
-            } else {
-                Outcome::Next(json!({"execution": child_id}))
-            }
-        }
-        StepKind::Stop {} => Outcome::Stop(json!({"stopped": true})),
-        StepKind::Fail { message } => {
-            Outcome::FailExecution(exprs.render(message.as_str(), scope)?)
-        }
-    })
+        } => flow::sub_workflow(at, workflow, input, wait),
+        StepKind::Stop { .. } => flow::stop(at),
+        StepKind::Fail { message } => flow::fail_execution(at, message),
+    }
 }
 
 fn render_all<'a>(
