@@ -284,6 +284,12 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let store = super::loaded::sqlite_store(&ws)?;
     let now = crate::store::now_ms();
     refresh_scores(&store, &engine, now)?;
+    let cx = Cx {
+        ws: &ws,
+        engine: &engine,
+        store: &store,
+        now,
+    };
     match args.command {
         Cmd::Add {
             email,
@@ -292,35 +298,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             tag,
             field,
             list,
-        } => {
-            let fields = parse_fields(&field)?;
-            let u = contact::Upsert {
-                contact: NewContact {
-                    email,
-                    name,
-                    phone,
-                    ..Default::default()
-                },
-                fields,
-                tags: tag,
-                lists: list,
-            };
-            let (id, created) =
-                super::loaded::crm_change(&store, engine.clone(), move |c, now| {
-                    let (id, events) = contact::upsert(c, &u, now)?;
-                    let created = events
-                        .iter()
-                        .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { .. }));
-                    Ok(((id, created), events))
-                })?;
-            let s = store.read(move |c| directory::summary(c, id).map_err(to_store))?;
-            println!(
-                "{} contact {} ({})",
-                if created { "created" } else { "updated" },
-                s.email,
-                s.uid
-            );
-        }
+        } => add(&cx, email, name, phone, tag, field, list),
         Cmd::Edit {
             contact: who,
             name,
@@ -328,200 +306,33 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             status,
             stage,
             field,
-        } => {
-            let mut fields = parse_fields(&field)?;
-            for (k, v) in fields.iter_mut() {
-                if v.as_str() == Some("") {
-                    *v = Json::Null;
-                }
-                let known = ws
-                    .fields
-                    .as_ref()
-                    .is_some_and(|d| d.value.fields.contains_key(k));
-                if !known {
-                    anyhow::bail!("`--field {k}`: no field `{k}` in contacts/fields.yaml");
-                }
-            }
-            if let Some(s) = &stage {
-                let valid: Result<crate::model::workflow::LifecycleStage, _> =
-                    serde_json::from_value(Json::String(s.clone()));
-                if valid.is_err() {
-                    anyhow::bail!(
-                        "`--stage {s}`: use subscriber, lead, marketing_qualified, sales_qualified, opportunity, customer, evangelist or other"
-                    );
-                }
-            }
-            let status = status.map(|s| match s {
-                StatusArg::Active => "active",
-                StatusArg::Unsubscribed => "unsubscribed",
-                StatusArg::Bounced => "bounced",
-                StatusArg::Complained => "complained",
-            });
-            let e = engine.clone();
-            let email = super::loaded::crm_change(&store, engine.clone(), move |c, now| {
-                let id = contact::resolve(c, &who)?;
-                contact::edit(c, id, name.as_deref(), phone.as_deref(), status, now)?;
-                let mut events = Vec::new();
-                if let Some(s) = &stage {
-                    events.extend(contact::set_stage(c, id, s, now)?);
-                }
-                events.extend(contact::set_fields(c, id, &fields, now)?);
-                events.extend(e.scoring.observe(c, id, now)?);
-                Ok((directory::summary(c, id)?.email, events))
-            })?;
-            println!("updated {email}");
-        }
+        } => edit(&cx, who, name, phone, status, stage, field),
         Cmd::Consent {
             email,
             purpose,
             withdrawn,
             source,
             wording,
-        } => {
-            if !crate::validate::values::is_email(&crate::store::ops::normalize_email(&email)) {
-                anyhow::bail!("`{email}` is not an email address");
-            }
-            let shown = email.clone();
-            store
-                .write(move |c| {
-                    let id = contact::id_by_email(c, &email).map_err(to_store)?;
-                    crate::crm::privacy::record_consent(
-                        c,
-                        &crate::crm::privacy::Consent {
-                            contact_id: id,
-                            email: &email,
-                            purpose: &purpose,
-                            granted: !withdrawn,
-                            source: source.as_deref(),
-                            wording: wording.as_deref(),
-                        },
-                        now,
-                    )
-                    .map_err(to_store)
-                })
-                .wait()?;
-            println!(
-                "consent {} for {shown}",
-                if withdrawn {
-                    "withdrawal recorded"
-                } else {
-                    "recorded"
-                }
-            );
-        }
+        } => consent(&cx, email, purpose, withdrawn, source, wording),
         Cmd::Show {
             contact: who,
             activities,
             format,
-        } => {
-            let e = engine.clone();
-            let (view, touches, timeline) = store.read(move |c| {
-                let id = contact::resolve(c, &who).map_err(to_store)?;
-                let view = contact::view(c, id, &e.scoring, now).map_err(to_store)?;
-                let touches = attribution::touches(c, id).map_err(to_store)?;
-                let t = directory::timeline(c, id, None, activities).map_err(to_store)?;
-                Ok((view, touches, t))
-            })?;
-            match format {
-                TableFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({
-                        "contact": view,
-                        "first_touch": touches.0,
-                        "last_touch": touches.1,
-                        "timeline": timeline,
-                    }))?
-                ),
-                TableFormat::Table => print_contact(&view, &touches, &timeline),
-            }
-        }
+        } => show(&cx, who, activities, format),
         Cmd::List {
             filters,
             limit,
             all,
             format,
-        } => {
-            let cond = filters.condition()?;
-            if let Some(seg) = &filters.segment
-                && !engine.scoring.segments.contains_key(seg)
-            {
-                let ids: Vec<&str> = engine.scoring.segments.keys().map(String::as_str).collect();
-                anyhow::bail!(
-                    "no segment `{seg}`; {}",
-                    crate::diagnostic::suggest(seg, &ids, "the segments are")
-                );
-            }
-            let mut out = Output::new(format);
-            let mut after = 0;
-            let mut left = if all { usize::MAX } else { limit };
-            while left > 0 {
-                let page = left.min(1_000);
-                let (e, cond) = (engine.clone(), cond.clone());
-                let rows = store.read(move |c| {
-                    directory::list(c, &e.scoring, cond.as_ref(), now, after, page)
-                        .map_err(to_store)
-                })?;
-                let n = rows.len();
-                if let Some(last) = rows.last() {
-                    after = last.id;
-                }
-                out.rows(rows)?;
-                left = left.saturating_sub(n);
-                if n < page {
-                    break;
-                }
-            }
-            out.finish()?;
-        }
+        } => list(&cx, filters, limit, all, format),
         Cmd::Search {
             query,
             limit,
             format,
-        } => {
-            let rows = store
-                .write(move |c| {
-                    crate::store::search::reindex_contacts(c, usize::MAX)?;
-                    directory::search(c, &query, limit).map_err(to_store)
-                })
-                .wait()?;
-            let mut out = Output::new(format);
-            out.rows(rows)?;
-            out.finish()?;
-        }
-        Cmd::Tag { contact: who, tags } => {
-            let e = engine.clone();
-            let added = super::loaded::crm_change(&store, engine.clone(), move |c, now| {
-                let id = contact::resolve(c, &who)?;
-                let mut events = contact::add_tags(c, id, &tags, now)?;
-                let added = events.len();
-                events.extend(e.scoring.observe(c, id, now)?);
-                Ok((added, events))
-            })?;
-            println!("{added} tag(s) added");
-        }
-        Cmd::Untag { contact: who, tags } => {
-            let e = engine.clone();
-            let removed = store
-                .write(move |c| {
-                    let id = contact::resolve(c, &who).map_err(to_store)?;
-                    let n = contact::remove_tags(c, id, &tags).map_err(to_store)?;
-                    e.scoring.observe(c, id, now).map_err(to_store)?;
-                    Ok(n)
-                })
-                .wait()?;
-            println!("{removed} tag(s) removed");
-        }
-        Cmd::Rm { contact: who } => {
-            let email = store
-                .write(move |c| {
-                    let id = contact::resolve(c, &who).map_err(to_store)?;
-                    let s = directory::summary(c, id).map_err(to_store)?;
-                    directory::remove(c, id).map_err(to_store)?;
-                    Ok(s.email)
-                })
-                .wait()?;
-            println!("deleted {email}");
-        }
+        } => search(&cx, query, limit, format),
+        Cmd::Tag { contact: who, tags } => tag(&cx, who, tags),
+        Cmd::Untag { contact: who, tags } => untag(&cx, who, tags),
+        Cmd::Rm { contact: who } => remove(&cx, who),
         Cmd::Import {
             file,
             map,
@@ -532,55 +343,18 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             rejects,
             no_workflows,
             format,
-        } => {
-            let opts = crate::crm::import::Options {
-                map: map
-                    .iter()
-                    .map(|m| {
-                        m.split_once('=')
-                            .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
-                            .ok_or_else(|| {
-                                anyhow::anyhow!(
-                                    "`--map {m}`: write COLUMN=TARGET, e.g. --map \"E-Mail=email\""
-                                )
-                            })
-                    })
-                    .collect::<anyhow::Result<_>>()?,
-                existing: match existing {
-                    ExistingArg::Update => crate::crm::import::ExistingPolicy::Update,
-                    ExistingArg::Skip => crate::crm::import::ExistingPolicy::Skip,
-                },
-                delimiter: match delimiter {
-                    Some(c) if c.is_ascii() => Some(c as u8),
-                    Some(c) => anyhow::bail!(
-                        "`--delimiter {c}`: the delimiter must be one ASCII character"
-                    ),
-                    None => None,
-                },
-                tags: tag,
-                list,
-                defer_indexes: false,
-                source: Some(format!(
-                    "import:{}",
-                    file.file_name().map_or_else(
-                        || file.display().to_string(),
-                        |n| n.to_string_lossy().into_owned()
-                    )
-                )),
-                queue_events: Default::default(),
-            };
-            return super::contacts_import::run(
-                &ws,
-                &store,
-                &engine,
-                &file,
-                opts,
-                !no_workflows,
-                rejects,
-                format,
-                now,
-            );
-        }
+        } => import(
+            &cx,
+            file,
+            map,
+            existing,
+            delimiter,
+            tag,
+            list,
+            rejects,
+            no_workflows,
+            format,
+        ),
         Cmd::Bulk {
             filters,
             all_contacts,
@@ -591,240 +365,635 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             set_field,
             delete,
             dry_run,
-        } => {
-            use crate::crm::bulk::Action;
-            let action = if let Some(t) = add_tag {
-                Action::Tag(vec![t])
-            } else if let Some(t) = remove_tag {
-                Action::Untag(vec![t])
-            } else if let Some(l) = add_to_list.or(remove_from_list.clone()) {
-                let known = ws
-                    .lists
-                    .as_ref()
-                    .is_some_and(|d| d.value.lists.contains_key(&l));
-                if !known {
-                    anyhow::bail!("no list `{l}` in contacts/lists.yaml");
-                }
-                if remove_from_list.is_some() {
-                    Action::RemoveFromList(l)
-                } else {
-                    Action::AddToList(l)
-                }
-            } else if let Some(pair) = set_field {
-                let (name, value) = parse_fields(&[pair])?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--set-field needs NAME=VALUE"))?;
-                Action::SetField(name, value)
-            } else if delete {
-                Action::Delete
-            } else {
-                anyhow::bail!(
-                    "say what to do: --add-tag, --remove-tag, --add-to-list, --remove-from-list, --set-field or --delete"
-                );
-            };
-            let cond = match (filters.condition()?, all_contacts) {
-                (Some(c), _) => c,
-                (None, true) => Condition::All(Vec::new()),
-                (None, false) => anyhow::bail!(
-                    "no filter given: name the contacts (--segment, --tag, --list, --field, …) or say --all-contacts"
-                ),
-            };
-            if dry_run {
-                let e = engine.clone();
-                let n = store.read(move |c| {
-                    let score = e.scoring.score_sql(c, now, Mode::Set).map_err(to_store)?;
-                    let scope = crate::crm::segment::Scope {
-                        segments: &e.scoring.segments,
-                        score: Some(&score),
-                        now,
-                        mode: Mode::Set,
-                    };
-                    crate::crm::segment::count(c, &cond, &scope).map_err(to_store)
-                })?;
-                println!("{n} contacts would change (dry run)");
-                return Ok(ExitCode::SUCCESS);
-            }
-            let bar = super::contacts_import::progress_bar(u64::MAX);
-            let (e, tick) = (engine.clone(), bar.clone());
-            let n = store
-                .write(move |c| {
-                    let mut progress = |n: u64| tick.set_position(n);
-                    crate::crm::bulk::apply(c, &e.scoring, &cond, &action, now, &mut progress)
-                        .map_err(to_store)
-                })
-                .wait()?;
-            bar.finish_and_clear();
-            println!("{n} contacts changed");
-        }
+        } => bulk(
+            &cx,
+            filters,
+            all_contacts,
+            add_tag,
+            remove_tag,
+            add_to_list,
+            remove_from_list,
+            set_field,
+            delete,
+            dry_run,
+        ),
         Cmd::Export {
             filters,
             layout,
             out,
-        } => {
-            let cond = filters.condition()?;
-            let layout = match layout {
-                LayoutArg::Funnel => crate::crm::export::Layout::Funnel,
-                LayoutArg::Hubspot => crate::crm::export::Layout::Hubspot,
-                LayoutArg::Mailchimp => crate::crm::export::Layout::Mailchimp,
-            };
-            let fields: Vec<String> = ws
-                .fields
-                .as_ref()
-                .map(|d| d.value.fields.keys().cloned().collect())
-                .unwrap_or_default();
-            let e = engine.clone();
-            let target = out.clone();
-            let n = store.read(move |c| {
-                let sink: Box<dyn std::io::Write> = match &target {
-                    Some(p) => Box::new(std::io::BufWriter::new(
-                        std::fs::File::create(p).map_err(crate::store::StoreError::from)?,
-                    )),
-                    None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-                };
-                crate::crm::export::write_csv(
-                    c,
-                    &e.scoring,
-                    cond.as_ref(),
-                    layout,
-                    &fields,
-                    sink,
-                    now,
-                )
-                .map_err(to_store)
-            })?;
-            if let Some(p) = out {
-                eprintln!("{n} contacts written to {}", p.display());
-            }
-        }
+        } => export(&cx, filters, layout, out),
         Cmd::Dedupe {
             limit,
             min_score,
             format,
-        } => {
-            let pairs = store.read(move |c| {
-                let pairs = crate::crm::dedupe::candidates(c).map_err(to_store)?;
-                let mut out = Vec::new();
-                for p in pairs
-                    .into_iter()
-                    .filter(|p| p.score >= min_score)
-                    .take(limit)
-                {
-                    let a = directory::summary(c, p.a).map_err(to_store)?;
-                    let b = directory::summary(c, p.b).map_err(to_store)?;
-                    out.push((p, a, b));
-                }
-                Ok(out)
-            })?;
-            match format {
-                TableFormat::Json => {
-                    let rows: Vec<Json> = pairs
-                        .iter()
-                        .map(|(p, a, b)| {
-                            json!({"score": p.score, "reason": p.reason, "a": a, "b": b})
-                        })
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&rows)?);
-                }
-                TableFormat::Table => print_table(
-                    &["SCORE", "A", "B", "WHY"],
-                    &pairs
-                        .iter()
-                        .map(|(p, a, b)| {
-                            let who = |s: &Summary| match &s.name {
-                                Some(n) => format!("{n} <{}>", s.email),
-                                None => s.email.clone(),
-                            };
-                            vec![format!("{:.2}", p.score), who(a), who(b), p.reason.clone()]
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-            }
-        }
-        Cmd::Merge { keep, other } => {
-            let (a, b) = store
-                .write(move |c| {
-                    let a = contact::resolve(c, &keep).map_err(to_store)?;
-                    let b = contact::resolve(c, &other).map_err(to_store)?;
-                    let (sa, sb) = (
-                        directory::summary(c, a).map_err(to_store)?,
-                        directory::summary(c, b).map_err(to_store)?,
-                    );
-                    crate::crm::merge::merge(c, a, b, now).map_err(to_store)?;
-                    Ok((sa.email, sb.email))
-                })
-                .wait()?;
-            println!("merged {b} into {a} (undo with `funnel contacts unmerge {a}`)");
-        }
+        } => dedupe(&cx, limit, min_score, format),
+        Cmd::Merge { keep, other } => merge(&cx, keep, other),
         Cmd::Unmerge {
             contact: who,
             other,
-        } => {
-            let restored = store
-                .write(move |c| {
-                    let a = contact::resolve(c, &who).map_err(to_store)?;
-                    let b = match &other {
-                        Some(o) if o.contains('@') => {
-                            let merged: Option<i64> = c
-                                .query_row(
-                                    "SELECT merged_id FROM contact_merges WHERE kept_id = ?1 AND undone_at IS NULL \
-                                     AND json_extract(snapshot, '$.contact.email') = lower(?2) ORDER BY id DESC LIMIT 1",
-                                    rusqlite::params![a, o.trim()],
-                                    |r| r.get(0),
-                                )
-                                .ok();
-                            Some(merged.ok_or_else(|| {
-                                crate::store::StoreError::NotFound(format!("no merge of {o} into this contact"))
-                            })?)
-                        }
-                        Some(o) => Some(o.parse::<i64>().map_err(|_| {
-                            crate::store::StoreError::Invalid(format!("`{o}`: give the merged contact's email"))
-                        })?),
-                        None => None,
-                    };
-                    let id = crate::crm::merge::unmerge(c, a, b, now).map_err(to_store)?;
-                    Ok(directory::summary(c, id).map_err(to_store)?.email)
-                })
-                .wait()?;
-            println!("restored {restored}");
-        }
-        Cmd::Forget { contact: who } => {
-            let gone = store
-                .write(move |c| {
-                    let id = contact::resolve(c, &who).map_err(to_store)?;
-                    crate::crm::privacy::forget(c, id, now).map_err(to_store)
-                })
-                .wait()?;
-            // Old copies of the pages live on in the WAL until it is truncated.
-            store.checkpoint().wait()?;
-            let files =
-                crate::crm::privacy::scrub_outbox_dir(&engine.settings.outbox_dir, &gone.email)?;
-            println!(
-                "forgot {}: {} activities, {} executions, {} outbox emails ({} .eml files), {} other records; the address is suppressed",
-                gone.email, gone.activities, gone.executions, gone.outbox, files, gone.other_rows
-            );
-        }
-        Cmd::ExportData { contact: who } => {
-            let data = store.read(move |c| {
-                let id = contact::resolve(c, &who).map_err(to_store)?;
-                crate::crm::privacy::export_data(c, id).map_err(to_store)
-            })?;
-            println!("{}", serde_json::to_string_pretty(&data)?);
-        }
+        } => unmerge(&cx, who, other),
+        Cmd::Forget { contact: who } => forget(&cx, who),
+        Cmd::ExportData { contact: who } => export_person(&cx, who),
         Cmd::ScoreExplain {
             contact: who,
             format,
-        } => {
-            let e = engine.clone();
-            let explained = store.read(move |c| {
-                let id = contact::resolve(c, &who).map_err(to_store)?;
-                e.scoring.explain(c, id, now).map_err(to_store)
-            })?;
-            match format {
-                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&explained)?),
-                TableFormat::Table => print_score(&explained),
-            }
+        } => score_explain(&cx, who, format),
+    }
+}
+
+/// What every subcommand works with.
+struct Cx<'a> {
+    ws: &'a crate::workspace::Workspace,
+    engine: &'a Arc<crate::engine::Engine>,
+    store: &'a SqliteStore,
+    now: crate::store::UnixMs,
+}
+
+/// `funnel contacts add`.
+fn add(
+    cx: &Cx,
+    email: String,
+    name: Option<String>,
+    phone: Option<String>,
+    tag: Vec<String>,
+    field: Vec<String>,
+    list: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let (engine, store) = (cx.engine, cx.store);
+    let fields = parse_fields(&field)?;
+    let u = contact::Upsert {
+        contact: NewContact {
+            email,
+            name,
+            phone,
+            ..Default::default()
+        },
+        fields,
+        tags: tag,
+        lists: list,
+    };
+    let (id, created) = super::loaded::crm_change(store, engine.clone(), move |c, now| {
+        let (id, events) = contact::upsert(c, &u, now)?;
+        let created = events
+            .iter()
+            .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { .. }));
+        Ok(((id, created), events))
+    })?;
+    let s = store.read(move |c| directory::summary(c, id).map_err(to_store))?;
+    println!(
+        "{} contact {} ({})",
+        if created { "created" } else { "updated" },
+        s.email,
+        s.uid
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts edit`.
+fn edit(
+    cx: &Cx,
+    who: String,
+    name: Option<String>,
+    phone: Option<String>,
+    status: Option<StatusArg>,
+    stage: Option<String>,
+    field: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let (ws, engine, store) = (cx.ws, cx.engine, cx.store);
+    let mut fields = parse_fields(&field)?;
+    for (k, v) in fields.iter_mut() {
+        if v.as_str() == Some("") {
+            *v = Json::Null;
         }
+        let known = ws
+            .fields
+            .as_ref()
+            .is_some_and(|d| d.value.fields.contains_key(k));
+        if !known {
+            anyhow::bail!("`--field {k}`: no field `{k}` in contacts/fields.yaml");
+        }
+    }
+    if let Some(s) = &stage {
+        let valid: Result<crate::model::workflow::LifecycleStage, _> =
+            serde_json::from_value(Json::String(s.clone()));
+        if valid.is_err() {
+            anyhow::bail!(
+                "`--stage {s}`: use subscriber, lead, marketing_qualified, sales_qualified, opportunity, customer, evangelist or other"
+            );
+        }
+    }
+    let status = status.map(|s| match s {
+        StatusArg::Active => "active",
+        StatusArg::Unsubscribed => "unsubscribed",
+        StatusArg::Bounced => "bounced",
+        StatusArg::Complained => "complained",
+    });
+    let e = engine.clone();
+    let email = super::loaded::crm_change(store, engine.clone(), move |c, now| {
+        let id = contact::resolve(c, &who)?;
+        contact::edit(c, id, name.as_deref(), phone.as_deref(), status, now)?;
+        let mut events = Vec::new();
+        if let Some(s) = &stage {
+            events.extend(contact::set_stage(c, id, s, now)?);
+        }
+        events.extend(contact::set_fields(c, id, &fields, now)?);
+        events.extend(e.scoring.observe(c, id, now)?);
+        Ok((directory::summary(c, id)?.email, events))
+    })?;
+    println!("updated {email}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts consent`.
+fn consent(
+    cx: &Cx,
+    email: String,
+    purpose: String,
+    withdrawn: bool,
+    source: Option<String>,
+    wording: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let (store, now) = (cx.store, cx.now);
+    if !crate::validate::values::is_email(&crate::store::ops::normalize_email(&email)) {
+        anyhow::bail!("`{email}` is not an email address");
+    }
+    let shown = email.clone();
+    store
+        .write(move |c| {
+            let id = contact::id_by_email(c, &email).map_err(to_store)?;
+            crate::crm::privacy::record_consent(
+                c,
+                &crate::crm::privacy::Consent {
+                    contact_id: id,
+                    email: &email,
+                    purpose: &purpose,
+                    granted: !withdrawn,
+                    source: source.as_deref(),
+                    wording: wording.as_deref(),
+                },
+                now,
+            )
+            .map_err(to_store)
+        })
+        .wait()?;
+    println!(
+        "consent {} for {shown}",
+        if withdrawn {
+            "withdrawal recorded"
+        } else {
+            "recorded"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts show`.
+fn show(cx: &Cx, who: String, activities: usize, format: TableFormat) -> anyhow::Result<ExitCode> {
+    let (engine, store, now) = (cx.engine, cx.store, cx.now);
+    let e = engine.clone();
+    let (view, touches, timeline) = store.read(move |c| {
+        let id = contact::resolve(c, &who).map_err(to_store)?;
+        let view = contact::view(c, id, &e.scoring, now).map_err(to_store)?;
+        let touches = attribution::touches(c, id).map_err(to_store)?;
+        let t = directory::timeline(c, id, None, activities).map_err(to_store)?;
+        Ok((view, touches, t))
+    })?;
+    match format {
+        TableFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "contact": view,
+                "first_touch": touches.0,
+                "last_touch": touches.1,
+                "timeline": timeline,
+            }))?
+        ),
+        TableFormat::Table => print_contact(&view, &touches, &timeline),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts list`.
+fn list(
+    cx: &Cx,
+    filters: Filters,
+    limit: usize,
+    all: bool,
+    format: ListFormat,
+) -> anyhow::Result<ExitCode> {
+    let (engine, store, now) = (cx.engine, cx.store, cx.now);
+    let cond = filters.condition()?;
+    if let Some(seg) = &filters.segment
+        && !engine.scoring.segments.contains_key(seg)
+    {
+        let ids: Vec<&str> = engine.scoring.segments.keys().map(String::as_str).collect();
+        anyhow::bail!(
+            "no segment `{seg}`; {}",
+            crate::diagnostic::suggest(seg, &ids, "the segments are")
+        );
+    }
+    let mut out = Output::new(format);
+    let mut after = 0;
+    let mut left = if all { usize::MAX } else { limit };
+    while left > 0 {
+        let page = left.min(1_000);
+        let (e, cond) = (engine.clone(), cond.clone());
+        let rows = store.read(move |c| {
+            directory::list(c, &e.scoring, cond.as_ref(), now, after, page).map_err(to_store)
+        })?;
+        let n = rows.len();
+        if let Some(last) = rows.last() {
+            after = last.id;
+        }
+        out.rows(rows)?;
+        left = left.saturating_sub(n);
+        if n < page {
+            break;
+        }
+    }
+    out.finish()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts search`.
+fn search(cx: &Cx, query: String, limit: usize, format: ListFormat) -> anyhow::Result<ExitCode> {
+    let (store,) = (cx.store,);
+    let rows = store
+        .write(move |c| {
+            crate::store::search::reindex_contacts(c, usize::MAX)?;
+            directory::search(c, &query, limit).map_err(to_store)
+        })
+        .wait()?;
+    let mut out = Output::new(format);
+    out.rows(rows)?;
+    out.finish()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts tag`.
+fn tag(cx: &Cx, who: String, tags: Vec<String>) -> anyhow::Result<ExitCode> {
+    let (engine, store) = (cx.engine, cx.store);
+    let e = engine.clone();
+    let added = super::loaded::crm_change(store, engine.clone(), move |c, now| {
+        let id = contact::resolve(c, &who)?;
+        let mut events = contact::add_tags(c, id, &tags, now)?;
+        let added = events.len();
+        events.extend(e.scoring.observe(c, id, now)?);
+        Ok((added, events))
+    })?;
+    println!("{added} tag(s) added");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts untag`.
+fn untag(cx: &Cx, who: String, tags: Vec<String>) -> anyhow::Result<ExitCode> {
+    let (engine, store, now) = (cx.engine, cx.store, cx.now);
+    let e = engine.clone();
+    let removed = store
+        .write(move |c| {
+            let id = contact::resolve(c, &who).map_err(to_store)?;
+            let n = contact::remove_tags(c, id, &tags).map_err(to_store)?;
+            e.scoring.observe(c, id, now).map_err(to_store)?;
+            Ok(n)
+        })
+        .wait()?;
+    println!("{removed} tag(s) removed");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts rm`.
+fn remove(cx: &Cx, who: String) -> anyhow::Result<ExitCode> {
+    let (store,) = (cx.store,);
+    let email = store
+        .write(move |c| {
+            let id = contact::resolve(c, &who).map_err(to_store)?;
+            let s = directory::summary(c, id).map_err(to_store)?;
+            directory::remove(c, id).map_err(to_store)?;
+            Ok(s.email)
+        })
+        .wait()?;
+    println!("deleted {email}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts import`.
+#[allow(clippy::too_many_arguments)] // the subcommand's flags, one each
+fn import(
+    cx: &Cx,
+    file: PathBuf,
+    map: Vec<String>,
+    existing: ExistingArg,
+    delimiter: Option<char>,
+    tag: Vec<String>,
+    list: Option<String>,
+    rejects: Option<PathBuf>,
+    no_workflows: bool,
+    format: TableFormat,
+) -> anyhow::Result<ExitCode> {
+    let (ws, engine, store, now) = (cx.ws, cx.engine, cx.store, cx.now);
+    let opts = crate::crm::import::Options {
+        map: map
+            .iter()
+            .map(|m| {
+                m.split_once('=')
+                    .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "`--map {m}`: write COLUMN=TARGET, e.g. --map \"E-Mail=email\""
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        existing: match existing {
+            ExistingArg::Update => crate::crm::import::ExistingPolicy::Update,
+            ExistingArg::Skip => crate::crm::import::ExistingPolicy::Skip,
+        },
+        delimiter: match delimiter {
+            Some(c) if c.is_ascii() => Some(c as u8),
+            Some(c) => {
+                anyhow::bail!("`--delimiter {c}`: the delimiter must be one ASCII character")
+            }
+            None => None,
+        },
+        tags: tag,
+        list,
+        defer_indexes: false,
+        source: Some(format!(
+            "import:{}",
+            file.file_name().map_or_else(
+                || file.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            )
+        )),
+        queue_events: Default::default(),
+    };
+    super::contacts_import::run(
+        ws,
+        store,
+        engine,
+        &file,
+        opts,
+        !no_workflows,
+        rejects,
+        format,
+        now,
+    )
+}
+
+/// `funnel contacts bulk`.
+#[allow(clippy::too_many_arguments)] // the subcommand's flags, one each
+fn bulk(
+    cx: &Cx,
+    filters: Filters,
+    all_contacts: bool,
+    add_tag: Option<String>,
+    remove_tag: Option<String>,
+    add_to_list: Option<String>,
+    remove_from_list: Option<String>,
+    set_field: Option<String>,
+    delete: bool,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let (ws, engine, store, now) = (cx.ws, cx.engine, cx.store, cx.now);
+    use crate::crm::bulk::Action;
+    let action = if let Some(t) = add_tag {
+        Action::Tag(vec![t])
+    } else if let Some(t) = remove_tag {
+        Action::Untag(vec![t])
+    } else if let Some(l) = add_to_list.or(remove_from_list.clone()) {
+        let known = ws
+            .lists
+            .as_ref()
+            .is_some_and(|d| d.value.lists.contains_key(&l));
+        if !known {
+            anyhow::bail!("no list `{l}` in contacts/lists.yaml");
+        }
+        if remove_from_list.is_some() {
+            Action::RemoveFromList(l)
+        } else {
+            Action::AddToList(l)
+        }
+    } else if let Some(pair) = set_field {
+        let (name, value) = parse_fields(&[pair])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("--set-field needs NAME=VALUE"))?;
+        Action::SetField(name, value)
+    } else if delete {
+        Action::Delete
+    } else {
+        anyhow::bail!(
+            "say what to do: --add-tag, --remove-tag, --add-to-list, --remove-from-list, --set-field or --delete"
+        );
+    };
+    let cond = match (filters.condition()?, all_contacts) {
+        (Some(c), _) => c,
+        (None, true) => Condition::All(Vec::new()),
+        (None, false) => anyhow::bail!(
+            "no filter given: name the contacts (--segment, --tag, --list, --field, …) or say --all-contacts"
+        ),
+    };
+    if dry_run {
+        let e = engine.clone();
+        let n = store.read(move |c| {
+            let score = e.scoring.score_sql(c, now, Mode::Set).map_err(to_store)?;
+            let scope = crate::crm::segment::Scope {
+                segments: &e.scoring.segments,
+                score: Some(&score),
+                now,
+                mode: Mode::Set,
+            };
+            crate::crm::segment::count(c, &cond, &scope).map_err(to_store)
+        })?;
+        println!("{n} contacts would change (dry run)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bar = super::contacts_import::progress_bar(u64::MAX);
+    let (e, tick) = (engine.clone(), bar.clone());
+    let n = store
+        .write(move |c| {
+            let mut progress = |n: u64| tick.set_position(n);
+            crate::crm::bulk::apply(c, &e.scoring, &cond, &action, now, &mut progress)
+                .map_err(to_store)
+        })
+        .wait()?;
+    bar.finish_and_clear();
+    println!("{n} contacts changed");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts export`.
+fn export(
+    cx: &Cx,
+    filters: Filters,
+    layout: LayoutArg,
+    out: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let (ws, engine, store, now) = (cx.ws, cx.engine, cx.store, cx.now);
+    let cond = filters.condition()?;
+    let layout = match layout {
+        LayoutArg::Funnel => crate::crm::export::Layout::Funnel,
+        LayoutArg::Hubspot => crate::crm::export::Layout::Hubspot,
+        LayoutArg::Mailchimp => crate::crm::export::Layout::Mailchimp,
+    };
+    let fields: Vec<String> = ws
+        .fields
+        .as_ref()
+        .map(|d| d.value.fields.keys().cloned().collect())
+        .unwrap_or_default();
+    let e = engine.clone();
+    let target = out.clone();
+    let n = store.read(move |c| {
+        let sink: Box<dyn std::io::Write> = match &target {
+            Some(p) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(p).map_err(crate::store::StoreError::from)?,
+            )),
+            None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        };
+        crate::crm::export::write_csv(c, &e.scoring, cond.as_ref(), layout, &fields, sink, now)
+            .map_err(to_store)
+    })?;
+    if let Some(p) = out {
+        eprintln!("{n} contacts written to {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts dedupe`.
+fn dedupe(cx: &Cx, limit: usize, min_score: f64, format: TableFormat) -> anyhow::Result<ExitCode> {
+    let (store,) = (cx.store,);
+    let pairs = store.read(move |c| {
+        let pairs = crate::crm::dedupe::candidates(c).map_err(to_store)?;
+        let mut out = Vec::new();
+        for p in pairs
+            .into_iter()
+            .filter(|p| p.score >= min_score)
+            .take(limit)
+        {
+            let a = directory::summary(c, p.a).map_err(to_store)?;
+            let b = directory::summary(c, p.b).map_err(to_store)?;
+            out.push((p, a, b));
+        }
+        Ok(out)
+    })?;
+    match format {
+        TableFormat::Json => {
+            let rows: Vec<Json> = pairs
+                .iter()
+                .map(|(p, a, b)| json!({"score": p.score, "reason": p.reason, "a": a, "b": b}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+        TableFormat::Table => print_table(
+            &["SCORE", "A", "B", "WHY"],
+            &pairs
+                .iter()
+                .map(|(p, a, b)| {
+                    let who = |s: &Summary| match &s.name {
+                        Some(n) => format!("{n} <{}>", s.email),
+                        None => s.email.clone(),
+                    };
+                    vec![format!("{:.2}", p.score), who(a), who(b), p.reason.clone()]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts merge`.
+fn merge(cx: &Cx, keep: String, other: String) -> anyhow::Result<ExitCode> {
+    let (store, now) = (cx.store, cx.now);
+    let (a, b) = store
+        .write(move |c| {
+            let a = contact::resolve(c, &keep).map_err(to_store)?;
+            let b = contact::resolve(c, &other).map_err(to_store)?;
+            let (sa, sb) = (
+                directory::summary(c, a).map_err(to_store)?,
+                directory::summary(c, b).map_err(to_store)?,
+            );
+            crate::crm::merge::merge(c, a, b, now).map_err(to_store)?;
+            Ok((sa.email, sb.email))
+        })
+        .wait()?;
+    println!("merged {b} into {a} (undo with `funnel contacts unmerge {a}`)");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts unmerge`.
+fn unmerge(cx: &Cx, who: String, other: Option<String>) -> anyhow::Result<ExitCode> {
+    let (store, now) = (cx.store, cx.now);
+    let restored = store
+        .write(move |c| {
+            let a = contact::resolve(c, &who).map_err(to_store)?;
+            let b = match &other {
+                Some(o) if o.contains('@') => {
+                    let merged: Option<i64> = c
+                        .query_row(
+                            "SELECT merged_id FROM contact_merges WHERE kept_id = ?1 AND undone_at IS NULL \
+                             AND json_extract(snapshot, '$.contact.email') = lower(?2) ORDER BY id DESC LIMIT 1",
+                            rusqlite::params![a, o.trim()],
+                            |r| r.get(0),
+                        )
+                        .ok();
+                    Some(merged.ok_or_else(|| {
+                        crate::store::StoreError::NotFound(format!("no merge of {o} into this contact"))
+                    })?)
+                }
+                Some(o) => Some(o.parse::<i64>().map_err(|_| {
+                    crate::store::StoreError::Invalid(format!("`{o}`: give the merged contact's email"))
+                })?),
+                None => None,
+            };
+            let id = crate::crm::merge::unmerge(c, a, b, now).map_err(to_store)?;
+            Ok(directory::summary(c, id).map_err(to_store)?.email)
+        })
+        .wait()?;
+    println!("restored {restored}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts forget`.
+fn forget(cx: &Cx, who: String) -> anyhow::Result<ExitCode> {
+    let (engine, store, now) = (cx.engine, cx.store, cx.now);
+    let gone = store
+        .write(move |c| {
+            let id = contact::resolve(c, &who).map_err(to_store)?;
+            crate::crm::privacy::forget(c, id, now).map_err(to_store)
+        })
+        .wait()?;
+    // Old copies of the pages live on in the WAL until it is truncated.
+    store.checkpoint().wait()?;
+    let files = crate::crm::privacy::scrub_outbox_dir(&engine.settings.outbox_dir, &gone.email)?;
+    println!(
+        "forgot {}: {} activities, {} executions, {} outbox emails ({} .eml files), {} other records; the address is suppressed",
+        gone.email, gone.activities, gone.executions, gone.outbox, files, gone.other_rows
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts export-data`.
+fn export_person(cx: &Cx, who: String) -> anyhow::Result<ExitCode> {
+    let (store,) = (cx.store,);
+    let data = store.read(move |c| {
+        let id = contact::resolve(c, &who).map_err(to_store)?;
+        crate::crm::privacy::export_data(c, id).map_err(to_store)
+    })?;
+    println!("{}", serde_json::to_string_pretty(&data)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `funnel contacts score-explain`.
+fn score_explain(cx: &Cx, who: String, format: TableFormat) -> anyhow::Result<ExitCode> {
+    let (engine, store, now) = (cx.engine, cx.store, cx.now);
+    let e = engine.clone();
+    let explained = store.read(move |c| {
+        let id = contact::resolve(c, &who).map_err(to_store)?;
+        e.scoring.explain(c, id, now).map_err(to_store)
+    })?;
+    match format {
+        TableFormat::Json => println!("{}", serde_json::to_string_pretty(&explained)?),
+        TableFormat::Table => print_score(&explained),
     }
     Ok(ExitCode::SUCCESS)
 }
