@@ -390,16 +390,11 @@ impl<'a> Sim<'a> {
 
     /// Fires every timer due at the current time, in order.
     fn fire_due(&mut self, fx: &mut Effects) -> Result<(), EngineError> {
-        let due: Vec<(i64, Option<i64>, String)> = {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT id, execution_id, payload FROM timers WHERE due_at <= ?1 ORDER BY due_at, id",
-            )?;
-            let rows = stmt.query_map([self.now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (id, execution, payload) in due {
-            self.conn
-                .execute("DELETE FROM timers WHERE id = ?1", [id])?;
+        let due = super::run::take_due_timers(self.conn, self.now, usize::MAX)?;
+        for super::run::DueTimer {
+            execution, payload, ..
+        } in due
+        {
             let (Some(execution), Ok(wake)) = (execution, serde_json::from_str::<Wake>(&payload))
             else {
                 continue;

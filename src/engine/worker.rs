@@ -536,21 +536,15 @@ impl Worker {
 /// Takes up to [`BATCH`] due timers and handles each in a savepoint of its own: one
 /// broken execution fails alone instead of blocking the queue.
 fn take_due(ctx: &mut Ctx<'_>) -> Result<Tick, EngineError> {
-    let due: Vec<(i64, String, Option<i64>, String)> = {
-        let mut stmt = ctx.conn.prepare_cached(
-            "SELECT id, kind, execution_id, payload FROM timers WHERE due_at <= ?1 \
-             AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY due_at, id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(rusqlite::params![ctx.now, BATCH as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
+    let due = super::run::take_due_timers(ctx.conn, ctx.now, BATCH)?;
     let fired = due.len();
-    for (id, kind, execution, payload) in due {
-        ctx.conn
-            .prepare_cached("DELETE FROM timers WHERE id = ?1")?
-            .execute([id])?;
+    for super::run::DueTimer {
+        id,
+        kind,
+        execution,
+        payload,
+    } in due
+    {
         savepoint(ctx.conn, "timer_begin")?;
         let result = handle(ctx, &kind, execution, &payload);
         match result {
