@@ -45,7 +45,9 @@ impl SiteServer {
 
     /// Passes a one-line notice on to whoever shows them.
     pub fn notice(&self, line: String) {
-        tracing::info!(site = %self.site, "{line}");
+        // The line names the person (their address): shown to whoever runs the
+        // preview, kept out of operators' logs below debug.
+        tracing::debug!(site = %self.site, "{line}");
         if let Some(tx) = &self.notices {
             let _ = tx.send(line);
         }
