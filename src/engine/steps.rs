@@ -3,6 +3,7 @@
 //! branches come back as an [`Outcome`] for the interpreter to record.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use minijinja::Value;
 use serde_json::{Value as Json, json};
@@ -195,6 +196,8 @@ struct At<'a, 'c> {
     fiber: u32,
     node: usize,
     scope: &'a Value,
+    /// The execution's program (its steps and compiled expressions).
+    program: Arc<Program>,
 }
 
 /// Early exits of a step: a failure to record, or an engine error to propagate.
@@ -250,6 +253,7 @@ fn run_kind(
         fiber,
         node,
         scope,
+        program: program.clone(),
     };
     match &program.nodes[node].step.kind {
         StepKind::UpsertContact {

@@ -52,9 +52,9 @@ pub(super) fn http(
         fiber,
         node,
         scope,
+        program,
         ..
     } = at;
-    let program = ex.program.clone();
     let step = &program.nodes[node].step;
     let exprs = &program.exprs;
     Ok({
@@ -92,22 +92,7 @@ pub(super) fn slack(
     webhook_url: &Secret,
     text: &TemplateText,
 ) -> Result<Outcome, Step> {
-    let At {
-        ctx,
-        ex,
-        fiber,
-        node,
-        scope,
-        ..
-    } = at;
-    let program = ex.program.clone();
-    let step = &program.nodes[node].step;
-    let exprs = &program.exprs;
-    Ok({
-        let body = json!({"text": exprs.render_request(text.as_str(), scope)?});
-        let req = post("slack", webhook_url.as_str(), body, timeout(ctx, step));
-        remote(ctx, ex, fiber, req)?
-    })
+    chat_webhook(at, "slack", "text", webhook_url, text)
 }
 
 pub(super) fn discord(
@@ -115,22 +100,38 @@ pub(super) fn discord(
     webhook_url: &Secret,
     content: &TemplateText,
 ) -> Result<Outcome, Step> {
+    chat_webhook(at, "discord", "content", webhook_url, content)
+}
+
+/// Slack and Discord webhooks: a POST of one rendered message under `field`.
+fn chat_webhook(
+    at: At<'_, '_>,
+    kind: &str,
+    field: &str,
+    webhook_url: &Secret,
+    message: &TemplateText,
+) -> Result<Outcome, Step> {
     let At {
         ctx,
         ex,
         fiber,
         node,
         scope,
-        ..
+        program,
     } = at;
-    let program = ex.program.clone();
     let step = &program.nodes[node].step;
-    let exprs = &program.exprs;
-    Ok({
-        let body = json!({"content": exprs.render_request(content.as_str(), scope)?});
-        let req = post("discord", webhook_url.as_str(), body, timeout(ctx, step));
-        remote(ctx, ex, fiber, req)?
-    })
+    let mut body = serde_json::Map::new();
+    body.insert(
+        field.to_string(),
+        Json::String(program.exprs.render_request(message.as_str(), scope)?),
+    );
+    let req = post(
+        kind,
+        webhook_url.as_str(),
+        Json::Object(body),
+        timeout(ctx, step),
+    );
+    remote(ctx, ex, fiber, req)
 }
 
 pub(super) fn social_post(
@@ -146,9 +147,9 @@ pub(super) fn social_post(
         fiber,
         node,
         scope,
+        program,
         ..
     } = at;
-    let program = ex.program.clone();
     let step = &program.nodes[node].step;
     let exprs = &program.exprs;
     Ok({

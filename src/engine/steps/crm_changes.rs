@@ -20,8 +20,13 @@ pub(super) fn upsert_contact(
     tags: &[String],
     lists: &[Ident],
 ) -> Result<Outcome, Step> {
-    let At { ctx, ex, scope, .. } = at;
-    let program = ex.program.clone();
+    let At {
+        ctx,
+        ex,
+        scope,
+        program,
+        ..
+    } = at;
     let exprs = &program.exprs;
     let now = ctx.now;
     Ok({
@@ -153,8 +158,13 @@ pub(super) fn add_activity(
     activity: &str,
     data: &BTreeMap<String, Json>,
 ) -> Result<Outcome, Step> {
-    let At { ctx, ex, scope, .. } = at;
-    let program = ex.program.clone();
+    let At {
+        ctx,
+        ex,
+        scope,
+        program,
+        ..
+    } = at;
     let now = ctx.now;
     let source = Some(program.id.as_str());
     Ok({
@@ -211,8 +221,9 @@ pub(super) fn move_deal(
     stage: &Ident,
     value: &Option<f64>,
 ) -> Result<Outcome, Step> {
-    let At { ctx, ex, .. } = at;
-    let program = ex.program.clone();
+    let At {
+        ctx, ex, program, ..
+    } = at;
     let now = ctx.now;
     let source = Some(program.id.as_str());
     Ok({

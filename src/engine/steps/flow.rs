@@ -27,8 +27,9 @@ pub(super) fn log(
     message: &TemplateText,
     level: &Option<LogLevel>,
 ) -> Result<Outcome, Step> {
-    let At { ex, scope, .. } = at;
-    let program = ex.program.clone();
+    let At {
+        ex, scope, program, ..
+    } = at;
     let exprs = &program.exprs;
     Ok({
         let message = exprs.render(message.as_str(), scope)?;
@@ -47,9 +48,11 @@ pub(super) fn if_step(
     otherwise: &Option<Ident>,
 ) -> Result<Outcome, Step> {
     let At {
-        ex, node, scope, ..
+        node,
+        scope,
+        program,
+        ..
     } = at;
-    let program = ex.program.clone();
     let exprs = &program.exprs;
     Ok({
         let holds = exprs.condition(condition.as_str(), scope)?;
@@ -72,9 +75,11 @@ pub(super) fn switch(
     default: &Option<Ident>,
 ) -> Result<Outcome, Step> {
     let At {
-        ex, node, scope, ..
+        node,
+        scope,
+        program,
+        ..
     } = at;
-    let program = ex.program.clone();
     let exprs = &program.exprs;
     Ok({
         for (i, case) in cases.iter().enumerate() {
@@ -95,9 +100,12 @@ pub(super) fn switch(
 
 pub(super) fn parallel(at: At<'_, '_>) -> Result<Outcome, Step> {
     let At {
-        ex, fiber, node, ..
+        ex,
+        fiber,
+        node,
+        program,
+        ..
     } = at;
-    let program = ex.program.clone();
     let step = &program.nodes[node].step;
     Ok({
         let branches = program.branches.get(&node).cloned().unwrap_or_default();
@@ -134,9 +142,9 @@ pub(super) fn for_each(
         fiber,
         node,
         scope,
+        program,
         ..
     } = at;
-    let program = ex.program.clone();
     let step = &program.nodes[node].step;
     let exprs = &program.exprs;
     Ok({
@@ -182,9 +190,12 @@ pub(super) fn loop_step(
     condition: &Option<Expr>,
 ) -> Result<Outcome, Step> {
     let At {
-        ex, node, scope, ..
+        ex,
+        node,
+        scope,
+        program,
+        ..
     } = at;
-    let program = ex.program.clone();
     let step = &program.nodes[node].step;
     let exprs = &program.exprs;
     Ok({
@@ -226,9 +237,9 @@ pub(super) fn wait_until(at: At<'_, '_>, time: &TemplateText) -> Result<Outcome,
         ex,
         fiber,
         scope,
+        program,
         ..
     } = at;
-    let program = ex.program.clone();
     let exprs = &program.exprs;
     let now = ctx.now;
     Ok({
@@ -294,9 +305,9 @@ pub(super) fn sub_workflow(
         ex,
         fiber,
         scope,
+        program,
         ..
     } = at;
-    let program = ex.program.clone();
     let now = ctx.now;
     Ok({
         let Some(child) = ctx.engine.workflow(workflow.as_str()).cloned() else {
@@ -357,8 +368,7 @@ pub(super) fn stop(at: At<'_, '_>) -> Result<Outcome, Step> {
 }
 
 pub(super) fn fail_execution(at: At<'_, '_>, message: &TemplateText) -> Result<Outcome, Step> {
-    let At { ex, scope, .. } = at;
-    let program = ex.program.clone();
+    let At { scope, program, .. } = at;
     let exprs = &program.exprs;
     Ok(Outcome::FailExecution(
         exprs.render(message.as_str(), scope)?,
