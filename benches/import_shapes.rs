@@ -15,7 +15,7 @@
 //! queued are worked off as the worker does, timed on their own.
 //!
 //! `cargo bench --bench import_shapes` (`-- --rows N --seed S --skip-run-off
-//! --defer never|always`).
+//! --defer never|always --shapes N`, N to run only the first N shapes).
 //! Figures are in docs/crm.md.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
@@ -140,7 +140,8 @@ fn main() {
         ("3. the first file again, unchanged", &a),
         ("4. half changed, half new", &c),
     ];
-    for (i, (label, file)) in shapes.iter().enumerate() {
+    let only: usize = flag(&args, "--shapes").unwrap_or(shapes.len());
+    for (i, (label, file)) in shapes.iter().enumerate().take(only) {
         let contacts: i64 = store
             .read(|c| Ok(c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))
             .expect("count");

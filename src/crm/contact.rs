@@ -55,6 +55,53 @@ pub fn upsert(conn: &Connection, u: &Upsert, at: UnixMs) -> Result<(i64, Vec<Crm
     Ok((id, events))
 }
 
+/// Creates a contact the caller knows is new (its `email`, normalized, was
+/// looked up in this transaction), with its fields, tags and lists; returns its id.
+/// Plain single-row statements, for bulk writers: unlike [`upsert`]'s
+/// `ON CONFLICT … RETURNING`, they let SQLite skip the statement journal, which
+/// inside a long transaction costs a copy of every page touched. No events are
+/// built: the caller knows what they are (created; every field set; every tag,
+/// which must be distinct).
+pub(crate) fn insert_new(
+    conn: &Connection,
+    c: &NewContact,
+    fields: &BTreeMap<String, Json>,
+    tags: &[String],
+    lists: &[String],
+    at: UnixMs,
+) -> Result<i64, CrmError> {
+    conn.prepare_cached(
+        "INSERT INTO contacts (uid, email, name, phone, company_domain, source_site, \
+         source_component, source_workflow, source_import, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+    )?
+    .execute(params![
+        crate::uid::new(at),
+        c.email,
+        c.name,
+        c.phone,
+        domain_of(&c.email),
+        c.source_site,
+        c.source_component,
+        c.source_workflow,
+        c.source_import,
+        at
+    ])?;
+    let id = conn.last_insert_rowid();
+    put_new_fields(conn, id, fields)?;
+    let mut tag = conn.prepare_cached(
+        "INSERT INTO contact_tags (contact_id, tag, added_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT DO NOTHING",
+    )?;
+    for t in tags {
+        tag.execute(params![id, t, at])?;
+    }
+    for list in lists {
+        add_to_list(conn, id, list, at)?;
+    }
+    Ok(id)
+}
+
 /// The id of the contact with this email, if any.
 pub fn id_by_email(conn: &Connection, email: &str) -> Result<Option<i64>, CrmError> {
     let mut stmt = conn.prepare_cached("SELECT id FROM contacts WHERE email = ?1")?;
@@ -230,24 +277,41 @@ fn insert_fields(
     id: i64,
     values: &BTreeMap<String, Json>,
 ) -> Result<Vec<CrmEvent>, CrmError> {
-    let mut put = conn.prepare_cached(
-        "INSERT INTO contact_fields (contact_id, field, value_text, value_num) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut events = Vec::new();
-    for (field, value) in values.iter().filter(|(_, v)| !v.is_null()) {
-        let (text, num) = to_columns(value);
-        put.execute(params![id, field, text, num])?;
-        events.push(CrmEvent::FieldChanged {
+    put_new_fields(conn, id, values)?;
+    Ok(values
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(field, value)| CrmEvent::FieldChanged {
             contact_id: id,
             field: field.clone(),
             from: Json::Null,
             to: value.clone(),
-        });
+        })
+        .collect())
+}
+
+/// Writes the fields of a contact that has none yet (nulls are skipped).
+fn put_new_fields(
+    conn: &Connection,
+    id: i64,
+    values: &BTreeMap<String, Json>,
+) -> Result<(), CrmError> {
+    let mut put = conn.prepare_cached(
+        "INSERT INTO contact_fields (contact_id, field, value_text, value_num) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (field, value) in values.iter().filter(|(_, v)| !v.is_null()) {
+        let (text, num) = to_columns(value);
+        put.execute(params![id, field, text, num])?;
     }
-    Ok(events)
+    Ok(())
 }
 
 /// Sets custom fields (null removes one). Returns a `FieldChanged` per real change.
+///
+/// The contact's fields are read in one statement (a contact has few), and each
+/// change is a plain single-row INSERT, UPDATE or DELETE rather than an upsert:
+/// inside a long transaction (an import), SQLite copies every page an upsert
+/// touches into a statement journal first.
 pub fn set_fields(
     conn: &Connection,
     id: i64,
@@ -258,23 +322,25 @@ pub fn set_fields(
     if values.is_empty() {
         return Ok(events);
     }
-    let mut get = conn.prepare_cached(
-        "SELECT value_text, value_num FROM contact_fields WHERE contact_id = ?1 AND field = ?2",
+    let current: BTreeMap<String, Json> = {
+        let mut get = conn.prepare_cached(
+            "SELECT field, value_text, value_num FROM contact_fields WHERE contact_id = ?1",
+        )?;
+        let rows = get.query_map([id], |r| {
+            Ok((r.get::<_, String>(0)?, from_columns(r.get(1)?, r.get(2)?)))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO contact_fields (contact_id, field, value_text, value_num) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    let mut put = conn.prepare_cached(
-        "INSERT INTO contact_fields (contact_id, field, value_text, value_num) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (contact_id, field) DO UPDATE SET value_text = excluded.value_text, \
-         value_num = excluded.value_num",
+    let mut update = conn.prepare_cached(
+        "UPDATE contact_fields SET value_text = ?3, value_num = ?4 WHERE contact_id = ?1 AND field = ?2",
     )?;
     let mut del =
         conn.prepare_cached("DELETE FROM contact_fields WHERE contact_id = ?1 AND field = ?2")?;
     for (field, value) in values {
-        let before = get
-            .query_row(params![id, field], |r| {
-                Ok(from_columns(r.get(0)?, r.get(1)?))
-            })
-            .optional()?
-            .unwrap_or(Json::Null);
+        let before = current.get(field).cloned().unwrap_or(Json::Null);
         if &before == value {
             continue;
         }
@@ -282,7 +348,12 @@ pub fn set_fields(
             del.execute(params![id, field])?;
         } else {
             let (text, num) = to_columns(value);
-            put.execute(params![id, field, text, num])?;
+            let stmt = if before.is_null() {
+                &mut insert
+            } else {
+                &mut update
+            };
+            stmt.execute(params![id, field, text, num])?;
         }
         events.push(CrmEvent::FieldChanged {
             contact_id: id,

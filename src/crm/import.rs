@@ -11,13 +11,15 @@ use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::contact::{self, Upsert};
+use super::CrmError;
 use super::privacy;
-use super::{CrmError, CrmEvent};
 use crate::model::contacts::{FieldDef, FieldType};
+use crate::store::UnixMs;
 use crate::store::ops::normalize_email;
-use crate::store::{NewContact, UnixMs};
-use rusqlite::OptionalExtension as _;
+
+mod write;
+
+use write::{CHUNK, IMPORT_CACHE_KIB, Pending, StoreSide};
 
 /// What to do with a row whose email is already a contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -274,92 +276,35 @@ pub fn import(
         delimiter: char::from(delimiter),
         ..Report::default()
     };
+    if conn.is_autocommit() {
+        // Its indexes and triggers come back at its end; only a transaction
+        // promises that they do if it stops half-way.
+        return Err(ImportError::Io(
+            "an import runs inside a transaction".into(),
+        ));
+    }
     // Random inserts into the email, name and field indexes of a large store miss
     // the writer's usual page cache; a larger one for the import's length, given
     // back after (the statement below cannot fail half-way).
     let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
     conn.execute_batch(&format!("PRAGMA cache_size = {IMPORT_CACHE_KIB}"))?;
-    // Inside the caller's transaction: a failed import puts the indexes back too.
-    // Whether they are dropped is decided after the first chunk (see
-    // `ChunkWriter::maybe_defer`).
-    let max_id_before: i64 =
-        conn.query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| {
-            r.get(0)
-        })?;
-    let mut deferred: Vec<String> = Vec::new();
-    let result = rows_into_store(
-        conn,
-        &mut reader,
-        &columns,
-        (fields, lists),
-        opts,
-        now,
-        progress,
-        &mut report,
-        &mut deferred,
-    );
-    let queued = if !deferred.is_empty() && result.is_ok() {
-        // New contacts have ids above every old one: queued for search in one go.
-        conn.execute(
-            "INSERT INTO contacts_fts_queue (contact_id, indexed) \
-             SELECT id, 0 FROM contacts WHERE id > ?1 ON CONFLICT (contact_id) DO NOTHING",
-            [max_id_before],
-        )
-        .map(drop)
-    } else {
-        Ok(())
-    };
-    let rebuilt = deferred.iter().try_for_each(|sql| conn.execute_batch(sql));
+    let result = StoreSide::begin(conn, opts, now).and_then(|mut side| {
+        rows_into_store(
+            conn,
+            &mut reader,
+            &columns,
+            (fields, lists),
+            opts,
+            progress,
+            &mut report,
+            &mut side,
+        )?;
+        side.finish(&mut report)
+    });
     conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))?;
     result?;
-    queued?;
-    rebuilt?;
     progress(report.rows);
     Ok(report)
-}
-
-/// Drops the secondary indexes of the contact tables (not the ones behind UNIQUE
-/// constraints, which the upsert needs) and the triggers that queue a contact for
-/// the search index when it is created or its fields change (the import queues
-/// the new contacts in one statement at its end and the existing ones it changes
-/// as it goes); returns the statements that recreate them.
-fn drop_indexes(conn: &Connection) -> Result<Vec<String>, ImportError> {
-    let found: Vec<(String, String, String)> = {
-        let mut stmt = conn.prepare(
-            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND ( \
-               (type = 'index' AND tbl_name IN ('contacts', 'contact_fields', 'contact_tags', 'list_members')) \
-               OR (type = 'trigger' AND (name = 'contacts_fts_queue_insert' \
-                   OR name LIKE 'contacts_fts_queue_field_%')))",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    for (kind, name, _) in &found {
-        let kind = if kind == "trigger" {
-            "TRIGGER"
-        } else {
-            "INDEX"
-        };
-        conn.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "")))?;
-    }
-    Ok(found.into_iter().map(|(_, _, sql)| sql).collect())
-}
-
-/// Page cache of the writer during an import (KiB, negative as SQLite wants it).
-const IMPORT_CACHE_KIB: i64 = -65_536;
-
-/// Rows read before they are written: a chunk is looked up in email order and
-/// written in contact order, so that a large store's indexes are walked forward
-/// instead of at random (on a store of 2,000,000 contacts, the random walk made
-/// each row wait for pages of the email index and the field and tag tables).
-const CHUNK: usize = 50_000;
-
-/// A row that passed its checks, waiting in a chunk.
-struct Pending {
-    email: String,
-    row: Row,
-    /// The existing contact: id, name and phone.
-    found: Option<(i64, Option<String>, Option<String>)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -369,22 +314,13 @@ fn rows_into_store<R: Read>(
     columns: &[(String, Target)],
     (fields, lists): (&BTreeMap<String, FieldDef>, &BTreeSet<String>),
     opts: &Options,
-    now: UnixMs,
     progress: &mut dyn FnMut(u64),
     report: &mut Report,
-    deferred: &mut Vec<String>,
+    side: &mut StoreSide<'_>,
 ) -> Result<(), ImportError> {
     let mut seen: HashMap<String, u64> = HashMap::new();
     // Forgotten people are few: their hashes are read once, not queried per row.
     let suppressed = privacy::suppressed_hashes(conn)?;
-    let mut writer = ChunkWriter {
-        conn,
-        opts,
-        now,
-        queue: EventQueue::new(conn, &opts.queue_events, now)?,
-        deferred,
-        decided: !opts.defer_indexes,
-    };
     let mut chunk: Vec<Pending> = Vec::with_capacity(CHUNK);
     let mut record = csv::StringRecord::new();
     loop {
@@ -435,188 +371,29 @@ fn rows_into_store<R: Read>(
             ));
             continue;
         }
-        row.tags.extend(opts.tags.iter().cloned());
-        row.lists.extend(opts.list.iter().cloned());
-        chunk.push(Pending {
-            email,
-            row,
-            found: None,
-        });
+        add_distinct(&mut row.tags, &opts.tags);
+        add_distinct(&mut row.lists, opts.list.as_slice());
+        chunk.push(Pending::new(email, row));
         if chunk.len() >= CHUNK {
-            writer.write(&mut chunk, report)?;
-            writer.maybe_defer(report)?;
+            side.write(&mut chunk, report)?;
+            side.maybe_defer(report)?;
         }
     }
-    writer.write(&mut chunk, report)?;
-    report.events_queued = writer.queue.finish()?;
-    Ok(())
+    side.write(&mut chunk, report)
 }
 
-/// Writes chunks of checked rows.
-struct ChunkWriter<'a> {
-    conn: &'a Connection,
-    opts: &'a Options,
-    now: UnixMs,
-    queue: EventQueue<'a>,
-    /// The statements that recreate the indexes and triggers dropped for the
-    /// import's length (empty while none are).
-    deferred: &'a mut Vec<String>,
-    /// Whether dropping them was decided.
-    decided: bool,
-}
-
-impl ChunkWriter<'_> {
-    /// After the first chunk of an import large against the store: the indexes are
-    /// dropped (and rebuilt at the end) unless that chunk was nearly all unchanged
-    /// rows. Rebuilding costs in proportion to the whole store, so a re-import of
-    /// an unchanged list keeps them: measured at 1,000,000 rows into 2,000,000
-    /// contacts, 30.7 s rebuilding and 17.7 s keeping them.
-    fn maybe_defer(&mut self, report: &Report) -> Result<(), ImportError> {
-        if self.decided {
-            return Ok(());
+/// Appends what `to` lacks of `more` (trimmed, not empty) and drops repeats:
+/// a new contact's tags are written and announced once each.
+fn add_distinct(to: &mut Vec<String>, more: &[String]) {
+    to.extend(more.iter().map(|t| t.trim().to_string()));
+    let mut kept = 0;
+    for i in 0..to.len() {
+        if !to[i].trim().is_empty() && !to[..kept].contains(&to[i]) {
+            to.swap(kept, i);
+            kept += 1;
         }
-        self.decided = true;
-        let written = report.created + report.updated;
-        if written * 10 >= report.unchanged {
-            *self.deferred = drop_indexes(self.conn)?;
-        }
-        Ok(())
     }
-
-    /// Looks the chunk's addresses up in email order, then writes the existing
-    /// contacts in id order and the new ones in email order (their ids ascend with
-    /// it, so their field and tag rows append).
-    fn write(&mut self, chunk: &mut Vec<Pending>, report: &mut Report) -> Result<(), ImportError> {
-        let conn = self.conn;
-        chunk.sort_unstable_by(|a, b| a.email.cmp(&b.email));
-        let mut existing =
-            conn.prepare_cached("SELECT id, name, phone FROM contacts WHERE email = ?1")?;
-        for p in chunk.iter_mut() {
-            p.found = existing
-                .query_row([&p.email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
-        }
-        // New ones stay in email order after the existing ones, by id.
-        chunk.sort_by_key(|p| p.found.as_ref().map_or(i64::MAX, |f| f.0));
-        let mut touch = conn.prepare_cached(
-            "UPDATE contacts SET name = coalesce(?2, name), phone = coalesce(?3, phone), \
-             updated_at = ?4 WHERE id = ?1",
-        )?;
-        let mut requeue = conn.prepare_cached(
-            "INSERT INTO contacts_fts_queue (contact_id, indexed) VALUES (?1, 1) \
-             ON CONFLICT (contact_id) DO NOTHING",
-        )?;
-        let now = self.now;
-        for p in chunk.drain(..) {
-            let Pending { email, row, found } = p;
-            match found {
-                Some(_) if self.opts.existing == ExistingPolicy::Skip => report.skipped += 1,
-                Some((id, name, phone)) => {
-                    // Compared before written: an unchanged row writes nothing.
-                    let mut events = contact::set_fields(conn, id, &row.fields, now)?;
-                    let fields_changed = !events.is_empty();
-                    events.extend(contact::add_tags(conn, id, &row.tags, now)?);
-                    let mut changed = !events.is_empty();
-                    for list in &row.lists {
-                        changed |= contact::add_to_list(conn, id, list, now)?;
-                    }
-                    let renamed = row.name.is_some() && row.name != name;
-                    let rephoned = row.phone.is_some() && row.phone != phone;
-                    if changed || renamed || rephoned {
-                        touch.execute(rusqlite::params![id, row.name, row.phone, now])?;
-                        report.updated += 1;
-                    } else {
-                        report.unchanged += 1;
-                    }
-                    if !self.deferred.is_empty() && fields_changed {
-                        // The field triggers are off for the import's length.
-                        requeue.execute([id])?;
-                    }
-                    self.queue.push(events)?;
-                }
-                None => {
-                    let u = Upsert {
-                        contact: NewContact {
-                            email,
-                            name: row.name,
-                            phone: row.phone,
-                            source_import: self.opts.source.clone(),
-                            ..NewContact::default()
-                        },
-                        fields: row.fields,
-                        tags: row.tags,
-                        lists: row.lists,
-                    };
-                    let (_, caused) = contact::upsert(conn, &u, now)?;
-                    report.created += 1;
-                    self.queue.push(caused)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Events of the wanted types, written a thousand to a row of
-/// `crm_event_batches`.
-struct EventQueue<'a> {
-    conn: &'a Connection,
-    wanted: &'a BTreeSet<String>,
-    pending: Vec<CrmEvent>,
-    queued: u64,
-    now: UnixMs,
-}
-
-impl<'a> EventQueue<'a> {
-    const BATCH: usize = 1000;
-
-    fn new(
-        conn: &'a Connection,
-        wanted: &'a BTreeSet<String>,
-        now: UnixMs,
-    ) -> Result<EventQueue<'a>, ImportError> {
-        Ok(EventQueue {
-            conn,
-            wanted,
-            pending: Vec::new(),
-            queued: 0,
-            now,
-        })
-    }
-
-    fn push(&mut self, events: Vec<CrmEvent>) -> Result<(), ImportError> {
-        if self.wanted.is_empty() {
-            return Ok(());
-        }
-        for e in events {
-            if self.wanted.contains(&e.queue_key()) {
-                self.pending.push(e);
-            }
-        }
-        if self.pending.len() >= Self::BATCH {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), ImportError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let text = serde_json::to_string(&self.pending)
-            .map_err(|e| ImportError::Io(format!("queueing events: {e}")))?;
-        self.conn
-            .prepare_cached("INSERT INTO crm_event_batches (events, created_at) VALUES (?1, ?2)")?
-            .execute(rusqlite::params![text, self.now])?;
-        self.queued += self.pending.len() as u64;
-        self.pending.clear();
-        Ok(())
-    }
-
-    fn finish(mut self) -> Result<u64, ImportError> {
-        self.flush()?;
-        Ok(self.queued)
-    }
+    to.truncate(kept);
 }
 
 /// Reads through, dropping every `\r` that precedes a `\n`: the csv crate counts
@@ -798,8 +575,9 @@ mod tests {
     fn run(text: &str) -> Report {
         let mut conn = Connection::open_in_memory().expect("open");
         crate::store::migrations::sqlite_migrate(&mut conn).expect("migrate");
+        let tx = conn.transaction().expect("begin");
         import(
-            &conn,
+            &tx,
             text.as_bytes(),
             &BTreeMap::new(),
             &BTreeSet::new(),
@@ -808,6 +586,13 @@ mod tests {
             &mut |_| {},
         )
         .expect("import")
+    }
+
+    #[test]
+    fn repeated_tags_are_kept_once_in_their_first_order() {
+        let mut tags = vec!["b".to_string(), "a".into(), "b".into(), " ".into()];
+        add_distinct(&mut tags, &[" a ".into(), "c".into()]);
+        assert_eq!(tags, ["b", "a", "c"]);
     }
 
     #[test]

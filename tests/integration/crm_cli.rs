@@ -230,6 +230,57 @@ fn a_large_import_keeps_search_current_for_the_contacts_it_updates() {
 }
 
 #[test]
+fn a_small_import_keeps_search_current_for_renamed_and_new_contacts() {
+    let dir = demo();
+    assert!(
+        run(
+            &[
+                "contacts",
+                "add",
+                "first@example.org",
+                "--name",
+                "Olwen Rask"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    let emails = |query: &str| -> Vec<String> {
+        json_out(
+            &["contacts", "search", query, "--format", "json"],
+            dir.path(),
+        )
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["email"].as_str().map(String::from))
+        .collect()
+    };
+    // Indexed before the import, so the rename must queue it again.
+    assert_eq!(emails("olwen"), ["first@example.org"]);
+    let before = index_names(dir.path());
+    std::fs::write(
+        dir.path().join("small.csv"),
+        "email,name,company\nfirst@example.org,Zebediah Quux,\nnew@example.org,Ysolde Marr,Vantablack Ltd\n",
+    )
+    .expect("csv");
+    let report = json_out(
+        &["contacts", "import", "small.csv", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(
+        (report["created"].as_u64(), report["updated"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(index_names(dir.path()), before, "triggers are back");
+    assert_eq!(emails("zebediah"), ["first@example.org"], "renamed");
+    assert!(emails("olwen").is_empty(), "the old name is gone");
+    assert_eq!(emails("ysolde"), ["new@example.org"], "created");
+    assert_eq!(emails("vantablack"), ["new@example.org"], "its field");
+}
+
+#[test]
 fn an_import_killed_halfway_changes_nothing() {
     let dir = demo();
     // One contact before, which must be all that is there after.
