@@ -9,9 +9,9 @@
 //! 3. the first file again, unchanged (nothing may be written);
 //! 4. half of the first file with a changed plan, half new rows.
 //!
-//! Each import runs as `contacts import` runs it (its own transaction through the
-//! store's writer, indexes deferred when the file is large against the store);
-//! time and peak memory are the import's. Then the events the first import
+//! Each import runs as `contacts import` runs it, in a process of its own (its
+//! own transaction through the store's writer, indexes deferred when the file is
+//! large against the store); time is the import's, peak memory the process's. Then the events the first import
 //! queued are worked off as the worker does, timed on their own.
 //!
 //! `cargo bench --bench import_shapes` (`-- --rows N --seed S --skip-run-off
@@ -47,10 +47,6 @@ fn peak_rss_mib() -> u64 {
         })
         .unwrap_or(0)
         / 1024
-}
-
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 const PLANS: &[&str] = &["free", "starter", "pro", "enterprise"];
@@ -94,14 +90,12 @@ fn write_csv(path: &Path, seed: u64, rows: impl Iterator<Item = (u64, bool)>) {
     w.flush().expect("flush");
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--bench") {
-        println!("run with `cargo bench --bench import_shapes` to measure");
-        return;
-    }
-    let n: u64 = flag(&args, "--rows").unwrap_or(1_000_000);
-    let seed: u64 = flag(&args, "--seed").unwrap_or(42);
+/// The demo workspace's engine, custom fields and lists.
+fn demo() -> (
+    Arc<funnel::engine::Engine>,
+    std::collections::BTreeMap<String, funnel::model::contacts::FieldDef>,
+    std::collections::BTreeSet<String>,
+) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let ws = funnel::workspace::load(repo, repo).expect("demo workspace");
     let engine = Arc::new(funnel::engine::Engine::from_workspace(&ws).expect("engine"));
@@ -110,11 +104,26 @@ fn main() {
         .as_ref()
         .map(|d| d.value.fields.clone())
         .unwrap_or_default();
-    let lists: std::collections::BTreeSet<String> = ws
+    let lists = ws
         .lists
         .as_ref()
         .map(|d| d.value.lists.keys().cloned().collect())
         .unwrap_or_default();
+    (engine, fields, lists)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") {
+        println!("run with `cargo bench --bench import_shapes` to measure");
+        return;
+    }
+    if args.iter().any(|a| a == "--child") {
+        one_shape(&args);
+        return;
+    }
+    let n: u64 = flag(&args, "--rows").unwrap_or(1_000_000);
+    let seed: u64 = flag(&args, "--seed").unwrap_or(42);
     let dir = tempfile::tempdir().expect("tempdir");
     let a = dir.path().join("a.csv");
     let b = dir.path().join("b.csv");
@@ -133,7 +142,7 @@ fn main() {
         "seed {seed}; {n} rows per file, written in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let store = SqliteStore::open(&dir.path().join("import.db"), Synchronous::Full).expect("store");
+    let db = dir.path().join("import.db");
     let shapes = [
         ("1. new rows into an empty store", &a),
         ("2. new rows into a store of the same size", &b),
@@ -141,55 +150,25 @@ fn main() {
         ("4. half changed, half new", &c),
     ];
     let only: usize = flag(&args, "--shapes").unwrap_or(shapes.len());
+    let exe = std::env::current_exe().expect("own path");
     for (i, (label, file)) in shapes.iter().enumerate().take(only) {
-        let contacts: i64 = store
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))
-            .expect("count");
-        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        let defer = match flag::<String>(&args, "--defer").as_deref() {
-            Some("never") => false,
-            Some("always") => true,
-            _ => import::worth_deferring(size, u64::try_from(contacts).unwrap_or(0)),
-        };
-        let opts = import::Options {
-            defer_indexes: defer,
-            source: Some("import:bench.csv".into()),
-            queue_events: engine.trigger_types(),
-            ..import::Options::default()
-        };
-        let (fields, lists, file) = (fields.clone(), lists.clone(), file.to_path_buf());
-        reset_peak_rss();
-        let t = Instant::now();
-        let report = store
-            .write_alone(move |c| {
-                let input = std::fs::File::open(&file).expect("open csv");
-                import::import(
-                    c,
-                    input,
-                    &fields,
-                    &lists,
-                    &opts,
-                    1_767_225_600_000,
-                    &mut |_| {},
-                )
-                .map_err(|e| funnel::store::StoreError::Invalid(e.to_string()))
-            })
-            .wait()
-            .expect("import");
-        let secs = t.elapsed().as_secs_f64();
-        println!(
-            "{label}: {} rows into {contacts} contacts in {secs:.1} s (index rebuild allowed: {defer}) ({:.0} rows/s): {} created, {} updated, {} unchanged, {} rejected, {} events queued; peak resident memory {} MiB",
-            report.rows,
-            report.rows as f64 / secs,
-            report.created,
-            report.updated,
-            report.unchanged,
-            report.rejects.len(),
-            report.events_queued,
-            peak_rss_mib()
-        );
+        // Each import runs in a process of its own, as `contacts import` does,
+        // so that its peak memory is its own.
+        let mut child = std::process::Command::new(&exe);
+        child
+            .args(["--bench", "--child", "--label", label])
+            .arg("--store")
+            .arg(&db)
+            .arg("--file")
+            .arg(file);
+        if let Some(d) = flag::<String>(&args, "--defer") {
+            child.args(["--defer", &d]);
+        }
+        let status = child.status().expect("run a shape");
+        assert!(status.success(), "{label} failed");
+        let store = SqliteStore::open(&db, Synchronous::Full).expect("store");
         if i == 0 && !args.iter().any(|a| a == "--skip-run-off") {
-            run_off(&store, &engine);
+            run_off(&store, &demo().0);
         } else {
             // Later shapes' events are counted, then dropped, so that each shape
             // starts from the same kind of store.
@@ -199,6 +178,59 @@ fn main() {
                 .expect("clear");
         }
     }
+}
+
+/// One import, in this process: the store at `--store`, the file at `--file`.
+fn one_shape(args: &[String]) {
+    let (engine, fields, lists) = demo();
+    let label: String = flag(args, "--label").unwrap_or_default();
+    let db: std::path::PathBuf = flag(args, "--store").expect("--store");
+    let file: std::path::PathBuf = flag(args, "--file").expect("--file");
+    let store = SqliteStore::open(&db, Synchronous::Full).expect("store");
+    let contacts: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))
+        .expect("count");
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let defer = match flag::<String>(args, "--defer").as_deref() {
+        Some("never") => false,
+        Some("always") => true,
+        _ => import::worth_deferring(size, u64::try_from(contacts).unwrap_or(0)),
+    };
+    let opts = import::Options {
+        defer_indexes: defer,
+        source: Some("import:bench.csv".into()),
+        queue_events: engine.trigger_types(),
+        ..import::Options::default()
+    };
+    let t = Instant::now();
+    let report = store
+        .write_alone(move |c| {
+            let input = std::fs::File::open(&file).expect("open csv");
+            import::import(
+                c,
+                input,
+                &fields,
+                &lists,
+                &opts,
+                1_767_225_600_000,
+                &mut |_| {},
+            )
+            .map_err(|e| funnel::store::StoreError::Invalid(e.to_string()))
+        })
+        .wait()
+        .expect("import");
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{label}: {} rows into {contacts} contacts in {secs:.1} s (index rebuild allowed: {defer}) ({:.0} rows/s): {} created, {} updated, {} unchanged, {} rejected, {} events queued; peak resident memory of the process {} MiB",
+        report.rows,
+        report.rows as f64 / secs,
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.rejects.len(),
+        report.events_queued,
+        peak_rss_mib()
+    );
 }
 
 /// Works off the queued events as the worker does (a slice per transaction) and

@@ -4,7 +4,7 @@
 //! its line and reason. One transaction: an import that stops halfway (an error, a
 //! kill) leaves the store as it was.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 use rusqlite::Connection;
@@ -285,9 +285,13 @@ pub fn import(
     }
     // Random inserts into the email, name and field indexes of a large store miss
     // the writer's usual page cache; a larger one for the import's length, given
-    // back after (the statement below cannot fail half-way).
+    // back after (the statement below cannot fail half-way). Rebuilt indexes are
+    // sorted in files beyond that cache, not in memory: millions of entries.
     let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-    conn.execute_batch(&format!("PRAGMA cache_size = {IMPORT_CACHE_KIB}"))?;
+    let temp: i64 = conn.query_row("PRAGMA temp_store", [], |r| r.get(0))?;
+    conn.execute_batch(&format!(
+        "PRAGMA cache_size = {IMPORT_CACHE_KIB}; PRAGMA temp_store = FILE"
+    ))?;
     let result = StoreSide::begin(conn, opts, now).and_then(|mut side| {
         rows_into_store(
             conn,
@@ -301,7 +305,9 @@ pub fn import(
         )?;
         side.finish(&mut report)
     });
-    conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))?;
+    conn.execute_batch(&format!(
+        "PRAGMA cache_size = {cache}; PRAGMA temp_store = {temp}"
+    ))?;
     result?;
     progress(report.rows);
     Ok(report)
@@ -318,7 +324,6 @@ fn rows_into_store<R: Read>(
     report: &mut Report,
     side: &mut StoreSide<'_>,
 ) -> Result<(), ImportError> {
-    let mut seen: HashMap<String, u64> = HashMap::new();
     // Forgotten people are few: their hashes are read once, not queried per row.
     let suppressed = privacy::suppressed_hashes(conn)?;
     let mut chunk: Vec<Pending> = Vec::with_capacity(CHUNK);
@@ -356,14 +361,9 @@ fn rows_into_store<R: Read>(
                 continue;
             }
         };
+        // A repeated address is found when its chunk is written (see
+        // `write::StoreSide::write`), without a set of every address in memory.
         let email = normalize_email(&row.email);
-        if let Some(first) = seen.get(&email) {
-            report
-                .rejects
-                .push(reject(format!("duplicate of line {first} ({email})")));
-            continue;
-        }
-        seen.insert(email.clone(), line);
         if !suppressed.is_empty() && suppressed.contains(&privacy::email_hash(&email)) {
             report.rejects.push(reject(
                 "suppressed: this person asked to be forgotten; import them only with new consent"
@@ -373,13 +373,16 @@ fn rows_into_store<R: Read>(
         }
         add_distinct(&mut row.tags, &opts.tags);
         add_distinct(&mut row.lists, opts.list.as_slice());
-        chunk.push(Pending::new(email, row));
+        chunk.push(Pending::new(line, &record, email, row));
         if chunk.len() >= CHUNK {
             side.write(&mut chunk, report)?;
             side.maybe_defer(report)?;
         }
     }
-    side.write(&mut chunk, report)
+    side.write(&mut chunk, report)?;
+    // Repeats are found a chunk at a time: rejects are listed in file order.
+    report.rejects.sort_by_key(|r| r.line);
+    Ok(())
 }
 
 /// Appends what `to` lacks of `more` (trimmed, not empty) and drops repeats:
@@ -586,6 +589,34 @@ mod tests {
             &mut |_| {},
         )
         .expect("import")
+    }
+
+    #[test]
+    fn a_repeated_address_is_rejected_in_its_chunk_and_across_chunks() {
+        let mut text = String::from("email\n");
+        for i in 0..write::CHUNK + 10 {
+            text.push_str(&format!("p{i}@example.org\n"));
+        }
+        // Line 2 is p0, in the first chunk; the repeats below land in the second,
+        // one of them twice, and one differs only in case.
+        text.push_str("P0@Example.org\np50005@example.org\np50005@example.org\n");
+        let r = run(&text);
+        let last = write::CHUNK as u64 + 11;
+        let rejects: Vec<(u64, &str)> = r
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            rejects,
+            [
+                (last + 1, "duplicate of line 2 (p0@example.org)"),
+                (last + 2, "duplicate of line 50007 (p50005@example.org)"),
+                (last + 3, "duplicate of line 50007 (p50005@example.org)"),
+            ]
+        );
+        assert_eq!(r.created, write::CHUNK as u64 + 10);
+        assert_eq!(r.rejects[0].record, ["P0@Example.org"]);
     }
 
     #[test]
