@@ -32,10 +32,17 @@ pub(super) const IMPORT_CACHE_KIB: i64 = -65_536;
 const SEARCH_TRIGGERS: &str = "type = 'trigger' AND name LIKE 'contacts_fts_queue_%' \
      AND name <> 'contacts_fts_queue_delete'";
 
-/// The secondary indexes of the contact tables (not the ones behind UNIQUE
-/// constraints, which the lookups need).
+/// The secondary indexes of the contact tables that new contacts enter at random
+/// places (names, domains, field values): dropped and rebuilt when that is
+/// cheaper. Not the ones behind UNIQUE constraints, which the lookups need, and
+/// not those a new contact enters at the end of (created now, with an id above
+/// every other; a score of 0 is outside the scored index; a tag's or a list's
+/// members by ascending id): SQLite appends to those for less than a rebuild's
+/// pass over the whole store.
 const SECONDARY_INDEXES: &str = "type = 'index' \
-     AND tbl_name IN ('contacts', 'contact_fields', 'contact_tags', 'list_members')";
+     AND tbl_name IN ('contacts', 'contact_fields', 'contact_tags', 'list_members') \
+     AND name NOT IN ('contacts_by_created', 'contacts_by_status', 'contacts_scored', \
+         'contact_tags_by_tag', 'list_members_by_contact')";
 
 /// A row that passed its checks, waiting in a chunk.
 pub(super) struct Pending {
