@@ -350,6 +350,7 @@ fn import_bench(
                 &lists,
                 &import::Options {
                     defer_indexes: true,
+                    bulk: true,
                     ..import::Options::default()
                 },
                 0,

@@ -198,6 +198,7 @@ fn one_shape(args: &[String]) {
     };
     let opts = import::Options {
         defer_indexes: defer,
+        bulk: import::worth_bulk(size),
         source: Some("import:bench.csv".into()),
         queue_events: engine.trigger_types(),
         ..import::Options::default()

@@ -718,6 +718,7 @@ fn import(
         tags: tag,
         list,
         defer_indexes: false,
+        bulk: false,
         source: Some(format!(
             "import:{}",
             file.file_name().map_or_else(

@@ -51,6 +51,7 @@ pub fn run(
         store.read(|c| Ok(c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))?;
     let mut opts = opts;
     opts.defer_indexes = import::worth_deferring(size, u64::try_from(contacts).unwrap_or(0));
+    opts.bulk = import::worth_bulk(size);
     if workflows {
         opts.queue_events = engine.trigger_types();
     }

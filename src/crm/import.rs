@@ -63,6 +63,9 @@ pub struct Options {
     /// Rebuild the contact indexes once at the end instead of updating them row by
     /// row: for a file large against the store (see [`worth_deferring`]).
     pub defer_indexes: bool,
+    /// Turn the search queue's triggers off for the import's length and queue
+    /// what they would have (see [`worth_bulk`]).
+    pub bulk: bool,
     /// Where the contacts came from (`import:people.csv`), kept as their source.
     pub source: Option<String>,
     /// The CRM events to queue for ingestion, by [`CrmEvent::queue_key`]
@@ -76,6 +79,15 @@ pub struct Options {
 /// are (a row of a contact CSV is rarely under 40 bytes).
 pub fn worth_deferring(file_bytes: u64, contacts: u64) -> bool {
     file_bytes / 40 >= contacts.max(10_000)
+}
+
+/// Whether an import of `file_bytes` should turn the search queue's triggers
+/// off: for thousands of rows, where each statement under a trigger makes SQLite
+/// journal the pages it touches (a third of an import's time); a few rows keep
+/// them rather than change the schema, which every connection then prepares
+/// its statements again for.
+pub fn worth_bulk(file_bytes: u64) -> bool {
+    file_bytes >= 256 * 1024
 }
 
 /// A row that was not imported.
