@@ -611,7 +611,7 @@ mod tests {
         }
         // Line 2 is p0, in the first chunk; the repeats below land in the second,
         // one of them twice, and one differs only in case.
-        text.push_str("P0@Example.org\np50005@example.org\np50005@example.org\n");
+        text.push_str("P0@Example.org\np50005@example.org\np50005@example.org\np1@example.org\np1@example.org\n");
         let r = run(&text);
         let last = write::CHUNK as u64 + 11;
         let rejects: Vec<(u64, &str)> = r
@@ -625,6 +625,8 @@ mod tests {
                 (last + 1, "duplicate of line 2 (p0@example.org)"),
                 (last + 2, "duplicate of line 50007 (p50005@example.org)"),
                 (last + 3, "duplicate of line 50007 (p50005@example.org)"),
+                (last + 4, "duplicate of line 3 (p1@example.org)"),
+                (last + 5, "duplicate of line 3 (p1@example.org)"),
             ]
         );
         assert_eq!(r.created, write::CHUNK as u64 + 10);

@@ -194,13 +194,17 @@ impl<'a> StoreSide<'a> {
         report: &mut Report,
     ) -> Result<(), ImportError> {
         chunk.sort_unstable_by(|a, b| a.email.cmp(&b.email).then(a.line.cmp(&b.line)));
+        // Repeats in the chunk wait for the row they repeat: if that one repeats
+        // an earlier chunk's row, they name that row's line too.
+        let mut repeats: Vec<(u64, Reject)> = Vec::new();
         chunk.dedup_by(|later, first| {
             let repeat = later.email == first.email;
             if repeat {
-                report.rejects.push(later.duplicate_of(first.line));
+                repeats.push((first.line, later.duplicate_of(first.line)));
             }
             repeat
         });
+        let mut first_of: HashMap<u64, Reject> = HashMap::new();
         let mut existing = self
             .conn
             .prepare_cached("SELECT id, name, phone FROM contacts WHERE email = ?1")?;
@@ -221,7 +225,7 @@ impl<'a> StoreSide<'a> {
             let max = self.max_id_before;
             if let Some(found) = &p.found {
                 if let Some(first) = self.first_lines.get(found.id, max) {
-                    report.rejects.push(p.duplicate_of(first));
+                    first_of.insert(p.line, p.duplicate_of(first));
                     continue;
                 }
                 self.first_lines.set(found.id, max, p.line);
@@ -235,6 +239,13 @@ impl<'a> StoreSide<'a> {
                 }
             }
         }
+        for (kept, mut reject) in repeats {
+            if let Some(earlier) = first_of.get(&kept) {
+                reject.reason.clone_from(&earlier.reason);
+            }
+            report.rejects.push(reject);
+        }
+        report.rejects.extend(first_of.into_values());
         Ok(())
     }
 
