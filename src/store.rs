@@ -7,8 +7,10 @@
 //! pool, backup and restore, and the operations the engine, CRM, email, daemon and TUI
 //! call. It does not decide what to write; those modules do.
 
+pub mod db;
 pub mod migrations;
 pub mod ops;
+pub mod pg_conn;
 pub mod postgres;
 pub mod search;
 pub mod sqlite;
@@ -42,12 +44,21 @@ pub enum StoreError {
     Invalid(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A query that had to return a row returned none.
+    #[error("no row")]
+    NoRows,
+    /// A column did not hold what the code reads from it.
+    #[error("unreadable column: {0}")]
+    Decode(String),
     #[error("environment variable {0} is not set (the store URL refers to it)")]
     MissingEnv(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
+        if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
+            return StoreError::NoRows;
+        }
         StoreError::Sqlite(e.to_string())
     }
 }

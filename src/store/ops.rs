@@ -6,6 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value as Json;
 
+use super::db::Db;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{StoreError, StoreLocation, UnixMs};
@@ -89,6 +90,42 @@ impl Store {
                 Ok(Store::Sqlite(store))
             }
             StoreLocation::Postgres { url } => Ok(Store::Postgres(PgStore::connect(url).await?)),
+        }
+    }
+
+    /// Queues a write for the backend's group commit; the ticket resolves once it
+    /// is durable. `f` runs on the writer's thread inside a savepoint of its own.
+    pub fn write<T, F>(&self, f: F) -> super::writer::WriteTicket<T>
+    where
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self {
+            Store::Sqlite(s) => s.write_db(f),
+            Store::Postgres(p) => p.write(f),
+        }
+    }
+
+    /// Queues a write that changes many rows, in a transaction of its own.
+    pub fn write_alone<T, F>(&self, f: F) -> super::writer::WriteTicket<T>
+    where
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self {
+            Store::Sqlite(s) => s.write_alone_db(f),
+            Store::Postgres(p) => p.write_alone(f),
+        }
+    }
+
+    /// Runs `f` on a read connection. Blocking: async callers use `spawn_blocking`.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.read(|c| f(Db::Sqlite(c))),
+            Store::Postgres(p) => p.read(f),
         }
     }
 

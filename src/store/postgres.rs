@@ -1,40 +1,156 @@
-//! The PostgreSQL backend: a connection, its migrations, and the schema it works in.
+//! The PostgreSQL backend: connections, migrations, the writer and the read pool.
 //!
-//! For now one connection (the operations in `ops` run one statement each); a pool
-//! and `SELECT … FOR UPDATE SKIP LOCKED` work claiming come with the multi-daemon
-//! issue. Connections are made without TLS: the server is expected on loopback or a
-//! private network until the rustls connector is added.
+//! Writes go through the same group-commit writer as SQLite's (one transaction per
+//! batch of jobs, a savepoint each), on a connection of its own; reads take a
+//! connection from a small pool. Several processes may share one database: work is
+//! claimed with `FOR UPDATE SKIP LOCKED`, so their writers do not wait on each
+//! other. To work in one schema, give `options=-c search_path=NAME` in the URL
+//! (libpq syntax).
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use tokio_postgres::{Client, NoTls};
 
 use super::StoreError;
+use super::db::Db;
+use super::pg_conn::PgConn;
+use super::writer::{WriteConn, WriteTicket, Writer, WriterThread};
+
+/// Read connections kept open at most.
+const READERS: usize = 4;
 
 /// An open PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     client: Arc<Client>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    writer: Writer,
+    readers: ReadPool,
+    // Declared last: joined after the writer handle is dropped.
+    _thread: WriterThread,
 }
 
 impl PgStore {
-    /// Connects to `url` and applies pending migrations. A `schema` query parameter
-    /// of the URL is not standard; to work in one schema, give `options=-c
-    /// search_path=NAME` in the URL (libpq syntax).
+    /// Connects to `url` and applies pending migrations.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!("PostgreSQL connection ended: {e}");
-            }
-        });
+        let mut client = connect(url).await?;
         super::migrations::postgres_migrate(&mut client).await?;
+        let owned = url.to_string();
+        let conn = tokio::task::spawn_blocking(move || PgConn::connect(&owned))
+            .await
+            .map_err(|e| StoreError::Io(e.to_string()))??;
+        let (writer, thread) = Writer::start(WriteConn::Postgres(conn), None)?;
         Ok(PgStore {
             client: Arc::new(client),
+            inner: Arc::new(Inner {
+                writer,
+                readers: ReadPool::new(url.to_string()),
+                _thread: thread,
+            }),
         })
     }
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Queues a write for the group commit; see [`Writer::write`].
+    pub fn write<T, F>(&self, f: F) -> WriteTicket<T>
+    where
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writer.write(f)
+    }
+
+    /// Queues a write that changes many rows, in a transaction of its own.
+    pub fn write_alone<T, F>(&self, f: F) -> WriteTicket<T>
+    where
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writer.write_alone(f)
+    }
+
+    /// Runs `f` on a pooled connection. Blocking: async callers use `spawn_blocking`.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.inner.readers.take()?;
+        let result = f(Db::Postgres(&conn));
+        self.inner.readers.put(conn);
+        result
+    }
+}
+
+/// Opens a client to `url` and spawns its connection on the current runtime.
+pub async fn connect(url: &str) -> Result<Client, StoreError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!("PostgreSQL connection ended: {e}");
+        }
+    });
+    Ok(client)
+}
+
+/// A bounded pool of blocking connections.
+#[derive(Debug)]
+struct ReadPool {
+    url: String,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    idle: Vec<PgConn>,
+    open: usize,
+}
+
+impl ReadPool {
+    fn new(url: String) -> Self {
+        ReadPool {
+            url,
+            state: Mutex::new(PoolState::default()),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Result<PgConn, StoreError> {
+        let poisoned = |_| StoreError::Io("read pool poisoned".into());
+        let mut state = self.state.lock().map_err(poisoned)?;
+        loop {
+            if let Some(c) = state.idle.pop() {
+                return Ok(c);
+            }
+            if state.open < READERS {
+                state.open += 1;
+                drop(state);
+                return PgConn::connect(&self.url).inspect_err(|_| {
+                    if let Ok(mut s) = self.state.lock() {
+                        s.open -= 1;
+                    }
+                });
+            }
+            state = self.freed.wait(state).map_err(poisoned)?;
+        }
+    }
+
+    fn put(&self, conn: PgConn) {
+        if let Ok(mut state) = self.state.lock() {
+            if conn.client().is_closed() {
+                // A broken connection is not reused; the next taker opens another.
+                state.open -= 1;
+            } else {
+                state.idle.push(conn);
+            }
+            self.freed.notify_one();
+        }
     }
 }

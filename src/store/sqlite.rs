@@ -15,7 +15,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
-use super::writer::{WriteTicket, Writer, WriterThread};
+use super::db::Db;
+use super::writer::{WriteConn, WriteTicket, Writer, WriterThread};
 use crate::model::config::Synchronous;
 
 /// How long a connection waits on a lock before giving up.
@@ -58,7 +59,7 @@ impl SqliteStore {
             }
             Synchronous::Normal => None,
         };
-        let (writer, thread) = Writer::start(conn, wal)?;
+        let (writer, thread) = Writer::start(WriteConn::Sqlite(conn), wal)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -80,6 +81,15 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        self.inner.writer.write(move |db| f(db.sqlite()?))
+    }
+
+    /// Queues a write on the seam's interface; see [`Writer::write`].
+    pub fn write_db<T, F>(&self, f: F) -> WriteTicket<T>
+    where
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
         self.inner.writer.write(f)
     }
 
@@ -88,6 +98,15 @@ impl SqliteStore {
     pub fn write_alone<T, F>(&self, f: F) -> WriteTicket<T>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writer.write_alone(move |db| f(db.sqlite()?))
+    }
+
+    /// [`SqliteStore::write_alone`] on the seam's interface.
+    pub fn write_alone_db<T, F>(&self, f: F) -> WriteTicket<T>
+    where
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.inner.writer.write_alone(f)

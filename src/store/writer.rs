@@ -23,6 +23,66 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use super::db::Db;
+use super::pg_conn::PgConn;
+
+/// The connection a writer thread owns.
+#[derive(Debug)]
+pub enum WriteConn {
+    Sqlite(Connection),
+    Postgres(PgConn),
+}
+
+impl WriteConn {
+    fn db(&self) -> Db<'_> {
+        match self {
+            WriteConn::Sqlite(c) => Db::Sqlite(c),
+            WriteConn::Postgres(c) => Db::Postgres(c),
+        }
+    }
+
+    /// Opens the write transaction: `BEGIN IMMEDIATE` on SQLite takes the write
+    /// lock at once (a deferred one can fail with BUSY half-way).
+    fn begin(&self) -> Result<(), StoreError> {
+        match self {
+            WriteConn::Sqlite(c) => {
+                c.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+            }
+            WriteConn::Postgres(c) => {
+                c.execute_batch("BEGIN")?;
+                c.set_in_transaction(true);
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<(), StoreError> {
+        match self {
+            WriteConn::Sqlite(c) => {
+                c.prepare_cached("COMMIT")?.execute([])?;
+            }
+            WriteConn::Postgres(c) => {
+                c.set_in_transaction(false);
+                c.execute_batch("COMMIT")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn rollback(&self) {
+        let _ = self.db().execute_batch("ROLLBACK");
+        if let WriteConn::Postgres(c) = self {
+            c.set_in_transaction(false);
+        }
+    }
+
+    fn in_transaction(&self) -> bool {
+        match self {
+            WriteConn::Sqlite(c) => !c.is_autocommit(),
+            WriteConn::Postgres(c) => c.in_transaction(),
+        }
+    }
+}
 
 /// Most jobs in one transaction. Large enough to amortize the commit's fsync over
 /// many callers, small enough to keep each caller's wait short.
@@ -36,7 +96,7 @@ type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 /// A unit of work for the writer thread.
 trait Job: Send {
-    fn run(self: Box<Self>, conn: &Connection) -> Completion;
+    fn run(self: Box<Self>, conn: &WriteConn) -> Completion;
     /// The job could not run (the transaction did not begin): say why.
     fn fail(self: Box<Self>, error: &StoreError);
     fn mode(&self) -> Mode;
@@ -65,22 +125,18 @@ struct ClosureJob<F, T> {
 
 impl<F, T> Job for ClosureJob<F, T>
 where
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+    F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send,
     T: Send + 'static,
 {
-    fn run(self: Box<Self>, conn: &Connection) -> Completion {
+    fn run(self: Box<Self>, conn: &WriteConn) -> Completion {
         let ClosureJob { f, reply, mode } = *self;
         let result = match mode {
-            Mode::Outside => f(conn),
-            Mode::Batched => in_savepoint(conn, f),
+            Mode::Outside => f(conn.db()),
+            Mode::Batched => in_savepoint(conn.db(), f),
             Mode::Alone => {
-                let result = conn
-                    .prepare_cached("BEGIN IMMEDIATE")
-                    .and_then(|mut b| b.execute([]))
-                    .map_err(StoreError::from)
-                    .and_then(|_| f(conn));
-                if result.is_err() && !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
+                let result = conn.begin().and_then(|_| f(conn.db()));
+                if result.is_err() && conn.in_transaction() {
+                    conn.rollback();
                 }
                 result
             }
@@ -105,19 +161,19 @@ where
 }
 
 fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    conn: Db<'_>,
+    f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     // Cached statements: parsing these on every job costs more than running them.
-    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    conn.prepare_cached("SAVEPOINT job")?.execute(&[])?;
     match f(conn) {
         Ok(v) => {
-            conn.prepare_cached("RELEASE job")?.execute([])?;
+            conn.prepare_cached("RELEASE job")?.execute(&[])?;
             Ok(v)
         }
         Err(e) => {
-            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-            conn.prepare_cached("RELEASE job")?.execute([])?;
+            conn.prepare_cached("ROLLBACK TO job")?.execute(&[])?;
+            conn.prepare_cached("RELEASE job")?.execute(&[])?;
             Err(e)
         }
     }
@@ -179,7 +235,7 @@ impl Writer {
     /// fsync of that write-ahead log file (see the module docs); the connection
     /// must then run with `synchronous=NORMAL`.
     pub fn start(
-        conn: Connection,
+        conn: WriteConn,
         wal: Option<PathBuf>,
     ) -> Result<(Writer, WriterThread), StoreError> {
         let (tx, rx) = mpsc::sync_channel::<Box<dyn Job>>(QUEUE);
@@ -200,7 +256,7 @@ impl Writer {
     /// the ticket resolves once that transaction has committed.
     pub fn write<T, F>(&self, f: F) -> WriteTicket<T>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.send(f, Mode::Batched)
@@ -211,7 +267,7 @@ impl Writer {
     /// (rolled back whole if it fails), without the per-job savepoint.
     pub fn write_alone<T, F>(&self, f: F) -> WriteTicket<T>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.send(f, Mode::Alone)
@@ -221,7 +277,7 @@ impl Writer {
     /// the writer commits what came before, runs it alone, then goes on.
     pub fn maintain<T, F>(&self, f: F) -> WriteTicket<T>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.send(f, Mode::Outside)
@@ -229,7 +285,7 @@ impl Writer {
 
     fn send<T, F>(&self, f: F, mode: Mode) -> WriteTicket<T>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
@@ -242,7 +298,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Syncer>) {
+fn run(conn: WriteConn, rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Syncer>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
@@ -260,7 +316,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Syncer
                     in_transaction = false;
                 }
                 let completion = job.run(&conn);
-                if mode == Mode::Alone && !conn.is_autocommit() {
+                if mode == Mode::Alone && conn.in_transaction() {
                     // Its transaction is open: commit it like a batch of one.
                     done.push(completion);
                     commit(&conn, &mut done, syncer.as_ref());
@@ -270,11 +326,8 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Syncer
                 continue;
             }
             if !in_transaction {
-                let begin = conn
-                    .prepare_cached("BEGIN IMMEDIATE")
-                    .and_then(|mut b| b.execute([]));
-                if let Err(e) = begin {
-                    job.fail(&StoreError::from(e));
+                if let Err(e) = conn.begin() {
+                    job.fail(&e);
                     continue;
                 }
                 in_transaction = true;
@@ -290,14 +343,10 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Syncer
 
 /// Commits the open transaction, then answers every job in it, or hands them to
 /// the syncer to answer once the commit is on disk.
-fn commit(conn: &Connection, done: &mut Vec<Completion>, syncer: Option<&Syncer>) {
-    let result = conn
-        .prepare_cached("COMMIT")
-        .and_then(|mut c| c.execute([]))
-        .map(|_| ())
-        .map_err(StoreError::from);
+fn commit(conn: &WriteConn, done: &mut Vec<Completion>, syncer: Option<&Syncer>) {
+    let result = conn.commit();
     if result.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        conn.rollback();
     }
     match (result, syncer) {
         (Ok(()), Some(syncer)) => syncer.after_sync(std::mem::take(done)),

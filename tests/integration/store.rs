@@ -557,3 +557,136 @@ async fn timers_fire_once_per_key_and_are_claimed_once_on_postgres() {
     drop((a, b));
     drop_schema(&client, &schema).await;
 }
+
+/// The seam's one statement text on both backends: placeholders, JSON documents
+/// in and out, integers, reals, NULLs, the shared functions (`json`, two-argument
+/// `max`, `instr`), a missing row, a failing job alone rolled back, and a
+/// multi-row insert read back in order.
+fn seam_story(store: &Store) {
+    use funnel::store::db::{OptionalRow, params};
+    let doc = serde_json::json!({"email": "Ada@Example.com", "tags": ["a", "b"]});
+    let id: i64 =
+        store
+            .write(move |db| {
+                db.query_row(
+                "INSERT INTO audit_log (actor, action, entity, entity_id, details, recorded_at) \
+                 VALUES (?1, ?2, ?3, ?4, json(?5), ?6) RETURNING id",
+                params!["ada", "test", "seam", None::<String>, doc.to_string(), 10_i64],
+                |r| r.get(0),
+            )
+            })
+            .wait()
+            .expect("insert");
+    let (details, at, missing): (serde_json::Value, i64, Option<String>) = store
+        .read(|db| {
+            db.query_row(
+                "SELECT details, max(recorded_at, ?2), entity_id FROM audit_log WHERE id = ?1",
+                params![id, 25_i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+        })
+        .expect("read");
+    assert_eq!(details["tags"][1], "b");
+    assert_eq!(at, 25);
+    assert_eq!(missing, None);
+    let found: i64 = store
+        .read(|db| {
+            db.query_row(
+                "SELECT count(*) FROM audit_log WHERE instr(lower(details), ?1) > 0",
+                params!["ada@example.com"],
+                |r| r.get(0),
+            )
+        })
+        .expect("instr");
+    assert_eq!(found, 1);
+    let none = store
+        .read(|db| {
+            db.query_row(
+                "SELECT actor FROM audit_log WHERE id = ?1",
+                params![-1_i64],
+                |r| r.get::<String>(0),
+            )
+            .optional()
+        })
+        .expect("optional");
+    assert_eq!(none, None);
+    // A job that fails half-way leaves nothing; its neighbour stands.
+    let failed = store
+        .write(|db| {
+            db.execute(
+                "INSERT INTO audit_log (actor, action, entity, details, recorded_at) \
+                 VALUES ('x', 'half', 'seam', '{}', 1)",
+                params![],
+            )?;
+            db.execute("INSERT INTO no_such_table VALUES (1)", params![])
+        })
+        .wait();
+    assert!(failed.is_err());
+    let ok = store.write(|db| {
+        let mut stmt = db.prepare_cached(
+            "INSERT INTO audit_log (actor, action, entity, details, recorded_at) \
+             VALUES (?1, 'many', 'seam', '{}', ?2)",
+        )?;
+        for i in 0..50_i64 {
+            stmt.execute(params![format!("actor-{i}"), i])?;
+        }
+        Ok(())
+    });
+    ok.wait().expect("many");
+    let (half, actors): (i64, Vec<String>) = store
+        .read(|db| {
+            let half = db.query_row(
+                "SELECT count(*) FROM audit_log WHERE action = 'half'",
+                params![],
+                |r| r.get(0),
+            )?;
+            let mut stmt = db.prepare(
+                "SELECT actor FROM audit_log WHERE action = ?1 ORDER BY recorded_at DESC LIMIT ?2",
+            )?;
+            let actors = stmt
+                .query_map(params!["many", 3_i64], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok((half, actors))
+        })
+        .expect("read back");
+    assert_eq!(half, 0, "the failed job's first insert was rolled back");
+    assert_eq!(actors, ["actor-49", "actor-48", "actor-47"]);
+    // An average is a NUMERIC on PostgreSQL and a REAL on SQLite: both read as f64.
+    let avg: f64 = store
+        .read(|db| {
+            db.query_row(
+                "SELECT avg(recorded_at) FROM audit_log WHERE action = 'many'",
+                params![],
+                |r| r.get(0),
+            )
+        })
+        .expect("avg");
+    assert!((avg - 24.5).abs() < 1e-9, "{avg}");
+}
+
+#[tokio::test]
+async fn the_seam_story_holds_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = StoreLocation::Sqlite {
+        path: dir.path().join("funnel.db"),
+        synchronous: Synchronous::Full,
+    };
+    let store = Store::open(&location).await.expect("open");
+    tokio::task::spawn_blocking(move || seam_story(&store))
+        .await
+        .expect("story");
+}
+
+#[tokio::test]
+async fn the_seam_story_holds_on_postgres() {
+    let Some((client, schema, url)) = pg_schema().await else {
+        return;
+    };
+    let store = Store::open(&StoreLocation::Postgres { url })
+        .await
+        .expect("open");
+    tokio::task::spawn_blocking(move || seam_story(&store))
+        .await
+        .expect("story");
+    drop_schema(&client, &schema).await;
+}
