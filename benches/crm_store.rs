@@ -223,16 +223,16 @@ fn main() {
     }
     let naive: i64 = store
         .read(move |c| {
-            Ok(c.query_row(
+            c.query_row(
                 "SELECT count(*) FROM contacts c WHERE \
                  EXISTS (SELECT 1 FROM contact_fields f WHERE f.contact_id = c.id AND f.field = 'plan' AND f.value_text = 'pro') \
                  AND EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = 'newsletter') \
                  AND (SELECT count(*) FROM activities a INDEXED BY activities_timeline \
                       WHERE a.contact_id = c.id AND a.type = 'page_view' \
                       AND a.subject = '/pricing' AND a.occurred_at >= ?1) >= 2",
-                [now - 7 * DAY],
+                funnel::db_params![now - 7 * DAY],
                 |r| r.get(0),
-            )?)
+            )
         })
         .expect("naive");
     assert_eq!(

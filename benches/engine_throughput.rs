@@ -311,15 +311,21 @@ fn main() {
     indexer.abort();
     let completed: i64 = store
         .read(|c| {
-            Ok(c.query_row(
+            c.query_row(
                 "SELECT count(*) FROM executions WHERE status = 'completed'",
-                [],
+                funnel::db_params![],
                 |r| r.get(0),
-            )?)
+            )
         })
         .expect("count");
     let step_runs: i64 = store
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM step_runs", [], |r| r.get(0))?))
+        .read(|c| {
+            c.query_row(
+                "SELECT count(*) FROM step_runs",
+                funnel::db_params![],
+                |r| r.get(0),
+            )
+        })
         .expect("count");
     let histogram: Vec<u64> = histogram
         .iter()

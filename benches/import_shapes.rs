@@ -173,7 +173,7 @@ fn main() {
             // Later shapes' events are counted, then dropped, so that each shape
             // starts from the same kind of store.
             store
-                .write(|c| Ok(c.execute_batch("DELETE FROM crm_event_batches")?))
+                .write(|c| c.execute_batch("DELETE FROM crm_event_batches"))
                 .wait()
                 .expect("clear");
         }
@@ -188,7 +188,11 @@ fn one_shape(args: &[String]) {
     let file: std::path::PathBuf = flag(args, "--file").expect("--file");
     let store = SqliteStore::open(&db, Synchronous::Full).expect("store");
     let contacts: i64 = store
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))
+        .read(|c| {
+            c.query_row("SELECT count(*) FROM contacts", funnel::db_params![], |r| {
+                r.get(0)
+            })
+        })
         .expect("count");
     let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     let defer = match flag::<String>(args, "--defer").as_deref() {

@@ -69,13 +69,13 @@ fn measure(callers: usize, sync: Synchronous, workload: Workload) -> f64 {
                                             "INSERT INTO step_runs (execution_id, step_id, attempt, status, started_at) \
                                              VALUES (1, ?1, 1, 'completed', ?2)",
                                         )?
-                                        .execute(rusqlite::params![format!("step-{i}"), at])?,
+                                        .execute(funnel::db_params![format!("step-{i}"), at])?,
                                     Workload::Timeline => c
                                         .prepare_cached(
                                             "INSERT INTO activities (contact_id, type, subject, data, occurred_at) \
                                              VALUES (1, 'page_view', ?1, '{}', ?2)",
                                         )?
-                                        .execute(rusqlite::params![format!("/page/{i}"), at])?,
+                                        .execute(funnel::db_params![format!("/page/{i}"), at])?,
                                 };
                                 Ok(())
                             })

@@ -7,7 +7,7 @@
 
 pub mod token;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalRow, params};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 
@@ -147,7 +147,7 @@ pub fn day_of(at: UnixMs) -> i64 {
 /// The visitor of `site` for this address and browser today: a hash under the
 /// day's random salt (made on first use; older salts are deleted).
 pub fn visitor(
-    conn: &Connection,
+    conn: Db<'_>,
     site: &str,
     address: &str,
     user_agent: &str,
@@ -156,9 +156,11 @@ pub fn visitor(
     let day = day_of(now);
     let key = format!("visitor_salt:{day}");
     let salt: Option<String> = conn
-        .query_row("SELECT value FROM crm_state WHERE key = ?1", [&key], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT value FROM crm_state WHERE key = ?1",
+            params![&key],
+            |r| r.get(0),
+        )
         .optional()?;
     let salt = match salt {
         Some(s) => s,
@@ -166,15 +168,17 @@ pub fn visitor(
             let s = hex::encode(token::random_key()?);
             conn.execute(
                 "DELETE FROM crm_state WHERE key LIKE 'visitor_salt:%' AND key <> ?1",
-                [&key],
+                params![&key],
             )?;
             conn.execute(
                 "INSERT INTO crm_state (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
                 params![key, s],
             )?;
-            conn.query_row("SELECT value FROM crm_state WHERE key = ?1", [&key], |r| {
-                r.get(0)
-            })?
+            conn.query_row(
+                "SELECT value FROM crm_state WHERE key = ?1",
+                params![&key],
+                |r| r.get(0),
+            )?
         }
     };
     let mac = token::hmac_sha256(
@@ -186,7 +190,7 @@ pub fn visitor(
 
 /// The contact tied to a visitor today, if any.
 pub fn contact_of_visitor(
-    conn: &Connection,
+    conn: Db<'_>,
     site: &str,
     visitor: &str,
     now: UnixMs,
@@ -203,7 +207,7 @@ pub fn contact_of_visitor(
 /// visitor's anonymous events of the day are given to it. Returns the trigger data
 /// of the page views so given (for the contact's timeline and touches).
 pub fn tie(
-    conn: &Connection,
+    conn: Db<'_>,
     site: &str,
     visitor: &str,
     contact_id: i64,
@@ -245,7 +249,7 @@ pub fn tie(
 
 /// Records a beacon: the raw event and its daily rollups.
 pub fn record(
-    conn: &Connection,
+    conn: Db<'_>,
     b: &Beacon,
     visitor: &str,
     contact_id: Option<i64>,
@@ -287,7 +291,7 @@ pub fn record(
 }
 
 fn bump_component(
-    conn: &Connection,
+    conn: Db<'_>,
     site: &str,
     component: &str,
     day: i64,
@@ -303,7 +307,7 @@ fn bump_component(
 
 /// Records a form submission of a component as a conversion.
 pub fn record_conversion(
-    conn: &Connection,
+    conn: Db<'_>,
     site: &str,
     page: &str,
     component: &str,
@@ -353,11 +357,7 @@ pub struct ComponentReport {
 
 /// The report of `site` since `since` (a day boundary is not needed: rollups are
 /// read from the day of `since`, raw events from the moment).
-pub fn site_report(
-    conn: &Connection,
-    site: &str,
-    since: UnixMs,
-) -> Result<SiteReport, AnalyticsError> {
+pub fn site_report(conn: Db<'_>, site: &str, since: UnixMs) -> Result<SiteReport, AnalyticsError> {
     let n = |v: i64| v.max(0) as u64;
     let (visitors, views): (i64, i64) = conn.query_row(
         "SELECT count(DISTINCT visitor || '/' || (occurred_at / 86400000)), \
@@ -404,7 +404,7 @@ pub fn site_report(
         let mut rows = stmt.query(params![site, since])?;
         while let Some(r) = rows.next()? {
             pages.push((
-                r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                r.get::<Option<String>>(0)?.unwrap_or_default(),
                 n(r.get(1)?),
             ));
         }
@@ -429,11 +429,10 @@ pub fn site_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::Db;
 
-    fn store() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::store::migrations::sqlite_migrate(&mut conn).expect("migrate");
-        conn
+    fn store() -> rusqlite::Connection {
+        crate::store::sqlite::in_memory().expect("open")
     }
 
     #[test]
@@ -452,23 +451,24 @@ mod tests {
 
     #[test]
     fn visitors_are_daily_hashes_and_reports_count_them() {
-        let conn = store();
+        let memory = store();
+        let conn = Db::Sqlite(&memory);
         let day0 = 20_000 * DAY_MS;
-        let a = visitor(&conn, "demo", "10.0.0.1", "Firefox", day0).expect("v");
+        let a = visitor(conn, "demo", "10.0.0.1", "Firefox", day0).expect("v");
         assert_eq!(
             a,
-            visitor(&conn, "demo", "10.0.0.1", "Firefox", day0 + 1000).expect("v")
+            visitor(conn, "demo", "10.0.0.1", "Firefox", day0 + 1000).expect("v")
         );
         assert_ne!(
             a,
-            visitor(&conn, "demo", "10.0.0.2", "Firefox", day0).expect("v")
+            visitor(conn, "demo", "10.0.0.2", "Firefox", day0).expect("v")
         );
-        let next_day = visitor(&conn, "demo", "10.0.0.1", "Firefox", day0 + DAY_MS).expect("v");
+        let next_day = visitor(conn, "demo", "10.0.0.1", "Firefox", day0 + DAY_MS).expect("v");
         assert_ne!(a, next_day, "a new salt every day");
         let salts: i64 = conn
             .query_row(
                 "SELECT count(*) FROM crm_state WHERE key LIKE 'visitor_salt:%'",
-                [],
+                params![],
                 |r| r.get(0),
             )
             .expect("salts");
@@ -480,17 +480,17 @@ mod tests {
             ..Beacon::default()
         };
         let t = day0 + DAY_MS + 5;
-        record(&conn, &view("/"), &next_day, None, t).expect("r");
-        record(&conn, &view("/pricing"), &next_day, None, t + 1).expect("r");
-        record(&conn, &view("/"), "other", None, t + 2).expect("r");
+        record(conn, &view("/"), &next_day, None, t).expect("r");
+        record(conn, &view("/pricing"), &next_day, None, t + 1).expect("r");
+        record(conn, &view("/"), "other", None, t + 2).expect("r");
         let comp = Beacon {
             component: Some("contact-form".into()),
             ..view("/")
         };
-        record(&conn, &comp, &next_day, None, t + 3).expect("r");
-        record(&conn, &comp, "other", None, t + 4).expect("r");
-        record_conversion(&conn, "demo", "/", "contact-form", &next_day, None, t + 5).expect("c");
-        let r = site_report(&conn, "demo", day0 + DAY_MS).expect("report");
+        record(conn, &comp, &next_day, None, t + 3).expect("r");
+        record(conn, &comp, "other", None, t + 4).expect("r");
+        record_conversion(conn, "demo", "/", "contact-form", &next_day, None, t + 5).expect("c");
+        let r = site_report(conn, "demo", day0 + DAY_MS).expect("report");
         assert_eq!((r.visitors, r.page_views, r.conversions), (2, 3, 1));
         assert!((r.conversion_rate - 0.5).abs() < 1e-9);
         let form = &r.components[0];

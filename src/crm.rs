@@ -121,13 +121,13 @@ impl From<rusqlite::Error> for CrmError {
 
 /// A stored value as JSON, column by column (blobs, which the CRM does not store,
 /// as null). Shared by merge snapshots and data exports.
-pub(crate) fn sql_json(v: rusqlite::types::Value) -> Json {
-    use rusqlite::types::Value as Sql;
+pub(crate) fn sql_json(v: crate::store::db::Value<'static>) -> Json {
+    type Sql = crate::store::db::Value<'static>;
     match v {
         Sql::Null | Sql::Blob(_) => Json::Null,
-        Sql::Integer(i) => Json::from(i),
+        Sql::Int(i) => Json::from(i),
         Sql::Real(f) => Json::from(f),
-        Sql::Text(t) => Json::String(t),
+        Sql::Text(t) => Json::String(t.into_owned()),
     }
 }
 

@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalRow, params};
 
 use crate::model::email_template::EmailTemplate;
 use crate::model::step::RetryPolicy;
@@ -284,7 +284,7 @@ impl Engine {
     /// `workflow_versions`.
     pub fn version(
         &self,
-        conn: &Connection,
+        conn: Db<'_>,
         workflow: &str,
         hash: &str,
     ) -> Result<Arc<Program>, EngineError> {
@@ -293,7 +293,7 @@ impl Engine {
         }
         let definition: Option<String> = conn
             .prepare_cached("SELECT definition FROM workflow_versions WHERE hash = ?1")?
-            .query_row([hash], |r| r.get(0))
+            .query_row(params![hash], |r| r.get(0))
             .optional()?;
         let definition = definition.ok_or_else(|| EngineError::UnknownVersion(hash.to_string()))?;
         let p = Arc::new(
@@ -316,7 +316,7 @@ impl Engine {
     }
 
     /// Records every current workflow and its version in the store (idempotent).
-    pub fn register(&self, conn: &Connection, now: UnixMs) -> Result<(), EngineError> {
+    pub fn register(&self, conn: Db<'_>, now: UnixMs) -> Result<(), EngineError> {
         let mut version = conn.prepare_cached(
             "INSERT INTO workflow_versions (hash, workflow_id, definition, created_at) \
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) DO NOTHING",
@@ -334,12 +334,12 @@ impl Engine {
     }
 
     /// Workflows an operator disabled or enabled in this store, overriding `active:`.
-    pub fn overrides(conn: &Connection) -> Result<HashMap<String, bool>, EngineError> {
+    pub fn overrides(conn: Db<'_>) -> Result<HashMap<String, bool>, EngineError> {
         let mut stmt = conn.prepare_cached(
             "SELECT id, active_override FROM workflows WHERE active_override IS NOT NULL",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0))
+        let rows = stmt.query_map(params![], |r| {
+            Ok((r.get::<String>(0)?, r.get::<i64>(1)? != 0))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -354,7 +354,7 @@ impl Engine {
 
     /// Sets or clears an operator's override for a workflow.
     pub fn set_override(
-        conn: &Connection,
+        conn: Db<'_>,
         id: &str,
         active: Option<bool>,
         now: UnixMs,

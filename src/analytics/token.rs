@@ -4,8 +4,8 @@
 //! after a form submission, lets the tracking script tie a visitor to a contact
 //! without cookies; a forged or expired token ties nothing.
 
+use crate::store::db::{Db, OptionalRow, params};
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::{Connection, OptionalExtension};
 use sha2::Sha256;
 
 use super::AnalyticsError;
@@ -37,11 +37,11 @@ pub fn random_key() -> Result<[u8; 32], AnalyticsError> {
 }
 
 /// The store's signing key, made on first use (inside the caller's write).
-pub fn key(conn: &Connection) -> Result<Vec<u8>, AnalyticsError> {
+pub fn key(conn: Db<'_>) -> Result<Vec<u8>, AnalyticsError> {
     let found: Option<String> = conn
         .query_row(
             "SELECT value FROM crm_state WHERE key = 'contact_token_key'",
-            [],
+            params![],
             |r| r.get(0),
         )
         .optional()?;
@@ -52,11 +52,11 @@ pub fn key(conn: &Connection) -> Result<Vec<u8>, AnalyticsError> {
     conn.execute(
         "INSERT INTO crm_state (key, value) VALUES ('contact_token_key', ?1) \
          ON CONFLICT (key) DO NOTHING",
-        [&k],
+        params![&k],
     )?;
     let stored: String = conn.query_row(
         "SELECT value FROM crm_state WHERE key = 'contact_token_key'",
-        [],
+        params![],
         |r| r.get(0),
     )?;
     Ok(stored.into_bytes())

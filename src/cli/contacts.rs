@@ -16,6 +16,7 @@ use crate::crm::directory::{self, Summary};
 use crate::crm::{attribution, contact, segment::Mode};
 use crate::engine::Engine;
 use crate::model::contacts::{Condition, ContactStatus, FieldCondition, Range};
+use crate::store::db::params;
 use crate::store::{NewContact, SqliteStore, UnixMs};
 
 #[derive(Debug, clap::Args)]
@@ -933,7 +934,7 @@ fn unmerge(cx: &Cx, who: String, other: Option<String>) -> anyhow::Result<ExitCo
                         .query_row(
                             "SELECT merged_id FROM contact_merges WHERE kept_id = ?1 AND undone_at IS NULL \
                              AND json_extract(snapshot, '$.contact.email') = lower(?2) ORDER BY id DESC LIMIT 1",
-                            rusqlite::params![a, o.trim()],
+                            params![a, o.trim()],
                             |r| r.get(0),
                         )
                         .ok();

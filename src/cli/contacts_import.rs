@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::crm::import::{self, ImportError, Options, Reject};
 use crate::engine::Engine;
 use crate::engine::worker::Worker;
+use crate::store::db::params;
 use crate::store::{SqliteStore, StoreError, UnixMs};
 use crate::workspace::Workspace;
 
@@ -48,7 +49,7 @@ pub fn run(
         std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let contacts: i64 =
-        store.read(|c| Ok(c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))?;
+        store.read(|c| c.query_row("SELECT count(*) FROM contacts", params![], |r| r.get(0)))?;
     let mut opts = opts;
     opts.defer_indexes = import::worth_deferring(size, u64::try_from(contacts).unwrap_or(0));
     opts.bulk = import::worth_bulk(size);

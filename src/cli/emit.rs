@@ -12,6 +12,7 @@ use serde_json::{Value as Json, json};
 use super::ColorChoice;
 use crate::engine::ingest::{Event, is_known_kind};
 use crate::engine::worker::Worker;
+use crate::store::db::params;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -72,8 +73,8 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             for id in &ids {
                 let row = c.query_row(
                     "SELECT uid, workflow_id, status, coalesce(error, '') FROM executions WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
+                    params![id],
+                    |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?, r.get::<String>(3)?)),
                 )?;
                 out.push(row);
             }

@@ -13,6 +13,7 @@ use super::segments::to_store;
 use crate::crm::{contact, directory};
 use crate::model::contacts::Condition;
 use crate::model::scalar::Ident;
+use crate::store::db::params;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -72,8 +73,8 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 let mut stmt =
                     c.prepare("SELECT list_id, count(*) FROM list_members GROUP BY list_id")?;
                 let rows =
-                    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-                Ok(rows.collect::<Result<std::collections::BTreeMap<_, _>, _>>()?)
+                    stmt.query_map(params![], |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)))?;
+                rows.collect::<Result<std::collections::BTreeMap<_, _>, _>>()
             })?;
             let rows: Vec<(String, String, i64)> = lists
                 .iter()

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use super::ColorChoice;
 use crate::diagnostic::{self, Severity};
 use crate::engine::Engine;
+use crate::store::db::Db;
 use crate::workspace::Workspace;
 
 /// A workflow named by its id or by its file (`workflows/welcome-drip.yaml`):
@@ -154,7 +155,7 @@ pub fn crm_change<T, F>(
 ) -> anyhow::Result<T>
 where
     F: FnOnce(
-            &rusqlite::Connection,
+            Db<'_>,
             crate::store::UnixMs,
         ) -> Result<(T, Vec<crate::crm::CrmEvent>), crate::engine::EngineError>
         + Send

@@ -12,6 +12,7 @@ use super::executions::to_store;
 use crate::engine::ingest::Started;
 use crate::engine::manage;
 use crate::engine::worker::Worker;
+use crate::store::db::params;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -85,10 +86,10 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         Started::Running(id) | Started::Failed(id) => id,
     };
     let uid: String = store.read(move |c| {
-        Ok(
-            c.query_row("SELECT uid FROM executions WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })?,
+        c.query_row(
+            "SELECT uid FROM executions WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
         )
     })?;
     let detail = store.read(|c| manage::show(c, &uid).map_err(to_store))?;

@@ -6,7 +6,7 @@
 //! not a new source). Conversions (form submissions) are counted per component
 //! from the timeline.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalRow, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -104,7 +104,7 @@ impl Touch {
 /// one held, and the last touch when it has a source and is not older than the
 /// one held. Touches arrive out of order (a visitor's anonymous views are tied to
 /// the contact when they submit a form), hence the comparisons by time.
-pub fn record_touch(conn: &Connection, contact_id: i64, touch: &Touch) -> Result<(), CrmError> {
+pub fn record_touch(conn: Db<'_>, contact_id: i64, touch: &Touch) -> Result<(), CrmError> {
     let json = serde_json::to_string(touch).map_err(|e| CrmError::Invalid(e.to_string()))?;
     let mut stmt = conn.prepare_cached(
         "UPDATE contacts SET \
@@ -119,13 +119,10 @@ pub fn record_touch(conn: &Connection, contact_id: i64, touch: &Touch) -> Result
 }
 
 /// A contact's first and last touch.
-pub fn touches(
-    conn: &Connection,
-    contact_id: i64,
-) -> Result<(Option<Touch>, Option<Touch>), CrmError> {
+pub fn touches(conn: Db<'_>, contact_id: i64) -> Result<(Option<Touch>, Option<Touch>), CrmError> {
     let (first, last): (Option<String>, Option<String>) = conn
         .prepare_cached("SELECT first_touch, last_touch FROM contacts WHERE id = ?1")?
-        .query_row([contact_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![contact_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or(CrmError::NoContact(contact_id))?;
     let parse = |t: Option<String>| t.and_then(|t| serde_json::from_str::<Touch>(&t).ok());
@@ -146,10 +143,7 @@ pub struct Conversions {
 }
 
 /// Conversions per component since `since`, most submissions first.
-pub fn conversions_by_component(
-    conn: &Connection,
-    since: UnixMs,
-) -> Result<Vec<Conversions>, CrmError> {
+pub fn conversions_by_component(conn: Db<'_>, since: UnixMs) -> Result<Vec<Conversions>, CrmError> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.source, a.subject, count(*), count(DISTINCT a.contact_id), \
            (SELECT count(*) FROM contacts c WHERE c.source_site IS a.source \
@@ -157,13 +151,13 @@ pub fn conversions_by_component(
          FROM activities a WHERE a.type = 'form_submit' AND a.occurred_at >= ?1 \
          GROUP BY a.source, a.subject ORDER BY 3 DESC, 1, 2",
     )?;
-    let rows = stmt.query_map([since], |r| {
+    let rows = stmt.query_map(params![since], |r| {
         Ok(Conversions {
             site: r.get(0)?,
             component: r.get(1)?,
-            submissions: r.get::<_, i64>(2)?.max(0) as u64,
-            contacts: r.get::<_, i64>(3)?.max(0) as u64,
-            new_contacts: r.get::<_, i64>(4)?.max(0) as u64,
+            submissions: r.get::<i64>(2)?.max(0) as u64,
+            contacts: r.get::<i64>(3)?.max(0) as u64,
+            new_contacts: r.get::<i64>(4)?.max(0) as u64,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -186,7 +180,7 @@ pub enum Model {
 
 /// Contacts created since `since` per channel of their first or last touch, most
 /// contacts first. Streams the touches; memory grows with the channels only.
-pub fn channels(conn: &Connection, model: Model, since: UnixMs) -> Result<Vec<Channel>, CrmError> {
+pub fn channels(conn: Db<'_>, model: Model, since: UnixMs) -> Result<Vec<Channel>, CrmError> {
     let column = match model {
         Model::FirstTouch => "first_touch",
         Model::LastTouch => "last_touch",
@@ -195,7 +189,7 @@ pub fn channels(conn: &Connection, model: Model, since: UnixMs) -> Result<Vec<Ch
         "SELECT {column} FROM contacts WHERE created_at >= ?1 AND {column} IS NOT NULL"
     ))?;
     let mut counts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-    let mut rows = stmt.query([since])?;
+    let mut rows = stmt.query(params![since])?;
     while let Some(row) = rows.next()? {
         let text: String = row.get(0)?;
         if let Ok(t) = serde_json::from_str::<Touch>(&text) {
@@ -213,6 +207,7 @@ pub fn channels(conn: &Connection, model: Model, since: UnixMs) -> Result<Vec<Ch
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::Db;
     use serde_json::json;
 
     #[test]
@@ -241,34 +236,34 @@ mod tests {
 
     #[test]
     fn first_touch_is_the_earliest_and_last_the_latest_with_a_source() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::store::migrations::sqlite_migrate(&mut conn).expect("migrate");
+        let memory = crate::store::sqlite::in_memory().expect("open");
+        let conn = Db::Sqlite(&memory);
         conn.execute_batch(
             "INSERT INTO contacts (id, uid, email, created_at, updated_at) VALUES (1, 'a', 'a@example.org', 0, 0)",
         )
         .expect("insert");
         let touch = |kind: &str, data: Json, at| Touch::from_event(kind, &data, at);
         record_touch(
-            &conn,
+            conn,
             1,
             &touch("form_submit", json!({"component": "contact-form"}), 100),
         )
         .expect("touch");
         // An earlier anonymous visit from a campaign, tied to the contact later.
         record_touch(
-            &conn,
+            conn,
             1,
             &touch("page_view", json!({"utm": {"source": "ads"}}), 50),
         )
         .expect("touch");
         // A later internal page view is not a new source.
         record_touch(
-            &conn,
+            conn,
             1,
             &touch("page_view", json!({"page": "/pricing"}), 200),
         )
         .expect("touch");
-        let (first, last) = touches(&conn, 1).expect("touches");
+        let (first, last) = touches(conn, 1).expect("touches");
         assert_eq!(first.map(|t| t.channel()), Some("ads".to_string()));
         let last = last.expect("last");
         assert_eq!(
@@ -276,7 +271,7 @@ mod tests {
             ("form_submit", Some("contact-form"))
         );
         assert_eq!(
-            channels(&conn, Model::FirstTouch, 0).expect("channels"),
+            channels(conn, Model::FirstTouch, 0).expect("channels"),
             [Channel {
                 channel: "ads".into(),
                 contacts: 1

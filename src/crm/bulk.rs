@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
+use crate::store::db::Db;
 use serde_json::Value as Json;
 
 use super::scoring::Scoring;
@@ -29,7 +29,7 @@ const PAGE: usize = 1_000;
 /// Applies `action` to every contact meeting `filter`; returns how many contacts
 /// matched. `progress` hears the count so far after each page.
 pub fn apply(
-    conn: &Connection,
+    conn: Db<'_>,
     scoring: &Scoring,
     filter: &Condition,
     action: &Action,

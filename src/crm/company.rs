@@ -1,7 +1,7 @@
 //! Companies, as the CRM groups contacts: by the domain of their email address,
 //! free-mail domains left out (they say nothing about an employer).
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Db, params};
 use serde::Serialize;
 
 use super::CrmError;
@@ -33,19 +33,19 @@ const COMPANY_COLUMNS: &str = "c.company_domain, count(*), max(c.last_activity),
      (SELECT coalesce(sum(d.value), 0) FROM deals d JOIN contacts m ON m.id = d.contact_id \
         WHERE m.company_domain = c.company_domain AND d.status = 'open')";
 
-fn company_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Company> {
+fn company_row(r: crate::store::db::Row<'_>) -> Result<Company, crate::store::StoreError> {
     Ok(Company {
         domain: r.get(0)?,
-        contacts: r.get::<_, i64>(1)?.max(0) as u64,
+        contacts: r.get::<i64>(1)?.max(0) as u64,
         last_activity: r.get(2)?,
-        open_deals: r.get::<_, i64>(3)?.max(0) as u64,
+        open_deals: r.get::<i64>(3)?.max(0) as u64,
         open_value: r.get(4)?,
     })
 }
 
 /// Companies with at least `min_contacts` contacts, the largest first (ties by
 /// domain), at most `limit`. Erased contacts do not count.
-pub fn list(conn: &Connection, min_contacts: u64, limit: usize) -> Result<Vec<Company>, CrmError> {
+pub fn list(conn: Db<'_>, min_contacts: u64, limit: usize) -> Result<Vec<Company>, CrmError> {
     let sql = format!(
         "SELECT {COMPANY_COLUMNS} FROM contacts c \
          WHERE c.company_domain IS NOT NULL AND c.status <> 'erased' AND {} \
@@ -65,7 +65,7 @@ pub fn list(conn: &Connection, min_contacts: u64, limit: usize) -> Result<Vec<Co
 }
 
 /// One company by domain (`www.` and case ignored), with the ids of its contacts.
-pub fn show(conn: &Connection, domain: &str) -> Result<(Company, Vec<i64>), CrmError> {
+pub fn show(conn: Db<'_>, domain: &str) -> Result<(Company, Vec<i64>), CrmError> {
     let domain = domain.trim().to_lowercase();
     let domain = domain.trim_start_matches("www.").to_string();
     if FREE_MAIL.contains(&domain.as_str()) {
@@ -79,9 +79,9 @@ pub fn show(conn: &Connection, domain: &str) -> Result<(Company, Vec<i64>), CrmE
     );
     let company = conn
         .prepare_cached(&sql)?
-        .query_row([&domain], company_row)
+        .query_row(params![&domain], company_row)
         .map_err(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => {
+            crate::store::StoreError::NoRows => {
                 CrmError::Invalid(format!("no contact has an address at `{domain}`"))
             }
             e => e.into(),
@@ -90,7 +90,7 @@ pub fn show(conn: &Connection, domain: &str) -> Result<(Company, Vec<i64>), CrmE
         "SELECT id FROM contacts WHERE company_domain = ?1 AND status <> 'erased' ORDER BY id",
     )?;
     let ids = stmt
-        .query_map([&domain], |r| r.get(0))?
+        .query_map(params![&domain], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     Ok((company, ids))
 }
@@ -98,11 +98,12 @@ pub fn show(conn: &Connection, domain: &str) -> Result<(Company, Vec<i64>), CrmE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::Db;
 
     #[test]
     fn companies_group_by_domain_without_free_mail() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::store::migrations::sqlite_migrate(&mut conn).expect("migrate");
+        let memory = crate::store::sqlite::in_memory().expect("open");
+        let conn = Db::Sqlite(&memory);
         conn.execute_batch(
             "INSERT INTO contacts (id, uid, email, company_domain, created_at, updated_at, last_activity) VALUES
                (1, 'a', 'a@acme.test', 'acme.test', 0, 0, 10),
@@ -115,7 +116,7 @@ mod tests {
                ('d2', 1, 'sales', 'won', 900, 'won', 0, 0);",
         )
         .expect("insert");
-        let all = list(&conn, 1, 10).expect("list");
+        let all = list(conn, 1, 10).expect("list");
         let domains: Vec<&str> = all.iter().map(|c| c.domain.as_str()).collect();
         assert_eq!(domains, ["acme.test", "initech.test"]);
         assert_eq!(
@@ -127,10 +128,10 @@ mod tests {
             ),
             (2, Some(30), 1, 1200.0)
         );
-        assert_eq!(list(&conn, 2, 10).expect("list").len(), 1);
-        let (acme, ids) = show(&conn, "WWW.Acme.test").expect("show");
+        assert_eq!(list(conn, 2, 10).expect("list").len(), 1);
+        let (acme, ids) = show(conn, "WWW.Acme.test").expect("show");
         assert_eq!((acme.contacts, ids), (2, vec![1, 2]));
-        assert!(show(&conn, "gmail.com").is_err());
-        assert!(show(&conn, "nobody.test").is_err());
+        assert!(show(conn, "gmail.com").is_err());
+        assert!(show(conn, "nobody.test").is_err());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalRow, params};
 use serde_json::{Value as Json, json};
 
 use super::scoring::Scoring;
@@ -21,7 +21,7 @@ pub struct Upsert {
 }
 
 /// Creates or updates a contact by normalized email. Returns its id and the events.
-pub fn upsert(conn: &Connection, u: &Upsert, at: UnixMs) -> Result<(i64, Vec<CrmEvent>), CrmError> {
+pub fn upsert(conn: Db<'_>, u: &Upsert, at: UnixMs) -> Result<(i64, Vec<CrmEvent>), CrmError> {
     let email = normalize_email(&u.contact.email);
     if !crate::validate::values::is_email(&email) {
         return Err(CrmError::BadEmail(u.contact.email.clone()));
@@ -63,31 +63,34 @@ pub fn upsert(conn: &Connection, u: &Upsert, at: UnixMs) -> Result<(i64, Vec<Crm
 /// built: the caller knows what they are (created; every field set; every tag,
 /// which must be distinct).
 pub(crate) fn insert_new(
-    conn: &Connection,
+    conn: Db<'_>,
     c: &NewContact,
     fields: &BTreeMap<String, Json>,
     tags: &[String],
     lists: &[String],
     at: UnixMs,
 ) -> Result<i64, CrmError> {
-    conn.prepare_cached(
-        "INSERT INTO contacts (uid, email, name, phone, company_domain, source_site, \
-         source_component, source_workflow, source_import, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-    )?
-    .execute(params![
-        crate::uid::new(at),
-        c.email,
-        c.name,
-        c.phone,
-        domain_of(&c.email),
-        c.source_site,
-        c.source_component,
-        c.source_workflow,
-        c.source_import,
-        at
-    ])?;
-    let id = conn.last_insert_rowid();
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO contacts (uid, email, name, phone, company_domain, source_site, \
+             source_component, source_workflow, source_import, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) RETURNING id",
+        )?
+        .query_row(
+            params![
+                crate::uid::new(at),
+                c.email,
+                c.name,
+                c.phone,
+                domain_of(&c.email),
+                c.source_site,
+                c.source_component,
+                c.source_workflow,
+                c.source_import,
+                at
+            ],
+            |r| r.get(0),
+        )?;
     put_new_fields(conn, id, fields)?;
     let mut tag = conn.prepare_cached(
         "INSERT INTO contact_tags (contact_id, tag, added_at) VALUES (?1, ?2, ?3) \
@@ -103,15 +106,15 @@ pub(crate) fn insert_new(
 }
 
 /// The id of the contact with this email, if any.
-pub fn id_by_email(conn: &Connection, email: &str) -> Result<Option<i64>, CrmError> {
+pub fn id_by_email(conn: Db<'_>, email: &str) -> Result<Option<i64>, CrmError> {
     let mut stmt = conn.prepare_cached("SELECT id FROM contacts WHERE email = ?1")?;
     Ok(stmt
-        .query_row([normalize_email(email)], |r| r.get(0))
+        .query_row(params![normalize_email(email)], |r| r.get(0))
         .optional()?)
 }
 
 /// The contact a user named: by email, public id, or row id.
-pub fn resolve(conn: &Connection, key: &str) -> Result<i64, CrmError> {
+pub fn resolve(conn: Db<'_>, key: &str) -> Result<i64, CrmError> {
     let key = key.trim();
     let found = if key.contains('@') {
         id_by_email(conn, key)?
@@ -125,30 +128,30 @@ pub fn resolve(conn: &Connection, key: &str) -> Result<i64, CrmError> {
 
 /// The contact as expressions see it: `contact.email`, `.first_name`, `.tags`,
 /// `.fields.<name>`, `.score`, `.stage`, `.status`, `.lists`.
-pub fn view(conn: &Connection, id: i64, scoring: &Scoring, now: UnixMs) -> Result<Json, CrmError> {
+pub fn view(conn: Db<'_>, id: i64, scoring: &Scoring, now: UnixMs) -> Result<Json, CrmError> {
     let mut stmt = conn.prepare_cached(
         "SELECT uid, email, name, phone, status, stage, source_site, source_component, \
          source_workflow, created_at, last_activity, company_domain, source_import \
          FROM contacts WHERE id = ?1",
     )?;
     let row = stmt
-        .query_row([id], |r| {
+        .query_row(params![id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<Option<String>>(3)?,
+                r.get::<String>(4)?,
+                r.get::<Option<String>>(5)?,
                 [
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, Option<String>>(8)?,
+                    r.get::<Option<String>>(6)?,
+                    r.get::<Option<String>>(7)?,
+                    r.get::<Option<String>>(8)?,
                 ],
-                r.get::<_, i64>(9)?,
-                r.get::<_, Option<i64>>(10)?,
-                r.get::<_, Option<String>>(11)?,
-                r.get::<_, Option<String>>(12)?,
+                r.get::<i64>(9)?,
+                r.get::<Option<i64>>(10)?,
+                r.get::<Option<String>>(11)?,
+                r.get::<Option<String>>(12)?,
             ))
         })
         .optional()?
@@ -208,32 +211,32 @@ fn split_name(name: Option<&str>) -> (Option<String>, Option<String>) {
 }
 
 /// The contact's tags, in the order added.
-pub fn tags(conn: &Connection, id: i64) -> Result<Vec<String>, CrmError> {
+pub fn tags(conn: Db<'_>, id: i64) -> Result<Vec<String>, CrmError> {
     let mut stmt = conn.prepare_cached(
         "SELECT tag FROM contact_tags WHERE contact_id = ?1 ORDER BY added_at, tag",
     )?;
-    let rows = stmt.query_map([id], |r| r.get(0))?;
+    let rows = stmt.query_map(params![id], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn lists(conn: &Connection, id: i64) -> Result<Vec<String>, CrmError> {
+fn lists(conn: Db<'_>, id: i64) -> Result<Vec<String>, CrmError> {
     let mut stmt = conn.prepare_cached(
         "SELECT list_id FROM list_members WHERE contact_id = ?1 ORDER BY list_id",
     )?;
-    let rows = stmt.query_map([id], |r| r.get(0))?;
+    let rows = stmt.query_map(params![id], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Custom fields as JSON: text, numbers and booleans come back as they went in.
-pub fn fields(conn: &Connection, id: i64) -> Result<serde_json::Map<String, Json>, CrmError> {
+pub fn fields(conn: Db<'_>, id: i64) -> Result<serde_json::Map<String, Json>, CrmError> {
     let mut stmt = conn.prepare_cached(
         "SELECT field, value_text, value_num FROM contact_fields WHERE contact_id = ?1",
     )?;
-    let rows = stmt.query_map([id], |r| {
+    let rows = stmt.query_map(params![id], |r| {
         Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<String>>(1)?,
-            r.get::<_, Option<f64>>(2)?,
+            r.get::<String>(0)?,
+            r.get::<Option<String>>(1)?,
+            r.get::<Option<f64>>(2)?,
         ))
     })?;
     let mut out = serde_json::Map::new();
@@ -273,7 +276,7 @@ fn from_columns(text: Option<String>, num: Option<f64>) -> Json {
 
 /// The fields of a contact created just now: each one a change from nothing.
 fn insert_fields(
-    conn: &Connection,
+    conn: Db<'_>,
     id: i64,
     values: &BTreeMap<String, Json>,
 ) -> Result<Vec<CrmEvent>, CrmError> {
@@ -291,11 +294,7 @@ fn insert_fields(
 }
 
 /// Writes the fields of a contact that has none yet (nulls are skipped).
-fn put_new_fields(
-    conn: &Connection,
-    id: i64,
-    values: &BTreeMap<String, Json>,
-) -> Result<(), CrmError> {
+fn put_new_fields(conn: Db<'_>, id: i64, values: &BTreeMap<String, Json>) -> Result<(), CrmError> {
     let mut put = conn.prepare_cached(
         "INSERT INTO contact_fields (contact_id, field, value_text, value_num) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -313,7 +312,7 @@ fn put_new_fields(
 /// inside a long transaction (an import), SQLite copies every page an upsert
 /// touches into a statement journal first.
 pub fn set_fields(
-    conn: &Connection,
+    conn: Db<'_>,
     id: i64,
     values: &BTreeMap<String, Json>,
     at: UnixMs,
@@ -326,8 +325,8 @@ pub fn set_fields(
         let mut get = conn.prepare_cached(
             "SELECT field, value_text, value_num FROM contact_fields WHERE contact_id = ?1",
         )?;
-        let rows = get.query_map([id], |r| {
-            Ok((r.get::<_, String>(0)?, from_columns(r.get(1)?, r.get(2)?)))
+        let rows = get.query_map(params![id], |r| {
+            Ok((r.get::<String>(0)?, from_columns(r.get(1)?, r.get(2)?)))
         })?;
         rows.collect::<Result<_, _>>()?
     };
@@ -370,7 +369,7 @@ pub fn set_fields(
     Ok(events)
 }
 
-fn touch(conn: &Connection, id: i64, at: UnixMs) -> Result<(), CrmError> {
+fn touch(conn: Db<'_>, id: i64, at: UnixMs) -> Result<(), CrmError> {
     conn.prepare_cached("UPDATE contacts SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
         .execute(params![id, at])?;
     Ok(())
@@ -378,7 +377,7 @@ fn touch(conn: &Connection, id: i64, at: UnixMs) -> Result<(), CrmError> {
 
 /// Adds tags; a `TagAdded` for each tag the contact did not have.
 pub fn add_tags(
-    conn: &Connection,
+    conn: Db<'_>,
     id: i64,
     tags: &[String],
     at: UnixMs,
@@ -400,7 +399,7 @@ pub fn add_tags(
 }
 
 /// Removes tags; returns how many the contact had.
-pub fn remove_tags(conn: &Connection, id: i64, tags: &[String]) -> Result<usize, CrmError> {
+pub fn remove_tags(conn: Db<'_>, id: i64, tags: &[String]) -> Result<usize, CrmError> {
     let mut stmt =
         conn.prepare_cached("DELETE FROM contact_tags WHERE contact_id = ?1 AND tag = ?2")?;
     let mut n = 0;
@@ -413,7 +412,7 @@ pub fn remove_tags(conn: &Connection, id: i64, tags: &[String]) -> Result<usize,
 /// Records a score adjustment; returns the score and a `ScoreCrossed` per
 /// threshold crossed.
 pub fn adjust_score(
-    conn: &Connection,
+    conn: Db<'_>,
     id: i64,
     points: f64,
     reason: Option<&str>,
@@ -434,7 +433,7 @@ pub fn adjust_score(
 
 /// Changes a contact's name, phone or status (`None` leaves one as it is).
 pub fn edit(
-    conn: &Connection,
+    conn: Db<'_>,
     id: i64,
     name: Option<&str>,
     phone: Option<&str>,
@@ -455,14 +454,14 @@ pub fn edit(
 
 /// Sets the lifecycle stage; a `StageChanged` when it changed.
 pub fn set_stage(
-    conn: &Connection,
+    conn: Db<'_>,
     id: i64,
     stage: &str,
     at: UnixMs,
 ) -> Result<Vec<CrmEvent>, CrmError> {
     let before: Option<String> = conn
         .prepare_cached("SELECT stage FROM contacts WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
+        .query_row(params![id], |r| r.get(0))
         .optional()?
         .ok_or(CrmError::NoContact(id))?;
     if before.as_deref() == Some(stage) {
@@ -480,7 +479,7 @@ pub fn set_stage(
 }
 
 /// Adds the contact to a static list; false if it was a member already.
-pub fn add_to_list(conn: &Connection, id: i64, list: &str, at: UnixMs) -> Result<bool, CrmError> {
+pub fn add_to_list(conn: Db<'_>, id: i64, list: &str, at: UnixMs) -> Result<bool, CrmError> {
     Ok(conn
         .prepare_cached(
             "INSERT INTO list_members (list_id, contact_id, added_at) VALUES (?1, ?2, ?3) \
@@ -491,7 +490,7 @@ pub fn add_to_list(conn: &Connection, id: i64, list: &str, at: UnixMs) -> Result
 }
 
 /// Removes the contact from a static list; false if it was not a member.
-pub fn remove_from_list(conn: &Connection, id: i64, list: &str) -> Result<bool, CrmError> {
+pub fn remove_from_list(conn: Db<'_>, id: i64, list: &str) -> Result<bool, CrmError> {
     Ok(conn
         .prepare_cached("DELETE FROM list_members WHERE list_id = ?1 AND contact_id = ?2")?
         .execute(params![list, id])?
@@ -501,7 +500,7 @@ pub fn remove_from_list(conn: &Connection, id: i64, list: &str) -> Result<bool, 
 /// Appends an activity to the timeline and scores it; an upward threshold
 /// crossing fires here, when the activity arrives.
 pub fn add_activity(
-    conn: &Connection,
+    conn: Db<'_>,
     a: &NewActivity,
     scoring: &Scoring,
 ) -> Result<(i64, Vec<CrmEvent>), CrmError> {

@@ -1,6 +1,6 @@
 //! Deals in pipelines: moving a contact's open deal to a stage, with its history.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalRow, params};
 
 use super::{CrmError, CrmEvent};
 use crate::store::UnixMs;
@@ -8,7 +8,7 @@ use crate::store::UnixMs;
 /// Moves the contact's open deal in `pipeline` to `stage`, creating the deal if
 /// there is none. Returns the deal id and a `DealStageChanged` when the stage changed.
 pub fn move_to_stage(
-    conn: &Connection,
+    conn: Db<'_>,
     contact_id: i64,
     pipeline: &str,
     stage: &str,
@@ -88,7 +88,7 @@ pub struct DealRow {
 const DEAL_COLUMNS: &str = "d.id, d.uid, c.email, d.pipeline, d.stage, d.value, d.status, \
      d.created_at, d.updated_at";
 
-fn deal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DealRow> {
+fn deal_row(r: crate::store::db::Row<'_>) -> Result<DealRow, crate::store::StoreError> {
     Ok(DealRow {
         id: r.get(0)?,
         uid: r.get(1)?,
@@ -104,7 +104,7 @@ fn deal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DealRow> {
 
 /// Deals, newest first, optionally of one pipeline, stage or status.
 pub fn list(
-    conn: &Connection,
+    conn: Db<'_>,
     pipeline: Option<&str>,
     stage: Option<&str>,
     status: Option<&str>,
@@ -138,7 +138,7 @@ pub struct StageChange {
 }
 
 /// A deal by public id or row id, with its stage history, oldest first.
-pub fn show(conn: &Connection, key: &str) -> Result<(DealRow, Vec<StageChange>), CrmError> {
+pub fn show(conn: Db<'_>, key: &str) -> Result<(DealRow, Vec<StageChange>), CrmError> {
     let sql = format!(
         "SELECT {DEAL_COLUMNS} FROM deals d JOIN contacts c ON c.id = d.contact_id \
          WHERE d.uid = ?1 OR d.id = ?2"
@@ -153,7 +153,7 @@ pub fn show(conn: &Connection, key: &str) -> Result<(DealRow, Vec<StageChange>),
          WHERE deal_id = ?1 ORDER BY changed_at, id",
     )?;
     let history = stmt
-        .query_map([deal.id], |r| {
+        .query_map(params![deal.id], |r| {
             Ok(StageChange {
                 from: r.get(0)?,
                 to: r.get(1)?,
@@ -166,23 +166,18 @@ pub fn show(conn: &Connection, key: &str) -> Result<(DealRow, Vec<StageChange>),
 }
 
 /// Marks a deal won, lost or open again (its stage says which).
-pub fn set_status(
-    conn: &Connection,
-    deal_id: i64,
-    status: &str,
-    at: UnixMs,
-) -> Result<(), CrmError> {
+pub fn set_status(conn: Db<'_>, deal_id: i64, status: &str, at: UnixMs) -> Result<(), CrmError> {
     conn.prepare_cached("UPDATE deals SET status = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![deal_id, status, at])?;
     Ok(())
 }
 
 /// Open deals per stage of a pipeline: (stage, count, total value).
-pub fn by_stage(conn: &Connection, pipeline: &str) -> Result<Vec<(String, i64, f64)>, CrmError> {
+pub fn by_stage(conn: Db<'_>, pipeline: &str) -> Result<Vec<(String, i64, f64)>, CrmError> {
     let mut stmt = conn.prepare_cached(
         "SELECT stage, count(*), coalesce(sum(value), 0) FROM deals \
          WHERE pipeline = ?1 GROUP BY stage",
     )?;
-    let rows = stmt.query_map([pipeline], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let rows = stmt.query_map(params![pipeline], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -9,10 +9,11 @@
 
 use std::collections::HashMap;
 
-use rusqlite::Connection;
+use crate::store::db::Db;
 use serde::Serialize;
 
 use super::CrmError;
+use crate::store::db::params;
 
 /// Neighbours each contact is compared with inside a block.
 pub const WINDOW: usize = 12;
@@ -112,20 +113,17 @@ fn phone_key(phone: &str) -> Option<String> {
 }
 
 /// Every candidate pair in the store, best first.
-pub fn candidates(conn: &Connection) -> Result<Vec<Pair>, CrmError> {
+pub fn candidates(conn: Db<'_>) -> Result<Vec<Pair>, CrmError> {
     let mut rows = Vec::new();
     let mut stmt = conn.prepare("SELECT id, email, name, phone, company_domain FROM contacts")?;
-    let mut q = stmt.query([])?;
+    let mut q = stmt.query(params![])?;
     while let Some(r) = q.next()? {
         let domain: Option<String> = r.get(4)?;
         rows.push(Row {
             id: r.get(0)?,
             email: r.get(1)?,
-            name: norm_name(&r.get::<_, Option<String>>(2)?.unwrap_or_default()),
-            phone: r
-                .get::<_, Option<String>>(3)?
-                .as_deref()
-                .and_then(phone_key),
+            name: norm_name(&r.get::<Option<String>>(2)?.unwrap_or_default()),
+            phone: r.get::<Option<String>>(3)?.as_deref().and_then(phone_key),
             domain: domain.filter(|d| !FREE_MAIL.contains(&d.as_str())),
         });
     }

@@ -2,8 +2,8 @@
 //! never OFFSET), search as you type, and a contact's timeline. What the CLI, the
 //! TUI and the daemon's API show.
 
-use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OptionalExtension, params};
+type Sql = crate::store::db::Value<'static>;
+use crate::store::db::{Db, OptionalRow, params};
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -33,7 +33,7 @@ pub struct Summary {
 const SUMMARY_COLUMNS: &str = "c.id, c.uid, c.email, c.name, c.status, c.stage, \
      coalesce(c.source_component, c.source_site, c.source_workflow, c.source_import), c.created_at, c.last_activity";
 
-fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
+fn summary_row(r: crate::store::db::Row<'_>) -> Result<Summary, crate::store::StoreError> {
     Ok(Summary {
         id: r.get(0)?,
         uid: r.get(1)?,
@@ -48,10 +48,10 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
 }
 
 /// One contact's summary.
-pub fn summary(conn: &Connection, id: i64) -> Result<Summary, CrmError> {
+pub fn summary(conn: Db<'_>, id: i64) -> Result<Summary, CrmError> {
     let sql = format!("SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE c.id = ?1");
     conn.prepare_cached(&sql)?
-        .query_row([id], summary_row)
+        .query_row(params![id], summary_row)
         .optional()?
         .ok_or(CrmError::NoContact(id))
 }
@@ -59,7 +59,7 @@ pub fn summary(conn: &Connection, id: i64) -> Result<Summary, CrmError> {
 /// Contacts meeting `filter` (all contacts when `None`), ids above `after`,
 /// ascending, at most `limit`: the next page starts after the last id returned.
 pub fn list(
-    conn: &Connection,
+    conn: Db<'_>,
     scoring: &Scoring,
     filter: Option<&Condition>,
     now: UnixMs,
@@ -86,18 +86,18 @@ pub fn list(
         "SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE c.id > ? AND ({}) ORDER BY c.id LIMIT ?",
         pred.sql
     );
-    let mut params = vec![Sql::Integer(after)];
+    let mut params = vec![Sql::Int(after)];
     params.extend(pred.params);
-    params.push(Sql::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    params.push(Sql::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_row)?;
+    let rows = stmt.query_map(&crate::store::db::refs(&params), summary_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Search as you type over emails, names and company domains: every word of the
 /// query must match the start of a word (prefix search on FTS5's prefix index),
 /// best matches first. The caller runs the batched indexer first (a write).
-pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Summary>, CrmError> {
+pub fn search(conn: Db<'_>, query: &str, limit: usize) -> Result<Vec<Summary>, CrmError> {
     let Some(fts) = fts_query(query) else {
         return Ok(Vec::new());
     };
@@ -145,7 +145,7 @@ pub struct TimelineEntry {
 /// A page of a contact's timeline, newest first; `before` is the (time, id) of the
 /// last entry of the previous page.
 pub fn timeline(
-    conn: &Connection,
+    conn: Db<'_>,
     contact_id: i64,
     before: Option<(UnixMs, i64)>,
     limit: usize,
@@ -175,10 +175,10 @@ pub fn timeline(
 
 /// Deletes a contact and everything that cascades from it (tags, fields, lists,
 /// activities, deals). Returns whether it existed.
-pub fn remove(conn: &Connection, id: i64) -> Result<bool, CrmError> {
+pub fn remove(conn: Db<'_>, id: i64) -> Result<bool, CrmError> {
     Ok(conn
         .prepare_cached("DELETE FROM contacts WHERE id = ?1")?
-        .execute([id])?
+        .execute(params![id])?
         > 0)
 }
 

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use rusqlite::Connection;
+use crate::store::db::Db;
 
 use super::CrmError;
 use super::contact;
@@ -32,7 +32,7 @@ const PAGE: usize = 1_000;
 
 /// Writes the contacts meeting `filter` as CSV; returns how many.
 pub fn write_csv(
-    conn: &Connection,
+    conn: Db<'_>,
     scoring: &Scoring,
     filter: Option<&Condition>,
     layout: Layout,

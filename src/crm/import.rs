@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use rusqlite::Connection;
+use crate::store::db::Db;
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -19,6 +19,7 @@ use crate::store::ops::normalize_email;
 
 mod write;
 
+use crate::store::db::params;
 use write::{CHUNK, IMPORT_CACHE_KIB, Pending, StoreSide};
 
 /// What to do with a row whose email is already a contact.
@@ -129,8 +130,8 @@ pub enum ImportError {
     Crm(#[from] CrmError),
 }
 
-impl From<rusqlite::Error> for ImportError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::StoreError> for ImportError {
+    fn from(e: crate::store::StoreError) -> Self {
         ImportError::Crm(CrmError::from(e))
     }
 }
@@ -216,7 +217,7 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
 /// afterwards: they start workflows as a change by hand would, without a
 /// million of them in memory or in this transaction.
 pub fn import(
-    conn: &Connection,
+    conn: Db<'_>,
     input: impl Read,
     fields: &BTreeMap<String, FieldDef>,
     lists: &BTreeSet<String>,
@@ -299,8 +300,8 @@ pub fn import(
     // the writer's usual page cache; a larger one for the import's length, given
     // back after (the statement below cannot fail half-way). Rebuilt indexes are
     // sorted in files beyond that cache, not in memory: millions of entries.
-    let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-    let temp: i64 = conn.query_row("PRAGMA temp_store", [], |r| r.get(0))?;
+    let cache: i64 = conn.query_row("PRAGMA cache_size", params![], |r| r.get(0))?;
+    let temp: i64 = conn.query_row("PRAGMA temp_store", params![], |r| r.get(0))?;
     conn.execute_batch(&format!(
         "PRAGMA cache_size = {IMPORT_CACHE_KIB}; PRAGMA temp_store = FILE"
     ))?;
@@ -327,7 +328,7 @@ pub fn import(
 
 #[allow(clippy::too_many_arguments)]
 fn rows_into_store<R: Read>(
-    conn: &Connection,
+    conn: Db<'_>,
     reader: &mut csv::Reader<R>,
     columns: &[(String, Target)],
     (fields, lists): (&BTreeMap<String, FieldDef>, &BTreeSet<String>),
@@ -586,13 +587,13 @@ pub fn typed(value: &str, def: &FieldDef) -> Result<Json, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::Db;
 
     fn run(text: &str) -> Report {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::store::migrations::sqlite_migrate(&mut conn).expect("migrate");
-        let tx = conn.transaction().expect("begin");
+        let mut memory = crate::store::sqlite::in_memory().expect("open");
+        let tx = memory.transaction().expect("begin");
         import(
-            &tx,
+            Db::Sqlite(&tx),
             text.as_bytes(),
             &BTreeMap::new(),
             &BTreeSet::new(),

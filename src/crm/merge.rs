@@ -4,7 +4,7 @@
 //! lacks, and deletes it; the merge log keeps a snapshot of exactly what moved, so
 //! `unmerge` restores both contacts as they were.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalRow, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -39,7 +39,7 @@ pub struct Snapshot {
 }
 
 /// Merges `other` into `keep`; returns the merge log's id.
-pub fn merge(conn: &Connection, keep: i64, other: i64, at: UnixMs) -> Result<i64, CrmError> {
+pub fn merge(conn: Db<'_>, keep: i64, other: i64, at: UnixMs) -> Result<i64, CrmError> {
     if keep == other {
         return Err(CrmError::Invalid(
             "a contact cannot be merged into itself".into(),
@@ -64,7 +64,7 @@ pub fn merge(conn: &Connection, keep: i64, other: i64, at: UnixMs) -> Result<i64
     }
     let mut stmt = conn.prepare("SELECT tag, added_at FROM contact_tags WHERE contact_id = ?1")?;
     snap.tags = stmt
-        .query_map([other], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![other], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (tag, added) in &snap.tags {
         if conn.execute(
@@ -78,7 +78,7 @@ pub fn merge(conn: &Connection, keep: i64, other: i64, at: UnixMs) -> Result<i64
     let mut stmt =
         conn.prepare("SELECT list_id, added_at FROM list_members WHERE contact_id = ?1")?;
     snap.lists = stmt
-        .query_map([other], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![other], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (list, added) in &snap.lists {
         if conn.execute(
@@ -92,7 +92,7 @@ pub fn merge(conn: &Connection, keep: i64, other: i64, at: UnixMs) -> Result<i64
     let mut stmt = conn
         .prepare("SELECT field, value_text, value_num FROM contact_fields WHERE contact_id = ?1")?;
     snap.fields = stmt
-        .query_map([other], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(params![other], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     for (field, text, num) in &snap.fields {
         if conn.execute(
@@ -117,7 +117,7 @@ pub fn merge(conn: &Connection, keep: i64, other: i64, at: UnixMs) -> Result<i64
          WHERE id = ?1",
         params![keep, other, at],
     )?;
-    conn.execute("DELETE FROM contacts WHERE id = ?1", [other])?;
+    conn.execute("DELETE FROM contacts WHERE id = ?1", params![other])?;
     let snapshot = serde_json::to_string(&snap).map_err(|e| CrmError::Invalid(e.to_string()))?;
     Ok(conn
         .prepare_cached(
@@ -129,12 +129,7 @@ pub fn merge(conn: &Connection, keep: i64, other: i64, at: UnixMs) -> Result<i64
 
 /// Undoes the latest merge into `keep` of the contact with id `merged` (or the
 /// latest merge into `keep` when `merged` is `None`); returns the restored id.
-pub fn unmerge(
-    conn: &Connection,
-    keep: i64,
-    merged: Option<i64>,
-    at: UnixMs,
-) -> Result<i64, CrmError> {
+pub fn unmerge(conn: Db<'_>, keep: i64, merged: Option<i64>, at: UnixMs) -> Result<i64, CrmError> {
     let (log, other, text): (i64, i64, String) = conn
         .prepare(
             "SELECT id, merged_id, snapshot FROM contact_merges WHERE kept_id = ?1 \
@@ -161,8 +156,8 @@ pub fn unmerge(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let values: Vec<rusqlite::types::Value> = snap.contact.values().map(to_sql).collect();
-    conn.execute(&sql, rusqlite::params_from_iter(values))?;
+    let values: Vec<crate::store::db::Value<'static>> = snap.contact.values().map(to_sql).collect();
+    conn.execute(&sql, &crate::store::db::refs(&values))?;
     for (table, ids) in &snap.moved {
         if !MOVED.contains(&table.as_str()) {
             continue;
@@ -224,27 +219,27 @@ pub fn unmerge(
     Ok(other)
 }
 
-fn exists(conn: &Connection, id: i64) -> Result<(), CrmError> {
+fn exists(conn: Db<'_>, id: i64) -> Result<(), CrmError> {
     conn.prepare_cached("SELECT 1 FROM contacts WHERE id = ?1")?
-        .query_row([id], |_| Ok(()))
+        .query_row(params![id], |_| Ok(()))
         .optional()?
         .ok_or(CrmError::NoContact(id))
 }
 
-fn ids(conn: &Connection, sql: &str, id: i64) -> Result<Vec<i64>, CrmError> {
+fn ids(conn: Db<'_>, sql: &str, id: i64) -> Result<Vec<i64>, CrmError> {
     let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([id], |r| r.get(0))?;
+    let rows = stmt.query_map(params![id], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Every column of a contact row, as JSON.
-fn row_of(conn: &Connection, id: i64) -> Result<serde_json::Map<String, Json>, CrmError> {
+fn row_of(conn: Db<'_>, id: i64) -> Result<serde_json::Map<String, Json>, CrmError> {
     let mut stmt = conn.prepare("SELECT * FROM contacts WHERE id = ?1")?;
     let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-    stmt.query_row([id], |r| {
+    stmt.query_row(params![id], |r| {
         let mut m = serde_json::Map::new();
         for (i, n) in names.iter().enumerate() {
-            let v: rusqlite::types::Value = r.get(i)?;
+            let v: crate::store::db::Value<'static> = r.get(i)?;
             m.insert(n.clone(), super::sql_json(v));
         }
         Ok(m)
@@ -253,15 +248,15 @@ fn row_of(conn: &Connection, id: i64) -> Result<serde_json::Map<String, Json>, C
     .ok_or(CrmError::NoContact(id))
 }
 
-fn to_sql(v: &Json) -> rusqlite::types::Value {
-    use rusqlite::types::Value as Sql;
+fn to_sql(v: &Json) -> crate::store::db::Value<'static> {
+    type Sql = crate::store::db::Value<'static>;
     match v {
         Json::Null => Sql::Null,
         Json::Number(n) => n
             .as_i64()
-            .map(Sql::Integer)
+            .map(Sql::Int)
             .unwrap_or_else(|| Sql::Real(n.as_f64().unwrap_or(0.0))),
-        Json::String(s) => Sql::Text(s.clone()),
-        other => Sql::Text(other.to_string()),
+        Json::String(s) => Sql::Text(s.clone().into()),
+        other => Sql::Text(other.to_string().into()),
     }
 }

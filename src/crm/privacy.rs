@@ -2,7 +2,7 @@
 //! about a person as JSON, and forgetting a person everywhere their data was
 //! copied.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalRow, params};
 use sha2::{Digest, Sha256};
 
 use super::CrmError;
@@ -16,10 +16,10 @@ pub fn email_hash(email: &str) -> String {
 }
 
 /// Whether this address was forgotten (and may not be re-added without consent).
-pub fn is_suppressed(conn: &Connection, email: &str) -> Result<bool, CrmError> {
+pub fn is_suppressed(conn: Db<'_>, email: &str) -> Result<bool, CrmError> {
     Ok(conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = ?1)")?
-        .query_row([email_hash(email)], |r| r.get(0))?)
+        .query_row(params![email_hash(email)], |r| r.get(0))?)
 }
 
 /// Consent given or withdrawn for a purpose, where, and with what text.
@@ -34,14 +34,14 @@ pub struct Consent<'a> {
 }
 
 /// Every suppressed address hash (for checking many addresses at once).
-pub fn suppressed_hashes(conn: &Connection) -> Result<std::collections::HashSet<String>, CrmError> {
+pub fn suppressed_hashes(conn: Db<'_>) -> Result<std::collections::HashSet<String>, CrmError> {
     let mut stmt = conn.prepare("SELECT email_hash FROM suppressions")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
+    let rows = stmt.query_map(params![], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Records consent in the ledger; giving consent again lifts a suppression.
-pub fn record_consent(conn: &Connection, c: &Consent<'_>, at: UnixMs) -> Result<(), CrmError> {
+pub fn record_consent(conn: Db<'_>, c: &Consent<'_>, at: UnixMs) -> Result<(), CrmError> {
     let hash = email_hash(c.email);
     conn.prepare_cached(
         "INSERT INTO consent_ledger (contact_id, email_hash, purpose, granted, source, wording, recorded_at) \
@@ -50,7 +50,7 @@ pub fn record_consent(conn: &Connection, c: &Consent<'_>, at: UnixMs) -> Result<
     .execute(params![c.contact_id, hash, c.purpose, c.granted, c.source, c.wording, at])?;
     if c.granted {
         conn.prepare_cached("DELETE FROM suppressions WHERE email_hash = ?1")?
-            .execute([&hash])?;
+            .execute(params![&hash])?;
     }
     Ok(())
 }
@@ -72,13 +72,13 @@ pub struct Forgotten {
 /// secure delete on so that freed content is zeroed. Leaves a hashed suppression so
 /// that no import or form re-adds them without new consent. The `.eml` files of the
 /// dev outbox are files: [`scrub_outbox_dir`] removes them after the commit.
-pub fn forget(conn: &Connection, id: i64, at: UnixMs) -> Result<Forgotten, CrmError> {
+pub fn forget(conn: Db<'_>, id: i64, at: UnixMs) -> Result<Forgotten, CrmError> {
     let (email, uid): (String, String) = conn
         .prepare_cached("SELECT email, uid FROM contacts WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or(CrmError::NoContact(id))?;
-    let before: i64 = conn.query_row("PRAGMA secure_delete", [], |r| r.get(0))?;
+    let before: i64 = conn.query_row("PRAGMA secure_delete", params![], |r| r.get(0))?;
     conn.execute_batch("PRAGMA secure_delete = ON")?;
     let result = erase(conn, id, &email, &uid, at);
     let restore = match before {
@@ -90,19 +90,13 @@ pub fn forget(conn: &Connection, id: i64, at: UnixMs) -> Result<Forgotten, CrmEr
     result
 }
 
-fn erase(
-    conn: &Connection,
-    id: i64,
-    email: &str,
-    uid: &str,
-    at: UnixMs,
-) -> Result<Forgotten, CrmError> {
+fn erase(conn: Db<'_>, id: i64, email: &str, uid: &str, at: UnixMs) -> Result<Forgotten, CrmError> {
     let needle = email.to_lowercase();
     let mut out = Forgotten {
         email: email.to_string(),
         ..Forgotten::default()
     };
-    out.activities = conn.execute("DELETE FROM activities WHERE contact_id = ?1", [id])?;
+    out.activities = conn.execute("DELETE FROM activities WHERE contact_id = ?1", params![id])?;
     out.executions = conn.execute(
         "DELETE FROM executions WHERE contact_id = ?1 \
            OR instr(lower(trigger_data), ?2) OR instr(lower(state), ?2) \
@@ -114,7 +108,7 @@ fn erase(
     )?;
     out.outbox = conn.execute(
         "DELETE FROM outbox WHERE lower(to_address) = ?1 OR instr(lower(message), ?1)",
-        [&needle],
+        params![&needle],
     )?;
     for sql in [
         "DELETE FROM timers WHERE instr(lower(payload), ?2)",
@@ -124,10 +118,10 @@ fn erase(
         "DELETE FROM audit_log WHERE entity_id = ?3 OR instr(lower(details), ?2)",
     ] {
         let mut stmt = conn.prepare(sql)?;
-        let all: [&dyn rusqlite::ToSql; 3] = [&id, &needle, &uid];
+        let all: [&dyn crate::store::db::ToValue; 3] = [&id, &needle, &uid];
         out.other_rows += stmt.execute(&all[..stmt.parameter_count()])?;
     }
-    conn.execute("DELETE FROM contacts WHERE id = ?1", [id])?;
+    conn.execute("DELETE FROM contacts WHERE id = ?1", params![id])?;
     // The search index: the delete queued the old values; index them out, then
     // merge the index so that no old segment keeps the terms.
     crate::store::search::reindex_contacts(conn, usize::MAX)?;
@@ -166,37 +160,38 @@ pub fn scrub_outbox_dir(dir: &std::path::Path, email: &str) -> std::io::Result<u
 
 /// Everything held about a person, as JSON: the contact, its timeline, deals,
 /// consent records, executions about them and the emails sent to them.
-pub fn export_data(conn: &Connection, id: i64) -> Result<serde_json::Value, CrmError> {
+pub fn export_data(conn: Db<'_>, id: i64) -> Result<serde_json::Value, CrmError> {
     use serde_json::json;
     let email: String = conn
         .prepare_cached("SELECT email FROM contacts WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
+        .query_row(params![id], |r| r.get(0))
         .optional()?
         .ok_or(CrmError::NoContact(id))?;
-    let rows =
-        |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<serde_json::Value>, CrmError> {
-            let mut stmt = conn.prepare(sql)?;
-            let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-            let mut out = Vec::new();
-            let mut q = stmt.query(p)?;
-            while let Some(r) = q.next()? {
-                let mut obj = serde_json::Map::new();
-                for (i, n) in names.iter().enumerate() {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    // Stored JSON (activity data, trigger data) shows as JSON.
-                    let v = match super::sql_json(v) {
-                        serde_json::Value::String(t) => serde_json::from_str(&t)
-                            .ok()
-                            .filter(|v: &serde_json::Value| v.is_object() || v.is_array())
-                            .unwrap_or(serde_json::Value::String(t)),
-                        other => other,
-                    };
-                    obj.insert(n.clone(), v);
-                }
-                out.push(serde_json::Value::Object(obj));
+    let rows = |sql: &str,
+                p: &[&dyn crate::store::db::ToValue]|
+     -> Result<Vec<serde_json::Value>, CrmError> {
+        let mut stmt = conn.prepare(sql)?;
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let mut out = Vec::new();
+        let mut q = stmt.query(p)?;
+        while let Some(r) = q.next()? {
+            let mut obj = serde_json::Map::new();
+            for (i, n) in names.iter().enumerate() {
+                let v: crate::store::db::Value<'static> = r.get(i)?;
+                // Stored JSON (activity data, trigger data) shows as JSON.
+                let v = match super::sql_json(v) {
+                    serde_json::Value::String(t) => serde_json::from_str(&t)
+                        .ok()
+                        .filter(|v: &serde_json::Value| v.is_object() || v.is_array())
+                        .unwrap_or(serde_json::Value::String(t)),
+                    other => other,
+                };
+                obj.insert(n.clone(), v);
             }
-            Ok(out)
-        };
+            out.push(serde_json::Value::Object(obj));
+        }
+        Ok(out)
+    };
     Ok(json!({
         "contact": rows("SELECT uid, email, name, phone, company_domain, source_site, source_component, \
                          source_workflow, first_touch, last_touch, status, stage, created_at, updated_at, \

@@ -10,8 +10,8 @@
 //! The epoch moves forward (and the column is rescaled) long before the weights
 //! could overflow; a change to the rules recomputes the column from the timelines.
 
-use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OptionalExtension, params};
+type Sql = crate::store::db::Value<'static>;
+use crate::store::db::{Db, OptionalRow, params};
 use serde_json::{Value as Json, json};
 
 use super::segment::{self, Mode, Predicate, Scope};
@@ -74,12 +74,7 @@ impl Scoring {
     }
 
     /// The lead score of `contacts c` at `now`, as SQL with its parameters.
-    pub fn score_sql(
-        &self,
-        conn: &Connection,
-        now: UnixMs,
-        mode: Mode,
-    ) -> Result<Predicate, CrmError> {
+    pub fn score_sql(&self, conn: Db<'_>, now: UnixMs, mode: Mode) -> Result<Predicate, CrmError> {
         let epoch = epoch(conn)?;
         let mut p = Predicate {
             sql: "c.adjustments + c.engagement * ?".into(),
@@ -103,31 +98,26 @@ impl Scoring {
 
     /// A contact's score now.
     /// The exact score (see [`shown`] for what people see).
-    pub fn score(&self, conn: &Connection, id: i64, now: UnixMs) -> Result<f64, CrmError> {
+    pub fn score(&self, conn: Db<'_>, id: i64, now: UnixMs) -> Result<f64, CrmError> {
         let p = self.score_sql(conn, now, Mode::One)?;
         let sql = format!("SELECT {} FROM contacts c WHERE c.id = ?", p.sql);
         let mut params = p.params;
-        params.push(Sql::Integer(id));
+        params.push(Sql::Int(id));
         conn.prepare_cached(&sql)?
-            .query_row(rusqlite::params_from_iter(params), |r| r.get(0))
+            .query_row(&crate::store::db::refs(&params), |r| r.get(0))
             .optional()?
             .ok_or(CrmError::NoContact(id))
     }
 
     /// Compares the score now with the score last observed and returns a
     /// `ScoreCrossed` for each threshold between them; remembers the score.
-    pub fn observe(
-        &self,
-        conn: &Connection,
-        id: i64,
-        now: UnixMs,
-    ) -> Result<Vec<CrmEvent>, CrmError> {
+    pub fn observe(&self, conn: Db<'_>, id: i64, now: UnixMs) -> Result<Vec<CrmEvent>, CrmError> {
         if self.thresholds.is_empty() {
             return Ok(Vec::new());
         }
         let seen: f64 = conn
             .prepare_cached("SELECT score_seen FROM contacts WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
+            .query_row(params![id], |r| r.get(0))
             .optional()?
             .ok_or(CrmError::NoContact(id))?;
         let score = self.score(conn, id, now)?;
@@ -153,7 +143,7 @@ impl Scoring {
     /// contact's engagement; returns the points awarded, undecayed.
     pub fn accrue(
         &self,
-        conn: &Connection,
+        conn: Db<'_>,
         id: i64,
         kind: &str,
         subject: Option<&str>,
@@ -182,7 +172,7 @@ impl Scoring {
 
     /// Why a contact has its score: each fit rule that holds, each engagement rule's
     /// decayed points, the adjustments, and the total.
-    pub fn explain(&self, conn: &Connection, id: i64, now: UnixMs) -> Result<Json, CrmError> {
+    pub fn explain(&self, conn: Db<'_>, id: i64, now: UnixMs) -> Result<Json, CrmError> {
         let scope = Scope {
             segments: &self.segments,
             score: None,
@@ -202,7 +192,7 @@ impl Scoring {
         )?;
         let mut per_rule: BTreeMap<usize, (f64, u64)> = BTreeMap::new();
         let mut day_points: BTreeMap<(usize, i64), f64> = BTreeMap::new();
-        let mut rows = stmt.query([id])?;
+        let mut rows = stmt.query(params![id])?;
         while let Some(r) = rows.next()? {
             let (kind, subject, data, at): (String, Option<String>, String, i64) =
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
@@ -229,7 +219,7 @@ impl Scoring {
         }
         let adjustments: f64 = conn
             .prepare_cached("SELECT adjustments FROM contacts WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
+            .query_row(params![id], |r| r.get(0))
             .optional()?
             .ok_or(CrmError::NoContact(id))?;
         let score = self.score(conn, id, now)?;
@@ -251,7 +241,7 @@ impl Scoring {
 
     /// Recomputes every contact's engagement from its timeline, when the rules
     /// changed since it was computed (or `force`). Returns whether it ran.
-    pub fn refresh(&self, conn: &Connection, now: UnixMs, force: bool) -> Result<bool, CrmError> {
+    pub fn refresh(&self, conn: Db<'_>, now: UnixMs, force: bool) -> Result<bool, CrmError> {
         let stored = state(conn, "scoring_rules")?;
         let epoch = epoch(conn)?;
         let stale = (now - epoch) as f64 / self.half_life_ms > REBASE_AFTER;
@@ -261,7 +251,7 @@ impl Scoring {
         let epoch = now;
         conn.execute(
             "UPDATE contacts SET engagement = 0 WHERE engagement <> 0",
-            [],
+            params![],
         )?;
         let mut day_points: BTreeMap<(i64, usize, i64), f64> = BTreeMap::new();
         let mut totals: BTreeMap<i64, f64> = BTreeMap::new();
@@ -270,7 +260,7 @@ impl Scoring {
                 "SELECT contact_id, subject, data, occurred_at FROM activities WHERE type = ?1 \
                  ORDER BY contact_id, occurred_at, id",
             )?;
-            let mut rows = stmt.query([&rule.activity])?;
+            let mut rows = stmt.query(params![&rule.activity])?;
             while let Some(r) = rows.next()? {
                 let (cid, subject, data, at): (i64, Option<String>, String, i64) =
                     (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
@@ -298,10 +288,10 @@ impl Scoring {
 
     /// Observes every contact with a score, so that scores that decayed below a
     /// threshold fire their downward crossing. Run by the worker's periodic loop.
-    pub fn sweep(&self, conn: &Connection, now: UnixMs) -> Result<Vec<CrmEvent>, CrmError> {
+    pub fn sweep(&self, conn: Db<'_>, now: UnixMs) -> Result<Vec<CrmEvent>, CrmError> {
         let ids: Vec<i64> = {
             let mut stmt = conn.prepare_cached("SELECT id FROM contacts WHERE score_seen <> 0")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
+            let rows = stmt.query_map(params![], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
         let mut events = Vec::new();
@@ -334,7 +324,7 @@ fn cap(rule: &EngagementRule, awarded_today: f64) -> f64 {
 
 /// What a rule awards a new activity, counting the matching activities of the same
 /// UTC day already on the timeline (the new one is already inserted).
-fn capped(conn: &Connection, rule: &EngagementRule, id: i64, at: UnixMs) -> Result<f64, CrmError> {
+fn capped(conn: Db<'_>, rule: &EngagementRule, id: i64, at: UnixMs) -> Result<f64, CrmError> {
     let Some(_) = rule.max_per_day else {
         return Ok(rule.points);
     };
@@ -347,7 +337,7 @@ fn capped(conn: &Connection, rule: &EngagementRule, id: i64, at: UnixMs) -> Resu
     let mut before = 0u32;
     while let Some(r) = rows.next()? {
         let subject: Option<String> = r.get(0)?;
-        let data: Json = serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or(Json::Null);
+        let data: Json = serde_json::from_str(&r.get::<String>(1)?).unwrap_or(Json::Null);
         if rule_matches(rule, subject.as_deref(), &data) {
             before += 1;
         }
@@ -360,14 +350,14 @@ fn capped(conn: &Connection, rule: &EngagementRule, id: i64, at: UnixMs) -> Resu
     Ok(cap(rule, awarded))
 }
 
-fn state(conn: &Connection, key: &str) -> Result<Option<String>, CrmError> {
+fn state(conn: Db<'_>, key: &str) -> Result<Option<String>, CrmError> {
     Ok(conn
         .prepare_cached("SELECT value FROM crm_state WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
+        .query_row(params![key], |r| r.get(0))
         .optional()?)
 }
 
-fn set_state(conn: &Connection, key: &str, value: &str) -> Result<(), CrmError> {
+fn set_state(conn: Db<'_>, key: &str, value: &str) -> Result<(), CrmError> {
     conn.prepare_cached(
         "INSERT INTO crm_state (key, value) VALUES (?1, ?2) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -379,7 +369,7 @@ fn set_state(conn: &Connection, key: &str, value: &str) -> Result<(), CrmError> 
 /// The epoch engagement weights are relative to, until a refresh moves it.
 const DEFAULT_EPOCH: UnixMs = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
-fn epoch(conn: &Connection) -> Result<UnixMs, CrmError> {
+fn epoch(conn: Db<'_>) -> Result<UnixMs, CrmError> {
     Ok(state(conn, "scoring_epoch")?
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_EPOCH))

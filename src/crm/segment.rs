@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OptionalExtension};
+type Sql = crate::store::db::Value<'static>;
+use crate::store::db::{Db, OptionalRow};
 use serde_json::Value as Json;
 
 use super::CrmError;
@@ -192,20 +192,20 @@ fn emit(
         Condition::Tag(tag) => {
             p.sql
                 .push_str(&member(scope.mode, "contact_tags", "tag = ?"));
-            p.params.push(Sql::Text(tag.trim().to_string()));
+            p.params.push(Sql::Text((tag.trim().to_string()).into()));
         }
         Condition::List(list) => {
             p.sql
                 .push_str(&member(scope.mode, "list_members", "list_id = ?"));
-            p.params.push(Sql::Text(list.to_string()));
+            p.params.push(Sql::Text(list.to_string().into()));
         }
         Condition::Status(status) => {
             p.sql.push_str("c.status IS ?");
-            p.params.push(Sql::Text(name_of(status)));
+            p.params.push(Sql::Text((name_of(status)).into()));
         }
         Condition::Stage(stage) => {
             p.sql.push_str("c.stage IS ?");
-            p.params.push(Sql::Text(name_of(stage)));
+            p.params.push(Sql::Text((name_of(stage)).into()));
         }
         Condition::Score(range) => {
             let score = scope.score.ok_or_else(|| {
@@ -267,8 +267,8 @@ fn sql_value(v: &Json) -> (&'static str, Sql) {
     match v {
         Json::Number(n) => ("value_num", Sql::Real(n.as_f64().unwrap_or(0.0))),
         Json::Bool(b) => ("value_num", Sql::Real(f64::from(u8::from(*b)))),
-        Json::String(s) => ("value_text", Sql::Text(s.clone())),
-        other => ("value_text", Sql::Text(other.to_string())),
+        Json::String(s) => ("value_text", Sql::Text(s.clone().into())),
+        other => ("value_text", Sql::Text(other.to_string().into())),
     }
 }
 
@@ -287,7 +287,7 @@ fn field_sql(f: &FieldCondition, mode: Mode, p: &mut Predicate) -> Result<(), Se
     };
     let name = || match column {
         Some(_) => Vec::new(),
-        None => vec![Sql::Text(f.name.clone())],
+        None => vec![Sql::Text(f.name.clone().into())],
     };
     let with = |mut a: Vec<Sql>, b: Sql| {
         a.push(b);
@@ -342,7 +342,10 @@ fn field_sql(f: &FieldCondition, mode: Mode, p: &mut Predicate) -> Result<(), Se
     if let Some(needle) = &f.contains {
         part(
             on("value_text", "LIKE ? ESCAPE '\\'"),
-            with(name(), Sql::Text(format!("%{}%", escape_like(needle)))),
+            with(
+                name(),
+                Sql::Text((format!("%{}%", escape_like(needle))).into()),
+            ),
         );
     }
     if let Some(exists) = f.exists {
@@ -400,21 +403,23 @@ fn escape_like(s: &str) -> String {
 /// `activities`, with its parameters.
 fn activity_filter(a: &ActivityCondition, now: UnixMs) -> Result<(String, Vec<Sql>), SegmentError> {
     let mut cond = String::from("type = ?");
-    let mut params = vec![Sql::Text(a.kind.clone())];
+    let mut params = vec![Sql::Text(a.kind.clone().into())];
     for (key, value) in &a.filter {
         let (_, v) = sql_value(value);
         if SUBJECT_KEYS.contains(&key.as_str()) {
             cond.push_str(" AND subject = ?");
         } else {
             cond.push_str(" AND json_extract(data, ?) = ?");
-            params.push(Sql::Text(format!("$.\"{}\"", key.replace('"', ""))));
+            params.push(Sql::Text(
+                (format!("$.\"{}\"", key.replace('"', ""))).into(),
+            ));
         }
         params.push(v);
     }
     if let Some(within) = &a.within {
         let ms = within.millis().map_err(SegmentError::Invalid)?;
         cond.push_str(" AND occurred_at >= ?");
-        params.push(Sql::Integer(
+        params.push(Sql::Int(
             now.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)),
         ));
     }
@@ -474,7 +479,7 @@ fn activity_sql(
 }
 
 /// How many contacts meet the condition.
-pub fn count(conn: &Connection, cond: &Condition, scope: &Scope<'_>) -> Result<u64, CrmError> {
+pub fn count(conn: Db<'_>, cond: &Condition, scope: &Scope<'_>) -> Result<u64, CrmError> {
     if scope.mode == Mode::Set
         && let Condition::All(items) = cond
         && let Some(d) = items.iter().position(selective)
@@ -485,7 +490,7 @@ pub fn count(conn: &Connection, cond: &Condition, scope: &Scope<'_>) -> Result<u
     let sql = format!("SELECT count(*) FROM contacts c WHERE {}", pred.sql);
     let n: i64 = conn
         .prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(pred.params), |r| r.get(0))?;
+        .query_row(&crate::store::db::refs(&pred.params), |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -495,7 +500,7 @@ pub fn count(conn: &Connection, cond: &Condition, scope: &Scope<'_>) -> Result<u
 /// count over a large store), and only the contacts that pass are probed for the
 /// other children, in one statement.
 fn count_driven(
-    conn: &Connection,
+    conn: Db<'_>,
     items: &[Condition],
     driver: usize,
     scope: &Scope<'_>,
@@ -515,7 +520,7 @@ fn count_driven(
     {
         let mut stmt =
             conn.prepare_cached(&format!("SELECT contact_id FROM activities WHERE {cond}"))?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut rows = stmt.query(&crate::store::db::refs(&params))?;
         while let Some(r) = rows.next()? {
             *counts.entry(r.get(0)?).or_insert(0) += 1;
         }
@@ -555,18 +560,18 @@ fn count_driven(
         )
     };
     let list = serde_json::to_string(&ids).map_err(|e| CrmError::Invalid(e.to_string()))?;
-    let mut all = vec![Sql::Text(list)];
+    let mut all = vec![Sql::Text(list.into())];
     all.extend(pred.params);
     let n: i64 = conn
         .prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(all), |r| r.get(0))?;
+        .query_row(&crate::store::db::refs(&all), |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// One page of members (ids above `after`, ascending), for listings and bulk
 /// operations that walk a segment without holding it.
 pub fn member_ids(
-    conn: &Connection,
+    conn: Db<'_>,
     cond: &Condition,
     scope: &Scope<'_>,
     after: i64,
@@ -577,17 +582,17 @@ pub fn member_ids(
         "SELECT c.id FROM contacts c WHERE c.id > ? AND ({}) ORDER BY c.id LIMIT ?",
         pred.sql
     );
-    let mut params = vec![Sql::Integer(after)];
+    let mut params = vec![Sql::Int(after)];
     params.extend(pred.params);
-    params.push(Sql::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    params.push(Sql::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get(0))?;
+    let rows = stmt.query_map(&crate::store::db::refs(&params), |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Whether one contact meets the condition.
 pub fn matches(
-    conn: &Connection,
+    conn: Db<'_>,
     contact_id: i64,
     cond: &Condition,
     scope: &Scope<'_>,
@@ -598,11 +603,11 @@ pub fn matches(
     };
     let pred = compile(cond, &one).map_err(segment_error)?;
     let sql = format!("SELECT 1 FROM contacts c WHERE c.id = ? AND ({})", pred.sql);
-    let mut params = vec![Sql::Integer(contact_id)];
+    let mut params = vec![Sql::Int(contact_id)];
     params.extend(pred.params);
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(params), |_| Ok(()))
+        .query_row(&crate::store::db::refs(&params), |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -619,7 +624,7 @@ pub struct Explained {
 
 /// Evaluates every node of the condition for one contact.
 pub fn explain(
-    conn: &Connection,
+    conn: Db<'_>,
     contact_id: i64,
     cond: &Condition,
     scope: &Scope<'_>,
@@ -678,7 +683,7 @@ fn segment_error(e: SegmentError) -> CrmError {
 /// A segment's scope with the lead score from `scoring` (whose `segments` are the
 /// ones `segment:` conditions refer to), built for `mode`.
 fn scoped<T>(
-    conn: &Connection,
+    conn: Db<'_>,
     scoring: &super::scoring::Scoring,
     now: UnixMs,
     mode: Mode,
@@ -695,7 +700,7 @@ fn scoped<T>(
 
 /// How many contacts are in a segment now.
 pub fn count_segment(
-    conn: &Connection,
+    conn: Db<'_>,
     scoring: &super::scoring::Scoring,
     def: &SegmentDef,
     now: UnixMs,
@@ -707,7 +712,7 @@ pub fn count_segment(
 
 /// One page of a segment's members (ids above `after`, ascending).
 pub fn segment_members(
-    conn: &Connection,
+    conn: Db<'_>,
     scoring: &super::scoring::Scoring,
     def: &SegmentDef,
     now: UnixMs,
@@ -721,7 +726,7 @@ pub fn segment_members(
 
 /// Which of a segment's conditions hold for one contact.
 pub fn explain_segment(
-    conn: &Connection,
+    conn: Db<'_>,
     scoring: &super::scoring::Scoring,
     def: &SegmentDef,
     contact_id: i64,

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Db, params};
 
 use super::{Rendered, file_key};
 use crate::store::{StoreError, UnixMs};
@@ -14,7 +14,7 @@ use crate::store::{StoreError, UnixMs};
 /// Queues a rendered message under `key`, with its send record. Returns false when
 /// a message with this key is queued already (nothing is added then).
 pub fn enqueue(
-    conn: &Connection,
+    conn: Db<'_>,
     key: &str,
     r: &Rendered,
     eml: &str,
@@ -24,7 +24,7 @@ pub fn enqueue(
 ) -> Result<bool, StoreError> {
     let exists: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE idempotency_key = ?1)")?
-        .query_row([key], |row| row.get(0))?;
+        .query_row(params![key], |row| row.get(0))?;
     if exists {
         return Ok(false);
     }
@@ -54,23 +54,23 @@ pub struct Pending {
 }
 
 /// Up to `limit` pending messages, oldest first.
-pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<Pending>, StoreError> {
+pub fn pending(conn: Db<'_>, limit: usize) -> Result<Vec<Pending>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, idempotency_key, message FROM outbox WHERE status = 'pending' \
          ORDER BY id LIMIT ?1",
     )?;
-    let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+    let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
         Ok(Pending {
             id: r.get(0)?,
             key: r.get(1)?,
             message: r.get(2)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// Marks messages delivered, with their send records.
-pub fn mark_sent(conn: &Connection, ids: &[i64], at: UnixMs) -> Result<(), StoreError> {
+pub fn mark_sent(conn: Db<'_>, ids: &[i64], at: UnixMs) -> Result<(), StoreError> {
     let mut outbox =
         conn.prepare_cached("UPDATE outbox SET status = 'sent', sent_at = ?2 WHERE id = ?1")?;
     let mut sends = conn.prepare_cached(

@@ -5,12 +5,11 @@
 //! memory; the worker (or the import command itself) works them off in short
 //! write transactions, between timers.
 
-use rusqlite::OptionalExtension;
-
 use super::EngineError;
 use super::ingest::{from_crm, ingest};
 use super::run::Ctx;
 use crate::crm::CrmEvent;
+use crate::store::db::{Db, OptionalRow, params};
 
 /// Events ingested per transaction.
 pub const SLICE: usize = 200;
@@ -31,7 +30,7 @@ pub fn ingest_slice(ctx: &mut Ctx<'_>) -> Result<Slice, EngineError> {
     let row: Option<(i64, String, i64)> = ctx
         .conn
         .prepare_cached("SELECT id, events, done FROM crm_event_batches ORDER BY id LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((id, text, done)) = row else {
         return Ok(Slice::default());
@@ -55,28 +54,25 @@ pub fn ingest_slice(ctx: &mut Ctx<'_>) -> Result<Slice, EngineError> {
     if end >= events.len() {
         ctx.conn
             .prepare_cached("DELETE FROM crm_event_batches WHERE id = ?1")?
-            .execute([id])?;
+            .execute(params![id])?;
         slice.more = ctx
             .conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM crm_event_batches)")?
-            .query_row([], |r| r.get(0))?;
+            .query_row(params![], |r| r.get(0))?;
     } else {
         ctx.conn
             .prepare_cached("UPDATE crm_event_batches SET done = ?2 WHERE id = ?1")?
-            .execute(rusqlite::params![
-                id,
-                i64::try_from(end).unwrap_or(i64::MAX)
-            ])?;
+            .execute(params![id, i64::try_from(end).unwrap_or(i64::MAX)])?;
         slice.more = true;
     }
     Ok(slice)
 }
 
 /// How many events wait in the queue.
-pub fn queued(conn: &rusqlite::Connection) -> Result<i64, EngineError> {
+pub fn queued(conn: Db<'_>) -> Result<i64, EngineError> {
     Ok(conn
         .prepare_cached(
             "SELECT coalesce(sum(json_array_length(events) - done), 0) FROM crm_event_batches",
         )?
-        .query_row([], |r| r.get(0))?)
+        .query_row(params![], |r| r.get(0))?)
 }

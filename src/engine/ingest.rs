@@ -13,6 +13,7 @@ use super::run::{Ctx, MAX_DEPTH, Wake, advance, start};
 use crate::crm::{CrmEvent, attribution, contact};
 use crate::model::workflow::{CrossDirection, PageEventKind, PayloadField, TriggerKind};
 use crate::store::NewActivity;
+use crate::store::db::params;
 
 /// An event: what happened (`kind`, a trigger type such as `form_submission` or
 /// `custom_event`), its data (what workflows see as `trigger`), and whom it is about.
@@ -357,12 +358,12 @@ pub fn deliver_to_waiting(
             "SELECT execution_id, fiber, seq, match_expr FROM event_waits \
              WHERE event = ?1 AND (contact_id IS ?2 OR contact_id IS NULL) ORDER BY id",
         )?;
-        let rows = stmt.query_map(rusqlite::params![name, contact_id], |r| {
+        let rows = stmt.query_map(params![name, contact_id], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, u32>(1)?,
-                r.get::<_, i64>(2)?.unsigned_abs(),
-                r.get::<_, Option<String>>(3)?,
+                r.get::<i64>(0)?,
+                r.get::<u32>(1)?,
+                r.get::<i64>(2)?.unsigned_abs(),
+                r.get::<Option<String>>(3)?,
             ))
         })?;
         rows.collect::<Result<_, _>>()?
@@ -430,7 +431,7 @@ fn start_failed(
              VALUES (?1, ?2, ?3, ?4, 'failed', ?5, '{}', ?6, ?7, ?7, ?7) RETURNING id",
         )?
         .query_row(
-            rusqlite::params![
+            params![
                 crate::uid::new(ctx.now),
                 program.id,
                 program.hash,
@@ -490,8 +491,8 @@ fn trigger_matches(
                             "SELECT count(*) FROM activities WHERE contact_id = ?1 AND type = 'page_view' \
                              AND subject IS ?2 AND occurred_at >= ?3",
                         )?
-                        .query_row(rusqlite::params![contact, s("page"), window], |r| {
-                            r.get::<_, i64>(0)
+                        .query_row(params![contact, s("page"), window], |r| {
+                            r.get::<i64>(0)
                         })? as f64;
                     // This view is on the timeline already: fire on the one that
                     // reaches the threshold, not on every later one.

@@ -1,7 +1,7 @@
 //! Operating on stored executions: listing, showing, retrying, cancelling, and the
 //! per-workflow statistics `funnel workflows stats` shows.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalRow, params};
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -33,7 +33,7 @@ pub struct Filter {
 const COLUMNS: &str = "e.uid, e.workflow_id, e.version_hash, e.status, c.email, e.started_at, \
      e.completed_at, e.error";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
+fn row(r: crate::store::db::Row<'_>) -> Result<ExecutionRow, crate::store::StoreError> {
     Ok(ExecutionRow {
         id: r.get(0)?,
         workflow: r.get(1)?,
@@ -47,7 +47,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
 }
 
 /// The newest executions matching `f`.
-pub fn list(conn: &Connection, f: &Filter) -> Result<Vec<ExecutionRow>, EngineError> {
+pub fn list(conn: Db<'_>, f: &Filter) -> Result<Vec<ExecutionRow>, EngineError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM executions e LEFT JOIN contacts c ON c.id = e.contact_id \
          WHERE (?1 IS NULL OR e.workflow_id = ?1) AND (?2 IS NULL OR e.status = ?2) \
@@ -86,34 +86,34 @@ pub struct ExecutionDetail {
     pub steps: Vec<StepRow>,
 }
 
-fn internal_id(conn: &Connection, uid: &str) -> Result<i64, EngineError> {
+fn internal_id(conn: Db<'_>, uid: &str) -> Result<i64, EngineError> {
     conn.prepare_cached("SELECT id FROM executions WHERE uid = ?1")?
-        .query_row([uid], |r| r.get(0))
+        .query_row(params![uid], |r| r.get(0))
         .optional()?
         .ok_or_else(|| EngineError::UnknownExecution(uid.to_string()))
 }
 
 /// The execution with this id (its uid).
-pub fn show(conn: &Connection, uid: &str) -> Result<ExecutionDetail, EngineError> {
+pub fn show(conn: Db<'_>, uid: &str) -> Result<ExecutionDetail, EngineError> {
     let id = internal_id(conn, uid)?;
     let (execution, trigger, state): (ExecutionRow, String, String) = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS}, e.trigger_data, e.state FROM executions e \
              LEFT JOIN contacts c ON c.id = e.contact_id WHERE e.id = ?1"
         ))?
-        .query_row([id], |r| Ok((row(r)?, r.get(8)?, r.get(9)?)))?;
+        .query_row(params![id], |r| Ok((row(r)?, r.get(8)?, r.get(9)?)))?;
     let mut stmt = conn.prepare_cached(
         "SELECT step_id, attempt, status, output, error, started_at, finished_at FROM step_runs \
          WHERE execution_id = ?1 ORDER BY id",
     )?;
     let steps = stmt
-        .query_map([id], |r| {
+        .query_map(params![id], |r| {
             Ok(StepRow {
                 step: r.get(0)?,
                 attempt: r.get(1)?,
                 status: r.get(2)?,
                 output: r
-                    .get::<_, Option<String>>(3)?
+                    .get::<Option<String>>(3)?
                     .and_then(|o| serde_json::from_str(&o).ok()),
                 error: r.get(4)?,
                 started_at: r.get(5)?,
@@ -139,7 +139,7 @@ pub fn cancel(ctx: &mut Ctx<'_>, uid: &str) -> Result<bool, EngineError> {
     let status: String = ctx
         .conn
         .prepare_cached("SELECT status FROM executions WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))?;
+        .query_row(params![id], |r| r.get(0))?;
     if is_final(&status) {
         return Ok(false);
     }
@@ -150,15 +150,15 @@ pub fn cancel(ctx: &mut Ctx<'_>, uid: &str) -> Result<bool, EngineError> {
         .execute(params![id, ctx.now])?;
     ctx.conn
         .prepare_cached("DELETE FROM timers WHERE execution_id = ?1")?
-        .execute([id])?;
+        .execute(params![id])?;
     ctx.conn
         .prepare_cached("DELETE FROM event_waits WHERE execution_id = ?1")?
-        .execute([id])?;
+        .execute(params![id])?;
     audit(ctx, "cancel", uid)?;
     let workflow: String = ctx
         .conn
         .prepare_cached("SELECT workflow_id FROM executions WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))?;
+        .query_row(params![id], |r| r.get(0))?;
     super::run::release_queued(ctx, &workflow)?;
     Ok(true)
 }
@@ -170,7 +170,7 @@ pub fn retry(ctx: &mut Ctx<'_>, uid: &str) -> Result<&'static str, EngineError> 
     let (status, state): (String, String) = ctx
         .conn
         .prepare_cached("SELECT status, state FROM executions WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if status != "failed" {
         return Err(EngineError::Invalid(format!(
             "execution {uid} is {status}; only failed executions can be retried"
@@ -235,7 +235,7 @@ pub struct Stats {
 }
 
 /// Counts, success rate, durations (of completed executions) and failures per step.
-pub fn stats(conn: &Connection, workflow: &str) -> Result<Stats, EngineError> {
+pub fn stats(conn: Db<'_>, workflow: &str) -> Result<Stats, EngineError> {
     let mut s = Stats {
         workflow: workflow.to_string(),
         ..Stats::default()
@@ -244,12 +244,8 @@ pub fn stats(conn: &Connection, workflow: &str) -> Result<Stats, EngineError> {
         "SELECT status, error IS NOT NULL, count(*) FROM executions WHERE workflow_id = ?1 \
          GROUP BY 1, 2",
     )?;
-    for row in counts.query_map([workflow], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, bool>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
+    for row in counts.query_map(params![workflow], |r| {
+        Ok((r.get::<String>(0)?, r.get::<bool>(1)?, r.get::<i64>(2)?))
     })? {
         let (status, with_error, n) = row?;
         s.executions += n;
@@ -272,7 +268,7 @@ pub fn stats(conn: &Connection, workflow: &str) -> Result<Stats, EngineError> {
          WHERE workflow_id = ?1 AND status = 'completed' ORDER BY d",
     )?;
     let durations: Vec<i64> = stmt
-        .query_map([workflow], |r| r.get(0))?
+        .query_map(params![workflow], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     if !durations.is_empty() {
         let n = durations.len();
@@ -286,7 +282,7 @@ pub fn stats(conn: &Connection, workflow: &str) -> Result<Stats, EngineError> {
          WHERE e.workflow_id = ?1 AND r.status = 'failed' GROUP BY r.step_id ORDER BY 2 DESC, 1",
     )?;
     s.failures_by_step = fails
-        .query_map([workflow], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![workflow], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(s)
 }

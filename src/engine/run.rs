@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalRow, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
@@ -105,7 +105,7 @@ impl Effects {
 
 /// The engine inside one transaction.
 pub struct Ctx<'a> {
-    pub conn: &'a Connection,
+    pub conn: Db<'a>,
     pub engine: &'a Engine,
     pub now: UnixMs,
     pub fx: &'a mut Effects,
@@ -224,7 +224,7 @@ pub(crate) fn ensure_version(ctx: &Ctx<'_>, program: &Program) -> Result<(), Eng
     let known: bool = ctx
         .conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM workflow_versions WHERE hash = ?1)")?
-        .query_row([&program.hash], |r| r.get(0))?;
+        .query_row(params![&program.hash], |r| r.get(0))?;
     if !known {
         ctx.conn
             .prepare_cached(
@@ -249,7 +249,7 @@ fn unfinished(ctx: &Ctx<'_>, workflow: &str) -> Result<i64, EngineError> {
             "SELECT count(*) FROM executions WHERE workflow_id = ?1 \
              AND status IN ('running', 'waiting', 'queued')",
         )?
-        .query_row([workflow], |r| r.get(0))?)
+        .query_row(params![workflow], |r| r.get(0))?)
 }
 
 /// Starts the oldest queued execution of a workflow with a `concurrency` limit, if
@@ -267,7 +267,7 @@ pub(crate) fn release_queued(ctx: &mut Ctx<'_>, workflow: &str) -> Result<(), En
         .prepare_cached(
             "SELECT count(*) FROM executions WHERE workflow_id = ?1 AND status IN ('running', 'waiting')",
         )?
-        .query_row([workflow], |r| r.get(0))?;
+        .query_row(params![workflow], |r| r.get(0))?;
     if active >= i64::from(limit) {
         return Ok(());
     }
@@ -276,7 +276,7 @@ pub(crate) fn release_queued(ctx: &mut Ctx<'_>, workflow: &str) -> Result<(), En
         .prepare_cached(
             "SELECT id FROM executions WHERE workflow_id = ?1 AND status = 'queued' ORDER BY id LIMIT 1",
         )?
-        .query_row([workflow], |r| r.get(0))
+        .query_row(params![workflow], |r| r.get(0))
         .optional()?;
     if let Some(id) = next {
         nested(
@@ -326,16 +326,16 @@ fn load(ctx: &Ctx<'_>, id: i64) -> Result<Option<Exec>, EngineError> {
             "SELECT uid, workflow_id, version_hash, contact_id, status, trigger_data, state, error \
              FROM executions WHERE id = ?1",
         )?
-        .query_row([id], |r| {
+        .query_row(params![id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, Option<String>>(7)?,
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<Option<i64>>(3)?,
+                r.get::<String>(4)?,
+                r.get::<String>(5)?,
+                r.get::<String>(6)?,
+                r.get::<Option<String>>(7)?,
             ))
         })
         .optional()?;
@@ -443,7 +443,9 @@ fn apply_wake(ctx: &mut Ctx<'_>, ex: &mut Exec, wake: &Wake) -> Result<(), Engin
             let child: Option<(String, String, Option<String>)> = ctx
                 .conn
                 .prepare_cached("SELECT status, state, error FROM executions WHERE id = ?1")?
-                .query_row([execution], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row(params![execution], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             let Some((status, state, error)) = child else {
                 return Ok(());
@@ -583,10 +585,10 @@ fn finished(ctx: &mut Ctx<'_>, ex: &Exec) -> Result<(), EngineError> {
     if ex.state.seq > 0 {
         ctx.conn
             .prepare_cached("DELETE FROM timers WHERE execution_id = ?1")?
-            .execute([ex.id])?;
+            .execute(params![ex.id])?;
         ctx.conn
             .prepare_cached("DELETE FROM event_waits WHERE execution_id = ?1")?
-            .execute([ex.id])?;
+            .execute(params![ex.id])?;
     }
     if let Some((parent, fiber)) = ex.state.parent {
         nested(
@@ -1062,7 +1064,7 @@ pub struct DueTimer {
 /// transaction, so it is consumed exactly when what it causes commits. The
 /// worker and the simulator both take timers this way.
 pub fn take_due_timers(
-    conn: &rusqlite::Connection,
+    conn: Db<'_>,
     now: UnixMs,
     limit: usize,
 ) -> Result<Vec<DueTimer>, EngineError> {
@@ -1086,7 +1088,7 @@ pub fn take_due_timers(
     };
     let mut delete = conn.prepare_cached("DELETE FROM timers WHERE id = ?1")?;
     for t in &due {
-        delete.execute([t.id])?;
+        delete.execute(params![t.id])?;
     }
     Ok(due)
 }
@@ -1094,7 +1096,7 @@ pub fn take_due_timers(
 fn delete_timer(ctx: &Ctx<'_>, key: &str) -> Result<(), EngineError> {
     ctx.conn
         .prepare_cached("DELETE FROM timers WHERE dedupe_key = ?1")?
-        .execute([key])?;
+        .execute(params![key])?;
     Ok(())
 }
 

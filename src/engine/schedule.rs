@@ -6,7 +6,7 @@
 //! (a weekly digest sent three times after a long weekend helps no one). A workflow
 //! seen for the first time starts with its next occurrence.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::db::{OptionalRow, params};
 use serde_json::json;
 
 use super::EngineError;
@@ -65,14 +65,14 @@ pub fn ensure(ctx: &mut Ctx<'_>) -> Result<usize, EngineError> {
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM timers WHERE kind = 'cron' AND dedupe_key LIKE ?1)",
             )?
-            .query_row([format!("cron:{id}:%")], |r| r.get(0))?;
+            .query_row(params![format!("cron:{id}:%")], |r| r.get(0))?;
         if pending {
             continue;
         }
         let last: Option<i64> = ctx
             .conn
             .prepare_cached("SELECT last_occurrence FROM schedule_state WHERE workflow_id = ?1")?
-            .query_row([&id], |r| r.get(0))
+            .query_row(params![&id], |r| r.get(0))
             .optional()?;
         if plan_next(ctx, &id, last.unwrap_or(ctx.now))? {
             scheduled += 1;

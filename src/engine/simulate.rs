@@ -5,7 +5,7 @@
 //! Only the simulated workflow runs (with its sub-workflows and error workflow):
 //! CRM changes it makes are reported, not fed to other workflows' triggers.
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Db, OptionalRow, params};
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
@@ -125,13 +125,12 @@ pub fn simulate(engine: &Engine, sc: &Scenario) -> Result<Trace, EngineError> {
         .workflow(&sc.workflow)
         .cloned()
         .ok_or_else(|| EngineError::UnknownWorkflow(sc.workflow.clone()))?;
-    let mut conn = Connection::open_in_memory()?;
-    conn.execute_batch("PRAGMA foreign_keys = ON")?;
-    crate::store::migrations::sqlite_migrate(&mut conn)?;
+    let memory = crate::store::sqlite::in_memory()?;
+    let conn = Db::Sqlite(&memory);
     let start = sc.at;
     let end = start.saturating_add(i64::try_from(sc.until_ms).unwrap_or(i64::MAX / 4));
     let mut sim = Sim {
-        conn: &conn,
+        conn,
         engine,
         now: start,
         start,
@@ -144,7 +143,7 @@ pub fn simulate(engine: &Engine, sc: &Scenario) -> Result<Trace, EngineError> {
     };
     // Contacts as they stand before the trigger; their own CRM events are history.
     for c in &sc.contacts {
-        seed_contact(&conn, engine, c, start)?;
+        seed_contact(conn, engine, c, start)?;
     }
     let kind = trigger_type(&program.workflow.trigger.kind);
     let mut fx = Effects::default();
@@ -160,7 +159,7 @@ pub fn simulate(engine: &Engine, sc: &Scenario) -> Result<Trace, EngineError> {
         if contact_id.is_none()
             && let Some(first) = sc.contacts.first()
         {
-            contact_id = contact::id_by_email(&conn, &first.email)
+            contact_id = contact::id_by_email(conn, &first.email)
                 .map_err(|e| EngineError::Invalid(e.to_string()))?;
         }
         start_checked(&mut ctx, &program, &data, contact_id)?
@@ -187,11 +186,11 @@ pub fn simulate(engine: &Engine, sc: &Scenario) -> Result<Trace, EngineError> {
     pending_events.sort_by_key(|(at, _)| *at);
     let mut events = pending_events.into_iter().peekable();
     loop {
-        if status_of(&conn, root)?.is_some_and(|s| is_final(&s)) {
+        if status_of(conn, root)?.is_some_and(|s| is_final(&s)) {
             break;
         }
         let next_timer: Option<i64> =
-            conn.query_row("SELECT min(due_at) FROM timers", [], |r| r.get(0))?;
+            conn.query_row("SELECT min(due_at) FROM timers", params![], |r| r.get(0))?;
         let next_event = events.peek().map(|(at, _)| *at);
         let next = match (next_timer, next_event) {
             (Some(t), Some(e)) => t.min(e),
@@ -217,17 +216,18 @@ pub fn simulate(engine: &Engine, sc: &Scenario) -> Result<Trace, EngineError> {
     Ok(sim.trace)
 }
 
-fn status_of(conn: &Connection, id: i64) -> Result<Option<String>, EngineError> {
-    use rusqlite::OptionalExtension;
+fn status_of(conn: Db<'_>, id: i64) -> Result<Option<String>, EngineError> {
     Ok(conn
-        .query_row("SELECT status FROM executions WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT status FROM executions WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 
 fn seed_contact(
-    conn: &Connection,
+    conn: Db<'_>,
     engine: &Engine,
     c: &TestContact,
     at: UnixMs,
@@ -261,7 +261,7 @@ fn seed_contact(
 }
 
 struct Sim<'a> {
-    conn: &'a Connection,
+    conn: Db<'a>,
     engine: &'a Engine,
     now: UnixMs,
     start: UnixMs,
@@ -365,13 +365,13 @@ impl<'a> Sim<'a> {
              JOIN email_sends s ON s.id = o.send_id LEFT JOIN executions e ON e.id = s.execution_id \
              WHERE o.id > ?1 ORDER BY o.id",
         )?;
-        let rows = stmt.query_map([self.seen_emails], |r| {
+        let rows = stmt.query_map(params![self.seen_emails], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+                r.get::<Option<String>>(4)?,
             ))
         })?;
         for row in rows {
@@ -435,7 +435,7 @@ impl<'a> Sim<'a> {
                 .conn
                 .query_row(
                     "SELECT contact_id FROM executions WHERE workflow_id = ?1 ORDER BY id LIMIT 1",
-                    [&self.trace.workflow],
+                    params![&self.trace.workflow],
                     |r| r.get(0),
                 )
                 .ok()
@@ -450,7 +450,7 @@ impl<'a> Sim<'a> {
         let (status, error, contact_id): (String, Option<String>, Option<i64>) =
             self.conn.query_row(
                 "SELECT status, error, contact_id FROM executions WHERE id = ?1",
-                [root],
+                params![root],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
         self.trace.status = status;
@@ -460,15 +460,15 @@ impl<'a> Sim<'a> {
             "SELECT e.workflow_id, r.step_id, r.status, r.attempt, r.started_at, r.output, r.error \
              FROM step_runs r JOIN executions e ON e.id = r.execution_id ORDER BY r.id",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![], |r| {
             Ok(TraceStep {
                 workflow: r.get(0)?,
                 step: r.get(1)?,
                 status: r.get(2)?,
                 attempt: r.get(3)?,
-                at: r.get::<_, i64>(4)? - self.start,
+                at: r.get::<i64>(4)? - self.start,
                 output: r
-                    .get::<_, Option<String>>(5)?
+                    .get::<Option<String>>(5)?
                     .and_then(|o| serde_json::from_str(&o).ok()),
                 error: r.get(6)?,
             })
@@ -487,10 +487,10 @@ impl<'a> Sim<'a> {
     }
 }
 
-fn workflow_of(conn: &Connection, execution: i64) -> Result<String, EngineError> {
+fn workflow_of(conn: Db<'_>, execution: i64) -> Result<String, EngineError> {
     Ok(conn.query_row(
         "SELECT workflow_id FROM executions WHERE id = ?1",
-        [execution],
+        params![execution],
         |r| r.get(0),
     )?)
 }

@@ -13,6 +13,7 @@ use super::run::Ctx;
 use crate::analytics::{self, Beacon, token};
 use crate::crm::{attribution, contact};
 use crate::store::NewActivity;
+use crate::store::db::params;
 
 /// A form post, parsed and checked by the HTTP side.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +97,7 @@ pub fn form_post(ctx: &mut Ctx<'_>, post: FormPost) -> Result<FormOutcome, Engin
     let uid: String = ctx
         .conn
         .prepare_cached("SELECT uid FROM contacts WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))?;
+        .query_row(params![id], |r| r.get(0))?;
     let key = token::key(ctx.conn)?;
     Ok(FormOutcome {
         contact: Some((id, !existed)),
@@ -112,7 +113,7 @@ fn workflows_of(ctx: &Ctx<'_>, executions: &[i64]) -> Result<Vec<String>, Engine
         .prepare_cached("SELECT workflow_id FROM executions WHERE id = ?1")?;
     executions
         .iter()
-        .map(|id| Ok(stmt.query_row([id], |r| r.get(0))?))
+        .map(|id| Ok(stmt.query_row(params![id], |r| r.get(0))?))
         .collect()
 }
 

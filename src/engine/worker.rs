@@ -13,13 +13,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use crate::store::db::Db;
 use tokio::sync::{Notify, Semaphore};
 
 use super::ingest::{Event, Ingested, ingest};
 use super::run::{Ctx, Effects, RemoteCall, Wake, advance};
 use super::{Engine, EngineError};
 use crate::email::outbox;
+use crate::store::db::params;
 use crate::store::{SqliteStore, StoreError, UnixMs, now_ms};
 
 /// Most due timers one transaction takes.
@@ -190,7 +191,7 @@ impl Worker {
     /// events started or resumed.
     pub async fn crm_change<T, F>(&self, f: F) -> Result<(T, Ingested), EngineError>
     where
-        F: FnOnce(&Connection, UnixMs) -> Result<(T, Vec<crate::crm::CrmEvent>), EngineError>
+        F: FnOnce(Db<'_>, UnixMs) -> Result<(T, Vec<crate::crm::CrmEvent>), EngineError>
             + Send
             + 'static,
         T: Send + 'static,
@@ -264,10 +265,8 @@ impl Worker {
         let store = self.inner.store.clone();
         let waiting = tokio::task::spawn_blocking(move || {
             store.read(|c| {
-                Ok(
-                    c.prepare_cached("SELECT EXISTS (SELECT 1 FROM crm_event_batches)")?
-                        .query_row([], |r| r.get::<_, bool>(0))?,
-                )
+                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM crm_event_batches)")?
+                    .query_row(params![], |r| r.get::<bool>(0))
             })
         })
         .await
@@ -448,11 +447,11 @@ impl Worker {
                 .inner
                 .store
                 .write(move |c| {
-                    Ok(c.prepare_cached(
+                    c.prepare_cached(
                         "DELETE FROM executions WHERE id IN (SELECT id FROM executions \
                          WHERE completed_at < ?1 LIMIT 1000)",
                     )?
-                    .execute([cutoff])?)
+                    .execute(params![cutoff])
                 })
                 .await
                 .map_err(from_store)?;
@@ -558,7 +557,7 @@ fn take_due(ctx: &mut Ctx<'_>) -> Result<Tick, EngineError> {
                             "UPDATE executions SET status = 'failed', error = ?2, updated_at = ?3, \
                              completed_at = ?3 WHERE id = ?1",
                         )?
-                        .execute(rusqlite::params![ex, format!("engine: {e}"), ctx.now])?;
+                        .execute(params![ex, format!("engine: {e}"), ctx.now])?;
                 }
             }
         }
@@ -566,19 +565,19 @@ fn take_due(ctx: &mut Ctx<'_>) -> Result<Tick, EngineError> {
     let next_due: Option<i64> = ctx
         .conn
         .prepare_cached("SELECT min(due_at) FROM timers")?
-        .query_row([], |r| r.get(0))?;
+        .query_row(params![], |r| r.get(0))?;
     Ok(Tick { fired, next_due })
 }
 
-fn savepoint(conn: &Connection, step: &str) -> Result<(), EngineError> {
+fn savepoint(conn: Db<'_>, step: &str) -> Result<(), EngineError> {
     let sql = match step {
         "timer_begin" => "SAVEPOINT timer",
         "timer_ok" => "RELEASE timer",
         _ => "ROLLBACK TO timer",
     };
-    conn.prepare_cached(sql)?.execute([])?;
+    conn.prepare_cached(sql)?.execute(params![])?;
     if step == "timer_undo" {
-        conn.prepare_cached("RELEASE timer")?.execute([])?;
+        conn.prepare_cached("RELEASE timer")?.execute(params![])?;
     }
     Ok(())
 }

@@ -101,6 +101,11 @@ macro_rules! db_params {
 }
 pub use crate::db_params as params;
 
+/// Parameters from a list of values (SQL built at run time).
+pub fn refs<T: ToValue>(values: &[T]) -> Vec<&dyn ToValue> {
+    values.iter().map(|v| v as &dyn ToValue).collect()
+}
+
 impl ToValue for Value<'_> {
     fn to_value(&self) -> Value<'_> {
         match self {
@@ -501,6 +506,24 @@ impl<'c> Stmt<'c> {
         Ok(Rows(RowsInner::Sqlite(
             s.query(rusqlite::params_from_iter(bound.iter()))?,
         )))
+    }
+
+    /// The names of the result's columns.
+    pub fn column_names(&self) -> Vec<String> {
+        match &self.0 {
+            StmtInner::Sqlite(s) => s.column_names().iter().map(|c| c.to_string()).collect(),
+            StmtInner::SqliteOnce(s) => s.column_names().iter().map(|c| c.to_string()).collect(),
+            StmtInner::Postgres(_, s) => s.columns().iter().map(|c| c.name().to_string()).collect(),
+        }
+    }
+
+    /// How many parameters the statement takes.
+    pub fn parameter_count(&self) -> usize {
+        match &self.0 {
+            StmtInner::Sqlite(s) => s.parameter_count(),
+            StmtInner::SqliteOnce(s) => s.parameter_count(),
+            StmtInner::Postgres(_, s) => s.params().len(),
+        }
     }
 
     /// Whether the statement returns at least one row.

@@ -101,7 +101,7 @@ impl Store {
         T: Send + 'static,
     {
         match self {
-            Store::Sqlite(s) => s.write_db(f),
+            Store::Sqlite(s) => s.write(f),
             Store::Postgres(p) => p.write(f),
         }
     }
@@ -113,7 +113,7 @@ impl Store {
         T: Send + 'static,
     {
         match self {
-            Store::Sqlite(s) => s.write_alone_db(f),
+            Store::Sqlite(s) => s.write_alone(f),
             Store::Postgres(p) => p.write_alone(f),
         }
     }
@@ -124,7 +124,7 @@ impl Store {
         f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match self {
-            Store::Sqlite(s) => s.read(|c| f(Db::Sqlite(c))),
+            Store::Sqlite(s) => s.read(f),
             Store::Postgres(p) => p.read(f),
         }
     }
@@ -187,7 +187,7 @@ impl Store {
             Store::Sqlite(s) => {
                 let s = s.clone();
                 blocking(move || {
-                    s.read(|conn| {
+                    s.read_sqlite(|conn| {
                         let mut stmt = conn.prepare_cached(&format!(
                             "SELECT {CONTACT_COLUMNS} FROM contacts WHERE email = ?1"
                         ))?;
@@ -249,7 +249,7 @@ impl Store {
             Store::Sqlite(s) => {
                 let s = s.clone();
                 blocking(move || {
-                    s.read(|conn| {
+                    s.read_sqlite(|conn| {
                         let mut stmt = conn.prepare_cached(
                             "SELECT id, type, subject, data, source, occurred_at FROM activities \
                              WHERE contact_id = ?1 ORDER BY occurred_at DESC, id DESC LIMIT ?2",
@@ -308,7 +308,7 @@ impl Store {
         let entity_id = entity_id.map(str::to_string);
         match self {
             Store::Sqlite(s) => {
-                s.write(move |conn| {
+                s.write_sqlite(move |conn| {
                     let mut stmt = conn.prepare_cached(
                         "INSERT INTO audit_log (actor, action, entity, entity_id, details, recorded_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
@@ -355,7 +355,7 @@ impl Store {
             Store::Sqlite(s) => {
                 let s = s.clone();
                 blocking(move || {
-                    s.read(|c| {
+                    s.read_sqlite(|c| {
                         STATUS_TABLES
                             .iter()
                             .map(|t| {
@@ -411,7 +411,7 @@ fn sqlite_contact(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactRow> {
 }
 
 pub(crate) fn sqlite_upsert_contact(
-    conn: &Connection,
+    conn: Db<'_>,
     c: &NewContact,
     email: &str,
     uid: &str,
@@ -428,7 +428,7 @@ pub(crate) fn sqlite_upsert_contact(
          RETURNING id, uid",
     )?;
     let (id, stored): (i64, String) = stmt.query_row(
-        params![
+        crate::store::db::params![
             uid,
             email,
             c.name,
@@ -445,13 +445,13 @@ pub(crate) fn sqlite_upsert_contact(
     Ok((id, stored == uid))
 }
 
-pub(crate) fn sqlite_add_activity(conn: &Connection, a: &NewActivity) -> Result<i64, StoreError> {
+pub(crate) fn sqlite_add_activity(conn: Db<'_>, a: &NewActivity) -> Result<i64, StoreError> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO activities (contact_id, type, subject, data, source, occurred_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
     )?;
     let id: i64 = insert.query_row(
-        params![
+        crate::store::db::params![
             a.contact_id,
             a.kind,
             a.subject,
@@ -464,7 +464,7 @@ pub(crate) fn sqlite_add_activity(conn: &Connection, a: &NewActivity) -> Result<
     let mut touch = conn.prepare_cached(
         "UPDATE contacts SET last_activity = max(coalesce(last_activity, ?2), ?2) WHERE id = ?1",
     )?;
-    touch.execute(params![a.contact_id, a.occurred_at])?;
+    touch.execute(crate::store::db::params![a.contact_id, a.occurred_at])?;
     Ok(id)
 }
 

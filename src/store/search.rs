@@ -6,12 +6,29 @@
 use rusqlite::Connection;
 
 use super::StoreError;
+use super::db::Db;
 
-/// Indexes up to `limit` queued contacts; returns how many it took. A contact is
-/// indexed with its email, name, company domain and the text values of its custom
-/// fields; one the index holds is first removed by rowid (the index is
-/// contentless, with `contentless_delete`).
-pub fn reindex_contacts(conn: &Connection, limit: usize) -> Result<usize, StoreError> {
+/// Indexes up to `limit` queued contacts; returns how many it took. On PostgreSQL
+/// the index is a generated `tsvector` column, always current: nothing to do.
+pub fn reindex_contacts(db: Db<'_>, limit: usize) -> Result<usize, StoreError> {
+    match db {
+        Db::Sqlite(conn) => sqlite_reindex(conn, limit),
+        Db::Postgres(_) => Ok(0),
+    }
+}
+
+/// Whether contacts wait to be indexed.
+pub fn reindex_pending(db: Db<'_>) -> Result<bool, StoreError> {
+    match db {
+        Db::Sqlite(conn) => sqlite_pending(conn),
+        Db::Postgres(_) => Ok(false),
+    }
+}
+
+/// A contact is indexed with its email, name, company domain and the text values
+/// of its custom fields; one the index holds is first removed by rowid (the index
+/// is contentless, with `contentless_delete`).
+fn sqlite_reindex(conn: &Connection, limit: usize) -> Result<usize, StoreError> {
     let queued: Vec<(i64, bool)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT contact_id, indexed FROM contacts_fts_queue ORDER BY contact_id LIMIT ?1",
@@ -40,8 +57,7 @@ pub fn reindex_contacts(conn: &Connection, limit: usize) -> Result<usize, StoreE
     Ok(queued.len())
 }
 
-/// Whether contacts wait to be indexed.
-pub fn reindex_pending(conn: &Connection) -> Result<bool, StoreError> {
+fn sqlite_pending(conn: &Connection) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM contacts_fts_queue)")?
         .query_row([], |r| r.get(0))?)
@@ -78,7 +94,10 @@ mod tests {
             search(&conn, "lovelace").is_empty(),
             "not indexed before the batch"
         );
-        assert_eq!(reindex_contacts(&conn, 100).expect("reindex"), 2);
+        assert_eq!(
+            reindex_contacts(Db::Sqlite(&conn), 100).expect("reindex"),
+            2
+        );
         assert_eq!(search(&conn, "lovelace"), ["ada@example.org"]);
         // An upsert that changes an already queued contact keeps one queue entry
         // (and must not fail on it).
@@ -91,8 +110,11 @@ mod tests {
              DELETE FROM contacts WHERE uid = 'b';",
         )
         .expect("change");
-        assert!(reindex_pending(&conn).expect("pending"));
-        assert_eq!(reindex_contacts(&conn, 100).expect("reindex"), 2);
+        assert!(reindex_pending(Db::Sqlite(&conn)).expect("pending"));
+        assert_eq!(
+            reindex_contacts(Db::Sqlite(&conn), 100).expect("reindex"),
+            2
+        );
         assert!(search(&conn, "lovelace").is_empty());
         assert_eq!(search(&conn, "kingdom"), ["ada@example.org"]);
         assert!(search(&conn, "byron").is_empty());
@@ -104,7 +126,7 @@ mod tests {
             )
             .unwrap_or_else(|e| e.to_string());
         assert_eq!(integrity, "ok");
-        assert!(!reindex_pending(&conn).expect("pending"));
+        assert!(!reindex_pending(Db::Sqlite(&conn)).expect("pending"));
     }
 
     #[test]
@@ -119,22 +141,22 @@ mod tests {
              INSERT INTO contact_fields (contact_id, field, value_num) VALUES (1, 'seats', 42);",
         )
         .expect("insert");
-        reindex_contacts(&conn, 100).expect("reindex");
+        reindex_contacts(Db::Sqlite(&conn), 100).expect("reindex");
         assert_eq!(search(&conn, "analyt*"), ["ada@example.org"]);
         conn.execute_batch(
             "UPDATE contact_fields SET value_text = 'Difference Works' WHERE field = 'company'",
         )
         .expect("update");
         assert!(
-            reindex_pending(&conn).expect("pending"),
+            reindex_pending(Db::Sqlite(&conn)).expect("pending"),
             "a field change queues"
         );
-        reindex_contacts(&conn, 100).expect("reindex");
+        reindex_contacts(Db::Sqlite(&conn), 100).expect("reindex");
         assert!(search(&conn, "analytical").is_empty());
         assert_eq!(search(&conn, "difference"), ["ada@example.org"]);
         conn.execute_batch("DELETE FROM contact_fields WHERE field = 'company'")
             .expect("delete");
-        reindex_contacts(&conn, 100).expect("reindex");
+        reindex_contacts(Db::Sqlite(&conn), 100).expect("reindex");
         assert!(search(&conn, "difference").is_empty());
         assert_eq!(search(&conn, "ada"), ["ada@example.org"]);
     }

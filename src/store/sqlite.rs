@@ -78,33 +78,25 @@ impl SqliteStore {
     /// Queues a write for the group commit; see [`Writer::write`].
     pub fn write<T, F>(&self, f: F) -> WriteTicket<T>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.inner.writer.write(move |db| f(db.sqlite()?))
-    }
-
-    /// Queues a write on the seam's interface; see [`Writer::write`].
-    pub fn write_db<T, F>(&self, f: F) -> WriteTicket<T>
-    where
         F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.inner.writer.write(f)
     }
 
-    /// Queues a write that changes many rows, in a transaction of its own; see
-    /// [`Writer::write_alone`].
-    pub fn write_alone<T, F>(&self, f: F) -> WriteTicket<T>
+    /// A write that needs SQLite's own connection (the store's SQLite-only
+    /// statements).
+    pub(super) fn write_sqlite<T, F>(&self, f: F) -> WriteTicket<T>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.writer.write_alone(move |db| f(db.sqlite()?))
+        self.inner.writer.write(move |db| f(db.sqlite()?))
     }
 
-    /// [`SqliteStore::write_alone`] on the seam's interface.
-    pub fn write_alone_db<T, F>(&self, f: F) -> WriteTicket<T>
+    /// Queues a write that changes many rows, in a transaction of its own; see
+    /// [`Writer::write_alone`].
+    pub fn write_alone<T, F>(&self, f: F) -> WriteTicket<T>
     where
         F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
@@ -116,6 +108,15 @@ impl SqliteStore {
     /// `f` opens a transaction). Blocking: async callers use `spawn_blocking`.
     pub fn read<T>(
         &self,
+        f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.read_sqlite(|c| f(Db::Sqlite(c)))
+    }
+
+    /// [`SqliteStore::read`] with SQLite's own connection, for the store's
+    /// SQLite-only statements (checks, backup).
+    pub(crate) fn read_sqlite<T>(
+        &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.inner.readers.take()?;
@@ -126,7 +127,7 @@ impl SqliteStore {
 
     /// `PRAGMA integrity_check` and `foreign_key_check`; the problems found, if any.
     pub fn check(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|c| {
+        self.read_sqlite(|c| {
             let mut problems = Vec::new();
             let mut stmt = c.prepare("PRAGMA integrity_check")?;
             for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
@@ -174,7 +175,7 @@ impl SqliteStore {
     pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
         let tmp = dest.with_extension("partial");
         let _ = std::fs::remove_file(&tmp);
-        self.read(|src| {
+        self.read_sqlite(|src| {
             let mut out = Connection::open(&tmp)?;
             let backup = rusqlite::backup::Backup::new(src, &mut out)?;
             backup.step(-1)?;
@@ -185,6 +186,14 @@ impl SqliteStore {
         std::fs::rename(&tmp, dest)?;
         Ok(())
     }
+}
+
+/// A migrated store in memory, for simulations and tests: gone when dropped.
+pub fn in_memory() -> Result<Connection, StoreError> {
+    let mut conn = Connection::open_in_memory()?;
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    super::migrations::sqlite_migrate(&mut conn)?;
+    Ok(conn)
 }
 
 /// Replaces the store at `live` with the backup at `backup`, after checking that the

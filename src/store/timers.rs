@@ -41,7 +41,7 @@ impl Store {
     pub async fn schedule_timer(&self, t: NewTimer) -> Result<Option<i64>, StoreError> {
         match self {
             Store::Sqlite(s) => {
-                s.write(move |c| {
+                s.write_sqlite(move |c| {
                     let mut stmt = c.prepare_cached(
                         "INSERT INTO timers (kind, execution_id, due_at, payload, dedupe_key) \
                          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
@@ -86,7 +86,7 @@ impl Store {
         let worker = worker.to_string();
         match self {
             Store::Sqlite(s) => {
-                s.write(move |c| {
+                s.write_sqlite(move |c| {
                     let mut stmt = c.prepare_cached(
                         "UPDATE timers SET claimed_by = ?1, claimed_until = ?2, attempts = attempts + 1 \
                          WHERE id IN (SELECT id FROM timers WHERE due_at <= ?3 \
@@ -146,7 +146,7 @@ impl Store {
         let worker = worker.to_string();
         match self {
             Store::Sqlite(s) => {
-                s.write(move |c| {
+                s.write_sqlite(move |c| {
                     let n = c
                         .prepare_cached("DELETE FROM timers WHERE id = ?1 AND claimed_by = ?2")?
                         .execute(params![id, worker])?;

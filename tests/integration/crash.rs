@@ -50,11 +50,11 @@ fn crash_child_writer() {
             std::thread::spawn(move || {
                 let start: i64 = store
                     .read(|c| {
-                        Ok(c.query_row(
+                        c.query_row(
                             "SELECT coalesce(max(seq) + 1, 0) FROM crash_probe WHERE writer = ?1",
-                            [w],
+                            funnel::db_params![w],
                             |r| r.get(0),
-                        )?)
+                        )
                     })
                     .expect("read start");
                 for seq in start.. {
@@ -63,7 +63,7 @@ fn crash_child_writer() {
                             c.prepare_cached(
                                 "INSERT INTO crash_probe (writer, seq, payload) VALUES (?1, ?2, ?3)",
                             )?
-                            .execute(rusqlite::params![w, seq, "x".repeat(200)])?;
+                            .execute(funnel::db_params![w, seq, "x".repeat(200)])?;
                             Ok(())
                         })
                         .wait()

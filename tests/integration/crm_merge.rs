@@ -68,7 +68,7 @@ fn state(h: &super::engine_support::Harness, ids: [i64; 2]) -> serde_json::Value
                 v["contact"][0]["updated_at"] = json!(null);
                 let scores: (f64, f64) = c.query_row(
                     "SELECT engagement, adjustments FROM contacts WHERE id = ?1",
-                    [id],
+                    funnel::db_params![id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
                 v["scores"] = json!([scores.0, scores.1]);

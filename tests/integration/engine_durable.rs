@@ -94,7 +94,7 @@ fn two_workers_over(
     .expect("worker");
     // Forget the harness's plan (made at T0): both workers start at `from`.
     h.store()
-        .write(|c| Ok(c.execute("DELETE FROM timers", [])?))
+        .write(|c| c.execute("DELETE FROM timers", funnel::db_params![]))
         .wait()
         .expect("reset");
     h.worker.set_time(from);

@@ -443,10 +443,10 @@ fn a_failed_execution_is_retried_from_the_step_that_failed() {
     // The operator fixes the cause, then retries.
     h.store()
         .write(|c| {
-            Ok(c.execute(
+            c.execute(
                 "INSERT INTO contact_tags (contact_id, tag, added_at) SELECT id, 'fixed', 0 FROM contacts",
-                [],
-            )?)
+                funnel::db_params![],
+            )
         })
         .wait()
         .expect("fix");

@@ -106,17 +106,18 @@ impl Harness {
         self.store()
             .read(move |c| {
                 let mut stmt = c.prepare(&sql)?;
-                let rows = stmt.query_map([], |r| {
-                    let v: rusqlite::types::Value = r.get(0)?;
+                let rows = stmt.query_map(funnel::db_params![], |r| {
+                    use funnel::store::db::Value;
+                    let v: Value<'static> = r.get(0)?;
                     Ok(match v {
-                        rusqlite::types::Value::Null => "NULL".to_string(),
-                        rusqlite::types::Value::Integer(i) => i.to_string(),
-                        rusqlite::types::Value::Real(f) => f.to_string(),
-                        rusqlite::types::Value::Text(t) => t,
-                        rusqlite::types::Value::Blob(_) => "<blob>".to_string(),
+                        Value::Null => "NULL".to_string(),
+                        Value::Int(i) => i.to_string(),
+                        Value::Real(f) => f.to_string(),
+                        Value::Text(t) => t.into_owned(),
+                        Value::Blob(_) => "<blob>".to_string(),
                     })
                 })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                rows.collect::<Result<Vec<_>, _>>()
             })
             .unwrap_or_else(|e| panic!("query failed: {e}"))
     }

@@ -198,7 +198,7 @@ impl Bench {
         self.conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
         let mut fx = Effects::default();
         let mut ctx = Ctx {
-            conn: &self.conn,
+            conn: funnel::store::db::Db::Sqlite(&self.conn),
             engine: &self.engine,
             now: self.now,
             fx: &mut fx,
@@ -335,7 +335,13 @@ impl Bench {
                 )
                 .expect("the kiosk contact");
             let c = self.measure(|b| {
-                funnel::crm::directory::timeline(&b.conn, id, None, 50).expect("timeline");
+                funnel::crm::directory::timeline(
+                    funnel::store::db::Db::Sqlite(&b.conn),
+                    id,
+                    None,
+                    50,
+                )
+                .expect("timeline");
             });
             if !warm {
                 out.push(("timeline page", c));

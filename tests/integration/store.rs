@@ -203,7 +203,7 @@ fn concurrent_writers_are_all_durable_in_order_per_key() {
                     store
                         .write(move |c| {
                             c.prepare_cached("INSERT INTO probe (k, seq) VALUES (?1, ?2)")?
-                                .execute([k, seq])?;
+                                .execute(funnel::db_params![k, seq])?;
                             Ok(())
                         })
                         .wait()
@@ -241,7 +241,7 @@ fn a_failing_write_does_not_undo_its_neighbours_in_the_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("f.db"), Synchronous::Normal).expect("open");
     store
-        .write(|c| Ok(c.execute_batch("CREATE TABLE u (v TEXT UNIQUE)")?))
+        .write(|c| c.execute_batch("CREATE TABLE u (v TEXT UNIQUE)"))
         .wait()
         .expect("create");
     let tickets: Vec<_> = (0..200)
@@ -249,7 +249,10 @@ fn a_failing_write_does_not_undo_its_neighbours_in_the_batch() {
             store.write(move |c| {
                 // Every tenth value repeats the one before it and must fail alone.
                 let v = if i % 10 == 9 { i - 1 } else { i };
-                c.execute("INSERT INTO u (v) VALUES (?1)", [v.to_string()])?;
+                c.execute(
+                    "INSERT INTO u (v) VALUES (?1)",
+                    funnel::db_params![v.to_string()],
+                )?;
                 Ok(())
             })
         })
@@ -257,7 +260,7 @@ fn a_failing_write_does_not_undo_its_neighbours_in_the_batch() {
     let results: Vec<_> = tickets.into_iter().map(|t| t.wait()).collect();
     assert_eq!(results.iter().filter(|r| r.is_err()).count(), 20);
     let n: i64 = store
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM u", [], |r| r.get(0))?))
+        .read(|c| c.query_row("SELECT count(*) FROM u", funnel::db_params![], |r| r.get(0)))
         .expect("count");
     assert_eq!(n, 180);
 }
@@ -289,9 +292,9 @@ fn a_backup_taken_during_writes_restores_to_a_consistent_store() {
                     store
                         .write(|c| {
                             c.prepare_cached("INSERT INTO ledger (amount) VALUES (3)")?
-                                .execute([])?;
+                                .execute(funnel::db_params![])?;
                             c.prepare_cached("UPDATE total SET sum = sum + 3")?
-                                .execute([])?;
+                                .execute(funnel::db_params![])?;
                             Ok(())
                         })
                         .wait()

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rusqlite::{Connection, OptionalExtension as _};
+use crate::store::db::{Db, OptionalRow, params};
 
 use super::{ExistingPolicy, ImportError, Options, Reject, Report, Row};
 use crate::crm::{CrmEvent, contact};
@@ -124,7 +124,7 @@ struct Found {
 
 /// Writes the chunks of one import.
 pub(super) struct StoreSide<'a> {
-    conn: &'a Connection,
+    conn: Db<'a>,
     opts: &'a Options,
     now: UnixMs,
     queue: EventQueue<'a>,
@@ -141,14 +141,15 @@ pub(super) struct StoreSide<'a> {
 
 impl<'a> StoreSide<'a> {
     pub(super) fn begin(
-        conn: &'a Connection,
+        conn: Db<'a>,
         opts: &'a Options,
         now: UnixMs,
     ) -> Result<StoreSide<'a>, ImportError> {
-        let max_id_before =
-            conn.query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| {
-                r.get(0)
-            })?;
+        let max_id_before = conn.query_row(
+            "SELECT coalesce(max(id), 0) FROM contacts",
+            params![],
+            |r| r.get(0),
+        )?;
         Ok(StoreSide {
             conn,
             opts,
@@ -210,7 +211,7 @@ impl<'a> StoreSide<'a> {
             .prepare_cached("SELECT id, name, phone FROM contacts WHERE email = ?1")?;
         for p in chunk.iter_mut() {
             p.found = existing
-                .query_row([&p.email], |r| {
+                .query_row(params![&p.email], |r| {
                     Ok(Found {
                         id: r.get(0)?,
                         name: r.get(1)?,
@@ -280,7 +281,7 @@ impl<'a> StoreSide<'a> {
                 "UPDATE contacts SET name = coalesce(?2, name), phone = coalesce(?3, phone), \
                  updated_at = ?4 WHERE id = ?1",
             )?
-            .execute(rusqlite::params![id, row.name, row.phone, now])?;
+            .execute(params![id, row.name, row.phone, now])?;
             report.updated += 1;
         } else {
             report.unchanged += 1;
@@ -291,7 +292,7 @@ impl<'a> StoreSide<'a> {
                 "INSERT INTO contacts_fts_queue (contact_id, indexed) VALUES (?1, 1) \
                  ON CONFLICT (contact_id) DO NOTHING",
             )?
-            .execute([id])?;
+            .execute(params![id])?;
         }
         self.queue.push(events)
     }
@@ -304,7 +305,7 @@ impl<'a> StoreSide<'a> {
         self.conn.execute(
             "INSERT INTO contacts_fts_queue (contact_id, indexed) \
              SELECT id, 0 FROM contacts WHERE id > ?1 ON CONFLICT (contact_id) DO NOTHING",
-            [self.max_id_before],
+            params![self.max_id_before],
         )?;
         for sql in self.indexes.iter().chain(&self.triggers) {
             self.conn.execute_batch(sql)?;
@@ -315,12 +316,12 @@ impl<'a> StoreSide<'a> {
 
 /// Drops the schema objects `filter` selects from `sqlite_master`; returns the
 /// statements that recreate them.
-fn drop_objects(conn: &Connection, filter: &str) -> Result<Vec<String>, ImportError> {
+fn drop_objects(conn: Db<'_>, filter: &str) -> Result<Vec<String>, ImportError> {
     let found: Vec<(String, String, String)> = {
         let mut stmt = conn.prepare(&format!(
             "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND {filter}"
         ))?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<Result<_, _>>()?
     };
     for (kind, name, _) in &found {
@@ -337,7 +338,7 @@ fn drop_objects(conn: &Connection, filter: &str) -> Result<Vec<String>, ImportEr
 /// Events some workflow listens to, written a thousand to a row of
 /// `crm_event_batches`.
 struct EventQueue<'a> {
-    conn: &'a Connection,
+    conn: Db<'a>,
     wanted: &'a BTreeSet<String>,
     /// The tags and fields whose `tag_added` and `field_changed` are wanted, and
     /// whether `contact_created` is: a new contact's events are built only then.
@@ -352,7 +353,7 @@ struct EventQueue<'a> {
 impl<'a> EventQueue<'a> {
     const BATCH: usize = 1000;
 
-    fn new(conn: &'a Connection, wanted: &'a BTreeSet<String>, now: UnixMs) -> EventQueue<'a> {
+    fn new(conn: Db<'a>, wanted: &'a BTreeSet<String>, now: UnixMs) -> EventQueue<'a> {
         let named = |prefix: &str| -> BTreeSet<&'a str> {
             wanted
                 .iter()
@@ -431,7 +432,7 @@ impl<'a> EventQueue<'a> {
             .map_err(|e| ImportError::Io(format!("queueing events: {e}")))?;
         self.conn
             .prepare_cached("INSERT INTO crm_event_batches (events, created_at) VALUES (?1, ?2)")?
-            .execute(rusqlite::params![text, self.now])?;
+            .execute(params![text, self.now])?;
         self.queued += self.pending.len() as u64;
         self.pending.clear();
         Ok(())

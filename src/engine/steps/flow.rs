@@ -10,6 +10,7 @@ use crate::engine::run::{schedule, start};
 use crate::engine::state::{MAX_ITEMS, Wait};
 use crate::model::scalar::{DurationText, Expr, Ident, TemplateText};
 use crate::model::step::{LogLevel, SwitchCase};
+use crate::store::db::params;
 
 pub(super) fn set_vars(at: At<'_, '_>, vars: &BTreeMap<String, Json>) -> Result<Outcome, Step> {
     let At { ex, scope, .. } = at;
@@ -272,7 +273,7 @@ pub(super) fn wait_for_event(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(|e| Step::Engine(e.into()))?
-        .execute(rusqlite::params![
+        .execute(params![
             ex.id,
             fiber,
             i64::try_from(seq).unwrap_or(i64::MAX),
@@ -337,7 +338,7 @@ pub(super) fn sub_workflow(
             let status: String = ctx
                 .conn
                 .prepare_cached("SELECT status FROM executions WHERE id = ?1")
-                .and_then(|mut s| s.query_row([child_id], |r| r.get(0)))
+                .and_then(|mut s| s.query_row(params![child_id], |r| r.get(0)))
                 .map_err(|e| Step::Engine(e.into()))?;
             if crate::engine::run::is_final(&status) {
                 ex.state.next_seq();
