@@ -218,7 +218,7 @@ fn main() {
     let engine = Arc::new(Engine::from_workspace(&ws).expect("engine"));
     let store =
         SqliteStore::open(&root.join(".funnel/funnel.db"), Synchronous::Full).expect("store");
-    let worker = Worker::new(store.clone(), engine).expect("worker");
+    let worker = Worker::new(store.clone().into(), engine).expect("worker");
     rt.block_on(worker.prepare(funnel::store::now_ms()))
         .expect("prepare");
 

@@ -246,7 +246,7 @@ fn run_off(store: &SqliteStore, engine: &Arc<funnel::engine::Engine>) {
         .enable_all()
         .build()
         .expect("runtime");
-    let worker = Worker::new(store.clone(), engine.clone()).expect("worker");
+    let worker = Worker::new(store.clone().into(), engine.clone()).expect("worker");
     let t = Instant::now();
     let (events, started) = rt.block_on(async {
         worker.prepare(worker.now()).await.expect("prepare");

@@ -279,7 +279,7 @@ pub fn record(
         ("view", None) => {
             conn.prepare_cached(
                 "INSERT INTO site_analytics (site_id, day, page_views) VALUES (?1, ?2, 1) \
-                 ON CONFLICT (site_id, day) DO UPDATE SET page_views = page_views + 1",
+                 ON CONFLICT (site_id, day) DO UPDATE SET page_views = site_analytics.page_views + 1",
             )?
             .execute(params![b.site, day])?;
         }
@@ -299,7 +299,7 @@ fn bump_component(
 ) -> Result<(), AnalyticsError> {
     conn.prepare_cached(&format!(
         "INSERT INTO component_analytics (site_id, component_id, day, {column}) VALUES (?1, ?2, ?3, 1) \
-         ON CONFLICT (site_id, component_id, day) DO UPDATE SET {column} = {column} + 1"
+         ON CONFLICT (site_id, component_id, day) DO UPDATE SET {column} = component_analytics.{column} + 1"
     ))?
     .execute(params![site, component, day])?;
     Ok(())
@@ -323,7 +323,7 @@ pub fn record_conversion(
     let day = day_of(now);
     conn.prepare_cached(
         "INSERT INTO site_analytics (site_id, day, conversions) VALUES (?1, ?2, 1) \
-         ON CONFLICT (site_id, day) DO UPDATE SET conversions = conversions + 1",
+         ON CONFLICT (site_id, day) DO UPDATE SET conversions = site_analytics.conversions + 1",
     )?
     .execute(params![site, day])?;
     bump_component(conn, site, component, day, "conversions")

@@ -324,7 +324,7 @@ impl Engine {
         let mut workflow = conn.prepare_cached(
             "INSERT INTO workflows (id, name, current_hash, updated_at) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, current_hash = excluded.current_hash, \
-             updated_at = excluded.updated_at WHERE workflows.current_hash IS NOT excluded.current_hash",
+             updated_at = excluded.updated_at WHERE workflows.current_hash IS DISTINCT FROM excluded.current_hash",
         )?;
         for (id, p) in &self.current {
             version.execute(params![p.hash, id, p.definition, now])?;

@@ -8,6 +8,8 @@
 //! call. It does not decide what to write; those modules do.
 
 pub mod db;
+pub mod dialect;
+pub mod maintain;
 pub mod migrations;
 pub mod ops;
 pub mod pg_conn;
@@ -15,17 +17,23 @@ pub mod postgres;
 pub mod search;
 pub mod sqlite;
 pub mod timers;
+pub mod tuning;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
 
 use crate::model::config::{StoreBackend, Synchronous, WorkspaceConfig};
 
+pub use ops::Store;
 pub use ops::{ActivityRow, ContactRow, NewActivity, NewContact};
 pub use sqlite::SqliteStore;
 
 /// The default SQLite file, relative to the workspace root.
 pub const DEFAULT_PATH: &str = ".funnel/funnel.db";
+
+/// The environment variable that points a workspace at a PostgreSQL store,
+/// overriding funnel.yaml.
+pub const STORE_URL_ENV: &str = "FUNNEL_STORE_URL";
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -68,7 +76,17 @@ impl From<tokio_postgres::Error> for StoreError {
         // The server's own message (with its detail) says more than the Display.
         match e.as_db_error() {
             Some(db) => StoreError::Postgres(format!("{}: {}", db.code().code(), db.message())),
-            None => StoreError::Postgres(e.to_string()),
+            None => {
+                // A parameter that would not serialize says why in its source.
+                let mut text = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    text.push_str(": ");
+                    text.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                StoreError::Postgres(text)
+            }
         }
     }
 }
@@ -94,7 +112,17 @@ pub enum StoreLocation {
 impl StoreLocation {
     /// The store a workspace's settings name. `${ENV}` references are resolved here,
     /// at run time, never stored.
+    /// `FUNNEL_STORE_URL`, when set, overrides the file: a deployment (or CI) points
+    /// the same workspace at its PostgreSQL without editing funnel.yaml.
     pub fn from_config(root: &Path, config: Option<&WorkspaceConfig>) -> Result<Self, StoreError> {
+        if let Some(url) = std::env::var(STORE_URL_ENV).ok().filter(|u| !u.is_empty()) {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(StoreError::Invalid(format!(
+                    "{STORE_URL_ENV} must be a postgres:// URL (unset it to use funnel.yaml's store)"
+                )));
+            }
+            return Ok(StoreLocation::Postgres { url });
+        }
         let store = config.and_then(|c| c.store.as_ref());
         match store.map(|s| s.backend).unwrap_or_default() {
             StoreBackend::Sqlite => {
@@ -115,6 +143,18 @@ impl StoreLocation {
                 Ok(StoreLocation::Postgres {
                     url: resolve_env(reference.as_str())?,
                 })
+            }
+        }
+    }
+}
+
+impl StoreLocation {
+    /// Where the store is, fit to print (a URL's password hidden).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreLocation::Sqlite { path, .. } => format!("SQLite at {}", path.display()),
+            StoreLocation::Postgres { url } => {
+                format!("PostgreSQL at {}", postgres::without_password(url))
             }
         }
     }

@@ -96,7 +96,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let Some(ws) = super::loaded::valid_workspace(args.workspace.as_deref(), color)? else {
         return Ok(ExitCode::from(1));
     };
-    let store = super::loaded::sqlite_store(&ws)?;
+    let store = super::loaded::store(&ws)?;
     match args.command {
         Cmd::Site {
             site,

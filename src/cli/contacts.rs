@@ -17,7 +17,7 @@ use crate::crm::{attribution, contact, segment::Mode};
 use crate::engine::Engine;
 use crate::model::contacts::{Condition, ContactStatus, FieldCondition, Range};
 use crate::store::db::params;
-use crate::store::{NewContact, SqliteStore, UnixMs};
+use crate::store::{NewContact, Store, UnixMs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -282,7 +282,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let engine = Arc::new(super::loaded::engine(&ws)?);
-    let store = super::loaded::sqlite_store(&ws)?;
+    let store = super::loaded::store(&ws)?;
     let now = crate::store::now_ms();
     refresh_scores(&store, &engine, now)?;
     let cx = Cx {
@@ -406,7 +406,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
 struct Cx<'a> {
     ws: &'a crate::workspace::Workspace,
     engine: &'a Arc<crate::engine::Engine>,
-    store: &'a SqliteStore,
+    store: &'a Store,
     now: crate::store::UnixMs,
 }
 
@@ -965,7 +965,7 @@ fn forget(cx: &Cx, who: String) -> anyhow::Result<ExitCode> {
         })
         .wait()?;
     // Old copies of the pages live on in the WAL until it is truncated.
-    store.checkpoint().wait()?;
+    store.scrub_old_versions()?;
     let files = crate::crm::privacy::scrub_outbox_dir(&engine.settings.outbox_dir, &gone.email)?;
     println!(
         "forgot {}: {} activities, {} executions, {} outbox emails ({} .eml files), {} other records; the address is suppressed",
@@ -1002,11 +1002,7 @@ fn score_explain(cx: &Cx, who: String, format: TableFormat) -> anyhow::Result<Ex
 
 /// Recomputes stored engagement when scoring.yaml changed since (a no-op
 /// otherwise), so that every score a command shows follows the current rules.
-pub fn refresh_scores(
-    store: &SqliteStore,
-    engine: &Arc<Engine>,
-    now: UnixMs,
-) -> anyhow::Result<()> {
+pub fn refresh_scores(store: &Store, engine: &Arc<Engine>, now: UnixMs) -> anyhow::Result<()> {
     let e = engine.clone();
     store
         .write(move |c| e.scoring.refresh(c, now, false).map_err(to_store))

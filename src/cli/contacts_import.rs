@@ -15,13 +15,13 @@ use crate::crm::import::{self, ImportError, Options, Reject};
 use crate::engine::Engine;
 use crate::engine::worker::Worker;
 use crate::store::db::params;
-use crate::store::{SqliteStore, StoreError, UnixMs};
+use crate::store::{Store, StoreError, UnixMs};
 use crate::workspace::Workspace;
 
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     ws: &Workspace,
-    store: &SqliteStore,
+    store: &Store,
     engine: &Arc<Engine>,
     file: &Path,
     opts: Options,
@@ -167,7 +167,7 @@ fn write_rejects(path: &Path, rejects: &[Reject], delimiter: u8) -> anyhow::Resu
 
 /// Ingests the CRM events an import queued, a slice per transaction, with a bar
 /// for many; returns how many executions they started.
-fn run_off_events(store: &SqliteStore, engine: &Arc<Engine>, queued: u64) -> anyhow::Result<usize> {
+fn run_off_events(store: &Store, engine: &Arc<Engine>, queued: u64) -> anyhow::Result<usize> {
     let rt = super::loaded::runtime()?;
     let worker = Worker::new(store.clone(), engine.clone())?;
     let bar = if queued >= 10_000 {

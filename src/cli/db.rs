@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 
-use crate::store::sqlite::{SqliteStore, restore};
-use crate::store::{StoreLocation, now_ms};
+use crate::store::{Store, StoreLocation, now_ms};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -60,14 +59,10 @@ fn location(workspace: Option<&Path>) -> anyhow::Result<StoreLocation> {
     )?)
 }
 
-fn sqlite(workspace: Option<&Path>) -> anyhow::Result<SqliteStore> {
-    match location(workspace)? {
-        StoreLocation::Sqlite { path, synchronous } => SqliteStore::open(&path, synchronous)
-            .with_context(|| format!("cannot open the store at {}", path.display())),
-        StoreLocation::Postgres { .. } => {
-            bail!("this command works on the SQLite store; the workspace uses PostgreSQL")
-        }
-    }
+fn open(workspace: Option<&Path>) -> anyhow::Result<Store> {
+    let location = location(workspace)?;
+    Store::open_blocking(&location)
+        .with_context(|| format!("cannot open the store ({})", location.describe()))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -75,9 +70,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         DbCommand::Migrate => {
             // Opening a store applies what is pending; say what that was.
-            let location = location(ws)?;
+            let store = open(ws)?;
             let rt = runtime()?;
-            let store = rt.block_on(crate::store::ops::Store::open(&location))?;
             let applied = rt.block_on(store.migrations())?;
             let latest = applied
                 .iter()
@@ -91,23 +85,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DbCommand::Status => {
-            let location = location(ws)?;
+            let store = open(ws)?;
             let rt = runtime()?;
-            let store = rt.block_on(crate::store::ops::Store::open(&location))?;
-            match &location {
-                StoreLocation::Sqlite { path, .. } => {
-                    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                    let wal = PathBuf::from(format!("{}-wal", path.display()));
-                    println!("store:   SQLite at {}", path.display());
-                    println!(
-                        "size:    {} bytes (+ {} bytes of write-ahead log)",
-                        size(path),
-                        size(&wal)
-                    );
-                }
-                StoreLocation::Postgres { url } => {
-                    println!("store:   PostgreSQL at {}", without_password(url));
-                }
+            println!("store:   {}", store.describe());
+            if let Some(path) = store.sqlite_path() {
+                let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                let wal = PathBuf::from(format!("{}-wal", path.display()));
+                println!(
+                    "size:    {} bytes (+ {} bytes of write-ahead log)",
+                    size(path),
+                    size(&wal)
+                );
             }
             for m in rt.block_on(store.migrations())? {
                 let state = if m.applied { "applied" } else { "pending" };
@@ -119,18 +107,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DbCommand::Vacuum => {
-            let store = sqlite(ws)?;
-            store.vacuum().wait()?;
-            println!("vacuumed {}", store.path().display());
+            let store = open(ws)?;
+            store.vacuum()?;
+            println!("vacuumed the store ({})", store.describe());
             Ok(ExitCode::SUCCESS)
         }
         DbCommand::Check => {
-            let store = sqlite(ws)?;
+            let store = open(ws)?;
             let problems = store.check()?;
             if problems.is_empty() {
                 println!(
-                    "ok: {} passes the integrity and foreign key checks",
-                    store.path().display()
+                    "ok: the store ({}) passes the integrity checks",
+                    store.describe()
                 );
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -144,15 +132,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
-    let store = sqlite(args.workspace.as_deref())?;
+    let store = open(args.workspace.as_deref())?;
     let out = match args.out {
         Some(out) => out,
         None => {
-            let dir = store
-                .path()
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("backups");
+            let root =
+                crate::workspace::find_root(args.workspace.as_deref().unwrap_or(Path::new(".")))?;
+            let dir = root.join(".funnel/backups");
             std::fs::create_dir_all(&dir)?;
             dir.join(format!("funnel-{}.db", now_ms()))
         }
@@ -160,40 +146,32 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     store
         .backup_to(&out)
         .with_context(|| format!("cannot write the backup to {}", out.display()))?;
-    println!("backed up {} to {}", store.path().display(), out.display());
+    println!(
+        "backed up the store ({}) to {}",
+        store.describe(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    let StoreLocation::Sqlite { path, .. } = location(args.workspace.as_deref())? else {
-        bail!("restore works on the SQLite store; the workspace uses PostgreSQL");
-    };
     if !args.file.is_file() {
         bail!("{}: no such backup file", args.file.display());
     }
-    restore(&args.file, &path).with_context(|| {
+    let location = location(args.workspace.as_deref())?;
+    Store::restore(&location, &args.file).with_context(|| {
         format!(
-            "cannot restore {} into {}",
+            "cannot restore {} into the store ({})",
             args.file.display(),
-            path.display()
+            location.describe()
         )
     })?;
-    println!("restored {} from {}", path.display(), args.file.display());
+    println!(
+        "restored the store ({}) from {}",
+        location.describe(),
+        args.file.display()
+    );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A connection URL fit to print: the password replaced.
-fn without_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -204,7 +182,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 #[cfg(test)]
 mod tests {
-    use super::without_password;
+    use crate::store::postgres::without_password;
 
     #[test]
     fn hides_the_password_of_a_store_url() {

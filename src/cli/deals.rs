@@ -67,7 +67,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let engine = std::sync::Arc::new(super::loaded::engine(&ws)?);
-    let store = super::loaded::sqlite_store(&ws)?;
+    let store = super::loaded::store(&ws)?;
     let pipeline_of = |given: Option<String>| -> anyhow::Result<String> {
         let ids: Vec<&str> = engine.pipelines.keys().map(String::as_str).collect();
         match given {

@@ -52,10 +52,11 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         "custom_event".to_string()
     };
     let engine = Arc::new(super::loaded::engine(&ws)?);
-    let store = super::loaded::sqlite_store(&ws)?;
+    let store = super::loaded::store(&ws)?;
     let rt = super::loaded::runtime()?;
-    let report = rt.block_on(async move {
-        let worker = Worker::new(store.clone(), engine)?;
+    let on_store = store.clone();
+    let ingested = rt.block_on(async move {
+        let worker = Worker::new(on_store, engine)?;
         worker.prepare(crate::store::now_ms()).await?;
         let ingested = worker
             .ingest(Event {
@@ -67,8 +68,10 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             .await?;
         worker.settle().await;
         worker.deliver_outbox().await?;
-        let ids = ingested.started.clone();
-        let rows = store.read(move |c| {
+        anyhow::Ok(ingested)
+    })?;
+    let ids = ingested.started.clone();
+    let rows = store.read(move |c| {
             let mut out = Vec::new();
             for id in &ids {
                 let row = c.query_row(
@@ -80,9 +83,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             }
             Ok(out)
         })?;
-        anyhow::Ok((ingested, rows))
-    })?;
-    let (ingested, rows) = report;
+
     if args.json {
         let started: Vec<Json> = rows
             .iter()

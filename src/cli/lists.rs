@@ -50,7 +50,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let engine = std::sync::Arc::new(super::loaded::engine(&ws)?);
-    let store = super::loaded::sqlite_store(&ws)?;
+    let store = super::loaded::store(&ws)?;
     let now = crate::store::now_ms();
     let lists = ws
         .lists

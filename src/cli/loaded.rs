@@ -122,19 +122,13 @@ pub fn read_data(path: &Path) -> anyhow::Result<serde_json::Value> {
     Ok(node.map(|n| n.to_json()).unwrap_or(serde_json::Value::Null))
 }
 
-/// The workspace's SQLite store (the engine runs on SQLite; PostgreSQL comes with
-/// the multi-daemon issue).
-pub fn sqlite_store(ws: &Workspace) -> anyhow::Result<crate::store::SqliteStore> {
-    use crate::store::StoreLocation;
-    match StoreLocation::from_config(&ws.root, ws.config.as_ref().map(|d| &d.value))? {
-        StoreLocation::Sqlite { path, synchronous } => {
-            crate::store::SqliteStore::open(&path, synchronous)
-                .with_context(|| format!("cannot open the store at {}", path.display()))
-        }
-        StoreLocation::Postgres { .. } => anyhow::bail!(
-            "the workflow engine runs on the SQLite store for now; set `store.backend: sqlite`"
-        ),
-    }
+/// The workspace's store, on whichever backend funnel.yaml (or
+/// `FUNNEL_STORE_URL`) names, migrated.
+pub fn store(ws: &Workspace) -> anyhow::Result<crate::store::Store> {
+    let location =
+        crate::store::StoreLocation::from_config(&ws.root, ws.config.as_ref().map(|d| &d.value))?;
+    crate::store::Store::open_blocking(&location)
+        .with_context(|| format!("cannot open the store ({})", location.describe()))
 }
 
 /// A multi-threaded runtime for commands that run the engine.
@@ -149,7 +143,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// it causes start their workflows, which then run to their first wait, and the
 /// outbox is delivered. Prints how many executions started, when any did.
 pub fn crm_change<T, F>(
-    store: &crate::store::SqliteStore,
+    store: &crate::store::Store,
     engine: std::sync::Arc<Engine>,
     f: F,
 ) -> anyhow::Result<T>

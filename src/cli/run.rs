@@ -56,7 +56,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             crate::diagnostic::suggest(&args.workflow, &ids, "the workflows are")
         );
     }
-    let store = super::loaded::sqlite_store(&ws)?;
+    let store = super::loaded::store(&ws)?;
     let rt = super::loaded::runtime()?;
     let workflow = args.workflow.clone();
     let started = rt.block_on(async {

@@ -20,7 +20,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let engine = Arc::new(super::loaded::engine(&ws)?);
-    let store = super::loaded::sqlite_store(&ws)?;
+    let store = super::loaded::store(&ws)?;
     let rt = super::loaded::runtime()?;
     rt.block_on(async move {
         let worker = Worker::new(store, engine)?;

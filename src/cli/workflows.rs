@@ -47,7 +47,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let engine = super::loaded::engine(&ws)?;
-    let store = super::loaded::sqlite_store(&ws)?;
+    let store = super::loaded::store(&ws)?;
     let known = |id: &str| -> anyhow::Result<()> {
         if engine.workflow(id).is_none() {
             let ids: Vec<&str> = engine.workflows().map(|(i, _)| i.as_str()).collect();

@@ -109,9 +109,9 @@ pub fn record_touch(conn: Db<'_>, contact_id: i64, touch: &Touch) -> Result<(), 
     let mut stmt = conn.prepare_cached(
         "UPDATE contacts SET \
            first_touch = CASE WHEN first_touch IS NULL \
-             OR coalesce(json_extract(first_touch, '$.at'), 0) > ?3 THEN ?2 ELSE first_touch END, \
+             OR coalesce(CAST(json_extract(first_touch, '$.at') AS BIGINT), 0) > ?3 THEN ?2 ELSE first_touch END, \
            last_touch = CASE WHEN ?4 AND (last_touch IS NULL \
-             OR coalesce(json_extract(last_touch, '$.at'), 0) <= ?3) THEN ?2 ELSE last_touch END \
+             OR coalesce(CAST(json_extract(last_touch, '$.at') AS BIGINT), 0) <= ?3) THEN ?2 ELSE last_touch END \
          WHERE id = ?1",
     )?;
     stmt.execute(params![contact_id, json, touch.at, touch.has_source()])?;
@@ -146,8 +146,8 @@ pub struct Conversions {
 pub fn conversions_by_component(conn: Db<'_>, since: UnixMs) -> Result<Vec<Conversions>, CrmError> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.source, a.subject, count(*), count(DISTINCT a.contact_id), \
-           (SELECT count(*) FROM contacts c WHERE c.source_site IS a.source \
-              AND c.source_component IS a.subject AND c.created_at >= ?1) \
+           (SELECT count(*) FROM contacts c WHERE c.source_site IS NOT DISTINCT FROM a.source \
+              AND c.source_component IS NOT DISTINCT FROM a.subject AND c.created_at >= ?1) \
          FROM activities a WHERE a.type = 'form_submit' AND a.occurred_at >= ?1 \
          GROUP BY a.source, a.subject ORDER BY 3 DESC, 1, 2",
     )?;

@@ -8,7 +8,7 @@ use serde_json::{Value as Json, json};
 
 use super::scoring::Scoring;
 use super::{CrmError, CrmEvent};
-use crate::store::ops::{domain_of, normalize_email, sqlite_add_activity, sqlite_upsert_contact};
+use crate::store::ops::{domain_of, normalize_email, upsert_contact};
 use crate::store::{NewActivity, NewContact, UnixMs};
 
 /// A contact to create or update, with what comes along with it.
@@ -27,7 +27,7 @@ pub fn upsert(conn: Db<'_>, u: &Upsert, at: UnixMs) -> Result<(i64, Vec<CrmEvent
         return Err(CrmError::BadEmail(u.contact.email.clone()));
     }
     let uid = crate::uid::new(at);
-    let (id, created) = sqlite_upsert_contact(conn, &u.contact, &email, &uid, at)?;
+    let (id, created) = upsert_contact(conn, &u.contact, &email, &uid, at)?;
     let mut events = Vec::new();
     if created {
         let source = u
@@ -504,7 +504,7 @@ pub fn add_activity(
     a: &NewActivity,
     scoring: &Scoring,
 ) -> Result<(i64, Vec<CrmEvent>), CrmError> {
-    let id = sqlite_add_activity(conn, a)?;
+    let id = crate::store::ops::add_activity(conn, a)?;
     let points = scoring.accrue(
         conn,
         a.contact_id,

@@ -112,8 +112,8 @@ pub fn list(
 ) -> Result<Vec<DealRow>, CrmError> {
     let sql = format!(
         "SELECT {DEAL_COLUMNS} FROM deals d JOIN contacts c ON c.id = d.contact_id \
-         WHERE (?1 IS NULL OR d.pipeline = ?1) AND (?2 IS NULL OR d.stage = ?2) \
-         AND (?3 IS NULL OR d.status = ?3) ORDER BY d.id DESC LIMIT ?4"
+         WHERE (CAST(?1 AS TEXT) IS NULL OR d.pipeline = ?1) AND (CAST(?2 AS TEXT) IS NULL OR d.stage = ?2) \
+         AND (CAST(?3 AS TEXT) IS NULL OR d.status = ?3) ORDER BY d.id DESC LIMIT ?4"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(

@@ -78,7 +78,7 @@ pub fn list(
             },
         )?,
         None => segment::Predicate {
-            sql: "1".into(),
+            sql: "(1 = 1)".into(),
             params: Vec::new(),
         },
     };
@@ -98,36 +98,19 @@ pub fn list(
 /// query must match the start of a word (prefix search on FTS5's prefix index),
 /// best matches first. The caller runs the batched indexer first (a write).
 pub fn search(conn: Db<'_>, query: &str, limit: usize) -> Result<Vec<Summary>, CrmError> {
-    let Some(fts) = fts_query(query) else {
-        return Ok(Vec::new());
-    };
     // Ranking reads every match, and a prefix of a few letters matches a good
     // part of a large store: relevance is computed over the first
     // RANK_WINDOW matches in index order (all of them, for any query specific
     // enough to be worth ranking), so that every keystroke answers at once.
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM (SELECT rowid, rank FROM contacts_fts \
-         WHERE contacts_fts MATCH ?1 LIMIT {RANK_WINDOW}) f JOIN contacts c ON c.id = f.rowid \
-         ORDER BY f.rank LIMIT ?2"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![fts, i64::try_from(limit).unwrap_or(i64::MAX)],
+    let words = crate::store::search::query_words(query);
+    Ok(crate::store::search::search_contacts(
+        conn,
+        SUMMARY_COLUMNS,
+        &words,
+        RANK_WINDOW,
+        limit,
         summary_row,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// A user's words as an FTS5 query: each word a quoted prefix term, so that no
-/// input is FTS5 syntax (quotes, `NEAR`, `*`, column filters).
-pub fn fts_query(query: &str) -> Option<String> {
-    let terms: Vec<String> = query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(8)
-        .map(|w| format!("\"{}\"*", w.to_lowercase()))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
+    )?)
 }
 
 /// One entry of a contact's timeline.
@@ -180,19 +163,4 @@ pub fn remove(conn: Db<'_>, id: i64) -> Result<bool, CrmError> {
         .prepare_cached("DELETE FROM contacts WHERE id = ?1")?
         .execute(params![id])?
         > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fts_query;
-
-    #[test]
-    fn search_words_become_quoted_prefix_terms() {
-        assert_eq!(fts_query("Ada Lo").as_deref(), Some("\"ada\"* \"lo\"*"));
-        assert_eq!(
-            fts_query("a\" OR NEAR(x*").as_deref(),
-            Some("\"a\"* \"or\"* \"near\"* \"x\"*")
-        );
-        assert_eq!(fts_query("  -- "), None);
-    }
 }

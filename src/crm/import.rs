@@ -19,7 +19,6 @@ use crate::store::ops::normalize_email;
 
 mod write;
 
-use crate::store::db::params;
 use write::{CHUNK, IMPORT_CACHE_KIB, Pending, StoreSide};
 
 /// What to do with a row whose email is already a contact.
@@ -300,12 +299,8 @@ pub fn import(
     // the writer's usual page cache; a larger one for the import's length, given
     // back after (the statement below cannot fail half-way). Rebuilt indexes are
     // sorted in files beyond that cache, not in memory: millions of entries.
-    let cache: i64 = conn.query_row("PRAGMA cache_size", params![], |r| r.get(0))?;
-    let temp: i64 = conn.query_row("PRAGMA temp_store", params![], |r| r.get(0))?;
-    conn.execute_batch(&format!(
-        "PRAGMA cache_size = {IMPORT_CACHE_KIB}; PRAGMA temp_store = FILE"
-    ))?;
-    let result = StoreSide::begin(conn, opts, now).and_then(|mut side| {
+    crate::store::tuning::with_bulk_cache(conn, IMPORT_CACHE_KIB, || {
+        let mut side = StoreSide::begin(conn, opts, now)?;
         rows_into_store(
             conn,
             &mut reader,
@@ -317,11 +312,7 @@ pub fn import(
             &mut side,
         )?;
         side.finish(&mut report)
-    });
-    conn.execute_batch(&format!(
-        "PRAGMA cache_size = {cache}; PRAGMA temp_store = {temp}"
-    ))?;
-    result?;
+    })?;
     progress(report.rows);
     Ok(report)
 }

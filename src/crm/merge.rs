@@ -133,7 +133,7 @@ pub fn unmerge(conn: Db<'_>, keep: i64, merged: Option<i64>, at: UnixMs) -> Resu
     let (log, other, text): (i64, i64, String) = conn
         .prepare(
             "SELECT id, merged_id, snapshot FROM contact_merges WHERE kept_id = ?1 \
-             AND undone_at IS NULL AND (?2 IS NULL OR merged_id = ?2) ORDER BY id DESC LIMIT 1",
+             AND undone_at IS NULL AND (CAST(?2 AS BIGINT) IS NULL OR merged_id = ?2) ORDER BY id DESC LIMIT 1",
         )?
         .query_row(params![keep, merged], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -239,6 +239,10 @@ fn row_of(conn: Db<'_>, id: i64) -> Result<serde_json::Map<String, Json>, CrmErr
     stmt.query_row(params![id], |r| {
         let mut m = serde_json::Map::new();
         for (i, n) in names.iter().enumerate() {
+            // PostgreSQL's search vector is generated from the other columns.
+            if n == "search" {
+                continue;
+            }
             let v: crate::store::db::Value<'static> = r.get(i)?;
             m.insert(n.clone(), super::sql_json(v));
         }

@@ -78,16 +78,23 @@ pub fn forget(conn: Db<'_>, id: i64, at: UnixMs) -> Result<Forgotten, CrmError> 
         .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or(CrmError::NoContact(id))?;
-    let before: i64 = conn.query_row("PRAGMA secure_delete", params![], |r| r.get(0))?;
-    conn.execute_batch("PRAGMA secure_delete = ON")?;
-    let result = erase(conn, id, &email, &uid, at);
-    let restore = match before {
-        0 => "OFF",
-        2 => "FAST",
-        _ => "ON",
-    };
-    conn.execute_batch(&format!("PRAGMA secure_delete = {restore}"))?;
-    result
+    crate::store::tuning::with_secure_delete(conn, || erase(conn, id, &email, &uid, at))
+}
+
+/// A field's value is in one of two columns (text or number): the export shows the
+/// one that is set as `value`.
+fn one_value(rows: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    rows.into_iter()
+        .map(|mut row| {
+            if let Some(obj) = row.as_object_mut() {
+                let num = obj.remove("value_num").unwrap_or_default();
+                if obj.get("value").is_none_or(serde_json::Value::is_null) {
+                    obj.insert("value".into(), num);
+                }
+            }
+            row
+        })
+        .collect()
 }
 
 fn erase(conn: Db<'_>, id: i64, email: &str, uid: &str, at: UnixMs) -> Result<Forgotten, CrmError> {
@@ -99,33 +106,44 @@ fn erase(conn: Db<'_>, id: i64, email: &str, uid: &str, at: UnixMs) -> Result<Fo
     out.activities = conn.execute("DELETE FROM activities WHERE contact_id = ?1", params![id])?;
     out.executions = conn.execute(
         "DELETE FROM executions WHERE contact_id = ?1 \
-           OR instr(lower(trigger_data), ?2) OR instr(lower(state), ?2) \
-           OR instr(lower(coalesce(error, '')), ?2) \
+           OR instr(lower(trigger_data), ?2) > 0 OR instr(lower(state), ?2) > 0 \
+           OR instr(lower(error), ?2) > 0 \
            OR id IN (SELECT execution_id FROM step_runs \
-                     WHERE instr(lower(coalesce(output, '')), ?2) \
-                        OR instr(lower(coalesce(error, '')), ?2))",
+                     WHERE instr(lower(output), ?2) > 0 \
+                        OR instr(lower(error), ?2) > 0)",
         params![id, needle],
     )?;
     out.outbox = conn.execute(
-        "DELETE FROM outbox WHERE lower(to_address) = ?1 OR instr(lower(message), ?1)",
+        "DELETE FROM outbox WHERE lower(to_address) = ?1 OR instr(lower(message), ?1) > 0",
         params![&needle],
     )?;
-    for sql in [
-        "DELETE FROM timers WHERE instr(lower(payload), ?2)",
-        "DELETE FROM analytics_events WHERE contact_id = ?1 OR instr(lower(data), ?2)",
-        "DELETE FROM email_sends WHERE contact_id = ?1",
-        "DELETE FROM contact_merges WHERE kept_id = ?1 OR merged_id = ?1 OR instr(lower(snapshot), ?2)",
-        "DELETE FROM audit_log WHERE entity_id = ?3 OR instr(lower(details), ?2)",
+    let id_and_needle = params![id, needle];
+    for (sql, values) in [
+        (
+            "DELETE FROM timers WHERE instr(lower(payload), ?1) > 0",
+            params![needle],
+        ),
+        (
+            "DELETE FROM analytics_events WHERE contact_id = ?1 OR instr(lower(data), ?2) > 0",
+            id_and_needle,
+        ),
+        ("DELETE FROM email_sends WHERE contact_id = ?1", params![id]),
+        (
+            "DELETE FROM contact_merges WHERE kept_id = ?1 OR merged_id = ?1 \
+             OR instr(lower(snapshot), ?2) > 0",
+            id_and_needle,
+        ),
+        (
+            "DELETE FROM audit_log WHERE entity_id = ?1 OR instr(lower(details), ?2) > 0",
+            params![uid, needle],
+        ),
     ] {
-        let mut stmt = conn.prepare(sql)?;
-        let all: [&dyn crate::store::db::ToValue; 3] = [&id, &needle, &uid];
-        out.other_rows += stmt.execute(&all[..stmt.parameter_count()])?;
+        out.other_rows += conn.prepare(sql)?.execute(values)?;
     }
     conn.execute("DELETE FROM contacts WHERE id = ?1", params![id])?;
     // The search index: the delete queued the old values; index them out, then
     // merge the index so that no old segment keeps the terms.
-    crate::store::search::reindex_contacts(conn, usize::MAX)?;
-    conn.execute_batch("INSERT INTO contacts_fts (contacts_fts) VALUES ('optimize')")?;
+    crate::store::search::purge_erased(conn)?;
     conn.prepare_cached(
         "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?1, 'forgotten', ?2) \
          ON CONFLICT (email_hash) DO NOTHING",
@@ -196,7 +214,7 @@ pub fn export_data(conn: Db<'_>, id: i64) -> Result<serde_json::Value, CrmError>
         "contact": rows("SELECT uid, email, name, phone, company_domain, source_site, source_component, \
                          source_workflow, first_touch, last_touch, status, stage, created_at, updated_at, \
                          last_activity FROM contacts WHERE id = ?1", &[&id])?,
-        "fields": rows("SELECT field, coalesce(value_text, value_num) AS value FROM contact_fields WHERE contact_id = ?1", &[&id])?,
+        "fields": one_value(rows("SELECT field, value_text AS value, value_num FROM contact_fields WHERE contact_id = ?1", &[&id])?),
         "tags": rows("SELECT tag, added_at FROM contact_tags WHERE contact_id = ?1", &[&id])?,
         "lists": rows("SELECT list_id, added_at FROM list_members WHERE contact_id = ?1", &[&id])?,
         "activities": rows("SELECT type, subject, data, source, occurred_at FROM activities WHERE contact_id = ?1 ORDER BY occurred_at", &[&id])?,

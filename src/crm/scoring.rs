@@ -88,8 +88,10 @@ impl Scoring {
         };
         for rule in &self.fit {
             let pred = segment::compile(&rule.when, &scope)?;
-            p.sql
-                .push_str(&format!(" + (CASE WHEN {} THEN ? ELSE 0 END)", pred.sql));
+            p.sql.push_str(&format!(
+                " + (CASE WHEN {} THEN CAST(? AS DOUBLE PRECISION) ELSE 0 END)",
+                pred.sql
+            ));
             p.params.extend(pred.params);
             p.params.push(Sql::Real(rule.points));
         }

@@ -140,9 +140,9 @@ fn emit(
     match cond {
         Condition::All(items) | Condition::Any(items) => {
             let (op, empty) = if matches!(cond, Condition::All(_)) {
-                (" AND ", "1")
+                (" AND ", "(1 = 1)")
             } else {
-                (" OR ", "0")
+                (" OR ", "(1 = 0)")
             };
             if items.is_empty() {
                 p.sql.push_str(empty);
@@ -200,11 +200,11 @@ fn emit(
             p.params.push(Sql::Text(list.to_string().into()));
         }
         Condition::Status(status) => {
-            p.sql.push_str("c.status IS ?");
+            p.sql.push_str("c.status IS NOT DISTINCT FROM ?");
             p.params.push(Sql::Text((name_of(status)).into()));
         }
         Condition::Stage(stage) => {
-            p.sql.push_str("c.stage IS ?");
+            p.sql.push_str("c.stage IS NOT DISTINCT FROM ?");
             p.params.push(Sql::Text((name_of(stage)).into()));
         }
         Condition::Score(range) => {
@@ -299,7 +299,10 @@ fn field_sql(f: &FieldCondition, mode: Mode, p: &mut Predicate) -> Result<(), Se
     }
     if let Some(v) = &f.ne {
         let (col, val) = sql_value(v);
-        part(format!("NOT ({})", on(col, "IS ?")), with(name(), val));
+        part(
+            format!("NOT ({})", on(col, "IS NOT DISTINCT FROM ?")),
+            with(name(), val),
+        );
     }
     for (op, v) in [
         ("> ?", f.gt),
@@ -313,7 +316,7 @@ fn field_sql(f: &FieldCondition, mode: Mode, p: &mut Predicate) -> Result<(), Se
     }
     if let Some(values) = &f.one_of {
         if values.is_empty() {
-            part("0".into(), Vec::new());
+            part("(1 = 0)".into(), Vec::new());
         } else {
             // Text and numbers may be mixed in one list: each goes to its column.
             let mut alts = Vec::new();
@@ -340,8 +343,17 @@ fn field_sql(f: &FieldCondition, mode: Mode, p: &mut Predicate) -> Result<(), Se
         }
     }
     if let Some(needle) = &f.contains {
+        // Case-blind on both backends (SQLite's LIKE is, PostgreSQL's is not).
+        let cmp = "LIKE lower(?) ESCAPE '\\'";
         part(
-            on("value_text", "LIKE ? ESCAPE '\\'"),
+            match column {
+                Some(c) => format!("lower(c.{c}) {cmp}"),
+                None => member(
+                    mode,
+                    "contact_fields",
+                    &format!("field = ? AND lower(value_text) {cmp}"),
+                ),
+            },
             with(
                 name(),
                 Sql::Text((format!("%{}%", escape_like(needle))).into()),
@@ -550,12 +562,14 @@ fn count_driven(
     // read at all: the candidate ids stand in for `c`.
     let sql = if pred.sql.replace("c.id", "").contains("c.") {
         format!(
-            "SELECT count(*) FROM contacts c WHERE c.id IN (SELECT value FROM json_each(?)) AND {}",
+            "SELECT count(*) FROM contacts c WHERE c.id IN ({}) AND {}",
+            crate::store::dialect::json_ids(conn),
             pred.sql
         )
     } else {
         format!(
-            "SELECT count(*) FROM (SELECT value AS id FROM json_each(?)) c WHERE {}",
+            "SELECT count(*) FROM ({}) c WHERE {}",
+            crate::store::dialect::json_ids(conn),
             pred.sql
         )
     };

@@ -356,7 +356,7 @@ pub fn deliver_to_waiting(
     let waits: Vec<(i64, u32, u64, Option<String>)> = {
         let mut stmt = ctx.conn.prepare_cached(
             "SELECT execution_id, fiber, seq, match_expr FROM event_waits \
-             WHERE event = ?1 AND (contact_id IS ?2 OR contact_id IS NULL) ORDER BY id",
+             WHERE event = ?1 AND (contact_id IS NOT DISTINCT FROM ?2 OR contact_id IS NULL) ORDER BY id",
         )?;
         let rows = stmt.query_map(params![name, contact_id], |r| {
             Ok((
@@ -489,7 +489,7 @@ fn trigger_matches(
                         .conn
                         .prepare_cached(
                             "SELECT count(*) FROM activities WHERE contact_id = ?1 AND type = 'page_view' \
-                             AND subject IS ?2 AND occurred_at >= ?3",
+                             AND subject IS NOT DISTINCT FROM ?2 AND occurred_at >= ?3",
                         )?
                         .query_row(params![contact, s("page"), window], |r| {
                             r.get::<i64>(0)

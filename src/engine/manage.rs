@@ -50,7 +50,7 @@ fn row(r: crate::store::db::Row<'_>) -> Result<ExecutionRow, crate::store::Store
 pub fn list(conn: Db<'_>, f: &Filter) -> Result<Vec<ExecutionRow>, EngineError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM executions e LEFT JOIN contacts c ON c.id = e.contact_id \
-         WHERE (?1 IS NULL OR e.workflow_id = ?1) AND (?2 IS NULL OR e.status = ?2) \
+         WHERE (CAST(?1 AS TEXT) IS NULL OR e.workflow_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR e.status = ?2) \
          ORDER BY e.id DESC LIMIT ?3"
     ))?;
     let rows = stmt.query_map(

@@ -21,7 +21,7 @@ use super::run::{Ctx, Effects, RemoteCall, Wake, advance};
 use super::{Engine, EngineError};
 use crate::email::outbox;
 use crate::store::db::params;
-use crate::store::{SqliteStore, StoreError, UnixMs, now_ms};
+use crate::store::{Store, StoreError, UnixMs, now_ms};
 
 /// Most due timers one transaction takes.
 const BATCH: usize = 256;
@@ -52,7 +52,7 @@ pub struct Worker {
 
 #[derive(Debug)]
 struct Inner {
-    store: SqliteStore,
+    store: Store,
     engine: Arc<Engine>,
     client: reqwest::Client,
     egress: super::egress::Egress,
@@ -81,13 +81,13 @@ fn from_store(e: StoreError) -> EngineError {
 }
 
 impl Worker {
-    pub fn new(store: SqliteStore, engine: Arc<Engine>) -> Result<Worker, EngineError> {
+    pub fn new(store: Store, engine: Arc<Engine>) -> Result<Worker, EngineError> {
         Worker::with_secrets(store, engine, super::remote::Secrets::default())
     }
 
     /// A worker whose `${NAME}` references resolve from `secrets` first.
     pub fn with_secrets(
-        store: SqliteStore,
+        store: Store,
         engine: Arc<Engine>,
         secrets: super::remote::Secrets,
     ) -> Result<Worker, EngineError> {
@@ -131,7 +131,7 @@ impl Worker {
         &self.inner.engine
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Store {
         &self.inner.store
     }
 

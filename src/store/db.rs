@@ -410,13 +410,12 @@ impl<'c> Db<'c> {
         }
     }
 
-    /// The SQLite connection underneath, for code not yet on the seam.
-    pub(crate) fn sqlite(&self) -> Result<&'c rusqlite::Connection, StoreError> {
+    /// The statement for this backend, where the dialects differ. Only the store
+    /// chooses by backend; the code above it writes one statement.
+    pub(super) fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
         match self {
-            Db::Sqlite(c) => Ok(c),
-            Db::Postgres(_) => Err(StoreError::Invalid(
-                "this operation is not available on PostgreSQL yet".into(),
-            )),
+            Db::Sqlite(_) => sqlite,
+            Db::Postgres(_) => postgres,
         }
     }
 
@@ -435,7 +434,7 @@ pub struct Stmt<'c>(StmtInner<'c>);
 enum StmtInner<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
     SqliteOnce(rusqlite::Statement<'c>),
-    Postgres(&'c PgConn, tokio_postgres::Statement),
+    Postgres(&'c PgConn, super::pg_conn::PgStatement),
 }
 
 impl std::fmt::Debug for Stmt<'_> {
@@ -513,7 +512,12 @@ impl<'c> Stmt<'c> {
         match &self.0 {
             StmtInner::Sqlite(s) => s.column_names().iter().map(|c| c.to_string()).collect(),
             StmtInner::SqliteOnce(s) => s.column_names().iter().map(|c| c.to_string()).collect(),
-            StmtInner::Postgres(_, s) => s.columns().iter().map(|c| c.name().to_string()).collect(),
+            StmtInner::Postgres(_, s) => s
+                .stmt
+                .columns()
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect(),
         }
     }
 
@@ -522,7 +526,7 @@ impl<'c> Stmt<'c> {
         match &self.0 {
             StmtInner::Sqlite(s) => s.parameter_count(),
             StmtInner::SqliteOnce(s) => s.parameter_count(),
-            StmtInner::Postgres(_, s) => s.params().len(),
+            StmtInner::Postgres(_, s) => s.stmt.params().len(),
         }
     }
 
@@ -834,7 +838,7 @@ fn is_indexed_by(rest: &str) -> bool {
 /// Statements a PostgreSQL connection has prepared, by their SQLite-flavoured text.
 #[derive(Debug, Default)]
 pub(super) struct StatementCache {
-    map: RefCell<HashMap<Box<str>, tokio_postgres::Statement>>,
+    map: RefCell<HashMap<Box<str>, super::pg_conn::PgStatement>>,
 }
 
 /// Most statements kept per connection: SQL built at run time must not grow the
@@ -842,11 +846,11 @@ pub(super) struct StatementCache {
 const CACHE_CAP: usize = 512;
 
 impl StatementCache {
-    pub(super) fn get(&self, sql: &str) -> Option<tokio_postgres::Statement> {
+    pub(super) fn get(&self, sql: &str) -> Option<super::pg_conn::PgStatement> {
         self.map.borrow().get(sql).cloned()
     }
 
-    pub(super) fn put(&self, sql: &str, stmt: tokio_postgres::Statement) {
+    pub(super) fn put(&self, sql: &str, stmt: super::pg_conn::PgStatement) {
         let mut map = self.map.borrow_mut();
         if map.len() >= CACHE_CAP {
             map.clear();

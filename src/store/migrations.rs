@@ -47,33 +47,15 @@ pub async fn postgres_migrate(client: &mut tokio_postgres::Client) -> Result<usi
     Ok(report.applied_migrations().len())
 }
 
-/// Every embedded SQLite migration, and whether the store has applied it.
-pub fn sqlite_status(conn: &mut Connection) -> Result<Vec<MigrationState>, StoreError> {
-    let runner = sqlite_set::migrations::runner();
-    let applied = runner.get_applied_migrations(conn).map_err(error)?;
-    Ok(runner
-        .get_migrations()
-        .iter()
-        .map(|m| MigrationState {
-            version: i64::from(m.version()),
-            name: m.name().to_string(),
-            applied: applied.iter().any(|a| a.version() == m.version()),
-        })
-        .collect())
-}
-
-/// Versions and names of one migration set.
-pub type MigrationList = Vec<(i64, String)>;
-
-/// Every embedded PostgreSQL migration, and whether the store has applied it.
-pub async fn postgres_status(
-    client: &tokio_postgres::Client,
-) -> Result<Vec<MigrationState>, StoreError> {
-    let rows = client
-        .query("SELECT version FROM refinery_schema_history", &[])
-        .await?;
-    let applied: Vec<i64> = rows.iter().map(|r| i64::from(r.get::<_, i32>(0))).collect();
-    Ok(postgres_set::migrations::runner()
+/// Every embedded migration of `backend` (`sqlite` or `postgres`), and whether
+/// it is among the `applied` versions.
+pub fn states(backend: &str, applied: &[i64]) -> Vec<MigrationState> {
+    let runner = if backend == "postgres" {
+        postgres_set::migrations::runner()
+    } else {
+        sqlite_set::migrations::runner()
+    };
+    runner
         .get_migrations()
         .iter()
         .map(|m| MigrationState {
@@ -81,8 +63,11 @@ pub async fn postgres_status(
             name: m.name().to_string(),
             applied: applied.contains(&i64::from(m.version())),
         })
-        .collect())
+        .collect()
 }
+
+/// Versions and names of one migration set.
+pub type MigrationList = Vec<(i64, String)>;
 
 /// The versions and names of both sets (SQLite, PostgreSQL), for the twin check.
 pub fn embedded() -> (MigrationList, MigrationList) {

@@ -1,12 +1,12 @@
 //! The store's interface: one [`Store`] over either backend, with the operations the
-//! engine, CRM, daemon and TUI share. Each operation is written once per dialect,
-//! next to each other here, so the two cannot drift apart unnoticed; the same tests
-//! run against both (`tests/integration/store.rs`).
+//! engine, CRM, daemon and TUI share. Each operation is written once, on the seam's
+//! [`Db`]; where the dialects differ the store picks the statement, so code outside
+//! `src/store/` never asks which backend it is on. The same tests run against both
+//! (`tests/integration/store.rs`, and the whole suite with `FUNNEL_TEST_BACKEND`).
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value as Json;
 
-use super::db::Db;
+use super::db::{Db, OptionalRow, params};
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{StoreError, StoreLocation, UnixMs};
@@ -78,18 +78,43 @@ pub enum Store {
     Postgres(PgStore),
 }
 
+impl From<SqliteStore> for Store {
+    fn from(s: SqliteStore) -> Self {
+        Store::Sqlite(s)
+    }
+}
+
 impl Store {
-    /// Opens the store at `location` and applies pending migrations.
-    pub async fn open(location: &StoreLocation) -> Result<Store, StoreError> {
+    /// Opens the store at `location` and applies pending migrations. Blocking:
+    /// async callers use [`Store::open`].
+    pub fn open_blocking(location: &StoreLocation) -> Result<Store, StoreError> {
         match location {
             StoreLocation::Sqlite { path, synchronous } => {
-                let (path, sync) = (path.clone(), *synchronous);
-                let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, sync))
-                    .await
-                    .map_err(|e| StoreError::Io(e.to_string()))??;
-                Ok(Store::Sqlite(store))
+                Ok(Store::Sqlite(SqliteStore::open(path, *synchronous)?))
             }
-            StoreLocation::Postgres { url } => Ok(Store::Postgres(PgStore::connect(url).await?)),
+            StoreLocation::Postgres { url } => Ok(Store::Postgres(PgStore::open(url)?)),
+        }
+    }
+
+    /// [`Store::open_blocking`] off the async threads.
+    pub async fn open(location: &StoreLocation) -> Result<Store, StoreError> {
+        let location = location.clone();
+        blocking(move || Store::open_blocking(&location)).await
+    }
+
+    /// Where the store is, fit to print (a URL's password hidden).
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Sqlite(s) => format!("SQLite at {}", s.path().display()),
+            Store::Postgres(p) => format!("PostgreSQL at {}", p.url_for_display()),
+        }
+    }
+
+    /// Which backend: `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
         }
     }
 
@@ -118,7 +143,8 @@ impl Store {
         }
     }
 
-    /// Runs `f` on a read connection. Blocking: async callers use `spawn_blocking`.
+    /// Runs `f` on a read connection. Blocking: async callers use
+    /// [`Store::read_async`].
     pub fn read<T>(
         &self,
         f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
@@ -127,6 +153,15 @@ impl Store {
             Store::Sqlite(s) => s.read(f),
             Store::Postgres(p) => p.read(f),
         }
+    }
+
+    /// [`Store::read`] on a blocking thread, for async callers.
+    pub async fn read_async<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        blocking(move || store.read(f)).await
     }
 
     /// Creates the contact, or updates the one with the same email (keeping values
@@ -144,99 +179,39 @@ impl Store {
             )));
         }
         let uid = crate::uid::new(at);
-        match self {
-            Store::Sqlite(s) => {
-                s.write(move |conn| sqlite_upsert_contact(conn, &c, &email, &uid, at))
-                    .await
-            }
-            Store::Postgres(p) => {
-                let row = p
-                    .client()
-                    .query_one(
-                        "INSERT INTO contacts (uid, email, name, phone, company_domain, source_site, \
-                         source_component, source_workflow, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-                         ON CONFLICT (email) DO UPDATE SET \
-                           name = coalesce(excluded.name, contacts.name), \
-                           phone = coalesce(excluded.phone, contacts.phone), \
-                           updated_at = excluded.updated_at \
-                         RETURNING id, uid",
-                        &[
-                            &uid,
-                            &email,
-                            &c.name,
-                            &c.phone,
-                            &domain_of(&email),
-                            &c.source_site,
-                            &c.source_component,
-                            &c.source_workflow,
-                            &at,
-                        ],
-                    )
-                    .await?;
-                let stored: String = row.get(1);
-                Ok((row.get(0), stored == uid))
-            }
-        }
+        self.write(move |db| upsert_contact(db, &c, &email, &uid, at))
+            .await
     }
 
     /// The contact with this email (normalized), if any.
     pub async fn contact_by_email(&self, email: &str) -> Result<Option<ContactRow>, StoreError> {
         let email = normalize_email(email);
-        match self {
-            Store::Sqlite(s) => {
-                let s = s.clone();
-                blocking(move || {
-                    s.read_sqlite(|conn| {
-                        let mut stmt = conn.prepare_cached(&format!(
-                            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE email = ?1"
-                        ))?;
-                        Ok(stmt.query_row([&email], sqlite_contact).optional()?)
+        self.read_async(move |db| {
+            db.query_row(
+                &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE email = ?1"),
+                params![email],
+                |r| {
+                    Ok(ContactRow {
+                        id: r.get(0)?,
+                        uid: r.get(1)?,
+                        email: r.get(2)?,
+                        name: r.get(3)?,
+                        phone: r.get(4)?,
+                        status: r.get(5)?,
+                        created_at: r.get(6)?,
+                        updated_at: r.get(7)?,
+                        last_activity: r.get(8)?,
                     })
-                })
-                .await
-            }
-            Store::Postgres(p) => {
-                let row = p
-                    .client()
-                    .query_opt(
-                        &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE email = $1"),
-                        &[&email],
-                    )
-                    .await?;
-                Ok(row.map(|r| ContactRow {
-                    id: r.get(0),
-                    uid: r.get(1),
-                    email: r.get(2),
-                    name: r.get(3),
-                    phone: r.get(4),
-                    status: r.get(5),
-                    created_at: r.get(6),
-                    updated_at: r.get(7),
-                    last_activity: r.get(8),
-                }))
-            }
-        }
+                },
+            )
+            .optional()
+        })
+        .await
     }
 
     /// Appends an activity and moves the contact's `last_activity` forward.
     pub async fn add_activity(&self, a: NewActivity) -> Result<i64, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.write(move |conn| sqlite_add_activity(conn, &a)).await,
-            Store::Postgres(p) => {
-                let client = p.client();
-                let row = client
-                    .query_one(
-                        "WITH ins AS (INSERT INTO activities (contact_id, type, subject, data, source, occurred_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id), \
-                         upd AS (UPDATE contacts SET last_activity = greatest(coalesce(last_activity, $6), $6) \
-                         WHERE id = $1) SELECT id FROM ins",
-                        &[&a.contact_id, &a.kind, &a.subject, &a.data, &a.source, &a.occurred_at],
-                    )
-                    .await?;
-                Ok(row.get(0))
-            }
-        }
+        self.write(move |db| add_activity(db, &a)).await
     }
 
     /// The newest `limit` activities of a contact, newest first.
@@ -245,53 +220,24 @@ impl Store {
         contact_id: i64,
         limit: u32,
     ) -> Result<Vec<ActivityRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => {
-                let s = s.clone();
-                blocking(move || {
-                    s.read_sqlite(|conn| {
-                        let mut stmt = conn.prepare_cached(
-                            "SELECT id, type, subject, data, source, occurred_at FROM activities \
-                             WHERE contact_id = ?1 ORDER BY occurred_at DESC, id DESC LIMIT ?2",
-                        )?;
-                        let rows = stmt.query_map(params![contact_id, limit], |r| {
-                            let data: String = r.get(3)?;
-                            Ok(ActivityRow {
-                                id: r.get(0)?,
-                                kind: r.get(1)?,
-                                subject: r.get(2)?,
-                                data: serde_json::from_str(&data).unwrap_or(Json::Null),
-                                source: r.get(4)?,
-                                occurred_at: r.get(5)?,
-                            })
-                        })?;
-                        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-                    })
+        self.read_async(move |db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT id, type, subject, data, source, occurred_at FROM activities \
+                 WHERE contact_id = ?1 ORDER BY occurred_at DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![contact_id, limit], |r| {
+                Ok(ActivityRow {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    subject: r.get(2)?,
+                    data: r.get(3)?,
+                    source: r.get(4)?,
+                    occurred_at: r.get(5)?,
                 })
-                .await
-            }
-            Store::Postgres(p) => {
-                let rows = p
-                    .client()
-                    .query(
-                        "SELECT id, type, subject, data, source, occurred_at FROM activities \
-                         WHERE contact_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
-                        &[&contact_id, &i64::from(limit)],
-                    )
-                    .await?;
-                Ok(rows
-                    .iter()
-                    .map(|r| ActivityRow {
-                        id: r.get(0),
-                        kind: r.get(1),
-                        subject: r.get(2),
-                        data: r.get(3),
-                        source: r.get(4),
-                        occurred_at: r.get(5),
-                    })
-                    .collect())
-            }
-        }
+            })?;
+            rows.collect()
+        })
+        .await
     }
 
     /// Records who did what to which entity, for the audit trail.
@@ -306,32 +252,15 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let (actor, action, entity) = (actor.to_string(), action.to_string(), entity.to_string());
         let entity_id = entity_id.map(str::to_string);
-        match self {
-            Store::Sqlite(s) => {
-                s.write_sqlite(move |conn| {
-                    let mut stmt = conn.prepare_cached(
-                        "INSERT INTO audit_log (actor, action, entity, entity_id, details, recorded_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                    )?;
-                    Ok(stmt.query_row(
-                        params![actor, action, entity, entity_id, details.to_string(), at],
-                        |r| r.get(0),
-                    )?)
-                })
-                .await
-            }
-            Store::Postgres(p) => {
-                let row = p
-                    .client()
-                    .query_one(
-                        "INSERT INTO audit_log (actor, action, entity, entity_id, details, recorded_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                        &[&actor, &action, &entity, &entity_id, &details, &at],
-                    )
-                    .await?;
-                Ok(row.get(0))
-            }
-        }
+        self.write(move |db| {
+            db.query_row(
+                "INSERT INTO audit_log (actor, action, entity, entity_id, details, recorded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                params![actor, action, entity, entity_id, details, at],
+                |r| r.get(0),
+            )
+        })
+        .await
     }
 }
 
@@ -350,67 +279,38 @@ pub const STATUS_TABLES: &[&str] = &[
 impl Store {
     /// Row counts of [`STATUS_TABLES`].
     pub async fn counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let sql = |t: &str| format!("SELECT count(*) FROM {t}");
-        match self {
-            Store::Sqlite(s) => {
-                let s = s.clone();
-                blocking(move || {
-                    s.read_sqlite(|c| {
-                        STATUS_TABLES
-                            .iter()
-                            .map(|t| {
-                                Ok(((*t).to_string(), c.query_row(&sql(t), [], |r| r.get(0))?))
-                            })
-                            .collect()
-                    })
+        self.read_async(|db| {
+            STATUS_TABLES
+                .iter()
+                .map(|t| {
+                    let n = db.query_row(&format!("SELECT count(*) FROM {t}"), params![], |r| {
+                        r.get(0)
+                    })?;
+                    Ok(((*t).to_string(), n))
                 })
-                .await
-            }
-            Store::Postgres(p) => {
-                let mut out = Vec::new();
-                for t in STATUS_TABLES {
-                    let n: i64 = p.client().query_one(&sql(t), &[]).await?.get(0);
-                    out.push(((*t).to_string(), n));
-                }
-                Ok(out)
-            }
-        }
+                .collect()
+        })
+        .await
     }
 
     /// Every embedded migration and whether the store has applied it.
     pub async fn migrations(&self) -> Result<Vec<super::migrations::MigrationState>, StoreError> {
-        match self {
-            Store::Sqlite(s) => {
-                let path = s.path().to_path_buf();
-                blocking(move || {
-                    let mut conn = Connection::open(&path)?;
-                    super::migrations::sqlite_status(&mut conn)
-                })
-                .await
-            }
-            Store::Postgres(p) => super::migrations::postgres_status(p.client()).await,
-        }
+        let backend = self.backend_name();
+        let applied: Vec<i64> = self
+            .read_async(|db| {
+                let mut stmt = db.prepare("SELECT version FROM refinery_schema_history")?;
+                let rows = stmt.query_map(params![], |r| r.get(0))?;
+                rows.collect()
+            })
+            .await?;
+        Ok(super::migrations::states(backend, &applied))
     }
 }
 
 const CONTACT_COLUMNS: &str =
     "id, uid, email, name, phone, status, created_at, updated_at, last_activity";
 
-fn sqlite_contact(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactRow> {
-    Ok(ContactRow {
-        id: r.get(0)?,
-        uid: r.get(1)?,
-        email: r.get(2)?,
-        name: r.get(3)?,
-        phone: r.get(4)?,
-        status: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
-        last_activity: r.get(8)?,
-    })
-}
-
-pub(crate) fn sqlite_upsert_contact(
+pub(crate) fn upsert_contact(
     conn: Db<'_>,
     c: &NewContact,
     email: &str,
@@ -428,7 +328,7 @@ pub(crate) fn sqlite_upsert_contact(
          RETURNING id, uid",
     )?;
     let (id, stored): (i64, String) = stmt.query_row(
-        crate::store::db::params![
+        params![
             uid,
             email,
             c.name,
@@ -445,17 +345,17 @@ pub(crate) fn sqlite_upsert_contact(
     Ok((id, stored == uid))
 }
 
-pub(crate) fn sqlite_add_activity(conn: Db<'_>, a: &NewActivity) -> Result<i64, StoreError> {
+pub(crate) fn add_activity(conn: Db<'_>, a: &NewActivity) -> Result<i64, StoreError> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO activities (contact_id, type, subject, data, source, occurred_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
     )?;
     let id: i64 = insert.query_row(
-        crate::store::db::params![
+        params![
             a.contact_id,
             a.kind,
             a.subject,
-            a.data.to_string(),
+            a.data,
             a.source,
             a.occurred_at
         ],
@@ -464,7 +364,7 @@ pub(crate) fn sqlite_add_activity(conn: Db<'_>, a: &NewActivity) -> Result<i64, 
     let mut touch = conn.prepare_cached(
         "UPDATE contacts SET last_activity = max(coalesce(last_activity, ?2), ?2) WHERE id = ?1",
     )?;
-    touch.execute(crate::store::db::params![a.contact_id, a.occurred_at])?;
+    touch.execute(params![a.contact_id, a.occurred_at])?;
     Ok(id)
 }
 

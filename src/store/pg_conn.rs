@@ -10,6 +10,13 @@ use tokio_postgres::{Client, Statement};
 use super::StoreError;
 use super::db::{Params, PgParam, StatementCache, to_postgres};
 
+/// A prepared statement with its text, which errors name.
+#[derive(Debug, Clone)]
+pub(super) struct PgStatement {
+    pub(super) stmt: Statement,
+    sql: std::sync::Arc<str>,
+}
+
 /// One open connection.
 pub struct PgConn {
     client: Client,
@@ -17,7 +24,27 @@ pub struct PgConn {
     /// Whether the store's writer has a transaction open on it.
     in_tx: std::cell::Cell<bool>,
     // Dropped last: the connection's task lives on it.
-    rt: tokio::runtime::Runtime,
+    rt: OwnRuntime,
+}
+
+/// The connection's runtime, shut down without blocking when dropped: a store may
+/// be dropped on an async task, where blocking on a runtime's shutdown panics.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for OwnRuntime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &Self::Target {
+        // Only `Drop` takes it out.
+        self.0.as_ref().expect("runtime present until drop")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgConn {
@@ -41,13 +68,42 @@ impl PgConn {
             client,
             cache: StatementCache::default(),
             in_tx: std::cell::Cell::new(false),
-            rt,
+            rt: OwnRuntime(Some(rt)),
         })
     }
 
     /// The async client, for work the blocking interface does not cover (COPY).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Creates the schema the URL's `search_path` names when it does not exist (a
+    /// workspace may live in a schema of a shared database), then applies pending
+    /// migrations. Returns how many ran.
+    pub(super) fn prepare_schema(&mut self) -> Result<usize, StoreError> {
+        let rt = &self.rt;
+        let client = &mut self.client;
+        rt.block_on(async {
+            let current: Option<String> = client
+                .query_one("SELECT current_schema()", &[])
+                .await?
+                .get(0);
+            if current.is_none() {
+                let path: String = client.query_one("SHOW search_path", &[]).await?.get(0);
+                let first = path
+                    .split(',')
+                    .map(|s| s.trim().trim_matches('"'))
+                    .find(|s| !s.is_empty() && *s != "$user")
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!("no schema to create in search_path `{path}`"))
+                    })?;
+                let quoted = format!("\"{}\"", first.replace('"', "\"\""));
+                client
+                    .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
+                    .await?;
+            }
+            super::migrations::postgres_migrate(client).await
+        })
     }
 
     /// Runs `f` to completion on this connection's runtime.
@@ -63,7 +119,7 @@ impl PgConn {
         self.in_tx.get()
     }
 
-    pub(super) fn prepare_cached(&self, sql: &str) -> Result<Statement, StoreError> {
+    pub(super) fn prepare_cached(&self, sql: &str) -> Result<PgStatement, StoreError> {
         if let Some(s) = self.cache.get(sql) {
             return Ok(s);
         }
@@ -72,23 +128,35 @@ impl PgConn {
         Ok(stmt)
     }
 
-    pub(super) fn prepare(&self, sql: &str) -> Result<Statement, StoreError> {
+    pub(super) fn prepare(&self, sql: &str) -> Result<PgStatement, StoreError> {
         let translated = to_postgres(sql);
-        Ok(self.rt.block_on(self.client.prepare(&translated))?)
+        match self.rt.block_on(self.client.prepare(&translated)) {
+            Ok(stmt) => Ok(PgStatement {
+                stmt,
+                sql: translated.into(),
+            }),
+            Err(e) => Err(named(e, &translated)),
+        }
     }
 
-    pub(super) fn execute(&self, stmt: &Statement, params: Params<'_>) -> Result<u64, StoreError> {
+    pub(super) fn execute(
+        &self,
+        stmt: &PgStatement,
+        params: Params<'_>,
+    ) -> Result<u64, StoreError> {
         let bound: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_value())).collect();
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = bound
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        Ok(self.rt.block_on(self.client.execute(stmt, &refs))?)
+        self.rt
+            .block_on(self.client.execute(&stmt.stmt, &refs))
+            .map_err(|e| named(e, &stmt.sql))
     }
 
     pub(super) fn query(
         &self,
-        stmt: &Statement,
+        stmt: &PgStatement,
         params: Params<'_>,
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         let bound: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_value())).collect();
@@ -96,7 +164,9 @@ impl PgConn {
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        Ok(self.rt.block_on(self.client.query(stmt, &refs))?)
+        self.rt
+            .block_on(self.client.query(&stmt.stmt, &refs))
+            .map_err(|e| named(e, &stmt.sql))
     }
 
     pub(super) fn execute_batch(&self, sql: &str) -> Result<(), StoreError> {
@@ -104,5 +174,14 @@ impl PgConn {
         // DDL may change what cached statements return.
         self.cache.clear();
         Ok(())
+    }
+}
+
+/// A statement's error, naming the statement: the server's message alone rarely
+/// says which.
+fn named(e: tokio_postgres::Error, sql: &str) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Postgres(m) => StoreError::Postgres(format!("{m} in `{sql}`")),
+        other => other,
     }
 }

@@ -22,12 +22,12 @@ const READERS: usize = 4;
 /// An open PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    client: Arc<Client>,
     inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
 struct Inner {
+    url: String,
     writer: Writer,
     readers: ReadPool,
     // Declared last: joined after the writer handle is dropped.
@@ -35,18 +35,15 @@ struct Inner {
 }
 
 impl PgStore {
-    /// Connects to `url` and applies pending migrations.
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let mut client = connect(url).await?;
-        super::migrations::postgres_migrate(&mut client).await?;
-        let owned = url.to_string();
-        let conn = tokio::task::spawn_blocking(move || PgConn::connect(&owned))
-            .await
-            .map_err(|e| StoreError::Io(e.to_string()))??;
+    /// Connects to `url`, creates the schema its `search_path` names if needed and
+    /// applies pending migrations. Blocking: call it off async tasks.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let mut conn = PgConn::connect(url)?;
+        conn.prepare_schema()?;
         let (writer, thread) = Writer::start(WriteConn::Postgres(conn), None)?;
         Ok(PgStore {
-            client: Arc::new(client),
             inner: Arc::new(Inner {
+                url: url.to_string(),
                 writer,
                 readers: ReadPool::new(url.to_string()),
                 _thread: thread,
@@ -54,8 +51,9 @@ impl PgStore {
         })
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The URL with its password hidden.
+    pub fn url_for_display(&self) -> String {
+        without_password(&self.inner.url)
     }
 
     /// Queues a write for the group commit; see [`Writer::write`].
@@ -74,6 +72,23 @@ impl PgStore {
         T: Send + 'static,
     {
         self.inner.writer.write_alone(f)
+    }
+
+    /// `VACUUM (ANALYZE)` on the store's own tables (not the rest of the database),
+    /// on a pooled connection: VACUUM cannot run inside the writer's transactions.
+    pub fn vacuum(&self) -> Result<(), StoreError> {
+        let tables: Vec<String> = self.read(|db| {
+            let mut stmt = db.prepare(
+                "SELECT quote_ident(tablename) FROM pg_tables \
+                 WHERE schemaname = current_schema() ORDER BY 1",
+            )?;
+            let rows = stmt.query_map(super::db::params![], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        if tables.is_empty() {
+            return Ok(());
+        }
+        self.read(|db| db.execute_batch(&format!("VACUUM (ANALYZE) {}", tables.join(", "))))
     }
 
     /// Runs `f` on a pooled connection. Blocking: async callers use `spawn_blocking`.
@@ -97,6 +112,20 @@ pub async fn connect(url: &str) -> Result<Client, StoreError> {
         }
     });
     Ok(client)
+}
+
+/// A connection URL fit to print: the password replaced.
+pub fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// A bounded pool of blocking connections.

@@ -1,12 +1,130 @@
-//! The SQLite contact search index, kept in batches: contacts changed since the last
-//! run wait in `contacts_fts_queue` (filled by triggers), and [`reindex_contacts`]
-//! moves them into the FTS5 table in one go. A search runs it first, so results
-//! are never stale; the worker runs it in the background so the queue stays short.
+//! Contact search, on both backends, with one contract: every word of the query
+//! must match the start of a word of the contact's email, name, company domain or
+//! a text field; best matches first; ranking looks at the first `window` matches
+//! only, so a short prefix on a large store answers at once.
+//!
+//! SQLite: an FTS5 index kept in batches. Contacts changed since the last run wait
+//! in `contacts_fts_queue` (filled by triggers), and [`reindex_contacts`] moves
+//! them into the FTS5 table in one go. A search runs it first, so results are
+//! never stale; the worker runs it in the background so the queue stays short.
+//! PostgreSQL: the generated `tsvector` column `contacts.search` and a GIN index
+//! over the text fields, always current.
 
 use rusqlite::Connection;
 
 use super::StoreError;
-use super::db::Db;
+use super::db::{Db, Row, params};
+
+/// The words a search looks for: split at anything not a letter or a digit,
+/// lowercased, at most eight. No input is query syntax on either backend (quotes,
+/// `NEAR`, `*`, `&`, column filters).
+pub fn query_words(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// FTS5's form of the words: each a quoted prefix term.
+pub fn fts5_query(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("\"{w}\"*"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The contacts matching every word, best first, at most `limit`: `columns` of
+/// `contacts c`, each row through `f`.
+pub fn search_contacts<T>(
+    db: Db<'_>,
+    columns: &str,
+    words: &[String],
+    window: usize,
+    limit: usize,
+    mut f: impl FnMut(Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let (sql, all, any) = match db {
+        Db::Sqlite(_) => (
+            format!(
+                "SELECT {columns} FROM (SELECT rowid, rank FROM contacts_fts \
+                 WHERE contacts_fts MATCH ?1 LIMIT {window}) f JOIN contacts c ON c.id = f.rowid \
+                 ORDER BY f.rank LIMIT ?2"
+            ),
+            fts5_query(words),
+            String::new(),
+        ),
+        // Candidates from either index (any word), then every word checked against
+        // the contact's own vector and its fields together.
+        Db::Postgres(_) => (
+            format!(
+                "SELECT {columns} FROM (SELECT id FROM contacts WHERE search @@ to_tsquery('simple', ?3) \
+                   UNION SELECT contact_id FROM contact_fields WHERE value_text IS NOT NULL \
+                   AND to_tsvector('simple', value_text) @@ to_tsquery('simple', ?3) LIMIT {window}) m \
+                 JOIN contacts c ON c.id = m.id \
+                 WHERE (c.search || to_tsvector('simple', coalesce((SELECT string_agg(f.value_text, ' ') \
+                   FROM contact_fields f WHERE f.contact_id = c.id), ''))) @@ to_tsquery('simple', ?1) \
+                 ORDER BY ts_rank(c.search, to_tsquery('simple', ?1)) DESC, c.id LIMIT ?2"
+            ),
+            words
+                .iter()
+                .map(|w| format!("{w}:*"))
+                .collect::<Vec<_>>()
+                .join(" & "),
+            words
+                .iter()
+                .map(|w| format!("{w}:*"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+        ),
+    };
+    let mut stmt = db.prepare_cached(&sql)?;
+    let values: [&dyn super::db::ToValue; 3] = [&all, &limit, &any];
+    let n = stmt.parameter_count();
+    let rows = stmt.query_map(&values[..n], &mut f)?;
+    rows.collect()
+}
+
+/// Queues a contact whose searchable values changed outside the triggers (an
+/// import that turned them off).
+pub fn queue_contact(db: Db<'_>, id: i64) -> Result<(), StoreError> {
+    if let Db::Sqlite(_) = db {
+        db.prepare_cached(
+            "INSERT INTO contacts_fts_queue (contact_id, indexed) VALUES (?1, 1) \
+             ON CONFLICT (contact_id) DO NOTHING",
+        )?
+        .execute(params![id])?;
+    }
+    Ok(())
+}
+
+/// Queues every contact with an id above `id` (new in an import), in one go.
+pub fn queue_contacts_above(db: Db<'_>, id: i64) -> Result<(), StoreError> {
+    if let Db::Sqlite(_) = db {
+        db.execute(
+            "INSERT INTO contacts_fts_queue (contact_id, indexed) \
+             SELECT id, 0 FROM contacts WHERE id > ?1 ON CONFLICT (contact_id) DO NOTHING",
+            params![id],
+        )?;
+    }
+    Ok(())
+}
+
+/// After an erasure: indexes the deletions out and merges the index, so that no
+/// old segment keeps the terms.
+pub fn purge_erased(db: Db<'_>) -> Result<(), StoreError> {
+    reindex_contacts(db, usize::MAX)?;
+    if let Db::Sqlite(_) = db {
+        db.execute_batch("INSERT INTO contacts_fts (contacts_fts) VALUES ('optimize')")?;
+    }
+    Ok(())
+}
 
 /// Indexes up to `limit` queued contacts; returns how many it took. On PostgreSQL
 /// the index is a generated `tsvector` column, always current: nothing to do.
@@ -66,6 +184,14 @@ fn sqlite_pending(conn: &Connection) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_words_become_quoted_prefix_terms() {
+        let fts = |q: &str| fts5_query(&query_words(q));
+        assert_eq!(fts("Ada Lo"), "\"ada\"* \"lo\"*");
+        assert_eq!(fts("a\" OR NEAR(x*"), "\"a\"* \"or\"* \"near\"* \"x\"*");
+        assert!(query_words("  -- ").is_empty());
+    }
 
     fn search(conn: &Connection, q: &str) -> Vec<String> {
         let mut stmt = conn

@@ -84,16 +84,6 @@ impl SqliteStore {
         self.inner.writer.write(f)
     }
 
-    /// A write that needs SQLite's own connection (the store's SQLite-only
-    /// statements).
-    pub(super) fn write_sqlite<T, F>(&self, f: F) -> WriteTicket<T>
-    where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.inner.writer.write(move |db| f(db.sqlite()?))
-    }
-
     /// Queues a write that changes many rows, in a transaction of its own; see
     /// [`Writer::write_alone`].
     pub fn write_alone<T, F>(&self, f: F) -> WriteTicket<T>

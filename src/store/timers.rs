@@ -4,12 +4,12 @@
 //! is a no-op, which is how each cron occurrence fires once however many workers
 //! run). Workers claim due timers in batches with a lease: on SQLite the single
 //! writer makes claims race-free; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets many
-//! daemons claim side by side without waiting on each other. A claim whose lease
+//! workers claim side by side without waiting on each other. A claim whose lease
 //! runs out (its worker died) becomes claimable again.
 
-use rusqlite::params;
 use serde_json::Value as Json;
 
+use super::db::{Db, OptionalRow, params};
 use super::ops::Store;
 use super::{StoreError, UnixMs};
 
@@ -39,39 +39,7 @@ impl Store {
     /// Schedules a timer; returns its id, or `None` when one with the same
     /// `dedupe_key` already exists.
     pub async fn schedule_timer(&self, t: NewTimer) -> Result<Option<i64>, StoreError> {
-        match self {
-            Store::Sqlite(s) => {
-                s.write_sqlite(move |c| {
-                    let mut stmt = c.prepare_cached(
-                        "INSERT INTO timers (kind, execution_id, due_at, payload, dedupe_key) \
-                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                    )?;
-                    let mut rows = stmt.query(params![
-                        t.kind,
-                        t.execution_id,
-                        t.due_at,
-                        t.payload.to_string(),
-                        t.dedupe_key
-                    ])?;
-                    Ok(match rows.next()? {
-                        Some(r) => Some(r.get(0)?),
-                        None => None,
-                    })
-                })
-                .await
-            }
-            Store::Postgres(p) => {
-                let row = p
-                    .client()
-                    .query_opt(
-                        "INSERT INTO timers (kind, execution_id, due_at, payload, dedupe_key) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                        &[&t.kind, &t.execution_id, &t.due_at, &t.payload, &t.dedupe_key],
-                    )
-                    .await?;
-                Ok(row.map(|r| r.get(0)))
-            }
-        }
+        self.write(move |db| schedule_timer(db, &t)).await
     }
 
     /// Claims up to `limit` timers due at `now` for `worker`, leased until
@@ -84,86 +52,67 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ClaimedTimer>, StoreError> {
         let worker = worker.to_string();
-        match self {
-            Store::Sqlite(s) => {
-                s.write_sqlite(move |c| {
-                    let mut stmt = c.prepare_cached(
-                        "UPDATE timers SET claimed_by = ?1, claimed_until = ?2, attempts = attempts + 1 \
-                         WHERE id IN (SELECT id FROM timers WHERE due_at <= ?3 \
-                           AND (claimed_until IS NULL OR claimed_until < ?3) ORDER BY due_at LIMIT ?4) \
-                         RETURNING id, kind, execution_id, due_at, payload, attempts",
-                    )?;
-                    let rows = stmt.query_map(params![worker, lease_until, now, limit], |r| {
-                        let payload: String = r.get(4)?;
-                        Ok(ClaimedTimer {
-                            id: r.get(0)?,
-                            kind: r.get(1)?,
-                            execution_id: r.get(2)?,
-                            due_at: r.get(3)?,
-                            payload: serde_json::from_str(&payload).unwrap_or(Json::Null),
-                            attempts: r.get(5)?,
-                        })
-                    })?;
-                    let mut out = rows.collect::<Result<Vec<_>, _>>()?;
-                    out.sort_by_key(|t| (t.due_at, t.id));
-                    Ok(out)
-                })
-                .await
-            }
-            Store::Postgres(p) => {
-                let rows = p
-                    .client()
-                    .query(
-                        "WITH due AS (SELECT id FROM timers WHERE due_at <= $3 \
-                           AND (claimed_until IS NULL OR claimed_until < $3) \
-                           ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                         UPDATE timers t SET claimed_by = $1, claimed_until = $2, attempts = t.attempts + 1 \
-                         FROM due WHERE t.id = due.id \
-                         RETURNING t.id, t.kind, t.execution_id, t.due_at, t.payload, t.attempts",
-                        &[&worker, &lease_until, &now, &i64::from(limit)],
-                    )
-                    .await?;
-                let mut out: Vec<ClaimedTimer> = rows
-                    .iter()
-                    .map(|r| ClaimedTimer {
-                        id: r.get(0),
-                        kind: r.get(1),
-                        execution_id: r.get(2),
-                        due_at: r.get(3),
-                        payload: r.get(4),
-                        attempts: r.get(5),
-                    })
-                    .collect();
-                out.sort_by_key(|t| (t.due_at, t.id));
-                Ok(out)
-            }
-        }
+        self.write(move |db| claim_due_timers(db, &worker, now, lease_until, limit))
+            .await
     }
 
     /// Removes a timer its worker has handled. Returns false when the claim was
     /// lost (the lease ran out and another worker took the timer).
     pub async fn finish_timer(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
         let worker = worker.to_string();
-        match self {
-            Store::Sqlite(s) => {
-                s.write_sqlite(move |c| {
-                    let n = c
-                        .prepare_cached("DELETE FROM timers WHERE id = ?1 AND claimed_by = ?2")?
-                        .execute(params![id, worker])?;
-                    Ok(n == 1)
-                })
-                .await
-            }
-            Store::Postgres(p) => {
-                let n = p
-                    .client()
-                    .execute(
-                        "DELETE FROM timers WHERE id = $1 AND claimed_by = $2",
-                        &[&id, &worker],
-                    )
-                    .await?;
-                Ok(n == 1)
-            }
-        }
+        self.write(move |db| {
+            let n = db
+                .prepare_cached("DELETE FROM timers WHERE id = ?1 AND claimed_by = ?2")?
+                .execute(params![id, worker])?;
+            Ok(n == 1)
+        })
+        .await
     }
+}
+
+/// See [`Store::schedule_timer`].
+pub fn schedule_timer(db: Db<'_>, t: &NewTimer) -> Result<Option<i64>, StoreError> {
+    db.query_row(
+        "INSERT INTO timers (kind, execution_id, due_at, payload, dedupe_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        params![t.kind, t.execution_id, t.due_at, t.payload, t.dedupe_key],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// See [`Store::claim_due_timers`].
+pub fn claim_due_timers(
+    db: Db<'_>,
+    worker: &str,
+    now: UnixMs,
+    lease_until: UnixMs,
+    limit: u32,
+) -> Result<Vec<ClaimedTimer>, StoreError> {
+    let sql = db.pick(
+        "UPDATE timers SET claimed_by = ?1, claimed_until = ?2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM timers WHERE due_at <= ?3 \
+           AND (claimed_until IS NULL OR claimed_until < ?3) ORDER BY due_at LIMIT ?4) \
+         RETURNING id, kind, execution_id, due_at, payload, attempts",
+        "WITH due AS (SELECT id FROM timers WHERE due_at <= $3 \
+           AND (claimed_until IS NULL OR claimed_until < $3) \
+           ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+         UPDATE timers t SET claimed_by = $1, claimed_until = $2, attempts = t.attempts + 1 \
+         FROM due WHERE t.id = due.id \
+         RETURNING t.id, t.kind, t.execution_id, t.due_at, t.payload, t.attempts",
+    );
+    let mut stmt = db.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![worker, lease_until, now, limit], |r| {
+        Ok(ClaimedTimer {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            execution_id: r.get(2)?,
+            due_at: r.get(3)?,
+            payload: r.get(4)?,
+            attempts: r.get(5)?,
+        })
+    })?;
+    let mut out = rows.collect::<Result<Vec<_>, _>>()?;
+    out.sort_by_key(|t| (t.due_at, t.id));
+    Ok(out)
 }

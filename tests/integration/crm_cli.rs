@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use serde_json::Value as Json;
 
-use super::support::{demo, fixtures, funnel, json_out, run};
+use super::support::{demo, fixtures, funnel_for, json_out, run};
 
 fn emails(dir: &Path) -> Vec<String> {
     let list = json_out(&["contacts", "list", "--all", "--format", "json"], dir);
@@ -128,14 +128,15 @@ fn a_messy_csv_imports_exactly_the_distinct_valid_addresses() {
 }
 
 fn index_names(dir: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open(dir.join(".funnel/funnel.db")).expect("open store");
-    let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY name")
-        .expect("prepare");
-    stmt.query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    let sql = if super::backend::is_postgres() {
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() \
+         UNION ALL SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND NOT t.tgisinternal ORDER BY 1"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY name"
+    };
+    super::backend::column(dir, sql)
 }
 
 #[test]
@@ -294,7 +295,7 @@ fn an_import_killed_halfway_changes_nothing() {
         text.push_str(&format!("k{i}@example.org,Kim,No {i},pro\n"));
     }
     std::fs::write(dir.path().join("big.csv"), text).expect("csv");
-    let mut child = funnel()
+    let mut child = funnel_for(dir.path())
         .args(["contacts", "import", "big.csv"])
         .current_dir(dir.path())
         .stdout(Stdio::null())
@@ -317,9 +318,17 @@ fn an_import_killed_halfway_changes_nothing() {
     );
 }
 
-/// Whether `needle` occurs in any file below `dir`.
+/// Whether `needle` occurs in any file below `dir`, or, when `dir` is a
+/// workspace's `.funnel` and the store is on PostgreSQL, in any of its rows.
 pub fn found_in(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut hits = Vec::new();
+    if let (Some(".funnel"), Some(root)) = (dir.file_name().and_then(|n| n.to_str()), dir.parent())
+    {
+        hits.extend(super::backend::tables_containing(root, needle));
+    }
+    if !dir.exists() {
+        return hits;
+    }
     for path in super::support::files_below(dir) {
         let path = dir.join(path);
         let bytes = std::fs::read(&path).expect("read store file");
@@ -961,14 +970,11 @@ fn an_import_starts_workflows_keeps_its_source_and_a_reimport_writes_nothing() {
 
     // The same file again: nothing changed, nothing written, nothing started.
     let stamp = |email: &str| -> i64 {
-        rusqlite::Connection::open(d.join(".funnel/funnel.db"))
-            .expect("open")
-            .query_row(
-                "SELECT updated_at FROM contacts WHERE email = ?1",
-                [email],
-                |r| r.get(0),
-            )
-            .expect("contact")
+        crate::backend::scalar(
+            d,
+            "SELECT updated_at FROM contacts WHERE email = ?1",
+            funnel::db_params![email],
+        )
     };
     let before = stamp("mia@example.org");
     std::thread::sleep(std::time::Duration::from_millis(5));

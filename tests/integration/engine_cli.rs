@@ -268,7 +268,7 @@ fn run_executes_one_workflow_for_real_and_prints_its_trace() {
         1
     );
     // Trigger data from standard input, as JSON.
-    let mut child = super::support::funnel()
+    let mut child = super::support::funnel_for(dir.path())
         .args(["run", "newsletter-signup", "--trigger", "-", "--json"])
         .current_dir(dir.path())
         .stdin(std::process::Stdio::piped())
@@ -293,7 +293,7 @@ fn a_missing_secret_fails_at_once_and_every_command_says_so() {
     let dir = demo();
     let d = dir.path();
     let without_secrets = |args: &[&str]| {
-        super::support::funnel()
+        super::support::funnel_for(d)
             .args(args)
             .current_dir(d)
             .env_remove("SLACK_WEBHOOK_URL")

@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 
 use funnel::engine::ingest::Event;
 use funnel::engine::worker::Worker;
-use funnel::model::config::Synchronous;
-use funnel::store::SqliteStore;
 use serde_json::json;
 
 use super::engine_support::{engine_of, harness};
@@ -56,8 +54,7 @@ fn engine_crash_child_worker() {
     };
     let dir = PathBuf::from(dir);
     let engine = Arc::new(engine_of(&dir));
-    let store =
-        SqliteStore::open(&dir.join(".funnel/funnel.db"), Synchronous::Full).expect("store");
+    let store = crate::backend::open(&dir);
     let worker = Worker::new(store, engine).expect("worker");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -68,10 +65,8 @@ fn engine_crash_child_worker() {
         .expect("worker runs");
 }
 
-fn count(db: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open(db).expect("open");
-    conn.busy_timeout(Duration::from_secs(5)).expect("timeout");
-    conn.query_row(sql, [], |r| r.get(0)).expect("count")
+fn count(root: &Path, sql: &str) -> i64 {
+    crate::backend::scalar(root, sql, &[])
 }
 
 fn spawn_worker(bin: &Path, dir: &Path) -> std::process::Child {
@@ -84,6 +79,7 @@ fn spawn_worker(bin: &Path, dir: &Path) -> std::process::Child {
             "1",
         ])
         .env("FUNNEL_ENGINE_CRASH_CHILD", dir)
+        .env("FUNNEL_TEST_RUN", crate::backend::run_id())
         .env_remove("FUNNEL_LOG")
         .stdout(Stdio::null())
         .stderr(
@@ -104,7 +100,7 @@ fn executions_complete_exactly_once_through_sigkills() {
     let mut rng = funnel::rng::Rng::new(seed);
     let h = harness(&[("workflows/crash.yaml", WORKFLOW)]);
     let dir = h.root();
-    let db = dir.join(".funnel/funnel.db");
+    let db = dir.clone();
     // Start every execution; each parks until its own moment, spread over the
     // next dozen seconds so the kills land while work is going on.
     let base = funnel::store::now_ms() + 1_000;
@@ -141,11 +137,11 @@ fn executions_complete_exactly_once_through_sigkills() {
         std::thread::sleep(Duration::from_millis(300 + rng.below(1700)));
         child.kill().expect("SIGKILL");
         let _ = child.wait();
-        let conn = rusqlite::Connection::open(&db).expect("reopen");
-        let ok: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .expect("check");
-        assert_eq!(ok, "ok", "kill {kill}: integrity check failed");
+        let problems = crate::backend::open(&db).check().expect("check");
+        assert!(
+            problems.is_empty(),
+            "kill {kill}: integrity check failed: {problems:?}"
+        );
         let done = count(&db, completed);
         assert!(
             done >= last,
@@ -165,28 +161,12 @@ fn executions_complete_exactly_once_through_sigkills() {
     let outbox_sent = "SELECT count(*) FROM outbox WHERE status = 'sent'";
     while count(&db, completed) < EXECUTIONS as i64 || count(&db, outbox_sent) < EXECUTIONS as i64 {
         if Instant::now() >= deadline {
-            let conn = rusqlite::Connection::open(&db).expect("open");
-            let mut stmt = conn
-                .prepare(
-                    "SELECT e.status, e.state, (SELECT group_concat(step_id || ':' || status || ':' || coalesce(error, ''), ' | ') \
-                     FROM step_runs r WHERE r.execution_id = e.id), \
-                     (SELECT group_concat(kind || '@' || due_at || ':' || payload, ' | ') FROM timers t WHERE t.execution_id = e.id) \
-                     FROM executions e WHERE status != 'completed' LIMIT 3",
-                )
-                .expect("prepare");
-            let stuck: Vec<String> = stmt
-                .query_map([], |r| {
-                    Ok(format!(
-                        "{} | {} | {} | {}",
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        r.get::<_, Option<String>>(3)?.unwrap_or_default()
-                    ))
-                })
-                .expect("query")
-                .collect::<Result<_, _>>()
-                .expect("rows");
+            let stuck: Vec<String> = crate::backend::column(
+                &db,
+                "SELECT e.status || ' | ' || e.state || ' | ' || coalesce((SELECT min(kind || '@' || due_at) \
+                 FROM timers t WHERE t.execution_id = e.id), '') FROM executions e \
+                 WHERE status != 'completed' LIMIT 3",
+            );
             panic!(
                 "not finished: {} completed, {} emails delivered, {} timers (now {}); stuck:\n{}",
                 count(&db, completed),

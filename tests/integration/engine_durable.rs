@@ -5,8 +5,6 @@
 use std::sync::Arc;
 
 use funnel::engine::worker::Worker;
-use funnel::model::config::Synchronous;
-use funnel::store::SqliteStore;
 use serde_json::json;
 
 use super::engine_support::{DAY, HOUR, T0, engine_of, harness};
@@ -40,8 +38,7 @@ fn a_parked_execution_finishes_on_its_own_version() {
     // Edit the workflow; a new worker (as after a deploy) loads the new version.
     std::fs::write(h.root().join("workflows/drip.yaml"), drip("v2")).expect("edit");
     let engine = Arc::new(engine_of(&h.root()));
-    let store = SqliteStore::open(&h.root().join(".funnel/funnel.db"), Synchronous::Full)
-        .expect("second store handle");
+    let store = crate::backend::open(&h.root());
     let worker = Worker::new(store, engine).expect("worker");
     worker.set_time(T0 + HOUR);
     h.rt.block_on(async {
@@ -88,7 +85,7 @@ fn two_workers_over(
     );
     let h = harness(&[("workflows/cron.yaml", &wf)]);
     let second = Worker::new(
-        SqliteStore::open(&h.root().join(".funnel/funnel.db"), Synchronous::Full).expect("store"),
+        crate::backend::open(&h.root()),
         Arc::new(engine_of(&h.root())),
     )
     .expect("worker");

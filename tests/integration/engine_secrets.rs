@@ -14,7 +14,7 @@ fn on_go(steps: &str) -> String {
         "name: t\ntrigger:\n  type: custom_event\n  event: go\n  payload:\n    v: string\n    url: string\n    bounce: string\nsteps:\n{steps}"
     )
 }
-use super::support::funnel;
+use super::support::funnel_for;
 
 /// Every file below `dir` whose bytes contain `needle`.
 fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
@@ -97,7 +97,7 @@ fn a_failed_call_leaves_no_secret_in_the_store_the_logs_or_the_outbox() {
         ("LEAK_BODY", "S3cr3tBody".to_string()),
     ];
     let run = |args: &[&str]| {
-        let out = funnel()
+        let out = funnel_for(root)
             .args(args)
             .current_dir(root)
             .env("FUNNEL_LOG", "debug")
@@ -113,14 +113,7 @@ fn a_failed_call_leaves_no_secret_in_the_store_the_logs_or_the_outbox() {
     let mut printed = run(&["emit", "go"]);
     printed += &run(&["executions", "list"]);
     printed += &run(&["executions", "list", "--format", "json"]);
-    let ids: Vec<String> = {
-        let conn = rusqlite::Connection::open(root.join(".funnel/funnel.db")).expect("open");
-        let mut stmt = conn.prepare("SELECT uid FROM executions").expect("prepare");
-        stmt.query_map([], |r| r.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
-    };
+    let ids: Vec<String> = crate::backend::column(root, "SELECT uid FROM executions");
     assert_eq!(ids.len(), 2, "the failed execution and its error workflow");
     for id in &ids {
         printed += &run(&["executions", "show", id]);

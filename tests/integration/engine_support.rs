@@ -8,8 +8,7 @@ use funnel::engine::Engine;
 use funnel::engine::ingest::{Event, Ingested};
 use funnel::engine::remote::Secrets;
 use funnel::engine::worker::{Tick, Worker};
-use funnel::model::config::Synchronous;
-use funnel::store::SqliteStore;
+use funnel::store::Store;
 use serde_json::Value as Json;
 
 use super::http_server::Server;
@@ -58,7 +57,7 @@ impl Harness {
         self.dir.path().to_path_buf()
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Store {
         self.worker.store()
     }
 
@@ -180,8 +179,7 @@ pub fn harness(files: &[(&str, &str)]) -> Harness {
         std::fs::write(&p, text.replace("$SERVER", &http.url)).expect("write workspace file");
     }
     let engine = engine_of(root);
-    let store =
-        SqliteStore::open(&root.join(".funnel/funnel.db"), Synchronous::Full).expect("store");
+    let store = crate::backend::open(root);
     let secrets = Secrets::default()
         .with("HOOK_URL", &format!("{}/ok", http.url))
         .with("SOCIAL_TOKEN", "secret-token");

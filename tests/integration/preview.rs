@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 
-use crate::support::{demo, funnel, json_out};
+use crate::support::{demo, funnel_for, json_out};
 
 struct Preview {
     child: Child,
@@ -49,7 +49,7 @@ fn start(dir: &std::path::Path) -> Preview {
 }
 
 fn start_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Preview {
-    let mut child = funnel()
+    let mut child = funnel_for(dir)
         .args(["preview", "demo", "--port", "0", "--no-watch"])
         .current_dir(dir)
         .envs(env.iter().copied())
@@ -348,15 +348,12 @@ fn the_whole_loop_runs_on_one_machine() {
             String::from_utf8_lossy(needle)
         );
     }
-    let left: i64 = rusqlite::Connection::open(store.join("funnel.db"))
-        .expect("open")
-        .query_row(
-            "SELECT (SELECT count(*) FROM visitor_contacts) + \
-             (SELECT count(*) FROM analytics_events WHERE contact_id IS NOT NULL)",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+    let left: i64 = crate::backend::scalar(
+        d,
+        "SELECT (SELECT count(*) FROM visitor_contacts) + \
+         (SELECT count(*) FROM analytics_events WHERE contact_id IS NOT NULL)",
+        &[],
+    );
     assert_eq!(
         left, 0,
         "no tie of a visitor to the forgotten contact is left"

@@ -142,8 +142,10 @@ async fn both_migration_sets_build_the_same_schema() {
     let Some((client, schema, url)) = pg_schema().await else {
         return;
     };
-    funnel::store::postgres::PgStore::connect(&url)
+    let open = url.clone();
+    tokio::task::spawn_blocking(move || funnel::store::postgres::PgStore::open(&open))
         .await
+        .expect("join")
         .expect("migrate pg");
     let mut pg = pg_shape(&client, &schema).await;
     drop_schema(&client, &schema).await;

@@ -9,8 +9,15 @@ pub fn funnel() -> Command {
     cmd
 }
 
+/// The binary, pointed at the store of the workspace at `root` (see `backend`).
+pub fn funnel_for(root: &Path) -> Command {
+    let mut cmd = funnel();
+    super::backend::apply(&mut cmd, root);
+    cmd
+}
+
 pub fn run(args: &[&str], cwd: &Path) -> Output {
-    funnel()
+    funnel_for(&super::backend::workspace_of(cwd, args))
         .args(args)
         .current_dir(cwd)
         .output()

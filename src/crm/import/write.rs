@@ -25,26 +25,8 @@ use crate::store::{NewContact, UnixMs};
 /// each row wait for pages of the email index and the field and tag tables).
 pub(super) const CHUNK: usize = 50_000;
 
-/// Page cache of the writer during an import (KiB, negative as SQLite wants it).
-pub(super) const IMPORT_CACHE_KIB: i64 = -65_536;
-
-/// The triggers that queue a contact for the search index when it is created or
-/// renamed or its fields change: off during a large import, which queues the new
-/// contacts in one statement at its end and the changed ones as it goes.
-const SEARCH_TRIGGERS: &str = "type = 'trigger' AND name LIKE 'contacts_fts_queue_%' \
-     AND name <> 'contacts_fts_queue_delete'";
-
-/// The secondary indexes of the contact tables that new contacts enter at random
-/// places (names, domains, field values): dropped and rebuilt when that is
-/// cheaper. Not the ones behind UNIQUE constraints, which the lookups need, and
-/// not those a new contact enters at the end of (created now, with an id above
-/// every other; a score of 0 is outside the scored index; a tag's or a list's
-/// members by ascending id): SQLite appends to those for less than a rebuild's
-/// pass over the whole store.
-const SECONDARY_INDEXES: &str = "type = 'index' \
-     AND tbl_name IN ('contacts', 'contact_fields', 'contact_tags', 'list_members') \
-     AND name NOT IN ('contacts_by_created', 'contacts_by_status', 'contacts_scored', \
-         'contact_tags_by_tag', 'list_members_by_contact')";
+/// Page cache of the writer during an import, in KiB.
+pub(super) const IMPORT_CACHE_KIB: i64 = 65_536;
 
 /// A row that passed its checks, waiting in a chunk.
 pub(super) struct Pending {
@@ -156,7 +138,7 @@ impl<'a> StoreSide<'a> {
             now,
             queue: EventQueue::new(conn, &opts.queue_events, now),
             triggers: if opts.bulk {
-                drop_objects(conn, SEARCH_TRIGGERS)?
+                crate::store::tuning::defer(conn, crate::store::tuning::Deferred::SearchTriggers)?
             } else {
                 Vec::new()
             },
@@ -179,7 +161,10 @@ impl<'a> StoreSide<'a> {
         self.decided = true;
         let written = report.created + report.updated;
         if written * 10 >= report.unchanged {
-            self.indexes = drop_objects(self.conn, SECONDARY_INDEXES)?;
+            self.indexes = crate::store::tuning::defer(
+                self.conn,
+                crate::store::tuning::Deferred::ContactIndexes,
+            )?;
         }
         Ok(())
     }
@@ -288,11 +273,7 @@ impl<'a> StoreSide<'a> {
         }
         if fields_changed || renamed {
             // What the search-queue triggers would have done.
-            conn.prepare_cached(
-                "INSERT INTO contacts_fts_queue (contact_id, indexed) VALUES (?1, 1) \
-                 ON CONFLICT (contact_id) DO NOTHING",
-            )?
-            .execute(params![id])?;
+            crate::store::search::queue_contact(conn, id)?;
         }
         self.queue.push(events)
     }
@@ -302,37 +283,12 @@ impl<'a> StoreSide<'a> {
     pub(super) fn finish(self, report: &mut Report) -> Result<(), ImportError> {
         report.events_queued = self.queue.finish()?;
         // New contacts have ids above every old one: queued in one go.
-        self.conn.execute(
-            "INSERT INTO contacts_fts_queue (contact_id, indexed) \
-             SELECT id, 0 FROM contacts WHERE id > ?1 ON CONFLICT (contact_id) DO NOTHING",
-            params![self.max_id_before],
-        )?;
+        crate::store::search::queue_contacts_above(self.conn, self.max_id_before)?;
         for sql in self.indexes.iter().chain(&self.triggers) {
             self.conn.execute_batch(sql)?;
         }
         Ok(())
     }
-}
-
-/// Drops the schema objects `filter` selects from `sqlite_master`; returns the
-/// statements that recreate them.
-fn drop_objects(conn: Db<'_>, filter: &str) -> Result<Vec<String>, ImportError> {
-    let found: Vec<(String, String, String)> = {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND {filter}"
-        ))?;
-        let rows = stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    for (kind, name, _) in &found {
-        let kind = if kind == "trigger" {
-            "TRIGGER"
-        } else {
-            "INDEX"
-        };
-        conn.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "")))?;
-    }
-    Ok(found.into_iter().map(|(_, _, sql)| sql).collect())
 }
 
 /// Events some workflow listens to, written a thousand to a row of
