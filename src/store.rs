@@ -12,6 +12,7 @@ pub mod dialect;
 pub mod maintain;
 pub mod migrations;
 pub mod ops;
+pub mod pg_backup;
 pub mod pg_conn;
 pub mod postgres;
 pub mod search;

@@ -52,15 +52,13 @@ impl Store {
         }
     }
 
-    /// A consistent copy of the whole store at one moment, while writers go on.
+    /// A consistent copy of the whole store at one moment, while writers go on:
+    /// SQLite's online backup into a database file; PostgreSQL's rows in the text
+    /// format of `pg_dump --data-only` (see `pg_backup`).
     pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.backup_to(dest),
-            Store::Postgres(_) => Err(StoreError::Invalid(
-                "`funnel backup` of a PostgreSQL store is not available yet; \
-                 use pg_dump on the database"
-                    .into(),
-            )),
+            Store::Postgres(p) => super::pg_backup::backup(p.url(), dest),
         }
     }
 
@@ -69,11 +67,11 @@ impl Store {
     pub fn restore(location: &StoreLocation, file: &Path) -> Result<(), StoreError> {
         match location {
             StoreLocation::Sqlite { path, .. } => super::sqlite::restore(file, path),
-            StoreLocation::Postgres { .. } => Err(StoreError::Invalid(
-                "`funnel restore` into a PostgreSQL store is not available yet; \
-                 use pg_restore"
-                    .into(),
-            )),
+            // Migrated first: the backup's rows go into the current schema.
+            StoreLocation::Postgres { url } => {
+                drop(super::postgres::PgStore::open(url)?);
+                super::pg_backup::restore(url, file)
+            }
         }
     }
 

@@ -51,6 +51,11 @@ impl PgStore {
         })
     }
 
+    /// The URL it was opened with (secrets included: never print it).
+    pub(super) fn url(&self) -> &str {
+        &self.inner.url
+    }
+
     /// The URL with its password hidden.
     pub fn url_for_display(&self) -> String {
         without_password(&self.inner.url)
