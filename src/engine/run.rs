@@ -1049,48 +1049,16 @@ pub(crate) fn schedule_wake(
     Ok(())
 }
 
-/// A timer taken because it came due.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DueTimer {
-    pub id: i64,
-    /// `wake` (an execution's), `cron`, …
-    pub kind: String,
-    pub execution: Option<i64>,
-    pub payload: String,
-}
+pub use crate::store::timers::DueTimer;
 
-/// Takes the timers due at `now` that no other process has claimed, oldest
-/// first, at most `limit`: each is deleted here, inside the caller's
-/// transaction, so it is consumed exactly when what it causes commits. The
-/// worker and the simulator both take timers this way.
+/// Takes the timers due at `now`, at most `limit`, inside the caller's
+/// transaction (see [`crate::store::timers::take_due`]).
 pub fn take_due_timers(
     conn: Db<'_>,
     now: UnixMs,
     limit: usize,
 ) -> Result<Vec<DueTimer>, EngineError> {
-    let due: Vec<DueTimer> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, kind, execution_id, payload FROM timers WHERE due_at <= ?1 \
-             AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY due_at, id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(
-            params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
-            |r| {
-                Ok(DueTimer {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    execution: r.get(2)?,
-                    payload: r.get(3)?,
-                })
-            },
-        )?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut delete = conn.prepare_cached("DELETE FROM timers WHERE id = ?1")?;
-    for t in &due {
-        delete.execute(params![t.id])?;
-    }
-    Ok(due)
+    Ok(crate::store::timers::take_due(conn, now, limit)?)
 }
 
 fn delete_timer(ctx: &Ctx<'_>, key: &str) -> Result<(), EngineError> {

@@ -2,10 +2,16 @@
 //!
 //! A timer is scheduled once per `dedupe_key` (a second schedule with the same key
 //! is a no-op, which is how each cron occurrence fires once however many workers
-//! run). Workers claim due timers in batches with a lease: on SQLite the single
-//! writer makes claims race-free; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets many
-//! workers claim side by side without waiting on each other. A claim whose lease
-//! runs out (its worker died) becomes claimable again.
+//! run). This is the one place timers are claimed: [`take_due`] deletes a batch of
+//! due timers inside the transaction that also commits what handling them
+//! changed, so a timer is consumed exactly when its effects are. On SQLite the
+//! single writer makes that race-free; on PostgreSQL `FOR UPDATE SKIP LOCKED`
+//! lets many workers take batches side by side, none waiting on another's. The
+//! claim is the transaction itself: a worker that dies mid-batch (its connection
+//! gone, its transaction rolled back) leaves its timers to the others at once,
+//! with no lease to run out. Work that outlives a transaction (a remote call in
+//! flight) is held by a timer of its own (the call's timeout), which another
+//! worker takes if the first never reports back.
 
 use serde_json::Value as Json;
 
@@ -24,15 +30,14 @@ pub struct NewTimer {
     pub dedupe_key: Option<String>,
 }
 
-/// A claimed timer.
+/// A timer taken because it came due.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClaimedTimer {
+pub struct DueTimer {
     pub id: i64,
+    /// `wake` (an execution's), `cron`, …
     pub kind: String,
-    pub execution_id: Option<i64>,
-    pub due_at: UnixMs,
-    pub payload: Json,
-    pub attempts: i64,
+    pub execution: Option<i64>,
+    pub payload: String,
 }
 
 impl Store {
@@ -42,31 +47,14 @@ impl Store {
         self.write(move |db| schedule_timer(db, &t)).await
     }
 
-    /// Claims up to `limit` timers due at `now` for `worker`, leased until
-    /// `lease_until`, earliest first.
-    pub async fn claim_due_timers(
+    /// Takes up to `limit` timers due at `now` in a transaction of their own, for
+    /// callers that handle them outside the engine.
+    pub async fn take_due_timers(
         &self,
-        worker: &str,
         now: UnixMs,
-        lease_until: UnixMs,
-        limit: u32,
-    ) -> Result<Vec<ClaimedTimer>, StoreError> {
-        let worker = worker.to_string();
-        self.write(move |db| claim_due_timers(db, &worker, now, lease_until, limit))
-            .await
-    }
-
-    /// Removes a timer its worker has handled. Returns false when the claim was
-    /// lost (the lease ran out and another worker took the timer).
-    pub async fn finish_timer(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
-        let worker = worker.to_string();
-        self.write(move |db| {
-            let n = db
-                .prepare_cached("DELETE FROM timers WHERE id = ?1 AND claimed_by = ?2")?
-                .execute(params![id, worker])?;
-            Ok(n == 1)
-        })
-        .await
+        limit: usize,
+    ) -> Result<Vec<DueTimer>, StoreError> {
+        self.write(move |db| take_due(db, now, limit)).await
     }
 }
 
@@ -81,38 +69,33 @@ pub fn schedule_timer(db: Db<'_>, t: &NewTimer) -> Result<Option<i64>, StoreErro
     .optional()
 }
 
-/// See [`Store::claim_due_timers`].
-pub fn claim_due_timers(
-    db: Db<'_>,
-    worker: &str,
-    now: UnixMs,
-    lease_until: UnixMs,
-    limit: u32,
-) -> Result<Vec<ClaimedTimer>, StoreError> {
+/// Takes the timers due at `now` that no other worker holds, oldest first, at
+/// most `limit`: each is deleted here, inside the caller's transaction. Timers a
+/// concurrent transaction has taken are skipped, not waited for.
+pub fn take_due(db: Db<'_>, now: UnixMs, limit: usize) -> Result<Vec<DueTimer>, StoreError> {
     let sql = db.pick(
-        "UPDATE timers SET claimed_by = ?1, claimed_until = ?2, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM timers WHERE due_at <= ?3 \
-           AND (claimed_until IS NULL OR claimed_until < ?3) ORDER BY due_at LIMIT ?4) \
-         RETURNING id, kind, execution_id, due_at, payload, attempts",
-        "WITH due AS (SELECT id FROM timers WHERE due_at <= $3 \
-           AND (claimed_until IS NULL OR claimed_until < $3) \
-           ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-         UPDATE timers t SET claimed_by = $1, claimed_until = $2, attempts = t.attempts + 1 \
-         FROM due WHERE t.id = due.id \
-         RETURNING t.id, t.kind, t.execution_id, t.due_at, t.payload, t.attempts",
+        "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE due_at <= ?1 \
+           AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY due_at, id LIMIT ?2) \
+         RETURNING id, kind, execution_id, payload, due_at",
+        "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE due_at <= $1 \
+           AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY due_at, id LIMIT $2 \
+           FOR UPDATE SKIP LOCKED) \
+         RETURNING id, kind, execution_id, payload::text, due_at",
     );
     let mut stmt = db.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![worker, lease_until, now, limit], |r| {
-        Ok(ClaimedTimer {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            execution_id: r.get(2)?,
-            due_at: r.get(3)?,
-            payload: r.get(4)?,
-            attempts: r.get(5)?,
-        })
+    let rows = stmt.query_map(params![now, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok((
+            r.get::<i64>(4)?,
+            DueTimer {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                execution: r.get(2)?,
+                payload: r.get(3)?,
+            },
+        ))
     })?;
-    let mut out = rows.collect::<Result<Vec<_>, _>>()?;
-    out.sort_by_key(|t| (t.due_at, t.id));
-    Ok(out)
+    let mut due = rows.collect::<Result<Vec<_>, _>>()?;
+    // RETURNING gives no order: handle the earliest first.
+    due.sort_by_key(|(at, t)| (*at, t.id));
+    Ok(due.into_iter().map(|(_, t)| t).collect())
 }

@@ -517,54 +517,51 @@ async fn timer_story(a: &Store, b: &Store) {
         .await
         .expect("schedule a later timer");
 
-    let claim = |store: &Store, worker: &'static str| {
+    let take = |store: &Store| {
         let store = store.clone();
         tokio::spawn(async move {
             let mut ids = Vec::new();
             loop {
-                let batch = store
-                    .claim_due_timers(worker, now, now + 30_000, 7)
-                    .await
-                    .expect("claim");
+                let batch = store.take_due_timers(now, 7).await.expect("take");
                 if batch.is_empty() {
                     return ids;
                 }
                 for t in batch {
-                    assert!(t.due_at <= now, "claimed a timer that is not due");
                     ids.push(t.id);
                 }
             }
         })
     };
-    let (ta, tb) = (claim(a, "worker-a"), claim(b, "worker-b"));
+    let (ta, tb) = (take(a), take(b));
     let (ids_a, ids_b) = (ta.await.expect("a"), tb.await.expect("b"));
     let all: BTreeSet<i64> = ids_a.iter().chain(&ids_b).copied().collect();
-    assert_eq!(ids_a.len() + ids_b.len(), 150, "every due timer claimed");
-    assert_eq!(all.len(), 150, "no timer claimed twice");
+    assert_eq!(ids_a.len() + ids_b.len(), 150, "every due timer taken");
+    assert_eq!(all.len(), 150, "no timer taken twice");
 
-    // A lease that runs out lets another worker take the timer; the first then
-    // cannot finish it.
-    let first = ids_a
-        .first()
-        .or(ids_b.first())
-        .copied()
-        .expect("a claimed timer");
-    let owner = if ids_a.contains(&first) {
-        "worker-a"
-    } else {
-        "worker-b"
-    };
-    let retaken = a
-        .claim_due_timers("worker-c", now + 31_000, now + 60_000, 1000)
-        .await
-        .expect("reclaim");
-    assert!(retaken.iter().any(|t| t.id == first && t.attempts == 2));
-    assert!(!a.finish_timer(first, owner).await.expect("finish"));
-    assert!(a.finish_timer(first, "worker-c").await.expect("finish"));
+    // A worker that dies while handling its timers (its transaction rolled back)
+    // leaves them to the others.
+    let later_due = now + 61_000;
+    let died = a
+        .write(move |db| {
+            let got = funnel::store::timers::take_due(db, later_due, 100)?;
+            assert_eq!(got.len(), 1, "the later timer is due by then");
+            Err::<(), _>(funnel::store::StoreError::Invalid("the worker died".into()))
+        })
+        .await;
+    assert!(died.is_err());
+    let retaken = b.take_due_timers(later_due, 100).await.expect("retake");
+    assert_eq!(retaken.len(), 1, "the timer came back and was taken once");
+    assert_eq!(retaken[0].kind, "delay");
+    assert!(
+        a.take_due_timers(later_due, 100)
+            .await
+            .expect("nothing left")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
-async fn timers_fire_once_per_key_and_are_claimed_once_on_sqlite() {
+async fn timers_fire_once_per_key_and_are_taken_once_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let location = StoreLocation::Sqlite {
         path: dir.path().join("funnel.db"),
@@ -575,7 +572,7 @@ async fn timers_fire_once_per_key_and_are_claimed_once_on_sqlite() {
 }
 
 #[tokio::test]
-async fn timers_fire_once_per_key_and_are_claimed_once_on_postgres() {
+async fn timers_fire_once_per_key_and_are_taken_once_on_postgres() {
     let Some((client, schema, url)) = pg_schema().await else {
         return;
     };
