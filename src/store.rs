@@ -7,6 +7,7 @@
 //! pool, backup and restore, and the operations the engine, CRM, email, daemon and TUI
 //! call. It does not decide what to write; those modules do.
 
+pub mod claims;
 pub mod db;
 pub mod dialect;
 pub mod maintain;

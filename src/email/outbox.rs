@@ -45,29 +45,7 @@ pub fn enqueue(
     Ok(true)
 }
 
-/// A queued message.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    pub id: i64,
-    pub key: String,
-    pub message: String,
-}
-
-/// Up to `limit` pending messages, oldest first.
-pub fn pending(conn: Db<'_>, limit: usize) -> Result<Vec<Pending>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, idempotency_key, message FROM outbox WHERE status = 'pending' \
-         ORDER BY id LIMIT ?1",
-    )?;
-    let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-        Ok(Pending {
-            id: r.get(0)?,
-            key: r.get(1)?,
-            message: r.get(2)?,
-        })
-    })?;
-    rows.collect::<Result<_, _>>()
-}
+pub use crate::store::claims::{ClaimedMessage, claim_outbox as claim};
 
 /// Marks messages delivered, with their send records.
 pub fn mark_sent(conn: Db<'_>, ids: &[i64], at: UnixMs) -> Result<(), StoreError> {

@@ -32,6 +32,10 @@ const MAX_IN_FLIGHT: usize = 256;
 /// How often an idle worker looks for work stored by other processes.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
+/// How long a worker holds the outbox messages it claimed: another worker sends
+/// them after this if the first died before marking them sent.
+const OUTBOX_LEASE_MS: i64 = 60_000;
+
 /// How often finished executions past the retention are pruned.
 const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
 
@@ -368,10 +372,16 @@ impl Worker {
         let store = self.inner.store.clone();
         let mut total = 0;
         loop {
-            let s = store.clone();
             let d = dir.clone();
+            let claimed = store
+                .write(move |c| outbox::claim(c, now, now + OUTBOX_LEASE_MS, BATCH))
+                .await
+                .map_err(from_store)?;
+            if claimed.is_empty() {
+                return Ok(total);
+            }
             let written = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, StoreError> {
-                let pending = s.read(|c| outbox::pending(c, BATCH))?;
+                let pending = claimed;
                 let mut ids = Vec::with_capacity(pending.len());
                 for p in pending {
                     outbox::write_eml(&d, &p.key, &p.message)?;
