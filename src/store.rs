@@ -15,11 +15,13 @@ pub mod migrations;
 pub mod ops;
 pub mod pg_backup;
 pub mod pg_conn;
+pub mod pg_tls;
 pub mod postgres;
 pub mod search;
 pub mod sqlite;
 pub mod timers;
 pub mod tuning;
+pub mod wakeups;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -1,13 +1,14 @@
 //! The worker: runs due timers, sends remote calls, delivers the dev outbox, fires
-//! cron occurrences and prunes old executions, on the SQLite store. The daemon
+//! cron occurrences and prunes old executions, on either store. The daemon
 //! embeds it; `funnel worker` runs it alone.
 //!
 //! Each batch of due timers is taken and handled in one write transaction (group
 //! committed with everything else), so a timer is consumed exactly when its effects
 //! commit. Remote calls go out after their step's record committed, many at once,
 //! and their results come back as writes of their own. The loop sleeps until the
-//! next due timer or until woken by new work in this process; a one-second poll
-//! picks up work that other processes (`funnel emit`) stored.
+//! next due timer or until woken by new work: in this process, or announced by
+//! another on PostgreSQL (LISTEN/NOTIFY, see `store::wakeups`); a one-second
+//! poll picks up what other processes stored on SQLite.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -159,6 +160,11 @@ impl Worker {
                     depth: 0,
                 };
                 let value = f(&mut ctx).map_err(to_store)?;
+                // Other workers on the store take work due now at once, not at
+                // their next poll.
+                if fx.emails > 0 || fx.next_due.is_some_and(|d| d <= now + 1_000) {
+                    crate::store::wakeups::announce_work(conn)?;
+                }
                 Ok((value, fx))
             })
             .await
@@ -478,6 +484,21 @@ impl Worker {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
         self.prepare(self.now()).await?;
+        let listener = self.inner.store.listen_for_work({
+            let woken = self.clone();
+            move || woken.inner.wake.notify_one()
+        });
+        let result = self.run_loop(stop).await;
+        if let Some(l) = listener {
+            l.abort();
+        }
+        result
+    }
+
+    async fn run_loop(
+        &self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
         let mut last_prune: Option<UnixMs> = None;
         tokio::pin!(stop);
         loop {

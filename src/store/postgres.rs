@@ -108,12 +108,48 @@ impl PgStore {
     }
 }
 
-/// Opens a client to `url` and spawns its connection on the current runtime.
+/// Messages of a connection, which drive it while they are read.
+pub(super) type Messages = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<Item = Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>
+            + Send,
+    >,
+>;
+
+/// Connects to `url`, with TLS as its `sslmode` asks (see `pg_tls`); the caller
+/// reads the messages, which drives the connection.
+pub(super) async fn connect_raw(url: &str) -> Result<(Client, Messages), StoreError> {
+    let (rest, tls) = super::pg_tls::split(url)?;
+    let mut config: tokio_postgres::Config = rest
+        .parse()
+        .map_err(|e| StoreError::Invalid(format!("the store URL: {e}")))?;
+    config.ssl_mode(tls.ssl_mode());
+    match tls.client_config()? {
+        None => {
+            let (client, mut connection) = config.connect(NoTls).await?;
+            let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            Ok((client, Box::pin(messages)))
+        }
+        Some(rustls) => {
+            let make = tokio_postgres_rustls::MakeRustlsConnect::new(rustls);
+            let (client, mut connection) = config.connect(make).await?;
+            let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            Ok((client, Box::pin(messages)))
+        }
+    }
+}
+
+/// Opens a client to `url` and drives its connection from a task on the current
+/// runtime.
 pub async fn connect(url: &str) -> Result<Client, StoreError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    use futures_util::StreamExt;
+    let (client, mut messages) = connect_raw(url).await?;
     tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!("PostgreSQL connection ended: {e}");
+        while let Some(message) = messages.next().await {
+            if let Err(e) = message {
+                tracing::warn!("PostgreSQL connection ended: {e}");
+                break;
+            }
         }
     });
     Ok(client)

@@ -83,17 +83,20 @@ pub fn take_due(db: Db<'_>, now: UnixMs, limit: usize) -> Result<Vec<DueTimer>, 
          RETURNING id, kind, execution_id, payload::text, due_at",
     );
     let mut stmt = db.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![now, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-        Ok((
-            r.get::<i64>(4)?,
-            DueTimer {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                execution: r.get(2)?,
-                payload: r.get(3)?,
-            },
-        ))
-    })?;
+    let rows = stmt.query_map(
+        params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| {
+            Ok((
+                r.get::<i64>(4)?,
+                DueTimer {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    execution: r.get(2)?,
+                    payload: r.get(3)?,
+                },
+            ))
+        },
+    )?;
     let mut due = rows.collect::<Result<Vec<_>, _>>()?;
     // RETURNING gives no order: handle the earliest first.
     due.sort_by_key(|(at, t)| (*at, t.id));
