@@ -18,6 +18,9 @@ use crate::store::UnixMs;
 /// Most occurrences walked to find the latest missed one.
 const MAX_WALK: usize = 100_000;
 
+/// How far back the latest missed occurrence is looked for first.
+const LOOK_BACK_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// The schedule of a workflow: cron and time zone name.
 fn schedule_of(ctx: &Ctx<'_>, workflow: &str) -> Option<(String, String)> {
     let p = ctx.engine.workflow(workflow)?;
@@ -88,23 +91,32 @@ fn plan_next(ctx: &mut Ctx<'_>, workflow: &str, after: UnixMs) -> Result<bool, E
         return Ok(false);
     };
     let next = |t| next_after(&cron, &tz, t).map_err(EngineError::Invalid);
-    let Some(mut occurrence) = next(after)? else {
+    // Only the latest missed occurrence matters. After a long stop it is looked
+    // for in the last day first, so that a schedule of every few seconds does not
+    // walk through every occurrence since (a weekly one finds none there and
+    // walks its few from `after`).
+    let horizon = ctx.now - LOOK_BACK_MS;
+    let start = match next(horizon)? {
+        Some(o) if after < horizon && o <= ctx.now => horizon,
+        _ => after,
+    };
+    let Some(mut occurrence) = next(start)? else {
         return Ok(false);
     };
     let mut walked = 0;
     while occurrence <= ctx.now && walked < MAX_WALK {
         match next(occurrence)? {
-            Some(n) if n <= ctx.now => {
-                tracing::info!(
-                    workflow,
-                    skipped = occurrence,
-                    "missed schedule occurrence skipped"
-                );
-                occurrence = n;
-            }
+            Some(n) if n <= ctx.now => occurrence = n,
             _ => break,
         }
         walked += 1;
+    }
+    if walked > 0 || start > after {
+        tracing::info!(
+            workflow,
+            latest = occurrence,
+            "missed schedule occurrences skipped; the latest runs now"
+        );
     }
     let inserted = ctx
         .conn

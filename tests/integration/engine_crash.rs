@@ -22,7 +22,7 @@ use super::engine_support::{engine_of, harness};
 const EXECUTIONS: usize = 2_000;
 const KILLS: usize = 12;
 
-const WORKFLOW: &str = r#"name: crash
+pub const WORKFLOW: &str = r#"name: crash
 trigger: {type: custom_event, event: go, payload: {email: email, n: integer, at: datetime}}
 steps:
   - id: who
