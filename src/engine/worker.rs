@@ -254,8 +254,28 @@ impl Worker {
         .await
     }
 
-    /// Handles every timer due at `now`, in batches; returns the totals.
+    /// Handles every timer due at `now`, in batches; returns the totals. Where the
+    /// store runs transactions side by side (PostgreSQL), as many batches are in
+    /// flight as it has writer connections: each takes timers the others skip.
     pub async fn tick_at(&self, now: UnixMs) -> Result<Tick, EngineError> {
+        let lanes = self.inner.store.parallel_writes();
+        if lanes <= 1 {
+            return self.tick_lane(now).await;
+        }
+        let results = futures_util::future::join_all((0..lanes).map(|_| self.tick_lane(now))).await;
+        let mut total = Tick::default();
+        for r in results {
+            let t = r?;
+            total.fired += t.fired;
+            total.next_due = match (total.next_due, t.next_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(total)
+    }
+
+    async fn tick_lane(&self, now: UnixMs) -> Result<Tick, EngineError> {
         let mut total = Tick::default();
         loop {
             let t = self.transact(now, take_due).await?;

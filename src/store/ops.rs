@@ -118,6 +118,15 @@ impl Store {
         }
     }
 
+    /// How many write transactions run side by side: 1 on SQLite (one writer),
+    /// the writer connections on PostgreSQL.
+    pub fn parallel_writes(&self) -> usize {
+        match self {
+            Store::Sqlite(_) => 1,
+            Store::Postgres(p) => p.writers(),
+        }
+    }
+
     /// Queues a write for the backend's group commit; the ticket resolves once it
     /// is durable. `f` runs on the writer's thread inside a savepoint of its own.
     pub fn write<T, F>(&self, f: F) -> super::writer::WriteTicket<T>

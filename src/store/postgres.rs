@@ -16,6 +16,18 @@ use super::db::Db;
 use super::pg_conn::PgConn;
 use super::writer::{WriteConn, WriteTicket, Writer, WriterThread};
 
+/// Writer connections, each with a thread and group commit of its own, taking
+/// batches from one queue (`FUNNEL_PG_WRITERS` changes it, for measurements).
+fn writers() -> usize {
+    std::env::var("FUNNEL_PG_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (1..=16).contains(n))
+        .unwrap_or(WRITERS)
+}
+
+const WRITERS: usize = 2;
+
 /// Read connections kept open at most.
 const READERS: usize = 4;
 
@@ -28,10 +40,11 @@ pub struct PgStore {
 #[derive(Debug)]
 struct Inner {
     url: String,
+    writers: usize,
     writer: Writer,
     readers: ReadPool,
     // Declared last: joined after the writer handle is dropped.
-    _thread: WriterThread,
+    _threads: Vec<WriterThread>,
 }
 
 impl PgStore {
@@ -40,15 +53,26 @@ impl PgStore {
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
         let mut conn = PgConn::connect(url)?;
         conn.prepare_schema()?;
-        let (writer, thread) = Writer::start(WriteConn::Postgres(conn), None)?;
+        let mut conns = vec![WriteConn::Postgres(conn)];
+        for _ in 1..writers() {
+            conns.push(WriteConn::Postgres(PgConn::connect(url)?));
+        }
+        let writers = conns.len();
+        let (writer, threads) = Writer::start_pool(conns)?;
         Ok(PgStore {
             inner: Arc::new(Inner {
                 url: url.to_string(),
+                writers,
                 writer,
                 readers: ReadPool::new(url.to_string()),
-                _thread: thread,
+                _threads: threads,
             }),
         })
+    }
+
+    /// Its writer connections.
+    pub fn writers(&self) -> usize {
+        self.inner.writers
     }
 
     /// The URL it was opened with (secrets included: never print it).

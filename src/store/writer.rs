@@ -240,9 +240,10 @@ impl Writer {
     ) -> Result<(Writer, WriterThread), StoreError> {
         let (tx, rx) = mpsc::sync_channel::<Box<dyn Job>>(QUEUE);
         let syncer = wal.map(Syncer::start).transpose()?;
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let handle = std::thread::Builder::new()
             .name("funnel-store-writer".into())
-            .spawn(move || run(conn, rx, syncer))
+            .spawn(move || run(conn, &rx, syncer))
             .map_err(|e| StoreError::Io(e.to_string()))?;
         Ok((
             Writer { tx },
@@ -250,6 +251,28 @@ impl Writer {
                 handle: Some(handle),
             },
         ))
+    }
+
+    /// Starts one writer thread per connection, all taking batches from one queue:
+    /// for a server that runs transactions side by side (PostgreSQL), so one
+    /// process's writes are not bound by one connection's round trips. Jobs a
+    /// caller sends without waiting for the first's answer may then commit in
+    /// either order (callers that need an order wait, as the engine does).
+    pub fn start_pool(conns: Vec<WriteConn>) -> Result<(Writer, Vec<WriterThread>), StoreError> {
+        let (tx, rx) = mpsc::sync_channel::<Box<dyn Job>>(QUEUE);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let mut threads = Vec::with_capacity(conns.len());
+        for (i, conn) in conns.into_iter().enumerate() {
+            let rx = rx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("funnel-store-writer-{i}"))
+                .spawn(move || run(conn, &rx, None))
+                .map_err(|e| StoreError::Io(e.to_string()))?;
+            threads.push(WriterThread {
+                handle: Some(handle),
+            });
+        }
+        Ok((Writer { tx }, threads))
     }
 
     /// Queues a write. `f` runs on the writer thread inside the group transaction;
@@ -298,15 +321,25 @@ impl Writer {
     }
 }
 
-fn run(conn: WriteConn, rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Syncer>) {
+type Queue = std::sync::Mutex<mpsc::Receiver<Box<dyn Job>>>;
+
+/// The next batch: the first job to arrive and everything already waiting behind
+/// it. `None` once every handle is gone.
+fn next_batch(rx: &Queue, batch: &mut Vec<Box<dyn Job>>) -> Option<()> {
+    let rx = rx.lock().ok()?;
+    let first = rx.recv().ok()?;
+    batch.push(first);
+    batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+    Some(())
+}
+
+fn run(conn: WriteConn, rx: &Queue, syncer: Option<Syncer>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = rx.recv() {
-        // Everything already waiting joins the batch. There is no deliberate wait
-        // for more: with the syncer, callers come back while the previous batch
-        // syncs, so batches fill by themselves (a wait measured slower).
-        batch.push(first);
-        batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+    // Everything already waiting joins the batch. There is no deliberate wait for
+    // more: with the syncer, callers come back while the previous batch syncs, so
+    // batches fill by themselves (a wait measured slower).
+    while next_batch(rx, &mut batch).is_some() {
         let mut in_transaction = false;
         for job in batch.drain(..) {
             let mode = job.mode();
