@@ -315,7 +315,29 @@ impl Engine {
         self.versions.lock().ok()?.get(hash).cloned()
     }
 
-    /// Records every current workflow and its version in the store (idempotent).
+    /// The version new executions of `p`'s workflow start on: the store's active
+    /// one (`workflows.current_hash`, set by the last process that registered its
+    /// workspace), so every worker sharing the store starts the same version
+    /// whatever checkout it was started from.
+    pub fn active_version(
+        &self,
+        conn: Db<'_>,
+        p: &Arc<Program>,
+    ) -> Result<Arc<Program>, EngineError> {
+        let hash: Option<String> = conn
+            .prepare_cached("SELECT current_hash FROM workflows WHERE id = ?1")?
+            .query_row(params![p.id], |r| r.get::<Option<String>>(0))
+            .optional()?
+            .flatten();
+        match hash {
+            Some(h) if h != p.hash => self.version(conn, &p.id, &h),
+            _ => Ok(p.clone()),
+        }
+    }
+
+    /// Records every current workflow and its version in the store (idempotent),
+    /// and makes them the active ones: starting a worker (or any command that runs
+    /// the engine) from a checkout deploys it.
     pub fn register(&self, conn: Db<'_>, now: UnixMs) -> Result<(), EngineError> {
         let mut version = conn.prepare_cached(
             "INSERT INTO workflow_versions (hash, workflow_id, definition, created_at) \

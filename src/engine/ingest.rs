@@ -157,7 +157,8 @@ fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineEr
         .filter(|p| engine.is_active(&p.id, &overrides))
         .cloned()
         .collect();
-    for program in candidates {
+    for local in candidates {
+        let program = engine.active_version(ctx.conn, &local)?;
         if !trigger_matches(ctx, &program.workflow.trigger.kind, &data, contact_id)? {
             continue;
         }

@@ -74,6 +74,37 @@ fn a_parked_execution_finishes_on_its_own_version() {
     );
 }
 
+#[test]
+fn every_worker_starts_new_executions_on_the_store_s_active_version() {
+    let h = harness(&[("workflows/drip.yaml", &drip("v1"))]);
+    // A second worker started from a newer checkout deploys v2 to the store.
+    let newer = tempfile::tempdir().expect("tempdir");
+    super::support::copy_tree(&h.root(), newer.path());
+    std::fs::write(newer.path().join("workflows/drip.yaml"), drip("v2")).expect("edit");
+    let second = Worker::new(
+        crate::backend::open(&h.root()),
+        Arc::new(engine_of(newer.path())),
+    )
+    .expect("worker");
+    h.rt.block_on(second.prepare(T0)).expect("prepare");
+    // The first worker, still on its v1 checkout, starts the next execution: on v2.
+    h.emit(
+        "custom_event",
+        json!({"event": "go", "payload": {"email": "late@example.org"}}),
+    );
+    h.tick(T0 + 2 * DAY);
+    assert_eq!(
+        h.column(
+            "SELECT c.email || ':' || t.tag FROM contact_tags t JOIN contacts c ON c.id = t.contact_id ORDER BY 1"
+        ),
+        ["late@example.org:v2"]
+    );
+    assert_eq!(
+        h.count("SELECT count(DISTINCT version_hash) FROM executions"),
+        1
+    );
+}
+
 /// Two workers on one store tick in turn every 15 minutes from `from` to `to`.
 fn two_workers_over(
     cron: &str,
