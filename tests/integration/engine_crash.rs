@@ -17,7 +17,7 @@ use funnel::engine::ingest::Event;
 use funnel::engine::worker::Worker;
 use serde_json::json;
 
-use super::engine_support::{engine_of, harness};
+use super::engine_support::{Harness, engine_of, harness};
 
 const EXECUTIONS: usize = 2_000;
 const KILLS: usize = 12;
@@ -103,28 +103,7 @@ fn executions_complete_exactly_once_through_sigkills() {
     let db = dir.clone();
     // Start every execution; each parks until its own moment, spread over the
     // next dozen seconds so the kills land while work is going on.
-    let base = funnel::store::now_ms() + 1_000;
-    h.rt.block_on(async {
-        let tasks: Vec<_> = (0..EXECUTIONS)
-            .map(|n| {
-                let w: Worker = h.worker.clone();
-                let at = jiff::Timestamp::from_millisecond(base + 8 * n as i64)
-                    .expect("time")
-                    .to_string();
-                tokio::spawn(async move {
-                    w.ingest(Event {
-                        kind: "custom_event".into(),
-                        data: json!({"event": "go", "payload": {"email": format!("p{n}@example.org"), "n": n, "at": at}}),
-                        ..Event::default()
-                    })
-                    .await
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("task").expect("ingest");
-        }
-    });
+    start_parked(&h, EXECUTIONS, funnel::store::now_ms() + 1_000, 8);
     assert_eq!(
         count(&db, "SELECT count(*) FROM executions"),
         EXECUTIONS as i64
@@ -184,14 +163,48 @@ fn executions_complete_exactly_once_through_sigkills() {
     let log = std::fs::read_to_string(dir.join("worker.log")).unwrap_or_default();
     assert!(!log.contains("panicked"), "a worker panicked:\n{log}");
     assert_eq!(count(&db, completed), EXECUTIONS as i64);
+    assert_each_once(&h, EXECUTIONS);
+}
+
+/// Starts `n` executions of [`WORKFLOW`], each parked until its own moment:
+/// `base`, then one every `step_ms`.
+pub fn start_parked(h: &Harness, n: usize, base: i64, step_ms: i64) {
+    h.rt.block_on(async {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let w: Worker = h.worker.clone();
+                let at = jiff::Timestamp::from_millisecond(base + step_ms * i as i64)
+                    .expect("time")
+                    .to_string();
+                tokio::spawn(async move {
+                    w.ingest(Event {
+                        kind: "custom_event".into(),
+                        data: json!({"event": "go", "payload": {"email": format!("p{i}@example.org"), "n": i, "at": at}}),
+                        ..Event::default()
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task").expect("ingest");
+        }
+    });
+}
+
+/// Every one of `n` executions of [`WORKFLOW`] ran its last step once, queued and
+/// delivered one message, and had its call processed under one key.
+pub fn assert_each_once(h: &Harness, n: usize) {
+    let dir = h.root();
+    let db = dir.clone();
     assert_eq!(
         count(&db, "SELECT count(*) FROM step_runs WHERE step_id = 'done'"),
-        EXECUTIONS as i64
+        n as i64
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), EXECUTIONS as i64);
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), n as i64);
     assert_eq!(
         count(&db, "SELECT count(DISTINCT execution_id) FROM email_sends"),
-        EXECUTIONS as i64,
+        n as i64,
         "one message per execution"
     );
     let emls = std::fs::read_dir(dir.join(".funnel/outbox"))
@@ -199,10 +212,10 @@ fn executions_complete_exactly_once_through_sigkills() {
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
         .count();
-    assert_eq!(emls, EXECUTIONS, "one .eml per message");
+    assert_eq!(emls, n, "one .eml per message");
     // Each execution's call was processed under one key, and no call under two.
     let processed = h.http.processed_keys();
-    assert_eq!(processed.len(), EXECUTIONS, "keys processed by the server");
+    assert_eq!(processed.len(), n, "keys processed by the server");
     let mut keys_by_n: std::collections::BTreeMap<i64, std::collections::BTreeSet<String>> =
         std::collections::BTreeMap::new();
     for r in h.http.requests() {
@@ -214,7 +227,7 @@ fn executions_complete_exactly_once_through_sigkills() {
                 .unwrap_or_default(),
         );
     }
-    assert_eq!(keys_by_n.len(), EXECUTIONS, "every execution called");
+    assert_eq!(keys_by_n.len(), n, "every execution called");
     for (n, keys) in &keys_by_n {
         assert_eq!(
             keys.len(),

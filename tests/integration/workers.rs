@@ -11,10 +11,6 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use funnel::engine::ingest::Event;
-use funnel::engine::worker::Worker;
-use serde_json::json;
-
 use super::engine_support::harness;
 
 const CRON: &str = "name: tick\ntrigger:\n  type: schedule\n  cron: \"*/2 * * * * *\"\nsteps:\n  - id: seen\n    type: log\n    message: \"{{ trigger.scheduled_at }}\"\n";
@@ -51,28 +47,7 @@ fn three_workers_share_the_work_exactly_once_through_a_sigkill() {
     // Every execution parks until its own moment, spread over the next seconds, so
     // the workers share the timers and the kill lands while work goes on.
     let base = funnel::store::now_ms() + 3_000;
-    let spread = i64::try_from(executions).unwrap_or(0) / 2;
-    h.rt.block_on(async {
-        let tasks: Vec<_> = (0..executions)
-            .map(|n| {
-                let w: Worker = h.worker.clone();
-                let at = jiff::Timestamp::from_millisecond(base + (n as i64 * spread) / executions as i64)
-                    .expect("time")
-                    .to_string();
-                tokio::spawn(async move {
-                    w.ingest(Event {
-                        kind: "custom_event".into(),
-                        data: json!({"event": "go", "payload": {"email": format!("p{n}@example.org"), "n": n, "at": at}}),
-                        ..Event::default()
-                    })
-                    .await
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("task").expect("ingest");
-        }
-    });
+    super::engine_crash::start_parked(&h, executions, base, 1);
     let started = Instant::now();
     let mut workers: Vec<Child> = (0..3).map(|n| spawn_worker(&root, n)).collect();
 
@@ -134,49 +109,13 @@ fn three_workers_share_the_work_exactly_once_through_a_sigkill() {
         executions as i64,
         "every execution ran its last step once"
     );
-    assert_eq!(
-        count(&root, "SELECT count(*) FROM outbox"),
-        executions as i64
-    );
-    assert_eq!(
-        count(
-            &root,
-            "SELECT count(DISTINCT execution_id) FROM email_sends"
-        ),
-        executions as i64,
-        "one message per execution"
-    );
-    let emls = std::fs::read_dir(root.join(".funnel/outbox"))
-        .expect("outbox folder")
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .count();
-    assert_eq!(emls, executions, "one .eml per message");
+    super::engine_crash::assert_each_once(&h, executions);
     assert_eq!(
         count(
             &root,
             "SELECT count(*) FROM contact_tags WHERE tag = 'done'"
         ),
         executions as i64
-    );
-    // Each execution's call was processed under one key, and no key twice.
-    let processed = h.http.processed_keys();
-    assert_eq!(processed.len(), executions, "keys processed by the server");
-    let mut keys_by_n: std::collections::BTreeMap<i64, std::collections::BTreeSet<String>> =
-        std::collections::BTreeMap::new();
-    for r in h.http.requests() {
-        let n = r.body["n"].as_i64().expect("body.n");
-        keys_by_n.entry(n).or_default().insert(
-            r.headers
-                .get("idempotency-key")
-                .cloned()
-                .unwrap_or_default(),
-        );
-    }
-    assert_eq!(keys_by_n.len(), executions, "every execution called");
-    assert!(
-        keys_by_n.values().all(|k| k.len() == 1),
-        "an execution called under several keys"
     );
     // The cron fired, and each occurrence once, across the three workers.
     let fired = count(
