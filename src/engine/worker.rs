@@ -504,15 +504,17 @@ impl Worker {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
         self.prepare(self.now()).await?;
-        let listener = self.inner.store.listen_for_work({
-            let woken = self.clone();
-            move || woken.inner.wake.notify_one()
-        });
-        let result = self.run_loop(stop).await;
-        if let Some(l) = listener {
-            l.abort();
-        }
-        result
+        // Stopped with the loop, also when `run` itself is dropped mid-way; it
+        // holds the worker weakly, so it never keeps one alive.
+        let _listener = StopOnDrop(self.inner.store.listen_for_work({
+            let woken = Arc::downgrade(&self.inner);
+            move || {
+                if let Some(inner) = woken.upgrade() {
+                    inner.wake.notify_one();
+                }
+            }
+        }));
+        self.run_loop(stop).await
     }
 
     async fn run_loop(
@@ -580,6 +582,17 @@ impl Worker {
         }
         self.settle().await;
         Ok(())
+    }
+}
+
+/// A background task aborted when this is dropped.
+struct StopOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
     }
 }
 
