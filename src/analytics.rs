@@ -429,10 +429,9 @@ pub fn site_report(conn: Db<'_>, site: &str, since: UnixMs) -> Result<SiteReport
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::db::Db;
 
-    fn store() -> rusqlite::Connection {
-        crate::store::sqlite::in_memory().expect("open")
+    fn store() -> crate::store::test_db::TestDb {
+        crate::store::test_db::TestDb::open()
     }
 
     #[test]
@@ -452,7 +451,7 @@ mod tests {
     #[test]
     fn visitors_are_daily_hashes_and_reports_count_them() {
         let memory = store();
-        let conn = Db::Sqlite(&memory);
+        let conn = memory.db();
         let day0 = 20_000 * DAY_MS;
         let a = visitor(conn, "demo", "10.0.0.1", "Firefox", day0).expect("v");
         assert_eq!(

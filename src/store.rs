@@ -19,6 +19,8 @@ pub mod pg_tls;
 pub mod postgres;
 pub mod search;
 pub mod sqlite;
+#[cfg(test)]
+pub mod test_db;
 pub mod timers;
 pub mod tuning;
 pub mod wakeups;

@@ -207,7 +207,6 @@ pub fn channels(conn: Db<'_>, model: Model, since: UnixMs) -> Result<Vec<Channel
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::db::Db;
     use serde_json::json;
 
     #[test]
@@ -236,8 +235,8 @@ mod tests {
 
     #[test]
     fn first_touch_is_the_earliest_and_last_the_latest_with_a_source() {
-        let memory = crate::store::sqlite::in_memory().expect("open");
-        let conn = Db::Sqlite(&memory);
+        let store = crate::store::test_db::TestDb::open();
+        let conn = store.db();
         conn.execute_batch(
             "INSERT INTO contacts (id, uid, email, created_at, updated_at) VALUES (1, 'a', 'a@example.org', 0, 0)",
         )

@@ -98,12 +98,11 @@ pub fn show(conn: Db<'_>, domain: &str) -> Result<(Company, Vec<i64>), CrmError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::db::Db;
 
     #[test]
     fn companies_group_by_domain_without_free_mail() {
-        let memory = crate::store::sqlite::in_memory().expect("open");
-        let conn = Db::Sqlite(&memory);
+        let store = crate::store::test_db::TestDb::open();
+        let conn = store.db();
         conn.execute_batch(
             "INSERT INTO contacts (id, uid, email, company_domain, created_at, updated_at, last_activity) VALUES
                (1, 'a', 'a@acme.test', 'acme.test', 0, 0, 10),

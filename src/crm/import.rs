@@ -578,21 +578,22 @@ pub fn typed(value: &str, def: &FieldDef) -> Result<Json, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::db::Db;
 
     fn run(text: &str) -> Report {
-        let mut memory = crate::store::sqlite::in_memory().expect("open");
-        let tx = memory.transaction().expect("begin");
-        import(
-            Db::Sqlite(&tx),
-            text.as_bytes(),
-            &BTreeMap::new(),
-            &BTreeSet::new(),
-            &Options::default(),
-            0,
-            &mut |_| {},
-        )
-        .expect("import")
+        let store = crate::store::test_db::TestDb::open();
+        store
+            .transaction(|tx| {
+                import(
+                    tx,
+                    text.as_bytes(),
+                    &BTreeMap::new(),
+                    &BTreeSet::new(),
+                    &Options::default(),
+                    0,
+                    &mut |_| {},
+                )
+            })
+            .expect("import")
     }
 
     #[test]

@@ -914,16 +914,19 @@ mod tests {
 
     #[test]
     fn values_read_back_as_rust_types() -> Result<(), StoreError> {
-        let conn = rusqlite::Connection::open_in_memory()?;
-        let db = Db::from(&conn);
-        db.execute_batch("CREATE TABLE t (i INTEGER, r REAL, s TEXT, j TEXT, b BLOB)")?;
+        let store = super::super::test_db::TestDb::open();
+        let db = store.db();
+        db.execute_batch(db.pick(
+            "CREATE TABLE t (n INTEGER, i INTEGER, r REAL, s TEXT, j TEXT, b BLOB)",
+            "CREATE TABLE t (n BIGINT, i BIGINT, r DOUBLE PRECISION, s TEXT, j JSONB, b BYTEA)",
+        ))?;
         let doc = serde_json::json!({"a": [1, 2]});
         db.execute(
-            "INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO t VALUES (1, ?1, ?2, ?3, ?4, ?5)",
             params![7_i64, 1.5_f64, "x", doc, vec![1_u8, 2]],
         )?;
         db.execute(
-            "INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO t VALUES (2, ?1, ?2, ?3, ?4, ?5)",
             params![
                 None::<i64>,
                 None::<f64>,
@@ -932,7 +935,7 @@ mod tests {
                 None::<Vec<u8>>
             ],
         )?;
-        let mut stmt = db.prepare_cached("SELECT i, r, s, j, b FROM t ORDER BY rowid")?;
+        let mut stmt = db.prepare_cached("SELECT i, r, s, j, b FROM t ORDER BY n")?;
         #[allow(clippy::type_complexity)]
         let rows: Vec<(
             Option<i64>,
