@@ -45,7 +45,9 @@ pub fn enqueue(
     Ok(true)
 }
 
-pub use crate::store::claims::{ClaimedMessage, claim_outbox as claim};
+pub use crate::store::claims::{
+    ClaimedMessage, claim_outbox as claim, renew_outbox_leases as renew_leases,
+};
 
 /// Marks messages delivered, with their send records.
 pub fn mark_sent(conn: Db<'_>, ids: &[i64], at: UnixMs) -> Result<(), StoreError> {

@@ -406,16 +406,35 @@ impl Worker {
             if claimed.is_empty() {
                 return Ok(total);
             }
-            let written = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, StoreError> {
-                let pending = claimed;
-                let mut ids = Vec::with_capacity(pending.len());
-                for p in pending {
-                    outbox::write_eml(&d, &p.key, &p.message)?;
-                    ids.push(p.id);
+            let held: Vec<(i64, i64)> = claimed.iter().map(|m| (m.id, m.attempts)).collect();
+            let mut delivery =
+                tokio::task::spawn_blocking(move || -> Result<Vec<i64>, StoreError> {
+                    let pending = claimed;
+                    let mut ids = Vec::with_capacity(pending.len());
+                    for p in pending {
+                        outbox::write_eml(&d, &p.key, &p.message)?;
+                        ids.push(p.id);
+                    }
+                    Ok(ids)
+                });
+            // The lease's heartbeat: a delivery slower than a third of the lease
+            // renews it, so no other worker takes these messages while this one
+            // still works on them.
+            let period = Duration::from_millis(OUTBOX_LEASE_MS.unsigned_abs() / 3);
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let written = loop {
+                tokio::select! {
+                    done = &mut delivery => break done,
+                    _ = beat.tick() => {
+                        let held = held.clone();
+                        let until = self.now() + OUTBOX_LEASE_MS;
+                        store
+                            .write(move |c| outbox::renew_leases(c, &held, until))
+                            .await
+                            .map_err(from_store)?;
+                    }
                 }
-                Ok(ids)
-            })
-            .await
+            }
             .map_err(|e| EngineError::Invalid(e.to_string()))?
             .map_err(from_store)?;
             if written.is_empty() {
