@@ -49,6 +49,9 @@ use crate::store::{StoreError, UnixMs};
 use crate::workspace::Workspace;
 use program::{Program, ProgramError};
 
+/// The workflows new executions start on (see [`Engine::active_set`]).
+pub type ActiveSet = Arc<Vec<Arc<Program>>>;
+
 /// Why the engine could not do what was asked (step failures are not errors: they
 /// are recorded on the execution).
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +126,8 @@ pub struct Engine {
     pub settings: Settings,
     current: BTreeMap<String, Arc<Program>>,
     versions: Mutex<HashMap<String, Arc<Program>>>,
+    /// The store's active workflows as last read, under the revision read with them.
+    active: Mutex<Option<(String, ActiveSet)>>,
     pub emails: BTreeMap<String, EmailTemplate>,
     /// Lead scoring; its thresholds include those workflows' `score_crossed`
     /// triggers name by number.
@@ -223,6 +228,7 @@ impl Engine {
             settings,
             current,
             versions: Mutex::new(versions),
+            active: Mutex::new(None),
             emails,
             scoring,
             pipelines: ws
@@ -254,7 +260,6 @@ impl Engine {
         self.current.get(id)
     }
 
-    /// Every current workflow, by id.
     /// What the current workflows' triggers listen to, as [`CrmEvent::queue_key`]s
     /// (`tag_added:newsletter`, `field_changed:plan`, `contact_created`, …): the
     /// CRM events worth queueing for ingestion.
@@ -276,6 +281,7 @@ impl Engine {
             .collect()
     }
 
+    /// Every workflow of this checkout, by id.
     pub fn workflows(&self) -> impl Iterator<Item = (&String, &Arc<Program>)> {
         self.current.iter()
     }
@@ -315,29 +321,58 @@ impl Engine {
         self.versions.lock().ok()?.get(hash).cloned()
     }
 
-    /// The version new executions of `p`'s workflow start on: the store's active
-    /// one (`workflows.current_hash`, set by the last process that registered its
-    /// workspace), so every worker sharing the store starts the same version
-    /// whatever checkout it was started from.
-    pub fn active_version(
+    /// The workflows new executions start on: the store's active set, which the
+    /// last process to register its workspace made (every workflow of that
+    /// checkout at its version, and none other), so every worker sharing the store
+    /// starts the same workflows on the same versions whatever checkout it was
+    /// started from. Read again only when the store's revision moved. A store no
+    /// workspace was registered in yet runs this engine's own workflows.
+    pub fn active_set(&self, conn: Db<'_>) -> Result<ActiveSet, EngineError> {
+        let revision: Option<String> = conn
+            .prepare_cached("SELECT value FROM crm_state WHERE key = 'workflow_revision'")?
+            .query_row(params![], |r| r.get(0))
+            .optional()?;
+        let Some(revision) = revision else {
+            return Ok(Arc::new(self.current.values().cloned().collect()));
+        };
+        if let Ok(cache) = self.active.lock()
+            && let Some((seen, set)) = cache.as_ref()
+            && *seen == revision
+        {
+            return Ok(set.clone());
+        }
+        let stored: Vec<(String, String)> = {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, current_hash FROM workflows WHERE current_hash IS NOT NULL ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut set = Vec::with_capacity(stored.len());
+        for (id, hash) in stored {
+            set.push(self.version(conn, &id, &hash)?);
+        }
+        let set: ActiveSet = Arc::new(set);
+        if let Ok(mut cache) = self.active.lock() {
+            *cache = Some((revision, set.clone()));
+        }
+        Ok(set)
+    }
+
+    /// The active version of one workflow, if it is in the store's active set.
+    pub fn active_program(
         &self,
         conn: Db<'_>,
-        p: &Arc<Program>,
-    ) -> Result<Arc<Program>, EngineError> {
-        let hash: Option<String> = conn
-            .prepare_cached("SELECT current_hash FROM workflows WHERE id = ?1")?
-            .query_row(params![p.id], |r| r.get::<Option<String>>(0))
-            .optional()?
-            .flatten();
-        match hash {
-            Some(h) if h != p.hash => self.version(conn, &p.id, &h),
-            _ => Ok(p.clone()),
-        }
+        id: &str,
+    ) -> Result<Option<Arc<Program>>, EngineError> {
+        Ok(self.active_set(conn)?.iter().find(|p| p.id == id).cloned())
     }
 
     /// Records every current workflow and its version in the store (idempotent),
-    /// and makes them the active ones: starting a worker (or any command that runs
-    /// the engine) from a checkout deploys it.
+    /// and makes this checkout's workflows the active set: starting a worker (or
+    /// any command that runs the engine) from a checkout deploys it, workflows it
+    /// no longer has included. A change moves the store's revision, which tells
+    /// the other workers to read the set again.
     pub fn register(&self, conn: Db<'_>, now: UnixMs) -> Result<(), EngineError> {
         let mut version = conn.prepare_cached(
             "INSERT INTO workflow_versions (hash, workflow_id, definition, created_at) \
@@ -348,9 +383,34 @@ impl Engine {
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, current_hash = excluded.current_hash, \
              updated_at = excluded.updated_at WHERE workflows.current_hash IS DISTINCT FROM excluded.current_hash",
         )?;
+        let mut changed = 0;
         for (id, p) in &self.current {
             version.execute(params![p.hash, id, p.definition, now])?;
-            workflow.execute(params![id, p.workflow.name, p.hash, now])?;
+            changed += workflow.execute(params![id, p.workflow.name, p.hash, now])?;
+        }
+        let stored: Vec<String> = {
+            let mut stmt =
+                conn.prepare_cached("SELECT id FROM workflows WHERE current_hash IS NOT NULL")?;
+            let rows = stmt.query_map(params![], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut retire = conn.prepare_cached(
+            "UPDATE workflows SET current_hash = NULL, updated_at = ?2 WHERE id = ?1",
+        )?;
+        for id in stored.iter().filter(|id| !self.current.contains_key(*id)) {
+            changed += retire.execute(params![id, now])?;
+        }
+        let first = conn
+            .prepare_cached("SELECT 1 FROM crm_state WHERE key = 'workflow_revision'")?
+            .query_row(params![], |r| r.get::<i64>(0))
+            .optional()?
+            .is_none();
+        if changed > 0 || first {
+            conn.prepare_cached(
+                "INSERT INTO crm_state (key, value) VALUES ('workflow_revision', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![crate::uid::new(now)])?;
         }
         Ok(())
     }
@@ -366,12 +426,19 @@ impl Engine {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Whether a workflow runs: the store's override, else its `active:`.
+    /// Whether a workflow of this checkout runs: the store's override, else its
+    /// `active:`.
     pub fn is_active(&self, id: &str, overrides: &HashMap<String, bool>) -> bool {
         overrides
             .get(id)
             .copied()
             .unwrap_or_else(|| self.current.get(id).is_some_and(|p| p.workflow.active))
+    }
+
+    /// Whether a version of the active set runs: the store's override, else the
+    /// version's own `active:`.
+    pub fn runs(p: &Program, overrides: &HashMap<String, bool>) -> bool {
+        overrides.get(&p.id).copied().unwrap_or(p.workflow.active)
     }
 
     /// Sets or clears an operator's override for a workflow.
@@ -388,13 +455,6 @@ impl Engine {
         )?
         .execute(params![id, active.map(i64::from), now])?;
         Ok(())
-    }
-
-    /// Ids of workflows whose trigger is of the given type.
-    pub fn triggered_by<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Arc<Program>> {
-        self.current
-            .values()
-            .filter(move |p| trigger_type(&p.workflow.trigger.kind) == kind)
     }
 }
 

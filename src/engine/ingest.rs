@@ -150,19 +150,17 @@ fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineEr
     record_page_event(ctx, &data, contact_id)?;
     deliver_to_waiting(ctx, ev, &data, contact_id, out)?;
     let overrides = super::Engine::overrides(ctx.conn)?;
-    let engine = ctx.engine;
-    let candidates: Vec<_> = engine
-        .triggered_by(&ev.kind)
-        .filter(|p| ev.workflow.as_deref().is_none_or(|w| w == p.id))
-        .filter(|p| engine.is_active(&p.id, &overrides))
-        .cloned()
-        .collect();
-    for local in candidates {
-        let program = engine.active_version(ctx.conn, &local)?;
+    let active = ctx.engine.active_set(ctx.conn)?;
+    let candidates = active.iter().filter(|p| {
+        super::trigger_type(&p.workflow.trigger.kind) == ev.kind
+            && ev.workflow.as_deref().is_none_or(|w| w == p.id)
+            && super::Engine::runs(p, &overrides)
+    });
+    for program in candidates {
         if !trigger_matches(ctx, &program.workflow.trigger.kind, &data, contact_id)? {
             continue;
         }
-        match start_checked(ctx, &program, &data, contact_id)? {
+        match start_checked(ctx, program, &data, contact_id)? {
             Started::Running(id) | Started::Failed(id) => out.started.push(id),
             Started::Filtered => out.filtered.push(program.id.clone()),
         }

@@ -22,9 +22,11 @@ const MAX_WALK: usize = 100_000;
 const LOOK_BACK_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The schedule of a workflow: cron and time zone name.
-fn schedule_of(ctx: &Ctx<'_>, workflow: &str) -> Option<(String, String)> {
-    let p = ctx.engine.workflow(workflow)?;
-    match &p.workflow.trigger.kind {
+fn schedule_of(ctx: &Ctx<'_>, workflow: &str) -> Result<Option<(String, String)>, EngineError> {
+    let Some(p) = ctx.engine.active_program(ctx.conn, workflow)? else {
+        return Ok(None);
+    };
+    Ok(match &p.workflow.trigger.kind {
         TriggerKind::Schedule { cron, timezone } => {
             let tz = timezone
                 .as_ref()
@@ -34,7 +36,7 @@ fn schedule_of(ctx: &Ctx<'_>, workflow: &str) -> Option<(String, String)> {
             Some((cron.as_str().to_string(), tz))
         }
         _ => None,
-    }
+    })
 }
 
 /// The first occurrence strictly after `after` (Unix ms), in time zone `tz`.
@@ -56,10 +58,11 @@ pub fn ensure(ctx: &mut Ctx<'_>) -> Result<usize, EngineError> {
     let overrides = super::Engine::overrides(ctx.conn)?;
     let ids: Vec<String> = ctx
         .engine
-        .workflows()
-        .filter(|(_, p)| matches!(p.workflow.trigger.kind, TriggerKind::Schedule { .. }))
-        .map(|(id, _)| id.clone())
-        .filter(|id| ctx.engine.is_active(id, &overrides))
+        .active_set(ctx.conn)?
+        .iter()
+        .filter(|p| matches!(p.workflow.trigger.kind, TriggerKind::Schedule { .. }))
+        .filter(|p| super::Engine::runs(p, &overrides))
+        .map(|p| p.id.clone())
         .collect();
     let mut scheduled = 0;
     for id in ids {
@@ -87,7 +90,7 @@ pub fn ensure(ctx: &mut Ctx<'_>) -> Result<usize, EngineError> {
 /// Stores the next occurrence after `after`; past ones collapse to the latest
 /// missed occurrence, due now.
 fn plan_next(ctx: &mut Ctx<'_>, workflow: &str, after: UnixMs) -> Result<bool, EngineError> {
-    let Some((cron, tz)) = schedule_of(ctx, workflow) else {
+    let Some((cron, tz)) = schedule_of(ctx, workflow)? else {
         return Ok(false);
     };
     let next = |t| next_after(&cron, &tz, t).map_err(EngineError::Invalid);
@@ -136,7 +139,7 @@ fn plan_next(ctx: &mut Ctx<'_>, workflow: &str, after: UnixMs) -> Result<bool, E
 /// Fires one occurrence (its timer already taken): records it, starts the
 /// workflow, and stores the next occurrence.
 pub fn fire(ctx: &mut Ctx<'_>, workflow: &str, occurrence: UnixMs) -> Result<(), EngineError> {
-    let Some((cron, tz)) = schedule_of(ctx, workflow) else {
+    let Some((cron, tz)) = schedule_of(ctx, workflow)? else {
         return Ok(());
     };
     let newer = ctx
@@ -156,14 +159,14 @@ pub fn fire(ctx: &mut Ctx<'_>, workflow: &str, occurrence: UnixMs) -> Result<(),
     let superseded = next_after(&cron, &tz, occurrence)
         .map_err(EngineError::Invalid)?
         .is_some_and(|n| n <= ctx.now);
-    let overrides = super::Engine::overrides(ctx.conn)?;
     if superseded {
         tracing::info!(
             workflow,
             skipped = occurrence,
             "missed schedule occurrence skipped"
         );
-    } else if ctx.engine.is_active(workflow, &overrides) {
+    } else {
+        // The ingest starts it only if it runs (not disabled by an override).
         let at = jiff::Timestamp::from_millisecond(occurrence)
             .map(|t| t.to_string())
             .unwrap_or_default();

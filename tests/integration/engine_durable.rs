@@ -76,18 +76,30 @@ fn a_parked_execution_finishes_on_its_own_version() {
 
 #[test]
 fn every_worker_starts_new_executions_on_the_store_s_active_version() {
-    let h = harness(&[("workflows/drip.yaml", &drip("v1"))]);
-    // A second worker started from a newer checkout deploys v2 to the store.
+    let gone = "name: gone\ntrigger: {type: custom_event, event: go}\nsteps:\n  - {id: mark, type: log, message: gone}\n";
+    let h = harness(&[
+        ("workflows/drip.yaml", &drip("v1")),
+        ("workflows/gone.yaml", gone),
+    ]);
+    // A second worker started from a newer checkout deploys v2 to the store, with
+    // a workflow the first checkout lacks and without one it has.
     let newer = tempfile::tempdir().expect("tempdir");
     super::support::copy_tree(&h.root(), newer.path());
     std::fs::write(newer.path().join("workflows/drip.yaml"), drip("v2")).expect("edit");
+    std::fs::remove_file(newer.path().join("workflows/gone.yaml")).expect("remove");
+    std::fs::write(
+        newer.path().join("workflows/added.yaml"),
+        "name: added\ntrigger: {type: custom_event, event: go}\nsteps:\n  - {id: mark, type: log, message: added}\n",
+    )
+    .expect("add");
     let second = Worker::new(
         crate::backend::open(&h.root()),
         Arc::new(engine_of(newer.path())),
     )
     .expect("worker");
     h.rt.block_on(second.prepare(T0)).expect("prepare");
-    // The first worker, still on its v1 checkout, starts the next execution: on v2.
+    // The first worker, still on its v1 checkout, starts the next executions: on
+    // v2, and of the newer checkout's workflows.
     h.emit(
         "custom_event",
         json!({"event": "go", "payload": {"email": "late@example.org"}}),
@@ -100,8 +112,12 @@ fn every_worker_starts_new_executions_on_the_store_s_active_version() {
         ["late@example.org:v2"]
     );
     assert_eq!(
+        h.column("SELECT workflow_id FROM executions ORDER BY workflow_id"),
+        ["added", "drip"]
+    );
+    assert_eq!(
         h.count("SELECT count(DISTINCT version_hash) FROM executions"),
-        1
+        2
     );
 }
 
