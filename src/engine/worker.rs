@@ -58,7 +58,9 @@ pub struct Worker {
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    engine: Arc<Engine>,
+    /// Swapped whole when the workspace changes ([`Worker::replace_engine`]): a
+    /// transaction runs on the engine it started with.
+    engine: std::sync::RwLock<Arc<Engine>>,
     client: reqwest::Client,
     egress: super::egress::Egress,
     secrets: super::remote::Secrets,
@@ -104,7 +106,7 @@ impl Worker {
         Ok(Worker {
             inner: Arc::new(Inner {
                 store,
-                engine,
+                engine: std::sync::RwLock::new(engine),
                 client,
                 egress,
                 secrets,
@@ -132,8 +134,27 @@ impl Worker {
         }
     }
 
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.inner.engine
+    /// The engine new transactions run on.
+    pub fn engine(&self) -> Arc<Engine> {
+        match self.inner.engine.read() {
+            Ok(e) => e.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Makes `engine` (a changed workspace's, validated) the one new transactions
+    /// run on, and registers its workflows as the store's active set. Executions in
+    /// flight keep their versions (each names its own); the HTTP client and its
+    /// egress policy stay those the worker started with.
+    pub async fn replace_engine(&self, engine: Arc<Engine>) -> Result<(), EngineError> {
+        match self.inner.engine.write() {
+            Ok(mut e) => *e = engine,
+            Err(poisoned) => *poisoned.into_inner() = engine,
+        }
+        self.prepare(self.now()).await?;
+        // New schedules may be due: look at the timers now.
+        self.inner.wake.notify_one();
+        Ok(())
     }
 
     pub fn store(&self) -> &Store {
@@ -146,7 +167,7 @@ impl Worker {
         F: FnOnce(&mut Ctx<'_>) -> Result<T, EngineError> + Send + 'static,
         T: Send + 'static,
     {
-        let engine = self.inner.engine.clone();
+        let engine = self.engine();
         let (value, fx) = self
             .inner
             .store
@@ -228,8 +249,7 @@ impl Worker {
         data: serde_json::Value,
     ) -> Result<super::ingest::Started, EngineError> {
         let program = self
-            .inner
-            .engine
+            .engine()
             .workflow(id)
             .cloned()
             .ok_or_else(|| EngineError::UnknownWorkflow(id.to_string()))?;
@@ -393,7 +413,7 @@ impl Worker {
 
     /// Writes pending outbox messages as `.eml` files; returns how many.
     pub async fn deliver_outbox(&self) -> Result<usize, EngineError> {
-        let dir = self.inner.engine.settings.outbox_dir.clone();
+        let dir = self.engine().settings.outbox_dir.clone();
         let now = self.now();
         let store = self.inner.store.clone();
         let mut total = 0;
@@ -492,7 +512,7 @@ impl Worker {
 
     /// Deletes finished executions older than the retention setting.
     pub async fn prune(&self, now: UnixMs) -> Result<usize, EngineError> {
-        let Some(keep) = self.inner.engine.settings.retention_ms else {
+        let Some(keep) = self.engine().settings.retention_ms else {
             return Ok(0);
         };
         let cutoff = now - i64::try_from(keep).unwrap_or(i64::MAX / 2);
