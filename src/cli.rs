@@ -9,6 +9,7 @@ mod companies;
 mod components;
 mod contacts;
 mod contacts_import;
+mod daemon;
 mod db;
 mod deals;
 mod emit;
@@ -27,6 +28,7 @@ mod segments;
 mod simulate;
 mod templates;
 mod test;
+mod up;
 mod validate;
 mod worker;
 mod workflows;
@@ -65,6 +67,11 @@ impl ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Make the workspace live on this machine: every site at <site>.localhost,
+    /// forms, workflows, timers and the dev outbox, edits picked up as they validate.
+    Up(up::Args),
+    /// The same process as `up`, for servers: bind address, sites on their domains.
+    Daemon(daemon::Args),
     /// Check every file of a workspace and report all problems found.
     Validate(validate::Args),
     /// Write JSON Schema (draft-07) for the workspace file kinds.
@@ -146,6 +153,8 @@ pub fn main() -> ExitCode {
         Command::Companies(args) => companies::run(args, cli.color),
         Command::Publish(args) => publish::run(args, cli.color),
         Command::Preview(args) => preview::run(args, cli.color),
+        Command::Up(args) => up::run(args, cli.color),
+        Command::Daemon(args) => daemon::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),
         Command::New(args) => new::run(args, cli.color),

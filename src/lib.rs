@@ -29,6 +29,8 @@
 //! Shells (call the core, print):
 //! - [`cli`]: the `funnel` command line, one file per subcommand.
 //! - [`web`]: sites over HTTP: files, form posts, tracking beacons, live reload.
+//! - [`daemon`]: the long-running process (`funnel up`, `funnel daemon`): every
+//!   site by host, the worker, health and metrics, validated reloads.
 
 #![forbid(unsafe_code)]
 
@@ -37,6 +39,7 @@ pub mod builtin;
 pub mod catalog;
 pub mod cli;
 pub mod crm;
+pub mod daemon;
 pub mod diagnostic;
 pub mod email;
 pub mod engine;

@@ -1,0 +1,196 @@
+//! The daemon: one long-running process that makes a workspace live. It serves
+//! every site by host name (`<site>.localhost` on loopback, each site's domain on
+//! a server), runs the engine's worker beside them (timers, schedules, the
+//! outbox), answers `/healthz`, `/readyz` and `/metrics`, and picks up changed
+//! workspace files once they validate: a bad edit is logged with its diagnostics
+//! and never replaces what runs. `funnel up` and `funnel daemon` start it.
+//!
+//! - [`hosts`]: the set of live sites, found by the request's host.
+//! - [`health`]: health, readiness and Prometheus metrics.
+//! - [`reload`]: the file watcher and the validated swap of engine and sites.
+
+pub mod health;
+pub mod hosts;
+pub mod reload;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt as _;
+
+use crate::engine::worker::Worker;
+use crate::engine::{Engine, EngineError};
+use crate::publish::PublishError;
+use crate::store::Store;
+use crate::workspace::Workspace;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("watching the workspace: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+/// How sites are addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// Every site at `http://<site>.localhost:<port>` (`funnel up`).
+    Local,
+    /// Each site at its domain (`https://<domain>`), else at `<site>.localhost`.
+    Domains,
+}
+
+/// A running daemon's shared state.
+#[derive(Debug)]
+pub struct Daemon {
+    pub root: PathBuf,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    addressing: Addressing,
+    worker: Worker,
+    sites: RwLock<Arc<hosts::Sites>>,
+    pub metrics: health::Metrics,
+    started: Instant,
+}
+
+impl Daemon {
+    /// Builds every site of `ws` for a daemon listening on `addr`, with a worker on
+    /// `store` running `engine`, and registers the workspace's workflows as the
+    /// store's active set.
+    pub async fn new(
+        ws: &Workspace,
+        store: Store,
+        engine: Arc<Engine>,
+        addr: SocketAddr,
+        addressing: Addressing,
+    ) -> Result<Arc<Daemon>, DaemonError> {
+        let worker = Worker::new(store, engine)?;
+        let sites = hosts::Sites::build(ws, &worker, addr.port(), addressing)?;
+        worker.prepare(worker.now()).await?;
+        Ok(Arc::new(Daemon {
+            root: ws.root.clone(),
+            addr,
+            addressing,
+            worker,
+            sites: RwLock::new(Arc::new(sites)),
+            metrics: health::Metrics::default(),
+            started: Instant::now(),
+        }))
+    }
+
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// The sites served now.
+    pub fn sites(&self) -> Arc<hosts::Sites> {
+        match self.sites.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Makes a changed (validated) workspace the running one: its sites rebuilt
+    /// first, so a site that fails to build leaves everything as it was; then its
+    /// engine, whose workflows become the store's active set. Executions in flight
+    /// keep the versions they started on.
+    pub async fn reload(&self, ws: &Workspace) -> Result<(), DaemonError> {
+        let engine = Arc::new(Engine::from_workspace(ws)?);
+        let sites = hosts::Sites::build(ws, &self.worker, self.addr.port(), self.addressing)?;
+        self.worker.replace_engine(engine).await?;
+        match self.sites.write() {
+            Ok(mut s) => *s = Arc::new(sites),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(sites),
+        }
+        Ok(())
+    }
+
+    /// The HTTP entry: a request for a site's host goes to that site's routes,
+    /// anything else to the daemon's own (health, metrics).
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        axum::Router::new()
+            .fallback(dispatch)
+            .with_state(self.clone())
+    }
+
+    /// Runs the worker and serves `listener` until `shutdown` completes, then
+    /// stops taking requests, lets those in flight finish and stops the worker
+    /// after its current transaction.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let background = {
+            let worker = self.worker.clone();
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                if let Err(e) = worker.run(stop).await {
+                    tracing::error!(error = %e, "the worker stopped");
+                }
+            })
+        };
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = background.await;
+        served?;
+        Ok(())
+    }
+}
+
+async fn dispatch(State(d): State<Arc<Daemon>>, req: Request) -> Response {
+    let started = Instant::now();
+    let sites = d.sites();
+    let site = hosts::host_of(req.headers()).and_then(|h| sites.find(&h));
+    let (route, mut response) = match site {
+        Some(site) => {
+            let route = health::site_route(req.uri().path());
+            let response = match site.router().oneshot(req).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            (route, response)
+        }
+        None => health::own_route(&d, req).await,
+    };
+    secure(response.headers_mut());
+    d.metrics
+        .observe(route, response.status(), started.elapsed());
+    response
+}
+
+/// Headers every answer carries.
+fn secure(h: &mut axum::http::HeaderMap) {
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+        (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+    ];
+    for (name, value) in defaults {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+}
+
+/// A JSON error of the daemon's own routes.
+pub fn not_found(message: String) -> Response {
+    crate::web::json_error(StatusCode::NOT_FOUND, message).into_response()
+}

@@ -1,0 +1,210 @@
+//! The daemon's own routes: `/healthz` (the process answers), `/readyz` (the store
+//! answers too), `/metrics` (Prometheus text format: requests and latencies by
+//! route, executions waiting and running, timers due, emails waiting), and `/`, a
+//! JSON list of the live sites.
+//!
+//! The gauges read from the store look only at unfinished work (through the
+//! indexes on status and due time): their cost follows the backlog, never the
+//! stored history.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::Daemon;
+use crate::store::db::params;
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+#[derive(Debug, Default)]
+struct Series {
+    by_status: BTreeMap<u16, u64>,
+    /// Counts per bucket (not cumulative; summed when rendered).
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Request counts and latencies by route.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<&'static str, Series>>,
+}
+
+impl Metrics {
+    pub fn observe(&self, route: &'static str, status: StatusCode, took: Duration) {
+        let Ok(mut routes) = self.routes.lock() else {
+            return;
+        };
+        let s = routes.entry(route).or_default();
+        *s.by_status.entry(status.as_u16()).or_default() += 1;
+        let secs = took.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            s.buckets[i] += 1;
+        }
+        s.count += 1;
+        s.sum += secs;
+    }
+
+    fn render(&self, out: &mut String) {
+        let Ok(routes) = self.routes.lock() else {
+            return;
+        };
+        out.push_str(
+            "# HELP funnel_http_requests_total HTTP requests answered, by route and status.\n",
+        );
+        out.push_str("# TYPE funnel_http_requests_total counter\n");
+        for (route, s) in routes.iter() {
+            for (status, n) in &s.by_status {
+                let _ = writeln!(
+                    out,
+                    "funnel_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP funnel_http_request_duration_seconds Time to answer, by route.\n");
+        out.push_str("# TYPE funnel_http_request_duration_seconds histogram\n");
+        for (route, s) in routes.iter() {
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(s.buckets) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "funnel_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "funnel_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+                 funnel_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 funnel_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                s.count, s.sum, s.count
+            );
+        }
+    }
+}
+
+/// The metrics route a request to a site counts under.
+pub fn site_route(path: &str) -> &'static str {
+    if path.starts_with("/f/") {
+        "form"
+    } else if path == "/t" {
+        "beacon"
+    } else {
+        "page"
+    }
+}
+
+/// Answers a request that is not for a site.
+pub async fn own_route(d: &Arc<Daemon>, req: Request) -> (&'static str, Response) {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return (
+            "other",
+            crate::web::json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET here"),
+        );
+    }
+    match req.uri().path() {
+        "/healthz" => (
+            "healthz",
+            axum::Json(json!({"status": "ok"})).into_response(),
+        ),
+        "/readyz" => ("readyz", ready(d).await),
+        "/metrics" => ("metrics", metrics(d).await),
+        "/" => {
+            let sites: Vec<_> = d
+                .sites()
+                .iter()
+                .map(|s| json!({"name": s.name, "url": format!("{}/", s.url)}))
+                .collect();
+            (
+                "index",
+                axum::Json(json!({ "sites": sites })).into_response(),
+            )
+        }
+        other => (
+            "other",
+            super::not_found(format!(
+                "nothing at `{}` here; sites answer on their own host (see /)",
+                other.chars().take(100).collect::<String>()
+            )),
+        ),
+    }
+}
+
+async fn ready(d: &Arc<Daemon>) -> Response {
+    let store = d.worker().store().clone();
+    match store
+        .read_async(|db| db.query_row("SELECT 1", params![], |r| r.get::<i64>(0)))
+        .await
+    {
+        Ok(_) => axum::Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            crate::web::json_error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
+        }
+    }
+}
+
+/// The store's gauges: (executions by unfinished status, timers due, emails waiting).
+type Gauges = (Vec<(String, i64)>, i64, i64);
+
+async fn metrics(d: &Arc<Daemon>) -> Response {
+    let now = d.worker().now();
+    let store = d.worker().store().clone();
+    let gauges = store
+        .read_async(move |db| -> Result<Gauges, crate::store::StoreError> {
+            let mut by_status = Vec::new();
+            for status in ["running", "waiting", "queued"] {
+                let n: i64 = db
+                    .prepare_cached("SELECT count(*) FROM executions WHERE status = ?1")?
+                    .query_row(params![status], |r| r.get(0))?;
+                by_status.push((status.to_string(), n));
+            }
+            let timers: i64 = db
+                .prepare_cached("SELECT count(*) FROM timers WHERE due_at <= ?1")?
+                .query_row(params![now], |r| r.get(0))?;
+            let emails: i64 = db
+                .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")?
+                .query_row(params![], |r| r.get(0))?;
+            Ok((by_status, timers, emails))
+        })
+        .await;
+    let mut out = String::with_capacity(4096);
+    d.metrics.render(&mut out);
+    match gauges {
+        Ok((by_status, timers, emails)) => {
+            out.push_str("# HELP funnel_executions Unfinished executions, by status.\n# TYPE funnel_executions gauge\n");
+            for (status, n) in by_status {
+                let _ = writeln!(out, "funnel_executions{{status=\"{status}\"}} {n}");
+            }
+            let _ = writeln!(
+                out,
+                "# HELP funnel_timers_due Timers due and not yet taken.\n# TYPE funnel_timers_due gauge\nfunnel_timers_due {timers}\n\
+                 # HELP funnel_emails_pending Emails waiting in the outbox.\n# TYPE funnel_emails_pending gauge\nfunnel_emails_pending {emails}"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: the store does not answer"),
+    }
+    let _ = writeln!(
+        out,
+        "# HELP funnel_uptime_seconds Time since the daemon started.\n# TYPE funnel_uptime_seconds gauge\nfunnel_uptime_seconds {}",
+        d.started.elapsed().as_secs()
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
