@@ -37,6 +37,8 @@ pub enum DaemonError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(String),
     #[error("watching the workspace: {0}")]
     Watch(#[from] notify::Error),
 }
@@ -58,6 +60,9 @@ pub struct Daemon {
     pub addr: SocketAddr,
     addressing: Addressing,
     worker: Worker,
+    /// Client addresses and rate limits, kept across reloads (a reload does not
+    /// reset anyone's rate).
+    gate: Arc<crate::web::gate::Gate>,
     sites: RwLock<Arc<hosts::Sites>>,
     pub metrics: health::Metrics,
     started: Instant,
@@ -75,13 +80,18 @@ impl Daemon {
         addressing: Addressing,
     ) -> Result<Arc<Daemon>, DaemonError> {
         let worker = Worker::new(store, engine)?;
-        let sites = hosts::Sites::build(ws, &worker, addr.port(), addressing)?;
+        let gate = Arc::new(
+            crate::web::gate::Gate::from_config(ws.config.as_ref().map(|c| &c.value))
+                .map_err(|e| DaemonError::Config(format!("funnel.yaml daemon: {e}")))?,
+        );
+        let sites = hosts::Sites::build(ws, &worker, &gate, addr.port(), addressing)?;
         worker.prepare(worker.now()).await?;
         Ok(Arc::new(Daemon {
             root: ws.root.clone(),
             addr,
             addressing,
             worker,
+            gate,
             sites: RwLock::new(Arc::new(sites)),
             metrics: health::Metrics::default(),
             started: Instant::now(),
@@ -106,7 +116,13 @@ impl Daemon {
     /// keep the versions they started on.
     pub async fn reload(&self, ws: &Workspace) -> Result<(), DaemonError> {
         let engine = Arc::new(Engine::from_workspace(ws)?);
-        let sites = hosts::Sites::build(ws, &self.worker, self.addr.port(), self.addressing)?;
+        let sites = hosts::Sites::build(
+            ws,
+            &self.worker,
+            &self.gate,
+            self.addr.port(),
+            self.addressing,
+        )?;
         self.worker.replace_engine(engine).await?;
         match self.sites.write() {
             Ok(mut s) => *s = Arc::new(sites),

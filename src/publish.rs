@@ -58,6 +58,33 @@ pub struct Options {
     pub base_url: Option<String>,
 }
 
+/// What a form takes, from its component instance's config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FormSpec {
+    /// The page it is on (a rejected post from a browser goes back there).
+    pub page: String,
+    /// Fields a post must fill: those its `fields` mark `required`; a form
+    /// without a `fields` list asks for an email address.
+    pub required: Vec<String>,
+}
+
+impl FormSpec {
+    fn of(page: &str, config: &serde_json::Value) -> FormSpec {
+        let required = match config.get("fields").and_then(|f| f.as_array()) {
+            Some(fields) => fields
+                .iter()
+                .filter(|f| f.get("required").and_then(serde_json::Value::as_bool) == Some(true))
+                .filter_map(|f| f.get("name").and_then(|n| n.as_str()).map(String::from))
+                .collect(),
+            None => vec!["email".to_string()],
+        };
+        FormSpec {
+            page: page.to_string(),
+            required,
+        }
+    }
+}
+
 /// A built site: every output file by its path (`index.html`, `pricing/index.html`,
 /// `assets/logo.3f2a9c1d.svg`, …).
 #[derive(Debug, Clone, Default)]
@@ -68,7 +95,7 @@ pub struct Build {
     pub pages: Vec<(String, String)>,
     /// Instances whose component takes form submissions, by instance id: what
     /// `POST /f/{site}/{instance}` accepts.
-    pub forms: std::collections::BTreeSet<String>,
+    pub forms: std::collections::BTreeMap<String, FormSpec>,
 }
 
 /// Builds one site in memory: renders, checks links; nothing is written.
@@ -93,15 +120,15 @@ pub fn build(ws: &Workspace, site: &str, opts: &Options) -> Result<Build, Publis
     let forms = resolved
         .pages
         .iter()
-        .flat_map(|p| p.instances.iter())
-        .filter(|i| {
+        .flat_map(|p| p.instances.iter().map(move |i| (p, i)))
+        .filter(|(_, i)| {
             ws.components.get(&i.component).is_some_and(|c| {
                 c.value
                     .events
                     .contains(&crate::model::component::ComponentEvent::Submit)
             })
         })
-        .map(|i| i.id.clone())
+        .map(|(p, i)| (i.id.clone(), FormSpec::of(&p.path, &i.config)))
         .collect();
     let mut out = Build {
         site: site.to_string(),

@@ -6,6 +6,7 @@
 
 pub mod files;
 pub mod forms;
+pub mod gate;
 pub mod track;
 
 use std::net::SocketAddr;
@@ -33,6 +34,8 @@ pub struct SiteServer {
     /// Where one-line notices go (a form post arrived), for a shell that shows
     /// them; `None` keeps them to the log.
     pub notices: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// Client addresses, rate limits and origins, shared by the process's sites.
+    pub gate: Arc<gate::Gate>,
 }
 
 impl SiteServer {
@@ -78,18 +81,45 @@ pub fn router(state: Arc<SiteServer>) -> Router {
         .with_state(state)
 }
 
-/// A 4xx or 5xx answer with a JSON body.
+/// A 4xx or 5xx answer with a JSON body: `{"error": {"code", "message"}}`, the
+/// code named after the status (`not_found`, `unprocessable_entity`, …).
 pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+    error_body(
+        status,
+        json!({"code": code_of(status), "message": message.into()}),
+    )
+}
+
+/// The same, naming the request's field at fault.
+pub fn field_error(status: StatusCode, message: impl Into<String>, field: &str) -> Response {
+    error_body(
+        status,
+        json!({"code": code_of(status), "message": message.into(), "field": field}),
+    )
+}
+
+fn error_body(status: StatusCode, error: serde_json::Value) -> Response {
     (
         status,
         [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(json!({ "error": message.into() })),
+        axum::Json(json!({ "error": error })),
     )
         .into_response()
 }
 
-/// The client's address and browser, for the daily visitor hash.
-pub fn client(addr: &SocketAddr, headers: &HeaderMap) -> (String, String) {
+/// `Not Found` → `not_found`.
+fn code_of(status: StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+        .replace(['-', ' '], "_")
+        .replace('\'', "")
+}
+
+/// The client's address and browser, for the daily visitor hash: the address a
+/// trusted proxy forwarded, else the socket's.
+pub fn client(gate: &gate::Gate, addr: &SocketAddr, headers: &HeaderMap) -> (String, String) {
     let ua = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -97,7 +127,7 @@ pub fn client(addr: &SocketAddr, headers: &HeaderMap) -> (String, String) {
         .chars()
         .take(300)
         .collect();
-    (addr.ip().to_string(), ua)
+    (gate.client_ip(addr.ip(), headers).to_string(), ua)
 }
 
 async fn reload_script() -> Response {

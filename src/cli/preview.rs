@@ -71,6 +71,10 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             version,
             live_reload: !args.no_watch,
             notices: Some(notices),
+            gate: Arc::new(
+                crate::web::gate::Gate::from_config(ws.config.as_ref().map(|c| &c.value))
+                    .map_err(|e| anyhow::anyhow!("funnel.yaml daemon: {e}"))?,
+            ),
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let background = {

@@ -12,6 +12,7 @@ use super::Addressing;
 use crate::engine::worker::Worker;
 use crate::publish::{self, Options, PublishError};
 use crate::web::SiteServer;
+use crate::web::gate::Gate;
 use crate::workspace::Workspace;
 
 /// One live site.
@@ -43,6 +44,7 @@ impl Sites {
     pub fn build(
         ws: &Workspace,
         worker: &Worker,
+        gate: &Arc<Gate>,
         port: u16,
         addressing: Addressing,
     ) -> Result<Sites, PublishError> {
@@ -70,6 +72,7 @@ impl Sites {
                 version: tokio::sync::watch::channel(0).0,
                 live_reload: false,
                 notices: None,
+                gate: gate.clone(),
             });
             let index = sites.list.len();
             sites.by_host.insert(format!("{name}.localhost"), index);

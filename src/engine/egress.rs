@@ -59,6 +59,17 @@ pub fn parse_entry(entry: &str) -> Result<Allowed, String> {
     Ok(Allowed::Host(e))
 }
 
+/// An address (`10.0.0.5`) or a range (`10.0.0.0/8`), not a host name: what a
+/// trusted proxy entry is.
+pub fn parse_range(entry: &str) -> Result<(IpAddr, u8), String> {
+    match parse_entry(entry)? {
+        Allowed::Range(ip, bits) => Ok((ip, bits)),
+        Allowed::Host(h) => Err(format!(
+            "`{h}`: name an address or a range, not a host name"
+        )),
+    }
+}
+
 /// One parsed entry of `network.allow`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Allowed {
@@ -267,7 +278,7 @@ fn private_v6(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 /// Whether `ip` lies in `net/bits` (both of one family).
-fn contains(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
+pub fn contains(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
     match (canonical(net), ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => {
             let mask = if bits == 0 {

@@ -29,6 +29,22 @@ pub struct WorkspaceConfig {
     /// Where outgoing calls (`http`, `slack`, `discord`, `social_post` steps) may go.
     #[serde(default)]
     pub network: Option<NetworkConfig>,
+    /// How the daemon (`funnel up`, `funnel daemon`) takes requests.
+    #[serde(default)]
+    pub daemon: Option<DaemonConfig>,
+}
+
+/// The daemon's public endpoints.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Addresses and ranges (`10.0.0.0/8`) of the proxies in front of the daemon:
+    /// only their `X-Forwarded-For` is believed for a client's address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Form posts per client address and minute (default 30); 0 turns the limit off.
+    #[serde(default)]
+    pub form_rate_limit: Option<u32>,
 }
 
 /// Outgoing calls reach public addresses only. Private, loopback and link-local

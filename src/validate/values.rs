@@ -321,6 +321,24 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    // Each trusted proxy is an address or a range.
+    if let Some(doc) = &ws.config
+        && let Some(daemon) = &doc.value.daemon
+    {
+        let at = crate::validate::Located::of(ws, doc);
+        for (i, entry) in daemon.trusted_proxies.iter().enumerate() {
+            if let Err(why) = crate::engine::egress::parse_range(entry) {
+                out.push(
+                    at.error(
+                        Code::InvalidValue,
+                        &crate::path!["daemon", "trusted_proxies", i],
+                        &why,
+                    )
+                    .with_help("write an address (10.0.0.5) or a range (10.0.0.0/8)"),
+                );
+            }
+        }
+    }
     // Postgres needs a URL; SQLite needs none.
     if let Some(doc) = &ws.config
         && let Some(store) = &doc.value.store

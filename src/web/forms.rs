@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Map, Value as Json};
 
-use super::{SiteServer, client, json_error};
+use super::{SiteServer, client, field_error, json_error};
 use crate::crm::attribution;
 use crate::engine::site_traffic::{self, FormOutcome, FormPost};
 
@@ -99,6 +99,73 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How the client wants answers: a browser's form post (`Accept: text/html`, no
+/// JSON) gets redirects, everything else JSON.
+fn wants_html(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("text/html") && !accept.contains("application/json")
+}
+
+/// The body's fields as pairs: urlencoded, or a JSON object of scalars.
+fn fields_of(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, Box<Response>> {
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING)
+        && !enc.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        return Err(Box::new(json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a form post is sent without Content-Encoding",
+        )));
+    }
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match kind.as_str() {
+        "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes(body).map_err(|e| {
+            Box::new(json_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a form (application/x-www-form-urlencoded): {e}"),
+            ))
+        }),
+        "application/json" => {
+            let doc: Map<String, Json> = serde_json::from_slice(body).map_err(|e| {
+                Box::new(json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not a JSON object: {e}"),
+                ))
+            })?;
+            doc.into_iter()
+                .map(|(k, v)| match v {
+                    Json::String(t) => Ok((k, t)),
+                    Json::Number(n) => Ok((k, n.to_string())),
+                    Json::Bool(b) => Ok((k, b.to_string())),
+                    Json::Null => Ok((k, String::new())),
+                    _ => Err(Box::new(field_error(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "field `{}` must be text, a number or a boolean",
+                            k.chars().take(64).collect::<String>()
+                        ),
+                        &k.chars().take(64).collect::<String>(),
+                    ))),
+                })
+                .collect()
+        }
+        _ => Err(Box::new(json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a form post is application/x-www-form-urlencoded or application/json",
+        ))),
+    }
+}
+
 pub async fn submit(
     State(s): State<Arc<SiteServer>>,
     Path((site, instance)): Path<(String, String)>,
@@ -109,20 +176,33 @@ pub async fn submit(
     if site != s.site {
         return json_error(StatusCode::NOT_FOUND, format!("no site `{site}` here"));
     }
-    if !s.current().forms.contains(&instance) {
+    let build = s.current();
+    let Some(spec) = build.forms.get(&instance) else {
         return json_error(
             StatusCode::NOT_FOUND,
             format!("site `{site}` has no form `{instance}`"),
         );
+    };
+    if !super::gate::same_origin(&headers) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "the post comes from another site (Origin)",
+        );
     }
-    let pairs: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
-        Ok(p) => p,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not a form (application/x-www-form-urlencoded): {e}"),
-            );
+    let client_ip = s.gate.client_ip(addr.ip(), &headers);
+    if let Err(wait) = s.gate.admit(client_ip) {
+        let mut r = json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many posts from this address; try again in {wait} s"),
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        return r;
+    }
+    let pairs = match fields_of(&headers, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     let mut fields = Map::new();
     let (mut redirect, mut honeypot) = (None, false);
@@ -144,25 +224,50 @@ pub async fn submit(
         }
     }
     let target = safe_path(redirect.as_deref());
+    let html = wants_html(&headers);
     if honeypot {
         tracing::info!(site, instance, "form post with a filled honeypot dropped");
-        return Redirect::to(&target).into_response();
+        return success(html || !wants_json(&headers), &target);
     }
     let email = fields
         .get("email")
         .and_then(Json::as_str)
         .map(crate::store::ops::normalize_email)
         .filter(|e| !e.is_empty());
-    if let Some(e) = &email
-        && !crate::validate::values::is_email(e)
-    {
-        return json_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("`{e}` is not an email address; go back and correct it"),
-        );
+    let mut to_fix: Vec<String> = spec
+        .required
+        .iter()
+        .filter(|f| {
+            fields
+                .get(*f)
+                .and_then(Json::as_str)
+                .is_none_or(str::is_empty)
+        })
+        .cloned()
+        .collect();
+    let bad_email = email
+        .as_ref()
+        .filter(|e| !crate::validate::values::is_email(e))
+        .cloned();
+    if bad_email.is_some() && !to_fix.iter().any(|f| f == "email") {
+        to_fix.push("email".into());
+    }
+    if !to_fix.is_empty() {
+        if html {
+            // Back to the form, naming what to fix; the page keeps its anchor.
+            let back = format!("{}?fix={}#{instance}", spec.page, to_fix.join(","));
+            return Redirect::to(&back).into_response();
+        }
+        let message = match &bad_email {
+            Some(e) if to_fix.len() == 1 => {
+                format!("`{e}` is not an email address; go back and correct it")
+            }
+            _ => format!("fill in: {}", to_fix.join(", ")),
+        };
+        return field_error(StatusCode::UNPROCESSABLE_ENTITY, message, &to_fix.join(","));
     }
     let (page, utm) = origin(&headers);
-    let (address, user_agent) = client(&addr, &headers);
+    let (address, user_agent) = client(&s.gate, &addr, &headers);
     let post = FormPost {
         site,
         instance,
@@ -190,7 +295,7 @@ pub async fn submit(
                 ),
                 None => target,
             };
-            Redirect::to(&to).into_response()
+            success(html || !wants_json(&headers), &to)
         }
         Err(e) => {
             tracing::error!(error = %e, "form post failed");
@@ -199,6 +304,23 @@ pub async fn submit(
                 "the form could not be saved; please try again",
             )
         }
+    }
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+}
+
+/// A stored post's answer: the redirect to the thank-you page, or for a client
+/// that asked for JSON, the same target in a JSON body.
+fn success(redirect: bool, to: &str) -> Response {
+    if redirect {
+        Redirect::to(to).into_response()
+    } else {
+        axum::Json(serde_json::json!({"ok": true, "redirect": to})).into_response()
     }
 }
 

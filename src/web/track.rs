@@ -29,7 +29,7 @@ pub async fn beacon(
     if b.site != s.site {
         return json_error(StatusCode::NOT_FOUND, format!("no site `{}` here", b.site));
     }
-    let (address, ua) = client(&addr, &headers);
+    let (address, ua) = client(&s.gate, &addr, &headers);
     let worker = s.worker.clone();
     let result = worker
         .transact(worker.now(), move |ctx| {

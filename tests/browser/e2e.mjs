@@ -1,7 +1,7 @@
 // The form end to end in a real browser: loads the demo site's home page from
-// `funnel preview`, fills and submits the contact form as a visitor would, waits
+// the daemon (`funnel up`, on demo.localhost), fills and submits the contact form as a visitor would, waits
 // for the thank-you page and its tracking beacon. Prints the final address.
-//   node e2e.mjs http://127.0.0.1:PORT/
+//   node e2e.mjs http://demo.localhost:PORT/
 import { chromium } from "playwright-core";
 
 const [url] = process.argv.slice(2);

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use crate::http_client::{header, http};
 use crate::support::{demo, funnel_for, json_out};
 
-struct Up {
+pub struct Up {
     child: Child,
     /// The daemon's address (127.0.0.1:port).
-    addr: String,
+    pub addr: String,
     /// The demo site's URL as printed.
-    site: String,
+    pub site: String,
     stderr: Receiver<String>,
 }
 
@@ -35,7 +35,7 @@ impl Up {
     }
 
     /// A request to the demo site: its host name, the daemon's address.
-    fn to_site(
+    pub fn to_site(
         &self,
         method: &str,
         path: &str,
@@ -56,7 +56,7 @@ impl Up {
         )
     }
 
-    fn own(&self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    pub fn own(&self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
         http(
             &self.addr,
             &format!(
@@ -67,9 +67,9 @@ impl Up {
         )
     }
 
-    fn post_form(&self, email: &str) -> u16 {
+    pub fn post_form(&self, email: &str) -> u16 {
         let body = format!(
-            "name=Test&email={}&message=Hi&_hp=",
+            "name=Test&email={}&company=Acme&message=Hi&_hp=",
             email.replace('@', "%40")
         );
         self.to_site(
@@ -89,7 +89,7 @@ impl Drop for Up {
     }
 }
 
-fn up(dir: &std::path::Path) -> Up {
+pub fn up(dir: &std::path::Path) -> Up {
     let mut child = funnel_for(dir)
         .args(["up", "--port", "0"])
         .current_dir(dir)

@@ -8,6 +8,7 @@ mod crm_cli;
 mod crm_merge;
 mod crm_segments;
 mod daemon;
+mod daemon_forms;
 mod db_cli;
 mod engine_actions;
 mod engine_cli;
