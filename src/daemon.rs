@@ -7,9 +7,11 @@
 //!
 //! - [`hosts`]: the set of live sites, found by the request's host.
 //! - [`health`]: health, readiness and Prometheus metrics.
+//! - [`hooks`]: inbound webhooks, signed and checked against replays.
 //! - [`reload`]: the file watcher and the validated swap of engine and sites.
 
 pub mod health;
+pub mod hooks;
 pub mod hosts;
 pub mod reload;
 
@@ -65,6 +67,8 @@ pub struct Daemon {
     gate: Arc<crate::web::gate::Gate>,
     sites: RwLock<Arc<hosts::Sites>>,
     pub metrics: health::Metrics,
+    /// Webhook signatures seen recently.
+    replays: hooks::ReplayCache,
     started: Instant,
 }
 
@@ -94,6 +98,7 @@ impl Daemon {
             gate,
             sites: RwLock::new(Arc::new(sites)),
             metrics: health::Metrics::default(),
+            replays: hooks::ReplayCache::default(),
             started: Instant::now(),
         }))
     }
@@ -132,10 +137,21 @@ impl Daemon {
     }
 
     /// The HTTP entry: a request for a site's host goes to that site's routes,
-    /// anything else to the daemon's own (health, metrics).
+    /// anything else to the daemon's own (health, metrics, webhooks).
     pub fn router(self: &Arc<Self>) -> axum::Router {
+        use axum::routing::{get, post};
         axum::Router::new()
-            .fallback(dispatch)
+            .route("/", get(health::index))
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .route("/metrics", get(health::metrics))
+            .route("/hooks/{*path}", post(hooks::receive))
+            .fallback(unknown_route)
+            .method_not_allowed_fallback(wrong_method)
+            .layer(axum::extract::DefaultBodyLimit::max(
+                crate::web::MAX_BODY_BYTES,
+            ))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), front))
             .with_state(self.clone())
     }
 
@@ -173,7 +189,13 @@ impl Daemon {
     }
 }
 
-async fn dispatch(State(d): State<Arc<Daemon>>, req: Request) -> Response {
+/// In front of every request: a site's host goes to the site, the rest on to
+/// the daemon's routes; every answer gets the security headers and is counted.
+async fn front(
+    State(d): State<Arc<Daemon>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
     let started = Instant::now();
     let sites = d.sites();
     let site = hosts::host_of(req.headers()).and_then(|h| sites.find(&h));
@@ -186,12 +208,29 @@ async fn dispatch(State(d): State<Arc<Daemon>>, req: Request) -> Response {
             };
             (route, response)
         }
-        None => health::own_route(&d, req).await,
+        None => {
+            let route = health::own_route(req.uri().path());
+            (route, next.run(req).await)
+        }
     };
     secure(response.headers_mut());
     d.metrics
         .observe(route, response.status(), started.elapsed());
     response
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Response {
+    not_found(format!(
+        "nothing at `{}` here; sites answer on their own host (see /)",
+        uri.path().chars().take(100).collect::<String>()
+    ))
+}
+
+async fn wrong_method(method: axum::http::Method) -> Response {
+    crate::web::json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed here"),
+    )
 }
 
 /// Headers every answer carries.

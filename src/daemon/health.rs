@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::http::{Method, StatusCode, header};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -104,40 +104,38 @@ pub fn site_route(path: &str) -> &'static str {
     }
 }
 
-/// Answers a request that is not for a site.
-pub async fn own_route(d: &Arc<Daemon>, req: Request) -> (&'static str, Response) {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return (
-            "other",
-            crate::web::json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET here"),
-        );
+/// The metrics route a request to the daemon's own host counts under.
+pub fn own_route(path: &str) -> &'static str {
+    match path {
+        "/" => "index",
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        p if p.starts_with("/hooks/") => "hook",
+        _ => "other",
     }
-    match req.uri().path() {
-        "/healthz" => (
-            "healthz",
-            axum::Json(json!({"status": "ok"})).into_response(),
-        ),
-        "/readyz" => ("readyz", ready(d).await),
-        "/metrics" => ("metrics", metrics(d).await),
-        "/" => {
-            let sites: Vec<_> = d
-                .sites()
-                .iter()
-                .map(|s| json!({"name": s.name, "url": format!("{}/", s.url)}))
-                .collect();
-            (
-                "index",
-                axum::Json(json!({ "sites": sites })).into_response(),
-            )
-        }
-        other => (
-            "other",
-            super::not_found(format!(
-                "nothing at `{}` here; sites answer on their own host (see /)",
-                other.chars().take(100).collect::<String>()
-            )),
-        ),
-    }
+}
+
+/// `/`: the live sites and where they are.
+pub async fn index(State(d): State<Arc<Daemon>>) -> Response {
+    let sites: Vec<_> = d
+        .sites()
+        .iter()
+        .map(|s| json!({"name": s.name, "url": format!("{}/", s.url)}))
+        .collect();
+    axum::Json(json!({ "sites": sites })).into_response()
+}
+
+pub async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+pub async fn readyz(State(d): State<Arc<Daemon>>) -> Response {
+    ready(&d).await
+}
+
+pub async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
+    render_metrics(&d).await
 }
 
 async fn ready(d: &Arc<Daemon>) -> Response {
@@ -157,7 +155,7 @@ async fn ready(d: &Arc<Daemon>) -> Response {
 /// The store's gauges: (executions by unfinished status, timers due, emails waiting).
 type Gauges = (Vec<(String, i64)>, i64, i64);
 
-async fn metrics(d: &Arc<Daemon>) -> Response {
+async fn render_metrics(d: &Arc<Daemon>) -> Response {
     let now = d.worker().now();
     let store = d.worker().store().clone();
     let gauges = store

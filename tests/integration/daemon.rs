@@ -90,9 +90,14 @@ impl Drop for Up {
 }
 
 pub fn up(dir: &std::path::Path) -> Up {
+    up_with_env(dir, &[])
+}
+
+pub fn up_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> Up {
     let mut child = funnel_for(dir)
         .args(["up", "--port", "0"])
         .current_dir(dir)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -9,6 +9,7 @@ mod crm_merge;
 mod crm_segments;
 mod daemon;
 mod daemon_forms;
+mod daemon_hooks;
 mod db_cli;
 mod engine_actions;
 mod engine_cli;
