@@ -28,6 +28,7 @@ mod segments;
 mod simulate;
 mod templates;
 mod test;
+mod tokens;
 mod up;
 mod validate;
 mod worker;
@@ -72,6 +73,8 @@ pub enum Command {
     Up(up::Args),
     /// The same process as `up`, for servers: bind address, sites on their domains.
     Daemon(daemon::Args),
+    /// API tokens for the daemon's /api, each with a role (owner, editor, viewer).
+    Tokens(tokens::Args),
     /// Check every file of a workspace and report all problems found.
     Validate(validate::Args),
     /// Write JSON Schema (draft-07) for the workspace file kinds.
@@ -155,6 +158,7 @@ pub fn main() -> ExitCode {
         Command::Preview(args) => preview::run(args, cli.color),
         Command::Up(args) => up::run(args, cli.color),
         Command::Daemon(args) => daemon::run(args, cli.color),
+        Command::Tokens(args) => tokens::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),
         Command::New(args) => new::run(args, cli.color),

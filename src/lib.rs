@@ -23,6 +23,7 @@
 //!   the workflows wired to them.
 //! - [`publish`]: sites to static files: pages from templates and components,
 //!   themed CSS, fingerprinted assets, sitemap, link checks.
+//! - [`access`]: API tokens and their roles (viewer, editor, owner), stored hashed.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -34,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod analytics;
 pub mod builtin;
 pub mod catalog;

@@ -1,0 +1,236 @@
+//! Who may do what through the daemon's API: tokens with a role (`viewer` reads,
+//! `editor` also writes contacts and proposes changes, `owner` also approves and
+//! manages tokens). A token's secret is random, shown once when it is made, and
+//! stored only as its SHA-256 hash (the secret has 256 bits of entropy, so a
+//! plain hash is enough: there is nothing to guess).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::store::db::{Db, OptionalRow, params};
+use crate::store::{StoreError, UnixMs};
+
+/// What a token may do; each role includes the ones before it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, Hash,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("a token named `{0}` exists already (revoke it first)")]
+    NameTaken(String),
+    #[error("no token named `{0}`")]
+    NoSuchToken(String),
+    #[error("a token's name is 1 to 64 letters, digits, `-`, `_`, `.` or `@`: `{0}`")]
+    BadName(String),
+    #[error("no random bytes from the system: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The prefix every secret starts with, so a leaked one is recognisable (secret
+/// scanners match on it).
+pub const SECRET_PREFIX: &str = "funnel_";
+
+/// A token as listed (never its secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct Token {
+    pub name: String,
+    pub role: Role,
+    /// The secret's first characters, to tell tokens apart.
+    pub prefix: String,
+    pub created_by: String,
+    pub created_at: UnixMs,
+    pub revoked_at: Option<UnixMs>,
+}
+
+/// Who a request's token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+}
+
+/// Makes a token; returns its secret, which is not stored and cannot be shown
+/// again.
+pub fn create(
+    db: Db<'_>,
+    name: &str,
+    role: Role,
+    created_by: &str,
+    now: UnixMs,
+) -> Result<String, AccessError> {
+    if !valid_name(name) {
+        return Err(AccessError::BadName(name.chars().take(80).collect()));
+    }
+    let taken: bool = db
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE name = ?1 AND revoked_at IS NULL)",
+        )?
+        .query_row(params![name], |r| r.get(0))?;
+    if taken {
+        return Err(AccessError::NameTaken(name.to_string()));
+    }
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| AccessError::Random(e.to_string()))?;
+    let secret = format!("{SECRET_PREFIX}{}", hex::encode(raw));
+    let prefix: String = secret.chars().take(SECRET_PREFIX.len() + 6).collect();
+    db.prepare_cached(
+        "INSERT INTO api_tokens (name, role, token_hash, prefix, created_by, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        name,
+        role.as_str(),
+        hash(&secret),
+        prefix,
+        created_by,
+        now
+    ])?;
+    Ok(secret)
+}
+
+/// Every token, newest first; revoked ones too when `all`.
+pub fn list(db: Db<'_>, all: bool) -> Result<Vec<Token>, AccessError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT name, role, prefix, created_by, created_at, revoked_at FROM api_tokens \
+         WHERE ?1 OR revoked_at IS NULL ORDER BY created_at DESC, id DESC",
+    )?;
+    let rows = stmt.query_map(params![all], |r| {
+        let role: String = r.get(1)?;
+        Ok(Token {
+            name: r.get(0)?,
+            role: Role::parse(&role).unwrap_or(Role::Viewer),
+            prefix: r.get(2)?,
+            created_by: r.get(3)?,
+            created_at: r.get(4)?,
+            revoked_at: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Revokes the live token named `name`: from now on it opens nothing.
+pub fn revoke(db: Db<'_>, name: &str, now: UnixMs) -> Result<(), AccessError> {
+    let n = db
+        .prepare_cached(
+            "UPDATE api_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+        )?
+        .execute(params![name, now])?;
+    if n == 0 {
+        return Err(AccessError::NoSuchToken(name.to_string()));
+    }
+    Ok(())
+}
+
+/// The live token whose secret is `presented`, if any.
+pub fn authenticate(db: Db<'_>, presented: &str) -> Result<Option<Principal>, AccessError> {
+    if !presented.starts_with(SECRET_PREFIX) || presented.len() > 200 {
+        return Ok(None);
+    }
+    let found: Option<(String, String)> = db
+        .prepare_cached(
+            "SELECT name, role FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
+        )?
+        .query_row(params![hash(presented)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(found.and_then(|(name, role)| {
+        Some(Principal {
+            name,
+            role: Role::parse(&role)?,
+        })
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_db::TestDb;
+
+    #[test]
+    fn tokens_open_by_their_secret_until_revoked() {
+        let store = TestDb::open();
+        let db = store.db();
+        let secret = create(db, "ci", Role::Editor, "ada@example.org", 1).expect("create");
+        assert!(secret.starts_with(SECRET_PREFIX) && secret.len() == SECRET_PREFIX.len() + 64);
+        assert_eq!(
+            authenticate(db, &secret).expect("auth"),
+            Some(Principal {
+                name: "ci".into(),
+                role: Role::Editor
+            })
+        );
+        assert_eq!(authenticate(db, "funnel_00").expect("auth"), None);
+        assert_eq!(authenticate(db, "Bearer x").expect("auth"), None);
+        assert!(matches!(
+            create(db, "ci", Role::Owner, "x", 2),
+            Err(AccessError::NameTaken(_))
+        ));
+        assert!(matches!(
+            create(db, "bad name", Role::Owner, "x", 2),
+            Err(AccessError::BadName(_))
+        ));
+        let stored: String = db
+            .query_row("SELECT token_hash FROM api_tokens", params![], |r| r.get(0))
+            .expect("row");
+        assert!(
+            !stored.contains(&secret[SECRET_PREFIX.len()..]),
+            "only a hash is kept"
+        );
+        revoke(db, "ci", 3).expect("revoke");
+        assert_eq!(authenticate(db, &secret).expect("auth"), None);
+        assert!(matches!(
+            revoke(db, "ci", 4),
+            Err(AccessError::NoSuchToken(_))
+        ));
+        // The name is free again; the list shows live tokens unless asked for all.
+        create(db, "ci", Role::Viewer, "x", 5).expect("again");
+        assert_eq!(list(db, false).expect("list").len(), 1);
+        assert_eq!(list(db, true).expect("list").len(), 2);
+        assert!(Role::Owner > Role::Editor && Role::Editor > Role::Viewer);
+    }
+}
