@@ -6,10 +6,12 @@
 //! and never replaces what runs. `funnel up` and `funnel daemon` start it.
 //!
 //! - [`hosts`]: the set of live sites, found by the request's host.
+//! - [`api`]: the REST API under `/api`, its roles and its OpenAPI document.
 //! - [`health`]: health, readiness and Prometheus metrics.
 //! - [`hooks`]: inbound webhooks, signed and checked against replays.
 //! - [`reload`]: the file watcher and the validated swap of engine and sites.
 
+pub mod api;
 pub mod health;
 pub mod hooks;
 pub mod hosts;
@@ -65,6 +67,8 @@ pub struct Daemon {
     /// Client addresses and rate limits, kept across reloads (a reload does not
     /// reset anyone's rate).
     gate: Arc<crate::web::gate::Gate>,
+    /// The running (validated) workspace, swapped whole on reload.
+    ws: RwLock<Arc<Workspace>>,
     sites: RwLock<Arc<hosts::Sites>>,
     pub metrics: health::Metrics,
     /// Webhook signatures seen recently.
@@ -77,7 +81,7 @@ impl Daemon {
     /// `store` running `engine`, and registers the workspace's workflows as the
     /// store's active set.
     pub async fn new(
-        ws: &Workspace,
+        ws: Arc<Workspace>,
         store: Store,
         engine: Arc<Engine>,
         addr: SocketAddr,
@@ -88,7 +92,7 @@ impl Daemon {
             crate::web::gate::Gate::from_config(ws.config.as_ref().map(|c| &c.value))
                 .map_err(|e| DaemonError::Config(format!("funnel.yaml daemon: {e}")))?,
         );
-        let sites = hosts::Sites::build(ws, &worker, &gate, addr.port(), addressing)?;
+        let sites = hosts::Sites::build(&ws, &worker, &gate, addr.port(), addressing)?;
         worker.prepare(worker.now()).await?;
         Ok(Arc::new(Daemon {
             root: ws.root.clone(),
@@ -96,6 +100,7 @@ impl Daemon {
             addressing,
             worker,
             gate,
+            ws: RwLock::new(ws),
             sites: RwLock::new(Arc::new(sites)),
             metrics: health::Metrics::default(),
             replays: hooks::ReplayCache::default(),
@@ -105,6 +110,14 @@ impl Daemon {
 
     pub fn worker(&self) -> &Worker {
         &self.worker
+    }
+
+    /// The workspace running now.
+    pub fn workspace(&self) -> Arc<Workspace> {
+        match self.ws.read() {
+            Ok(w) => w.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The sites served now.
@@ -119,10 +132,10 @@ impl Daemon {
     /// first, so a site that fails to build leaves everything as it was; then its
     /// engine, whose workflows become the store's active set. Executions in flight
     /// keep the versions they started on.
-    pub async fn reload(&self, ws: &Workspace) -> Result<(), DaemonError> {
-        let engine = Arc::new(Engine::from_workspace(ws)?);
+    pub async fn reload(&self, ws: Workspace) -> Result<(), DaemonError> {
+        let engine = Arc::new(Engine::from_workspace(&ws)?);
         let sites = hosts::Sites::build(
-            ws,
+            &ws,
             &self.worker,
             &self.gate,
             self.addr.port(),
@@ -132,6 +145,10 @@ impl Daemon {
         match self.sites.write() {
             Ok(mut s) => *s = Arc::new(sites),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(sites),
+        }
+        match self.ws.write() {
+            Ok(mut w) => *w = Arc::new(ws),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(ws),
         }
         Ok(())
     }
@@ -146,6 +163,7 @@ impl Daemon {
             .route("/readyz", get(health::readyz))
             .route("/metrics", get(health::metrics))
             .route("/hooks/{*path}", post(hooks::receive))
+            .merge(api::router(self))
             .fallback(unknown_route)
             .method_not_allowed_fallback(wrong_method)
             .layer(axum::extract::DefaultBodyLimit::max(

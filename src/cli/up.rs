@@ -71,7 +71,7 @@ pub(super) fn serve(
             .with_context(|| format!("cannot listen on {bind}"))?;
         let addr = listener.local_addr()?;
         super::activity::warn_unset_secrets(&ws);
-        let daemon = Daemon::new(&ws, store, engine, addr, addressing).await?;
+        let daemon = Daemon::new(Arc::new(ws), store, engine, addr, addressing).await?;
         let _printing = friendly.then(|| super::activity::print_notes(daemon.worker()));
         let _watcher = if watch {
             Some(reload::watch(

@@ -43,7 +43,7 @@ pub async fn reload_once(daemon: &Daemon) -> Result<Outcome, DaemonError> {
             |p| ws.text_of(p),
         )));
     }
-    daemon.reload(&report.workspace).await?;
+    daemon.reload(report.workspace).await?;
     Ok(Outcome::Applied)
 }
 

@@ -8,6 +8,7 @@ mod crm_cli;
 mod crm_merge;
 mod crm_segments;
 mod daemon;
+mod daemon_api;
 mod daemon_forms;
 mod daemon_hooks;
 mod db_cli;

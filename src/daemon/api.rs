@@ -1,0 +1,417 @@
+//! The REST API under `/api` on the daemon's own host: the seed's route groups
+//! (templates, components, workflows, crm, automation, analytics, ai), each
+//! route with the role it needs. [`routes`] is the one table: the router is
+//! built from it and so is the OpenAPI 3.1 document at `/api/openapi.json`, so a
+//! route cannot exist undocumented.
+//!
+//! Every answer is JSON; errors are `{"error": {"code", "message", "field"?}}`.
+//! A request names its token as `Authorization: Bearer <secret>`: none or an
+//! unknown one is 401, a role too small 403.
+
+mod automation;
+mod catalog;
+mod crm;
+mod insight;
+pub mod openapi;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use serde::de::DeserializeOwned;
+
+use super::Daemon;
+use crate::access::{self, Principal, Role};
+use crate::web::{field_error, json_error};
+
+/// One route of the API.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: Method,
+    /// The path, with `{name}` parameters (axum's and OpenAPI's syntax alike).
+    pub path: &'static str,
+    /// The role it needs; `None` for the few public ones.
+    pub role: Option<Role>,
+    /// The seed's route group (`crm`, `automation`, …).
+    pub group: &'static str,
+    pub summary: &'static str,
+    /// Whether it takes a JSON body.
+    pub body: bool,
+}
+
+type Handler = MethodRouter<Arc<Daemon>>;
+
+fn route(
+    method: Method,
+    path: &'static str,
+    role: Option<Role>,
+    group: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> (Route, Handler) {
+    let body = method == Method::POST || method == Method::PUT || method == Method::PATCH;
+    (
+        Route {
+            method,
+            path,
+            role,
+            group,
+            summary,
+            body,
+        },
+        handler,
+    )
+}
+
+/// Every route of the API with its handler.
+pub fn routes() -> Vec<(Route, Handler)> {
+    use axum::routing::{get, post};
+    use {Method as M, Role as R};
+    vec![
+        route(
+            M::GET,
+            "/api/openapi.json",
+            None,
+            "meta",
+            "This document",
+            get(openapi::serve),
+        ),
+        route(
+            M::GET,
+            "/api/templates",
+            Some(R::Viewer),
+            "templates",
+            "Site templates, filtered by category or search, at most `limit`",
+            get(catalog::templates),
+        ),
+        route(
+            M::GET,
+            "/api/templates/{id}",
+            Some(R::Viewer),
+            "templates",
+            "One template: its variables, pages and components",
+            get(catalog::template),
+        ),
+        route(
+            M::GET,
+            "/api/templates/{id}/components",
+            Some(R::Viewer),
+            "templates",
+            "The component instances of a template's pages",
+            get(catalog::template_components),
+        ),
+        route(
+            M::GET,
+            "/api/components",
+            Some(R::Viewer),
+            "components",
+            "The component library",
+            get(catalog::components),
+        ),
+        route(
+            M::GET,
+            "/api/components/{id}/workflows",
+            Some(R::Viewer),
+            "components",
+            "The workflows wired to a component's events",
+            get(catalog::component_workflows),
+        ),
+        route(
+            M::GET,
+            "/api/workflows",
+            Some(R::Viewer),
+            "workflows",
+            "The running workflows and their triggers",
+            get(automation::workflows),
+        ),
+        route(
+            M::GET,
+            "/api/workflows/{id}/analytics",
+            Some(R::Viewer),
+            "workflows",
+            "A workflow's execution statistics",
+            get(automation::workflow_analytics),
+        ),
+        route(
+            M::POST,
+            "/api/workflows/{id}/execute",
+            Some(R::Editor),
+            "workflows",
+            "Start a workflow with `trigger_data`",
+            post(automation::execute),
+        ),
+        route(
+            M::GET,
+            "/api/automation/executions",
+            Some(R::Viewer),
+            "automation",
+            "The newest executions, by workflow and status",
+            get(automation::executions),
+        ),
+        route(
+            M::GET,
+            "/api/automation/executions/{id}",
+            Some(R::Viewer),
+            "automation",
+            "One execution with its steps",
+            get(automation::execution),
+        ),
+        route(
+            M::POST,
+            "/api/automation/executions/{id}/retry",
+            Some(R::Editor),
+            "automation",
+            "Retry a failed execution from its failed step",
+            post(automation::retry),
+        ),
+        route(
+            M::POST,
+            "/api/automation/executions/{id}/cancel",
+            Some(R::Editor),
+            "automation",
+            "Cancel a waiting or running execution",
+            post(automation::cancel),
+        ),
+        route(
+            M::GET,
+            "/api/crm/contacts",
+            Some(R::Viewer),
+            "crm",
+            "Contacts, optionally of one `segment`, in pages (`after`, `limit`)",
+            get(crm::contacts),
+        ),
+        route(
+            M::POST,
+            "/api/crm/contacts",
+            Some(R::Editor),
+            "crm",
+            "Create or update a contact by email",
+            post(crm::upsert),
+        ),
+        route(
+            M::GET,
+            "/api/crm/contacts/{id}",
+            Some(R::Viewer),
+            "crm",
+            "One contact with fields, tags, lists, score and timeline",
+            get(crm::contact),
+        ),
+        route(
+            M::POST,
+            "/api/crm/contacts/{id}/activities",
+            Some(R::Editor),
+            "crm",
+            "Record an activity on a contact's timeline",
+            post(crm::activity),
+        ),
+        route(
+            M::GET,
+            "/api/analytics/sites/{site}",
+            Some(R::Viewer),
+            "analytics",
+            "A site's visitors, views, conversions and components",
+            get(insight::site),
+        ),
+        route(
+            M::POST,
+            "/api/ai/suggest-workflows",
+            Some(R::Editor),
+            "ai",
+            "Workflow suggestions for a component (not available yet: 501)",
+            post(insight::suggest),
+        ),
+        route(
+            M::GET,
+            "/api/tokens",
+            Some(R::Owner),
+            "access",
+            "The API tokens (never their secrets)",
+            get(crm::tokens),
+        ),
+    ]
+}
+
+/// The `/api` routes, each behind its role check.
+pub fn router(d: &Arc<Daemon>) -> axum::Router<Arc<Daemon>> {
+    let mut r = axum::Router::new();
+    for (meta, handler) in routes() {
+        let guarded = handler.route_layer(axum::middleware::from_fn_with_state(
+            (d.clone(), meta.role),
+            require,
+        ));
+        r = r.route(meta.path, guarded);
+    }
+    r
+}
+
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+async fn require(
+    State((d, role)): State<(Arc<Daemon>, Option<Role>)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(needed) = role else {
+        return next.run(req).await;
+    };
+    let Some(token) = bearer(req.headers()) else {
+        return unauthorized("this needs a token: `Authorization: Bearer <secret>`");
+    };
+    let found = d
+        .worker()
+        .store()
+        .read_async(move |db| {
+            access::authenticate(db, &token)
+                .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))
+        })
+        .await;
+    let principal = match found {
+        Ok(Some(p)) => p,
+        Ok(None) => return unauthorized("the token is unknown or revoked"),
+        Err(e) => {
+            tracing::error!(error = %e, "token check failed");
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer");
+        }
+    };
+    if principal.role < needed {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this needs the {needed} role; token `{}` is a {}",
+                principal.name, principal.role
+            ),
+        );
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut r = json_error(StatusCode::UNAUTHORIZED, message);
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// An API error: a status, a message and optionally the field at fault.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn field(status: StatusCode, field: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// A store or engine failure: logged in full, answered without details.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "API request failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request could not be completed; try again",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self.field {
+            Some(f) => field_error(self.status, self.message, f),
+            None => json_error(self.status, self.message),
+        }
+    }
+}
+
+pub type ApiResult = Result<Response, ApiError>;
+
+/// A JSON body of type `T`: `application/json`, no Content-Encoding, valid
+/// UTF-8 and JSON, the right shape; else a 4xx naming what is wrong.
+pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING)
+        && !enc.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body without Content-Encoding",
+        ));
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body is application/json",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let status = if inner.is_syntax() || inner.is_eof() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        // serde names a missing or unknown field in its message, at the parent's path.
+        let message = inner.to_string();
+        let named = ["missing field `", "unknown field `"]
+            .iter()
+            .find_map(|p| message.strip_prefix(p)?.split('`').next());
+        if let Some(field) = named {
+            let full = if path == "." {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+            ApiError::field(status, &full, format!("the body: {message}"))
+        } else if path == "." {
+            ApiError::new(status, format!("the body: {inner}"))
+        } else {
+            ApiError::field(status, &path, format!("`{path}`: {inner}"))
+        }
+    })
+}
+
+/// A query string as `T`, or a 400 naming the problem.
+pub fn query<T: DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(uri.query().unwrap_or(""))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("the query string: {e}")))
+}
+
+/// The actor a change is recorded under.
+pub fn actor(p: &Principal) -> String {
+    format!("token:{}", p.name)
+}

@@ -1,0 +1,243 @@
+//! The daemon's `/api`: every route of its OpenAPI document walked with no token
+//! and with a viewer's, an editor's and an owner's, each answer checked against
+//! the role the route needs; then the seed's shapes on a few routes.
+
+use serde_json::{Value as Json, json};
+
+use crate::daemon::{Up, up};
+use crate::http_client::http;
+use crate::support::{demo, run};
+
+fn token(d: &std::path::Path, name: &str, role: &str) -> String {
+    let out = run(&["tokens", "create", "--name", name, "--role", role], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn api(u: &Up, method: &str, path: &str, token: Option<&str>, body: Option<&Json>) -> (u16, Json) {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let text = body.map(Json::to_string).unwrap_or_default();
+    let kind = if body.is_some() {
+        "Content-Type: application/json\r\n"
+    } else {
+        ""
+    };
+    let (status, _, raw) = http(
+        &u.addr,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}{kind}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            u.addr,
+            text.len()
+        ),
+        text.as_bytes(),
+    );
+    let doc = serde_json::from_slice(&raw).unwrap_or_else(|e| {
+        panic!(
+            "{method} {path}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&raw)
+        )
+    });
+    (status, doc)
+}
+
+const RANK: [&str; 3] = ["viewer", "editor", "owner"];
+
+#[test]
+fn every_api_route_answers_by_role() {
+    let dir = demo();
+    let d = dir.path();
+    let viewer = token(d, "vera", "viewer");
+    let editor = token(d, "ed", "editor");
+    let owner = token(d, "olga", "owner");
+    let u = up(d);
+    // Something to point at: a contact (through a form) and its execution.
+    assert_eq!(u.post_form("seed@example.org"), 303);
+    let (_, list) = api(&u, "GET", "/api/automation/executions", Some(&viewer), None);
+    let execution = list["executions"][0]["id"]
+        .as_str()
+        .expect("an execution")
+        .to_string();
+
+    let (status, doc) = api(&u, "GET", "/api/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 15, "{}", paths.len());
+    let fill = |path: &str| {
+        path.replace("{id}/components", "saas-launch/components")
+            .replace("/api/templates/{id}", "/api/templates/saas-launch")
+            .replace("/api/components/{id}", "/api/components/contact-form")
+            .replace(
+                "/api/workflows/{id}",
+                "/api/workflows/contact-form-follow-up",
+            )
+            .replace(
+                "/api/automation/executions/{id}",
+                &format!("/api/automation/executions/{execution}"),
+            )
+            .replace(
+                "/api/crm/contacts/{id}",
+                "/api/crm/contacts/seed@example.org",
+            )
+            .replace("{site}", "demo")
+    };
+    let body_for = |path: &str| -> Json {
+        if path.ends_with("/execute") {
+            json!({"trigger_data": {"site": "demo", "component": "contact-form", "fields": {"email": "run@example.org", "name": "Run", "company": "Acme", "message": "Hi"}}})
+        } else if path.ends_with("/activities") {
+            json!({"type": "call", "data": {"subject": "Intro call"}})
+        } else if path == "/api/crm/contacts" {
+            json!({"email": "api@example.org", "name": "Api", "custom_fields": {"company": "Acme"}})
+        } else if path.contains("suggest") {
+            json!({"component_type": "contact_form"})
+        } else {
+            json!({})
+        }
+    };
+    let mut walked = 0;
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().expect("operations") {
+            let method = method.to_ascii_uppercase();
+            let url = fill(path);
+            assert!(!url.contains('{'), "no value for a parameter of {path}");
+            let body = (method == "POST").then(|| body_for(path));
+            let needed = op["x-funnel-role"].as_str();
+            // No token.
+            let (status, answer) = api(&u, &method, &url, None, body.as_ref());
+            match needed {
+                Some(_) => {
+                    assert_eq!(status, 401, "{method} {url} without a token: {answer}");
+                    assert_eq!(answer["error"]["code"], "unauthorized");
+                }
+                None => assert!(status < 400, "{method} {url} is public: {status} {answer}"),
+            }
+            // Each role.
+            for (rank, secret) in [&viewer, &editor, &owner].into_iter().enumerate() {
+                let (status, answer) = api(&u, &method, &url, Some(secret), body.as_ref());
+                let allowed = needed
+                    .is_none_or(|n| RANK.iter().position(|r| *r == n).is_some_and(|p| rank >= p));
+                if allowed {
+                    assert!(
+                        status != 401
+                            && status != 403
+                            && status != 404
+                            && (status < 500 || status == 501),
+                        "{method} {url} as {}: {status} {answer}",
+                        RANK[rank]
+                    );
+                } else {
+                    assert_eq!(status, 403, "{method} {url} as {}: {answer}", RANK[rank]);
+                    assert!(
+                        answer["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains(needed.unwrap_or("")))
+                    );
+                }
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked >= 20, "{walked} operations walked");
+    // A revoked token opens nothing; an unknown route is a JSON 404.
+    let out = run(&["tokens", "revoke", "vera"], d);
+    assert!(out.status.success());
+    assert_eq!(api(&u, "GET", "/api/workflows", Some(&viewer), None).0, 401);
+    let (status, answer) = api(&u, "GET", "/api/undocumented", Some(&owner), None);
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
+#[test]
+fn the_seed_s_contact_routes_keep_their_shapes() {
+    let dir = demo();
+    let d = dir.path();
+    let editor = token(d, "ed", "editor");
+    let u = up(d);
+    let (status, created) = api(
+        &u,
+        "POST",
+        "/api/crm/contacts",
+        Some(&editor),
+        Some(&json!({
+            "email": "User@Example.com",
+            "name": "John Doe",
+            "source_component": "contact-form-1",
+            "custom_fields": {"company": "Acme Corp", "phone": "+1234567890"}
+        })),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["contact"]["email"], "user@example.com");
+    let uid = created["contact"]["uid"].as_str().expect("uid").to_string();
+    // The same email again updates the one contact.
+    let (status, again) = api(
+        &u,
+        "POST",
+        "/api/crm/contacts",
+        Some(&editor),
+        Some(&json!({"email": "user@example.com", "name": "John D."})),
+    );
+    assert_eq!((status, again["created"].as_bool()), (200, Some(false)));
+    let (status, _) = api(
+        &u,
+        "POST",
+        &format!("/api/crm/contacts/{uid}/activities"),
+        Some(&editor),
+        Some(
+            &json!({"type": "page_view", "data": {"page": "/pricing", "duration": 45, "timestamp": "2024-01-01T10:30:00Z"}}),
+        ),
+    );
+    assert_eq!(status, 201);
+    let (status, shown) = api(
+        &u,
+        "GET",
+        &format!("/api/crm/contacts/{uid}"),
+        Some(&editor),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(shown["contact"]["name"], "John D.");
+    assert!(
+        shown["timeline"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|a| a["type"] == "page_view")),
+        "{shown}"
+    );
+    let (status, page) = api(&u, "GET", "/api/crm/contacts?limit=1", Some(&editor), None);
+    assert_eq!(status, 200);
+    assert_eq!(page["contacts"].as_array().map(Vec::len), Some(1));
+    // Bad input: each a JSON 4xx naming the field.
+    let bad = [
+        (json!({"name": "no email"}), 422, "email"),
+        (json!({"email": "not-an-address"}), 422, "email"),
+        (json!({"email": "a@example.org", "unknown": 1}), 422, ""),
+        (json!({"email": 5}), 422, "email"),
+    ];
+    for (body, want, field) in bad {
+        let (status, answer) = api(&u, "POST", "/api/crm/contacts", Some(&editor), Some(&body));
+        assert_eq!(status, want, "{body} → {answer}");
+        if !field.is_empty() {
+            assert_eq!(answer["error"]["field"], field, "{answer}");
+        }
+    }
+    let (status, answer) = api(
+        &u,
+        "GET",
+        "/api/crm/contacts?segment=nope",
+        Some(&editor),
+        None,
+    );
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (404, Some("segment"))
+    );
+    let (status, _) = api(&u, "GET", "/api/crm/contacts?limit=-1", Some(&editor), None);
+    assert_eq!(status, 400);
+}
