@@ -217,6 +217,11 @@ async fn front(
     let started = Instant::now();
     let sites = d.sites();
     let site = hosts::host_of(req.headers()).and_then(|h| sites.find(&h));
+    // A page request may get the site's HTML 404; anything else a program sends
+    // gets its errors as JSON, whichever layer made them.
+    let page_request = (req.method() == axum::http::Method::GET
+        || req.method() == axum::http::Method::HEAD)
+        && site.is_some();
     let (route, mut response) = match site {
         Some(site) => {
             let route = health::site_route(req.uri().path());
@@ -231,10 +236,42 @@ async fn front(
             (route, next.run(req).await)
         }
     };
+    if !page_request {
+        response = json_errors(response).await;
+    }
     secure(response.headers_mut());
     d.metrics
         .observe(route, response.status(), started.elapsed());
     response
+}
+
+/// An error answer that is not JSON (a body-size limit, a method the router does
+/// not take) rewritten as the JSON error of its status, its text as the message.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut r = crate::web::json_error(status, message);
+    if let Some(v) = retry_after {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> Response {

@@ -22,6 +22,14 @@ pub async fn beacon(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(enc) = headers.get(axum::http::header::CONTENT_ENCODING)
+        && !enc.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a beacon is sent without Content-Encoding",
+        );
+    }
     let b = match Beacon::parse(&body) {
         Ok(b) => b,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),

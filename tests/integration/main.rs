@@ -11,6 +11,7 @@ mod daemon;
 mod daemon_api;
 mod daemon_forms;
 mod daemon_hooks;
+mod daemon_hostile;
 mod db_cli;
 mod engine_actions;
 mod engine_cli;
