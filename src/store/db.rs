@@ -656,15 +656,27 @@ impl ToSql for PgParam<'_> {
             Value::Text(t) => match *ty {
                 Type::JSONB => {
                     out.put_u8(1);
-                    out.put_slice(t.as_bytes());
+                    // JSONB refuses the NUL character (`\u0000`) that JSON allows.
+                    if t.contains("\\u0000") {
+                        out.put_slice(t.replace("\\u0000", "\\ufffd").as_bytes());
+                    } else {
+                        out.put_slice(t.as_bytes());
+                    }
                     Ok(IsNull::No)
                 }
                 Type::INT8 => t.parse::<i64>().map_err(|_| mismatch())?.to_sql(ty, out),
                 Type::FLOAT8 => t.parse::<f64>().map_err(|_| mismatch())?.to_sql(ty, out),
                 Type::BYTEA => t.as_bytes().to_sql(ty, out),
-                // TEXT, VARCHAR, NAME, JSON and the rest take the text as it is.
+                // TEXT, VARCHAR, NAME, JSON and the rest take the text as it is,
+                // but for NUL, which PostgreSQL's text cannot hold: it becomes
+                // U+FFFD, so a value with one is stored (or looked up) instead of
+                // failing the whole statement.
                 _ => {
-                    out.put_slice(t.as_bytes());
+                    if t.contains('\0') {
+                        out.put_slice(t.replace('\0', "\u{fffd}").as_bytes());
+                    } else {
+                        out.put_slice(t.as_bytes());
+                    }
                     Ok(IsNull::No)
                 }
             },
@@ -963,6 +975,28 @@ mod tests {
             r.get::<i64>(0)
         });
         assert!(matches!(wrong, Err(StoreError::Decode(_))), "{wrong:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_nul_character_is_stored_on_either_backend() -> Result<(), StoreError> {
+        let store = super::super::test_db::TestDb::open();
+        let db = store.db();
+        db.execute_batch(db.pick(
+            "CREATE TABLE n (s TEXT, j TEXT)",
+            "CREATE TABLE n (s TEXT, j JSONB)",
+        ))?;
+        let doc = serde_json::json!({"field": "a\u{0}b"});
+        db.execute("INSERT INTO n VALUES (?1, ?2)", params!["x\u{0}y", doc])?;
+        let (s, j): (String, serde_json::Value) =
+            db.query_row("SELECT s, j FROM n", params![], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        assert!(
+            s.starts_with('x') && s.ends_with('y') && s.chars().count() == 3,
+            "{s:?}"
+        );
+        assert_eq!(j["field"].as_str().map(|t| t.chars().count()), Some(3));
         Ok(())
     }
 }

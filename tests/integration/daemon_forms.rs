@@ -112,7 +112,7 @@ fn form_posts_are_checked_before_anything_is_stored() {
             "Content-Type: application/json\r\nAccept: application/json\r\n{}",
             xff("198.51.100.14")
         ),
-        r#"{"email": "json@example.org", "name": "Ada", "company": "Acme", "message": "Hi", "seats": 5}"#,
+        r#"{"email": "json@example.org", "name": "Ada", "company": "Acme", "message": "Hi\u0000there", "seats": 5}"#,
     );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let ok: serde_json::Value = serde_json::from_slice(&body).expect("json");

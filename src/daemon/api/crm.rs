@@ -124,7 +124,9 @@ pub struct NewContactBody {
 pub async fn upsert(State(d): State<Arc<Daemon>>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let b: NewContactBody = json_body(&headers, &body)?;
     if !crate::validate::values::is_email(&crate::store::ops::normalize_email(&b.email)) {
-        return Err(crm_error(CrmError::BadEmail(b.email.chars().take(200).collect())));
+        return Err(crm_error(CrmError::BadEmail(
+            b.email.chars().take(200).collect(),
+        )));
     }
     let u = contact::Upsert {
         contact: NewContact {
