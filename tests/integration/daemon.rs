@@ -12,7 +12,7 @@ use crate::http_client::{header, http};
 use crate::support::{demo, funnel_for, json_out};
 
 pub struct Up {
-    child: Child,
+    pub child: Child,
     /// The daemon's address (127.0.0.1:port).
     pub addr: String,
     /// The demo site's URL as printed.

@@ -9,6 +9,7 @@ mod crm_merge;
 mod crm_segments;
 mod daemon;
 mod daemon_api;
+mod daemon_crash;
 mod daemon_forms;
 mod daemon_hooks;
 mod daemon_hostile;
