@@ -63,10 +63,10 @@ fn posts_acknowledged_before_a_sigkill_survive_and_run_once() {
             std::thread::spawn(move || {
                 let mut i = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    if let Some(e) = post(&addr, &host, &format!("t{t}-{i}@load.example")) {
-                        if let Ok(mut a) = acked.lock() {
-                            a.push(e);
-                        }
+                    if let Some(e) = post(&addr, &host, &format!("t{t}-{i}@load.example"))
+                        && let Ok(mut a) = acked.lock()
+                    {
+                        a.push(e);
                     }
                     i += 1;
                 }
