@@ -24,6 +24,7 @@
 //! - [`publish`]: sites to static files: pages from templates and components,
 //!   themed CSS, fingerprinted assets, sitemap, link checks.
 //! - [`access`]: API tokens and their roles (viewer, editor, owner), stored hashed.
+//! - [`proposals`]: changes through the API as validated commits on git branches, merged on approval.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -46,6 +47,7 @@ pub mod diagnostic;
 pub mod email;
 pub mod engine;
 pub mod model;
+pub mod proposals;
 pub mod publish;
 pub mod rng;
 pub mod scaffold;

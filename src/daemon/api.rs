@@ -13,6 +13,7 @@ mod catalog;
 mod crm;
 mod insight;
 pub mod openapi;
+mod proposals;
 
 use std::sync::Arc;
 
@@ -129,6 +130,22 @@ pub fn routes() -> Vec<(Route, Handler)> {
             get(automation::workflows),
         ),
         route(
+            M::POST,
+            "/api/workflows",
+            Some(R::Editor),
+            "workflows",
+            "Propose a new workflow (`id` and `workflow` or `yaml`): a validated commit on a branch, live once an owner approves",
+            post(proposals::create_workflow),
+        ),
+        route(
+            M::PUT,
+            "/api/workflows/{id}",
+            Some(R::Editor),
+            "workflows",
+            "Propose a change to a workflow (`workflow` or `yaml`)",
+            axum::routing::put(proposals::update_workflow),
+        ),
+        route(
             M::GET,
             "/api/workflows/{id}/analytics",
             Some(R::Viewer),
@@ -223,6 +240,46 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "ai",
             "Workflow suggestions for a component (not available yet: 501)",
             post(insight::suggest),
+        ),
+        route(
+            M::GET,
+            "/api/proposals",
+            Some(R::Viewer),
+            "proposals",
+            "Open proposals (`all=true`: decided ones too)",
+            get(proposals::list),
+        ),
+        route(
+            M::POST,
+            "/api/proposals",
+            Some(R::Editor),
+            "proposals",
+            "Propose changes to workspace files (`title`, `files`: path to content or null)",
+            post(proposals::create),
+        ),
+        route(
+            M::GET,
+            "/api/proposals/{id}",
+            Some(R::Viewer),
+            "proposals",
+            "One proposal",
+            get(proposals::show),
+        ),
+        route(
+            M::POST,
+            "/api/proposals/{id}/approve",
+            Some(R::Owner),
+            "proposals",
+            "Merge a proposal's branch; the change goes live",
+            post(proposals::approve),
+        ),
+        route(
+            M::POST,
+            "/api/proposals/{id}/reject",
+            Some(R::Owner),
+            "proposals",
+            "Reject a proposal",
+            post(proposals::reject),
         ),
         route(
             M::GET,

@@ -6,7 +6,7 @@ use serde_json::{Value as Json, json};
 
 use crate::daemon::{Up, up};
 use crate::http_client::http;
-use crate::support::{demo, run};
+use crate::support::{demo, git_init, run};
 
 fn token(d: &std::path::Path, name: &str, role: &str) -> String {
     let out = run(&["tokens", "create", "--name", name, "--role", role], d);
@@ -52,6 +52,7 @@ const RANK: [&str; 3] = ["viewer", "editor", "owner"];
 fn every_api_route_answers_by_role() {
     let dir = demo();
     let d = dir.path();
+    git_init(d);
     let viewer = token(d, "vera", "viewer");
     let editor = token(d, "ed", "editor");
     let owner = token(d, "olga", "owner");
@@ -63,6 +64,20 @@ fn every_api_route_answers_by_role() {
         .as_str()
         .expect("an execution")
         .to_string();
+
+    // And a proposal (a no-op change of a workflow's file).
+    let text = std::fs::read_to_string(d.join("workflows/welcome-drip.yaml")).expect("read");
+    let (status, made) = api(
+        &u,
+        "POST",
+        "/api/proposals",
+        Some(&editor),
+        Some(
+            &json!({"title": "Reword", "files": {"workflows/welcome-drip.yaml": format!("{text}\n")}}),
+        ),
+    );
+    assert_eq!(status, 201, "{made}");
+    let proposal = made["proposal"]["id"].as_str().expect("id").to_string();
 
     let (status, doc) = api(&u, "GET", "/api/openapi.json", None, None);
     assert_eq!(status, 200);
@@ -85,6 +100,7 @@ fn every_api_route_answers_by_role() {
                 "/api/crm/contacts/{id}",
                 "/api/crm/contacts/seed@example.org",
             )
+            .replace("/api/proposals/{id}", &format!("/api/proposals/{proposal}"))
             .replace("{site}", "demo")
     };
     let body_for = |path: &str| -> Json {

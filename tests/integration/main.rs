@@ -13,6 +13,7 @@ mod daemon_crash;
 mod daemon_forms;
 mod daemon_hooks;
 mod daemon_hostile;
+mod daemon_proposals;
 mod db_cli;
 mod engine_actions;
 mod engine_cli;

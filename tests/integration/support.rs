@@ -128,3 +128,28 @@ pub fn json_out(args: &[&str], cwd: &Path) -> serde_json::Value {
         )
     })
 }
+
+/// Makes `dir` a git repository with everything in it committed.
+pub fn git_init(dir: &Path) {
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.org")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.org")
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join(".gitignore"), ".funnel/\n").expect("gitignore");
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "workspace"]);
+}

@@ -1,0 +1,207 @@
+//! Proposals through the API on a real daemon and a real git repository: an
+//! editor's workflow change becomes a commit on `funnel/proposals/<id>` while the
+//! working tree stays as it was, a change that does not validate is refused with
+//! its diagnostics, and the change goes live only once an owner approves it.
+
+use serde_json::{Value as Json, json};
+
+use crate::daemon::{Up, up};
+use crate::http_client::http;
+use crate::support::{demo, git_init, run};
+
+fn token(d: &std::path::Path, name: &str, role: &str) -> String {
+    let out = run(&["tokens", "create", "--name", name, "--role", role], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn api(u: &Up, method: &str, path: &str, token: &str, body: Option<&Json>) -> (u16, Json) {
+    let text = body.map(Json::to_string).unwrap_or_default();
+    let (status, _, raw) = http(
+        &u.addr,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            u.addr,
+            text.len()
+        ),
+        text.as_bytes(),
+    );
+    (status, serde_json::from_slice(&raw).unwrap_or(Json::Null))
+}
+
+fn git(d: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(d)
+        .output()
+        .expect("git");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn tags(d: &std::path::Path, email: &str) -> Vec<String> {
+    crate::backend::column(
+        d,
+        &format!(
+            "SELECT t.tag FROM contact_tags t JOIN contacts c ON c.id = t.contact_id WHERE c.email = '{email}' ORDER BY 1"
+        ),
+    )
+}
+
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    (0..100).any(|_| {
+        let ok = f();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ok
+    })
+}
+
+#[test]
+fn an_editor_proposes_and_only_an_owner_s_approval_makes_it_live() {
+    let dir = demo();
+    let d = dir.path();
+    git_init(d);
+    let editor = token(d, "ed", "editor");
+    let owner = token(d, "olga", "owner");
+    let u = up(d);
+    let path = "workflows/contact-form-follow-up.yaml";
+    let original = std::fs::read_to_string(d.join(path)).expect("read");
+    let changed = original.replace(
+        "tags: [contact-form, inbound]",
+        "tags: [contact-form, inbound, proposed]",
+    );
+    assert_ne!(changed, original);
+
+    // A change that does not validate: 422 with diagnostics, nothing committed.
+    let broken = changed.replace("type: upsert_contact", "type: upsert_contacts");
+    let (status, answer) = api(
+        &u,
+        "PUT",
+        "/api/workflows/contact-form-follow-up",
+        &editor,
+        Some(&json!({"yaml": broken})),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_workspace");
+    let first = &answer["diagnostics"][0];
+    assert_eq!(first["file"], path, "{answer}");
+    assert!(first["line"].as_u64().is_some_and(|l| l > 1), "{answer}");
+    assert_eq!(
+        git(d, &["branch", "--list", "funnel/*"]),
+        "",
+        "no branch made"
+    );
+
+    // A valid change: a commit on its branch; the working tree is untouched.
+    let (status, answer) = api(
+        &u,
+        "PUT",
+        "/api/workflows/contact-form-follow-up",
+        &editor,
+        Some(&json!({"yaml": changed, "title": "Tag contact form leads as proposed"})),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let id = answer["proposal"]["id"].as_str().expect("id").to_string();
+    let branch = format!("funnel/proposals/{id}");
+    assert_eq!(answer["proposal"]["branch"], branch.as_str());
+    assert_eq!(
+        git(d, &["show", &format!("{branch}:{path}")]).trim(),
+        changed.trim()
+    );
+    assert_eq!(
+        git(d, &["log", "-1", "--format=%an %s", &branch]),
+        "token:ed Tag contact form leads as proposed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join(path)).expect("read"),
+        original
+    );
+    assert_eq!(
+        git(d, &["status", "--porcelain"]),
+        "",
+        "the working tree is clean"
+    );
+
+    // Not live before approval.
+    assert_eq!(u.post_form("before@example.org"), 303);
+    assert!(eventually(
+        || tags(d, "before@example.org").contains(&"inbound".to_string())
+    ));
+    assert!(!tags(d, "before@example.org").contains(&"proposed".to_string()));
+
+    // An editor cannot approve; an owner can, once.
+    let (status, _) = api(
+        &u,
+        "POST",
+        &format!("/api/proposals/{id}/approve"),
+        &editor,
+        None,
+    );
+    assert_eq!(status, 403);
+    let (status, answer) = api(
+        &u,
+        "POST",
+        &format!("/api/proposals/{id}/approve"),
+        &owner,
+        None,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["merged"].as_bool(), answer["live"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join(path)).expect("read"),
+        changed
+    );
+    let (status, _) = api(
+        &u,
+        "POST",
+        &format!("/api/proposals/{id}/approve"),
+        &owner,
+        None,
+    );
+    assert_eq!(status, 409, "decided already");
+
+    // Live now.
+    assert_eq!(u.post_form("after@example.org"), 303);
+    assert!(eventually(
+        || tags(d, "after@example.org").contains(&"proposed".to_string())
+    ));
+
+    // The audit log names who proposed and who approved.
+    let audit: Vec<String> = crate::backend::column(
+        d,
+        "SELECT actor || ' ' || action FROM audit_log WHERE entity = 'proposal' ORDER BY id",
+    );
+    assert_eq!(audit, ["token:ed propose", "token:olga approve"]);
+    let (status, listed) = api(&u, "GET", "/api/proposals?all=true", &editor, None);
+    assert_eq!(status, 200);
+    assert_eq!(listed["proposals"][0]["status"], "merged");
+
+    // Paths outside the workspace's files are refused.
+    let (status, answer) = api(
+        &u,
+        "POST",
+        "/api/proposals",
+        &editor,
+        Some(&json!({"title": "sneaky", "files": {"../outside.yaml": "x: 1"}})),
+    );
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (422, Some("files"))
+    );
+    let (status, _) = api(
+        &u,
+        "POST",
+        "/api/proposals",
+        &editor,
+        Some(&json!({"title": "hooks", "files": {".git/hooks/post-merge": "#!/bin/sh"}})),
+    );
+    assert_eq!(status, 422);
+}
