@@ -241,14 +241,25 @@ pub(crate) fn ensure_version(ctx: &Ctx<'_>, program: &Program) -> Result<(), Eng
     Ok(())
 }
 
+// The statements a concurrency limit runs at every start and finish. Each repeats
+// the partial index's own condition (`status IN ('running', 'waiting',
+// 'queued')`): SQLite uses a partial index only for a query whose WHERE repeats
+// it. Their cost follows a workflow's unfinished executions, never its history
+// or the other workflows' backlog.
+const UNFINISHED: &str = "SELECT count(*) FROM executions INDEXED BY executions_unfinished \
+     WHERE workflow_id = ?1 AND status IN ('running', 'waiting', 'queued')";
+const ACTIVE: &str = "SELECT count(*) FROM executions INDEXED BY executions_unfinished \
+     WHERE workflow_id = ?1 AND status IN ('running', 'waiting') \
+     AND status IN ('running', 'waiting', 'queued')";
+const NEXT_QUEUED: &str = "SELECT id FROM executions INDEXED BY executions_unfinished \
+     WHERE workflow_id = ?1 AND status = 'queued' \
+     AND status IN ('running', 'waiting', 'queued') ORDER BY id LIMIT 1";
+
 /// Executions of a workflow not finished yet (queued ones included).
 fn unfinished(ctx: &Ctx<'_>, workflow: &str) -> Result<i64, EngineError> {
     Ok(ctx
         .conn
-        .prepare_cached(
-            "SELECT count(*) FROM executions WHERE workflow_id = ?1 \
-             AND status IN ('running', 'waiting', 'queued')",
-        )?
+        .prepare_cached(UNFINISHED)?
         .query_row(params![workflow], |r| r.get(0))?)
 }
 
@@ -264,18 +275,14 @@ pub(crate) fn release_queued(ctx: &mut Ctx<'_>, workflow: &str) -> Result<(), En
     };
     let active: i64 = ctx
         .conn
-        .prepare_cached(
-            "SELECT count(*) FROM executions WHERE workflow_id = ?1 AND status IN ('running', 'waiting')",
-        )?
+        .prepare_cached(ACTIVE)?
         .query_row(params![workflow], |r| r.get(0))?;
     if active >= i64::from(limit) {
         return Ok(());
     }
     let next: Option<i64> = ctx
         .conn
-        .prepare_cached(
-            "SELECT id FROM executions WHERE workflow_id = ?1 AND status = 'queued' ORDER BY id LIMIT 1",
-        )?
+        .prepare_cached(NEXT_QUEUED)?
         .query_row(params![workflow], |r| r.get(0))
         .optional()?;
     if let Some(id) = next {
@@ -1073,4 +1080,35 @@ fn delete_event_wait(ctx: &Ctx<'_>, execution: i64, fiber: u32) -> Result<(), En
         .prepare_cached("DELETE FROM event_waits WHERE execution_id = ?1 AND fiber = ?2")?
         .execute(params![execution, fiber])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ACTIVE, NEXT_QUEUED, UNFINISHED};
+
+    /// The concurrency statements seek in the partial index of unfinished
+    /// executions: no scan, no sort, whatever the history and the backlog.
+    #[test]
+    fn concurrency_lookups_seek_the_unfinished_index() {
+        let conn = crate::store::sqlite::in_memory().expect("store");
+        for sql in [UNFINISHED, ACTIVE, NEXT_QUEUED] {
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan");
+            let plan: Vec<String> = stmt
+                .query_map(["w"], |r| r.get::<_, String>(3))
+                .expect("rows")
+                .collect::<Result<_, _>>()
+                .expect("plan rows");
+            let text = plan.join(" | ");
+            assert!(
+                text.contains("INDEX executions_unfinished (workflow_id=?"),
+                "{sql}: {text}"
+            );
+            assert!(
+                !text.contains("SCAN") && !text.contains("TEMP B-TREE"),
+                "{sql}: {text}"
+            );
+        }
+    }
 }

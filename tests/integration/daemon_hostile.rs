@@ -66,7 +66,11 @@ fn malformed_requests_get_json_errors_and_store_nothing() {
     // (daemon_forms tests the rate).
     let config = d.join("funnel.yaml");
     let text = std::fs::read_to_string(&config).expect("funnel.yaml");
-    std::fs::write(&config, format!("{text}daemon:\n  form_rate_limit: 10000\n")).expect("write");
+    std::fs::write(
+        &config,
+        format!("{text}daemon:\n  form_rate_limit: 10000\n"),
+    )
+    .expect("write");
     let u = up_with_env(d, &[("STRIPE_RELAY_SECRET", SECRET)]);
 
     const FORM: &str = "POST /f/demo/contact-form";

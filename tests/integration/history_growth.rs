@@ -84,8 +84,10 @@ pub struct Bench {
 }
 
 /// A form workflow that saves the contact, scores, tags, emails and calls a
-/// webhook; an event workflow that waits; the starter site's contact form.
+/// webhook, with a concurrency limit (each finished execution looks for a queued
+/// one); an event workflow that waits; the starter site's contact form.
 const FORM_FLOW: &str = r#"name: Form follow-up
+concurrency: 20
 trigger:
   type: form_submission
   site: main
