@@ -5,6 +5,7 @@
 
 mod activity;
 mod analytics;
+mod audit;
 mod companies;
 mod components;
 mod contacts;
@@ -75,6 +76,8 @@ pub enum Command {
     Daemon(daemon::Args),
     /// API tokens for the daemon's /api, each with a role (owner, editor, viewer).
     Tokens(tokens::Args),
+    /// The log of changes: who, what, when, before and after.
+    Audit(audit::Args),
     /// Check every file of a workspace and report all problems found.
     Validate(validate::Args),
     /// Write JSON Schema (draft-07) for the workspace file kinds.
@@ -159,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::Up(args) => up::run(args, cli.color),
         Command::Daemon(args) => daemon::run(args, cli.color),
         Command::Tokens(args) => tokens::run(args, cli.color),
+        Command::Audit(args) => audit::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),
         Command::New(args) => new::run(args, cli.color),

@@ -23,6 +23,7 @@
 //!   the workflows wired to them.
 //! - [`publish`]: sites to static files: pages from templates and components,
 //!   themed CSS, fingerprinted assets, sitemap, link checks.
+//! - [`audit`]: the log of every change by any door: who, what, when, before and after.
 //! - [`access`]: API tokens and their roles (viewer, editor, owner), stored hashed.
 //! - [`proposals`]: changes through the API as validated commits on git branches, merged on approval.
 //! - [`uid`]: time-ordered public ids for stored entities.
@@ -38,6 +39,7 @@
 
 pub mod access;
 pub mod analytics;
+pub mod audit;
 pub mod builtin;
 pub mod catalog;
 pub mod cli;

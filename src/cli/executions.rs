@@ -134,18 +134,23 @@ fn change(
     retry: bool,
 ) -> anyhow::Result<ExitCode> {
     let engine = Arc::new(super::loaded::engine(ws)?);
+    let actor = super::loaded::actor(&ws.root);
     let rt = super::loaded::runtime()?;
     let message = rt.block_on(async move {
         let worker = Worker::new(store, engine)?;
         let uid = id.clone();
         let message = if retry {
             let status = worker
-                .transact(crate::store::now_ms(), move |ctx| manage::retry(ctx, &uid))
+                .transact(crate::store::now_ms(), move |ctx| {
+                    manage::retry(ctx, &uid, &actor)
+                })
                 .await?;
             format!("execution {id} retried: {status}")
         } else {
             let cancelled = worker
-                .transact(crate::store::now_ms(), move |ctx| manage::cancel(ctx, &uid))
+                .transact(crate::store::now_ms(), move |ctx| {
+                    manage::cancel(ctx, &uid, &actor)
+                })
                 .await?;
             if cancelled {
                 format!("execution {id} cancelled")

@@ -137,10 +137,5 @@ fn audit(
     details: serde_json::Value,
     now: i64,
 ) -> Result<(), crate::store::StoreError> {
-    db.prepare_cached(
-        "INSERT INTO audit_log (actor, action, entity, entity_id, details, recorded_at) \
-         VALUES (?1, ?2, 'token', ?3, ?4, ?5)",
-    )?
-    .execute(crate::db_params![actor, action, name, details, now])?;
-    Ok(())
+    crate::audit::record(db, actor, action, "token", Some(name), &details, now)
 }

@@ -283,6 +283,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
         ),
         route(
             M::GET,
+            "/api/audit",
+            Some(R::Owner),
+            "access",
+            "The log of changes, newest first (`since` in Unix ms, `actor`, `limit`)",
+            get(crm::audit),
+        ),
+        route(
+            M::GET,
             "/api/tokens",
             Some(R::Owner),
             "access",

@@ -134,7 +134,7 @@ pub fn show(conn: Db<'_>, uid: &str) -> Result<ExecutionDetail, EngineError> {
 
 /// Cancels a running or waiting execution: its timers and waits go, its status
 /// becomes `cancelled`. Returns false if it had finished already.
-pub fn cancel(ctx: &mut Ctx<'_>, uid: &str) -> Result<bool, EngineError> {
+pub fn cancel(ctx: &mut Ctx<'_>, uid: &str, actor: &str) -> Result<bool, EngineError> {
     let id = internal_id(ctx.conn, uid)?;
     let status: String = ctx
         .conn
@@ -154,7 +154,7 @@ pub fn cancel(ctx: &mut Ctx<'_>, uid: &str) -> Result<bool, EngineError> {
     ctx.conn
         .prepare_cached("DELETE FROM event_waits WHERE execution_id = ?1")?
         .execute(params![id])?;
-    audit(ctx, "cancel", uid)?;
+    audit(ctx, actor, "cancel", uid)?;
     let workflow: String = ctx
         .conn
         .prepare_cached("SELECT workflow_id FROM executions WHERE id = ?1")?
@@ -165,7 +165,7 @@ pub fn cancel(ctx: &mut Ctx<'_>, uid: &str) -> Result<bool, EngineError> {
 
 /// Runs a failed execution again from the step that failed, on the version it
 /// started with. Returns its status afterwards.
-pub fn retry(ctx: &mut Ctx<'_>, uid: &str) -> Result<&'static str, EngineError> {
+pub fn retry(ctx: &mut Ctx<'_>, uid: &str, actor: &str) -> Result<&'static str, EngineError> {
     let id = internal_id(ctx.conn, uid)?;
     let (status, state): (String, String) = ctx
         .conn
@@ -199,17 +199,20 @@ pub fn retry(ctx: &mut Ctx<'_>, uid: &str) -> Result<&'static str, EngineError> 
              updated_at = ?3 WHERE id = ?1",
         )?
         .execute(params![id, text, ctx.now])?;
-    audit(ctx, "retry", uid)?;
+    audit(ctx, actor, "retry", uid)?;
     advance(ctx, id, &Wake::Run)
 }
 
-fn audit(ctx: &Ctx<'_>, action: &str, uid: &str) -> Result<(), EngineError> {
-    ctx.conn
-        .prepare_cached(
-            "INSERT INTO audit_log (actor, action, entity, entity_id, details, recorded_at) \
-             VALUES ('cli', ?1, 'execution', ?2, '{}', ?3)",
-        )?
-        .execute(params![action, uid, ctx.now])?;
+fn audit(ctx: &Ctx<'_>, actor: &str, action: &str, uid: &str) -> Result<(), EngineError> {
+    crate::audit::record(
+        ctx.conn,
+        actor,
+        action,
+        "execution",
+        Some(uid),
+        &serde_json::json!({}),
+        ctx.now,
+    )?;
     Ok(())
 }
 

@@ -256,4 +256,25 @@ fn the_seed_s_contact_routes_keep_their_shapes() {
     );
     let (status, _) = api(&u, "GET", "/api/crm/contacts?limit=-1", Some(&editor), None);
     assert_eq!(status, 400);
+
+    // Every change is in the audit log with who made it, before and after.
+    let out = run(&["audit", "--actor", "token:ed", "--format", "json"], d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let entries: Json = serde_json::from_slice(&out.stdout).expect("json");
+    let actions: Vec<&str> = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["add_activity", "update", "create"], "{entries}");
+    let update = &entries[1];
+    assert_eq!(update["details"]["before"]["name"], "John Doe");
+    assert_eq!(update["details"]["after"]["name"], "John D.");
+    assert_eq!(update["entity_id"], uid.as_str());
+    let owner = token(d, "olga", "owner");
+    let (status, listed) = api(&u, "GET", "/api/audit?actor=token:ed&limit=1", Some(&owner), None);
+    assert_eq!(status, 200);
+    assert_eq!(listed["entries"][0]["action"], "add_activity");
+    assert_eq!(api(&u, "GET", "/api/audit", Some(&editor), None).0, 403);
 }

@@ -400,7 +400,7 @@ fn a_workflow_concurrency_limit_queues_the_rest() {
     let second = h.one("SELECT uid FROM executions ORDER BY id LIMIT 1 OFFSET 1");
     let cancelled =
         h.rt.block_on(h.worker.transact(T0 + HOUR, move |ctx| {
-            funnel::engine::manage::cancel(ctx, &second)
+            funnel::engine::manage::cancel(ctx, &second, "test")
         }))
         .expect("cancel");
     assert!(cancelled);
@@ -452,7 +452,7 @@ fn a_failed_execution_is_retried_from_the_step_that_failed() {
         .expect("fix");
     let status =
         h.rt.block_on(h.worker.transact(T0 + HOUR, move |ctx| {
-            funnel::engine::manage::retry(ctx, &uid)
+            funnel::engine::manage::retry(ctx, &uid, "test")
         }))
         .expect("retry");
     assert_eq!(status, "completed");
@@ -469,7 +469,7 @@ fn a_failed_execution_is_retried_from_the_step_that_failed() {
     // Retrying a completed execution is refused with a reason.
     let uid = h.one("SELECT uid FROM executions");
     let again = h.rt.block_on(h.worker.transact(T0 + HOUR, move |ctx| {
-        funnel::engine::manage::retry(ctx, &uid)
+        funnel::engine::manage::retry(ctx, &uid, "test")
     }));
     assert!(again.is_err_and(|e| e.to_string().contains("only failed executions")));
 }

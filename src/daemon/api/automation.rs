@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use serde_json::{Value as Json, json};
 
 use super::{ApiError, ApiResult, json_body, query};
+use crate::access::Principal;
 use crate::daemon::Daemon;
 use crate::engine::EngineError;
 use crate::engine::manage::{self, Filter};
@@ -164,19 +165,29 @@ pub async fn execution(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> 
     Ok(axum::Json(found.map_err(engine_error)?).into_response())
 }
 
-pub async fn retry(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult {
+pub async fn retry(
+    State(d): State<Arc<Daemon>>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let by = super::actor(&who);
     let outcome = d
         .worker()
-        .transact(d.worker().now(), move |ctx| manage::retry(ctx, &id))
+        .transact(d.worker().now(), move |ctx| manage::retry(ctx, &id, &by))
         .await
         .map_err(engine_error)?;
     Ok(axum::Json(json!({ "retried": outcome })).into_response())
 }
 
-pub async fn cancel(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult {
+pub async fn cancel(
+    State(d): State<Arc<Daemon>>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let by = super::actor(&who);
     let cancelled = d
         .worker()
-        .transact(d.worker().now(), move |ctx| manage::cancel(ctx, &id))
+        .transact(d.worker().now(), move |ctx| manage::cancel(ctx, &id, &by))
         .await
         .map_err(engine_error)?;
     Ok(axum::Json(json!({ "cancelled": cancelled })).into_response())

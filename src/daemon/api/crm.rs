@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use serde_json::{Value as Json, json};
 
 use super::{ApiError, ApiResult, json_body, query};
+use crate::access::Principal;
 use crate::crm::{CrmError, contact, directory};
 use crate::daemon::Daemon;
 use crate::store::db::{Db, OptionalRow, params};
@@ -121,7 +122,12 @@ pub struct NewContactBody {
     lists: Vec<String>,
 }
 
-pub async fn upsert(State(d): State<Arc<Daemon>>, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub async fn upsert(
+    State(d): State<Arc<Daemon>>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let b: NewContactBody = json_body(&headers, &body)?;
     if !crate::validate::values::is_email(&crate::store::ops::normalize_email(&b.email)) {
         return Err(crm_error(CrmError::BadEmail(
@@ -140,13 +146,30 @@ pub async fn upsert(State(d): State<Arc<Daemon>>, headers: HeaderMap, body: Byte
         tags: b.tags,
         lists: b.lists,
     };
+    let by = super::actor(&who);
     let result = d
         .worker()
         .crm_change(move |db, now| {
+            let normalized = crate::store::ops::normalize_email(&u.contact.email);
+            let before = match contact::id_by_email(db, &normalized)? {
+                Some(id) => Some(contact_state(db, id)?),
+                None => None,
+            };
             let (id, events) = contact::upsert(db, &u, now)?;
             let created = events
                 .iter()
                 .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { .. }));
+            let after = contact_state(db, id)?;
+            let uid = after["uid"].as_str().map(String::from);
+            crate::audit::record(
+                db,
+                &by,
+                if created { "create" } else { "update" },
+                "contact",
+                uid.as_deref(),
+                &json!({"before": before, "after": after}),
+                now,
+            )?;
             Ok(((id, created), events))
         })
         .await;
@@ -171,6 +194,20 @@ pub async fn upsert(State(d): State<Arc<Daemon>>, headers: HeaderMap, body: Byte
         })),
     )
         .into_response())
+}
+
+/// What an audit entry keeps of a contact: its summary, tags and fields.
+fn contact_state(db: Db<'_>, id: i64) -> Result<Json, CrmError> {
+    let s = directory::summary(db, id)?;
+    Ok(json!({
+        "uid": s.uid,
+        "email": s.email,
+        "name": s.name,
+        "status": s.status,
+        "stage": s.stage,
+        "tags": contact::tags(db, id)?,
+        "fields": contact::fields(db, id)?,
+    }))
 }
 
 pub async fn contact(State(d): State<Arc<Daemon>>, Path(key): Path<String>) -> ApiResult {
@@ -203,6 +240,7 @@ pub struct ActivityBody {
 
 pub async fn activity(
     State(d): State<Arc<Daemon>>,
+    Extension(who): Extension<Principal>,
     Path(key): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -229,6 +267,7 @@ pub async fn activity(
         ));
     }
     let engine = d.worker().engine();
+    let by = super::actor(&who);
     let result = d
         .worker()
         .crm_change(move |db, now| {
@@ -254,6 +293,16 @@ pub async fn activity(
                 occurred_at: occurred,
             };
             let (activity, events) = contact::add_activity(db, &a, &engine.scoring)?;
+            let uid = directory::summary(db, id)?.uid;
+            crate::audit::record(
+                db,
+                &by,
+                "add_activity",
+                "contact",
+                Some(&uid),
+                &json!({"activity": a.kind, "subject": a.subject}),
+                now,
+            )?;
             Ok((activity, events))
         })
         .await;
@@ -280,4 +329,26 @@ pub async fn tokens(State(d): State<Arc<Daemon>>) -> ApiResult {
         .await
         .map_err(ApiError::internal)?;
     Ok(axum::Json(json!({ "tokens": list })).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct AuditQuery {
+    /// Unix ms.
+    since: Option<i64>,
+    actor: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn audit(State(d): State<Arc<Daemon>>, uri: Uri) -> ApiResult {
+    let q: AuditQuery = query(&uri)?;
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let entries = d
+        .worker()
+        .store()
+        .read_async(move |db| {
+            crate::audit::list(db, q.since.unwrap_or(0), q.actor.as_deref(), limit)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(json!({ "entries": entries })).into_response())
 }

@@ -284,12 +284,7 @@ fn audit(
     details: Json,
     now: i64,
 ) -> Result<(), StoreError> {
-    db.prepare_cached(
-        "INSERT INTO audit_log (actor, action, entity, entity_id, details, recorded_at) \
-         VALUES (?1, ?2, 'proposal', ?3, ?4, ?5)",
-    )?
-    .execute(crate::db_params![actor, action, id, details, now])?;
-    Ok(())
+    crate::audit::record(db, actor, action, "proposal", Some(id), &details, now)
 }
 
 #[derive(Debug, serde::Deserialize)]
