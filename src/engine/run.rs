@@ -193,7 +193,7 @@ pub fn start(
         )?;
     ctx.fx.started.push(id);
     if let Some(limit) = program.workflow.concurrency
-        && unfinished(ctx, &program.id)? > i64::from(limit)
+        && must_queue(ctx, &program.id, limit)?
     {
         // Over the workflow's limit: stored, started when another one finishes.
         let text =
@@ -246,8 +246,6 @@ pub(crate) fn ensure_version(ctx: &Ctx<'_>, program: &Program) -> Result<(), Eng
 // 'queued')`): SQLite uses a partial index only for a query whose WHERE repeats
 // it. Their cost follows a workflow's unfinished executions, never its history
 // or the other workflows' backlog.
-const UNFINISHED: &str = "SELECT count(*) FROM executions INDEXED BY executions_unfinished \
-     WHERE workflow_id = ?1 AND status IN ('running', 'waiting', 'queued')";
 const ACTIVE: &str = "SELECT count(*) FROM executions INDEXED BY executions_unfinished \
      WHERE workflow_id = ?1 AND status IN ('running', 'waiting') \
      AND status IN ('running', 'waiting', 'queued')";
@@ -255,12 +253,24 @@ const NEXT_QUEUED: &str = "SELECT id FROM executions INDEXED BY executions_unfin
      WHERE workflow_id = ?1 AND status = 'queued' \
      AND status IN ('running', 'waiting', 'queued') ORDER BY id LIMIT 1";
 
-/// Executions of a workflow not finished yet (queued ones included).
-fn unfinished(ctx: &Ctx<'_>, workflow: &str) -> Result<i64, EngineError> {
+/// Whether a just-started execution (counted among the running) must wait: over
+/// the workflow's limit, or behind others queued already (first come, first
+/// served). Neither count grows with the queue: the running ones are at most the
+/// limit, and a queued one is looked up, not counted.
+fn must_queue(ctx: &Ctx<'_>, workflow: &str, limit: u32) -> Result<bool, EngineError> {
+    let active: i64 = ctx
+        .conn
+        .prepare_cached(ACTIVE)?
+        .query_row(params![workflow], |r| r.get(0))?;
+    if active > i64::from(limit) {
+        return Ok(true);
+    }
     Ok(ctx
         .conn
-        .prepare_cached(UNFINISHED)?
-        .query_row(params![workflow], |r| r.get(0))?)
+        .prepare_cached(NEXT_QUEUED)?
+        .query_row(params![workflow], |r| r.get::<i64>(0))
+        .optional()?
+        .is_some())
 }
 
 /// Starts the oldest queued execution of a workflow with a `concurrency` limit, if
@@ -1084,14 +1094,14 @@ fn delete_event_wait(ctx: &Ctx<'_>, execution: i64, fiber: u32) -> Result<(), En
 
 #[cfg(test)]
 mod tests {
-    use super::{ACTIVE, NEXT_QUEUED, UNFINISHED};
+    use super::{ACTIVE, NEXT_QUEUED};
 
     /// The concurrency statements seek in the partial index of unfinished
     /// executions: no scan, no sort, whatever the history and the backlog.
     #[test]
     fn concurrency_lookups_seek_the_unfinished_index() {
         let conn = crate::store::sqlite::in_memory().expect("store");
-        for sql in [UNFINISHED, ACTIVE, NEXT_QUEUED] {
+        for sql in [ACTIVE, NEXT_QUEUED] {
             let mut stmt = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .expect("plan");
