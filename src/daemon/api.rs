@@ -163,6 +163,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
         ),
         route(
             M::GET,
+            "/api/automation/stream",
+            Some(R::Viewer),
+            "automation",
+            "Server-sent events: each execution that ends (`finished`) and each step that fails (`step_failed`)",
+            get(automation::stream),
+        ),
+        route(
+            M::GET,
             "/api/automation/executions",
             Some(R::Viewer),
             "automation",

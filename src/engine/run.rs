@@ -77,8 +77,9 @@ pub struct Effects {
 }
 
 /// An execution ended or a step failed: one line for a person watching the
-/// process (`funnel preview`, the daemon's log).
-#[derive(Debug, Clone, PartialEq)]
+/// process (`funnel preview`, the daemon's log), and an event of the API's stream.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Note {
     Finished {
         execution: String,

@@ -5,7 +5,7 @@
 use serde_json::{Value as Json, json};
 
 use crate::daemon::{Up, up};
-use crate::http_client::http;
+use crate::http_client::{http, http_stream};
 use crate::support::{demo, git_init, run};
 
 fn token(d: &std::path::Path, name: &str, role: &str) -> String {
@@ -19,6 +19,28 @@ fn token(d: &std::path::Path, name: &str, role: &str) -> String {
 }
 
 fn api(u: &Up, method: &str, path: &str, token: Option<&str>, body: Option<&Json>) -> (u16, Json) {
+    if path.ends_with("/stream") {
+        // Server-sent events do not end: the status is the answer here.
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let (status, text) = http_stream(
+            &u.addr,
+            &format!(
+                "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
+                u.addr
+            ),
+            "\r\n\r\n",
+            5,
+        );
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+        let doc = if body.trim_start().starts_with('{') {
+            serde_json::from_str(body.trim()).unwrap_or(Json::Null)
+        } else {
+            json!({"stream": true})
+        };
+        return (status, doc);
+    }
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
@@ -257,9 +279,36 @@ fn the_seed_s_contact_routes_keep_their_shapes() {
     let (status, _) = api(&u, "GET", "/api/crm/contacts?limit=-1", Some(&editor), None);
     assert_eq!(status, 400);
 
+    // The execution stream: a form post's execution is announced once it ends.
+    let (host, ed) = (u.addr.clone(), editor.clone());
+    let reader = std::thread::spawn(move || {
+        http_stream(
+            &host,
+            &format!(
+                "GET /api/automation/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ed}\r\nConnection: close\r\n\r\n"
+            ),
+            "event: finished",
+            20,
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(u.post_form("streamed@example.org"), 303);
+    let (status, text) = reader.join().expect("reader");
+    assert_eq!(status, 200);
+    assert!(text.contains("text/event-stream"), "{text}");
+    assert!(
+        text.contains("event: finished")
+            && text.contains("\"workflow\":\"contact-form-follow-up\""),
+        "{text}"
+    );
+
     // Every change is in the audit log with who made it, before and after.
     let out = run(&["audit", "--actor", "token:ed", "--format", "json"], d);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let entries: Json = serde_json::from_slice(&out.stdout).expect("json");
     let actions: Vec<&str> = entries
         .as_array()
@@ -273,7 +322,13 @@ fn the_seed_s_contact_routes_keep_their_shapes() {
     assert_eq!(update["details"]["after"]["name"], "John D.");
     assert_eq!(update["entity_id"], uid.as_str());
     let owner = token(d, "olga", "owner");
-    let (status, listed) = api(&u, "GET", "/api/audit?actor=token:ed&limit=1", Some(&owner), None);
+    let (status, listed) = api(
+        &u,
+        "GET",
+        "/api/audit?actor=token:ed&limit=1",
+        Some(&owner),
+        None,
+    );
     assert_eq!(status, 200);
     assert_eq!(listed["entries"][0]["action"], "add_activity");
     assert_eq!(api(&u, "GET", "/api/audit", Some(&editor), None).0, 403);

@@ -55,3 +55,35 @@ pub fn http(addr: &str, request: &str, body: &[u8]) -> (u16, Vec<(String, String
 pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
+
+/// Sends a request and reads the answer as it streams, until `until` appears in
+/// it or `secs` pass; returns (status, what was read). For answers that do not
+/// end (server-sent events).
+pub fn http_stream(addr: &str, request: &str, until: &str, secs: u64) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while std::time::Instant::now() < deadline {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            Err(_) => {}
+        }
+        let text = String::from_utf8_lossy(&raw);
+        if text.contains("\r\n\r\n") && text.contains(until) {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text
+        .lines()
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}

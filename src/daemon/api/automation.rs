@@ -192,3 +192,42 @@ pub async fn cancel(
         .map_err(engine_error)?;
     Ok(axum::Json(json!({ "cancelled": cancelled })).into_response())
 }
+
+/// `GET /api/automation/stream`: server-sent events, one per execution that ends
+/// (`finished`) or step that fails (`step_failed`), each sent once its
+/// transaction committed; a comment every 15 s keeps proxies from closing the
+/// stream. A client too slow to keep up is told how many events it missed.
+pub async fn stream(State(d): State<Arc<Daemon>>) -> axum::response::Response {
+    use tokio::sync::broadcast::error::RecvError;
+    let rx = d.worker().notes();
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let frame = match tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv()).await
+        {
+            Err(_) => ": keep-alive\n\n".to_string(),
+            Ok(Ok(note)) => {
+                let data = serde_json::to_string(&note).unwrap_or_else(|_| "{}".into());
+                let kind = match &note {
+                    crate::engine::run::Note::Finished { .. } => "finished",
+                    crate::engine::run::Note::StepFailed { .. } => "step_failed",
+                };
+                format!("event: {kind}\ndata: {data}\n\n")
+            }
+            Ok(Err(RecvError::Lagged(n))) => {
+                format!("event: lagged\ndata: {{\"missed\": {n}}}\n\n")
+            }
+            Ok(Err(RecvError::Closed)) => return None,
+        };
+        Some((
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(frame)),
+            rx,
+        ))
+    });
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/event-stream"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        axum::body::Body::from_stream(events),
+    )
+        .into_response()
+}
