@@ -86,11 +86,16 @@ impl Drop for Daemon {
 
 fn start(root: &Path, store_url: Option<&str>) -> Daemon {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_funnel"));
+    // FUNNEL_BENCH_LOG=FILE keeps the daemon's warnings and errors there.
+    let log = std::env::var("FUNNEL_BENCH_LOG").ok();
     cmd.args(["up", "--port", "0", "--no-watch"])
         .current_dir(root)
-        .env("FUNNEL_LOG", "error")
+        .env("FUNNEL_LOG", if log.is_some() { "warn" } else { "error" })
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(match log.as_deref().map(std::fs::File::create) {
+            Some(Ok(f)) => Stdio::from(f),
+            _ => Stdio::null(),
+        });
     if let Some(url) = store_url {
         cmd.env("FUNNEL_STORE_URL", url);
     }

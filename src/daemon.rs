@@ -25,6 +25,7 @@ use std::time::Instant;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
 use tower::ServiceExt as _;
 
 use crate::engine::worker::Worker;
@@ -222,19 +223,28 @@ async fn front(
     let page_request = (req.method() == axum::http::Method::GET
         || req.method() == axum::http::Method::HEAD)
         && site.is_some();
-    let (route, mut response) = match site {
+    let (route, answer) = match site {
         Some(site) => {
             let route = health::site_route(req.uri().path());
-            let response = match site.router().oneshot(req).await {
-                Ok(r) => r,
-                Err(never) => match never {},
+            let router = site.router();
+            let answer = async move {
+                match router.oneshot(req).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                }
             };
-            (route, response)
+            (route, answer.boxed())
         }
-        None => {
-            let route = health::own_route(req.uri().path());
-            (route, next.run(req).await)
-        }
+        None => (health::own_route(req.uri().path()), next.run(req).boxed()),
+    };
+    // A request (its body included: a client that sends it slowly) has this long;
+    // a streamed answer's body is not counted.
+    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+        Ok(r) => r,
+        Err(_) => crate::web::json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request took too long; send it again",
+        ),
     };
     if !page_request {
         response = json_errors(response).await;
@@ -287,6 +297,9 @@ async fn wrong_method(method: axum::http::Method) -> Response {
         format!("{method} is not allowed here"),
     )
 }
+
+/// How long a request may take, from its head to the answer's head.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Headers every answer carries.
 fn secure(h: &mut axum::http::HeaderMap) {

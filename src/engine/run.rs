@@ -250,9 +250,6 @@ pub(crate) fn ensure_version(ctx: &Ctx<'_>, program: &Program) -> Result<(), Eng
 const ACTIVE: &str = "SELECT count(*) FROM executions INDEXED BY executions_unfinished \
      WHERE workflow_id = ?1 AND status IN ('running', 'waiting') \
      AND status IN ('running', 'waiting', 'queued')";
-const NEXT_QUEUED: &str = "SELECT id FROM executions INDEXED BY executions_unfinished \
-     WHERE workflow_id = ?1 AND status = 'queued' \
-     AND status IN ('running', 'waiting', 'queued') ORDER BY id LIMIT 1";
 
 /// Whether a just-started execution (counted among the running) must wait: over
 /// the workflow's limit, or behind others queued already (first come, first
@@ -266,12 +263,7 @@ fn must_queue(ctx: &Ctx<'_>, workflow: &str, limit: u32) -> Result<bool, EngineE
     if active > i64::from(limit) {
         return Ok(true);
     }
-    Ok(ctx
-        .conn
-        .prepare_cached(NEXT_QUEUED)?
-        .query_row(params![workflow], |r| r.get::<i64>(0))
-        .optional()?
-        .is_some())
+    Ok(crate::store::claims::next_queued(ctx.conn, workflow)?.is_some())
 }
 
 /// Starts the oldest queued execution of a workflow with a `concurrency` limit, if
@@ -291,12 +283,7 @@ pub(crate) fn release_queued(ctx: &mut Ctx<'_>, workflow: &str) -> Result<(), En
     if active >= i64::from(limit) {
         return Ok(());
     }
-    let next: Option<i64> = ctx
-        .conn
-        .prepare_cached(NEXT_QUEUED)?
-        .query_row(params![workflow], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = next {
+    if let Some(id) = crate::store::claims::next_queued(ctx.conn, workflow)? {
         nested(
             ctx,
             |ctx| advance(ctx, id, &Wake::Run).map(|_| ()),
@@ -1095,7 +1082,8 @@ fn delete_event_wait(ctx: &Ctx<'_>, execution: i64, fiber: u32) -> Result<(), En
 
 #[cfg(test)]
 mod tests {
-    use super::{ACTIVE, NEXT_QUEUED};
+    use super::ACTIVE;
+    use crate::store::claims::NEXT_QUEUED_SQLITE as NEXT_QUEUED;
 
     /// The concurrency statements seek in the partial index of unfinished
     /// executions: no scan, no sort, whatever the history and the backlog.

@@ -59,6 +59,30 @@ pub fn claim_outbox(
     Ok(out)
 }
 
+/// The IN list repeats the partial index's own condition: SQLite uses a partial
+/// index only for a query that states it.
+pub(crate) const NEXT_QUEUED_SQLITE: &str = "SELECT id FROM executions INDEXED BY executions_unfinished \
+     WHERE workflow_id = ?1 AND status = 'queued' \
+     AND status IN ('running', 'waiting', 'queued') ORDER BY id LIMIT 1";
+
+/// The oldest queued execution of `workflow`, for the one transaction that will
+/// start it. On SQLite its single writer makes that so; on PostgreSQL the row is
+/// locked (`FOR UPDATE SKIP LOCKED`), so two writers releasing queued executions
+/// at once take different ones instead of waiting on each other (and deadlocking
+/// on whatever else each holds).
+pub fn next_queued(db: Db<'_>, workflow: &str) -> Result<Option<i64>, StoreError> {
+    let sql = db.pick(
+        NEXT_QUEUED_SQLITE,
+        "SELECT id FROM executions WHERE workflow_id = $1 AND status = 'queued' \
+         AND status IN ('running', 'waiting', 'queued') ORDER BY id LIMIT 1 \
+         FOR UPDATE SKIP LOCKED",
+    );
+    use super::db::OptionalRow as _;
+    db.prepare_cached(sql)?
+        .query_row(params![workflow], |r| r.get(0))
+        .optional()
+}
+
 /// Renews the lease of claimed messages still pending and still held by this
 /// claim (the `attempts` it was claimed with) until `lease_until`. Returns how
 /// many it renewed: fewer means some were sent, or lost to a later claim.
