@@ -9,6 +9,7 @@
 //! - [`api`]: the REST API under `/api`, its roles and its OpenAPI document.
 //! - [`health`]: health, readiness and Prometheus metrics.
 //! - [`hooks`]: inbound webhooks, signed and checked against replays.
+//! - [`rollup`]: per-minute rollups of the metrics, kept in the store.
 //! - [`reload`]: the file watcher and the validated swap of engine and sites.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod health;
 pub mod hooks;
 pub mod hosts;
 pub mod reload;
+pub mod rollup;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -195,6 +197,7 @@ impl Daemon {
                 }
             })
         };
+        let rollups = rollup::spawn(&self);
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -203,6 +206,10 @@ impl Daemon {
             .await;
         let _ = stop_tx.send(true);
         let _ = background.await;
+        rollups.abort();
+        if let Err(e) = rollup::flush(&self, true).await {
+            tracing::warn!(error = %e, "the last minute's metrics were not stored");
+        }
         served?;
         Ok(())
     }

@@ -242,6 +242,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             get(insight::site),
         ),
         route(
+            M::GET,
+            "/api/analytics/requests",
+            Some(R::Viewer),
+            "analytics",
+            "The daemon's requests, errors and latency per minute and route (`since` in Unix ms, default the last hour)",
+            get(insight::minutes),
+        ),
+        route(
             M::POST,
             "/api/ai/suggest-workflows",
             Some(R::Editor),

@@ -34,10 +34,22 @@ struct Series {
     sum: f64,
 }
 
-/// Request counts and latencies by route.
+/// Request counts and latencies by route: since the start (for `/metrics`), and
+/// per minute until [`super::rollup`] stores them.
 #[derive(Debug, Default)]
 pub struct Metrics {
     routes: Mutex<BTreeMap<&'static str, Series>>,
+    minutes: Mutex<BTreeMap<(i64, &'static str), Minute>>,
+}
+
+/// One route's requests in one minute.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Minute {
+    pub requests: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    pub latency_ms_sum: f64,
+    pub latency_ms_max: f64,
 }
 
 impl Metrics {
@@ -53,6 +65,34 @@ impl Metrics {
         }
         s.count += 1;
         s.sum += secs;
+        drop(routes);
+        let minute = crate::store::now_ms().div_euclid(60_000) * 60_000;
+        if let Ok(mut minutes) = self.minutes.lock() {
+            let m = minutes.entry((minute, route)).or_default();
+            m.requests += 1;
+            if status.is_client_error() {
+                m.client_errors += 1;
+            } else if status.is_server_error() {
+                m.server_errors += 1;
+            }
+            let ms = secs * 1000.0;
+            m.latency_ms_sum += ms;
+            m.latency_ms_max = m.latency_ms_max.max(ms);
+        }
+    }
+
+    /// Takes the per-minute counts of minutes before `before` (Unix ms), or all
+    /// of them: what the next rollup stores.
+    pub fn take_minutes(&self, before: Option<i64>) -> Vec<(i64, &'static str, Minute)> {
+        let Ok(mut minutes) = self.minutes.lock() else {
+            return Vec::new();
+        };
+        let keep = match before {
+            Some(b) => minutes.split_off(&(b, "")),
+            None => BTreeMap::new(),
+        };
+        let taken = std::mem::replace(&mut *minutes, keep);
+        taken.into_iter().map(|((m, r), v)| (m, r, v)).collect()
     }
 
     fn render(&self, out: &mut String) {
@@ -153,29 +193,30 @@ async fn ready(d: &Arc<Daemon>) -> Response {
 }
 
 /// The store's gauges: (executions by unfinished status, timers due, emails waiting).
-type Gauges = (Vec<(String, i64)>, i64, i64);
+pub type Gauges = (Vec<(String, i64)>, i64, i64);
+
+/// The store's gauges at `now`.
+pub fn gauges(db: crate::store::db::Db<'_>, now: i64) -> Result<Gauges, crate::store::StoreError> {
+    let mut by_status = Vec::new();
+    for status in ["running", "waiting", "queued"] {
+        let n: i64 = db
+            .prepare_cached("SELECT count(*) FROM executions WHERE status = ?1")?
+            .query_row(params![status], |r| r.get(0))?;
+        by_status.push((status.to_string(), n));
+    }
+    let timers: i64 = db
+        .prepare_cached("SELECT count(*) FROM timers WHERE due_at <= ?1")?
+        .query_row(params![now], |r| r.get(0))?;
+    let emails: i64 = db
+        .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")?
+        .query_row(params![], |r| r.get(0))?;
+    Ok((by_status, timers, emails))
+}
 
 async fn render_metrics(d: &Arc<Daemon>) -> Response {
     let now = d.worker().now();
     let store = d.worker().store().clone();
-    let gauges = store
-        .read_async(move |db| -> Result<Gauges, crate::store::StoreError> {
-            let mut by_status = Vec::new();
-            for status in ["running", "waiting", "queued"] {
-                let n: i64 = db
-                    .prepare_cached("SELECT count(*) FROM executions WHERE status = ?1")?
-                    .query_row(params![status], |r| r.get(0))?;
-                by_status.push((status.to_string(), n));
-            }
-            let timers: i64 = db
-                .prepare_cached("SELECT count(*) FROM timers WHERE due_at <= ?1")?
-                .query_row(params![now], |r| r.get(0))?;
-            let emails: i64 = db
-                .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")?
-                .query_row(params![], |r| r.get(0))?;
-            Ok((by_status, timers, emails))
-        })
-        .await;
+    let gauges = store.read_async(move |db| gauges(db, now)).await;
     let mut out = String::with_capacity(4096);
     d.metrics.render(&mut out);
     match gauges {

@@ -279,4 +279,13 @@ fn up_serves_every_site_by_host_and_reloads_validated_edits() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+    // It stored the last minute's request counts as it stopped.
+    let forms: Vec<i64> = crate::backend::column(
+        d,
+        "SELECT requests FROM metrics_minutes WHERE route = 'form'",
+    );
+    assert_eq!(forms.iter().sum::<i64>(), 3, "{forms:?}");
+    let gauges: Vec<String> =
+        crate::backend::column(d, "SELECT DISTINCT gauge FROM gauges_minutes ORDER BY 1");
+    assert!(gauges.contains(&"emails_pending".to_string()), "{gauges:?}");
 }

@@ -44,3 +44,25 @@ pub async fn suggest() -> ApiResult {
         "workflow suggestions are not available yet",
     ))
 }
+
+#[derive(Debug, serde::Deserialize)]
+pub struct MinutesQuery {
+    /// Unix ms (default: the last hour).
+    since: Option<i64>,
+    limit: Option<usize>,
+}
+
+pub async fn minutes(State(d): State<Arc<Daemon>>, uri: Uri) -> ApiResult {
+    let q: MinutesQuery = query(&uri)?;
+    let since = q
+        .since
+        .unwrap_or_else(|| crate::store::now_ms() - 3_600_000);
+    let limit = q.limit.unwrap_or(1_000).min(10_000);
+    let rows = d
+        .worker()
+        .store()
+        .read_async(move |db| crate::daemon::rollup::read(db, since, limit))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(serde_json::json!({ "minutes": rows })).into_response())
+}
