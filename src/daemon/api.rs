@@ -14,6 +14,7 @@ mod crm;
 mod insight;
 pub mod openapi;
 mod proposals;
+mod publishing;
 
 use std::sync::Arc;
 
@@ -248,6 +249,22 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "analytics",
             "The daemon's requests, errors and latency per minute and route (`since` in Unix ms, default the last hour)",
             get(insight::minutes),
+        ),
+        route(
+            M::GET,
+            "/api/publishing/sites/{site}",
+            Some(R::Viewer),
+            "publishing",
+            "A site's live address and last publish",
+            get(publishing::status),
+        ),
+        route(
+            M::POST,
+            "/api/publishing/sites/{site}/publish",
+            Some(R::Editor),
+            "publishing",
+            "Publish a site to static files (public/<site>/), links checked",
+            post(publishing::publish),
         ),
         route(
             M::POST,

@@ -279,6 +279,33 @@ fn the_seed_s_contact_routes_keep_their_shapes() {
     let (status, _) = api(&u, "GET", "/api/crm/contacts?limit=-1", Some(&editor), None);
     assert_eq!(status, 400);
 
+    // Publishing a site writes its files; its status names who published it.
+    let (status, report) = api(
+        &u,
+        "POST",
+        "/api/publishing/sites/demo/publish",
+        Some(&editor),
+        None,
+    );
+    assert_eq!(status, 200, "{report}");
+    assert!(report["pages"].as_u64().is_some_and(|p| p > 1), "{report}");
+    assert!(d.join("public/demo/index.html").is_file());
+    let (status, shown) = api(&u, "GET", "/api/publishing/sites/demo", Some(&editor), None);
+    assert_eq!(status, 200);
+    assert_eq!(shown["last_publish"]["by"], "token:ed");
+    assert_eq!(shown["last_publish"]["report"]["pages"], report["pages"]);
+    assert_eq!(
+        api(
+            &u,
+            "POST",
+            "/api/publishing/sites/nope/publish",
+            Some(&editor),
+            None
+        )
+        .0,
+        404
+    );
+
     // The execution stream: a form post's execution is announced once it ends.
     let (host, ed) = (u.addr.clone(), editor.clone());
     let reader = std::thread::spawn(move || {
@@ -316,8 +343,12 @@ fn the_seed_s_contact_routes_keep_their_shapes() {
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
-    assert_eq!(actions, ["add_activity", "update", "create"], "{entries}");
-    let update = &entries[1];
+    assert_eq!(
+        actions,
+        ["publish", "add_activity", "update", "create"],
+        "{entries}"
+    );
+    let update = &entries[2];
     assert_eq!(update["details"]["before"]["name"], "John Doe");
     assert_eq!(update["details"]["after"]["name"], "John D.");
     assert_eq!(update["entity_id"], uid.as_str());
@@ -330,6 +361,6 @@ fn the_seed_s_contact_routes_keep_their_shapes() {
         None,
     );
     assert_eq!(status, 200);
-    assert_eq!(listed["entries"][0]["action"], "add_activity");
+    assert_eq!(listed["entries"][0]["action"], "publish");
     assert_eq!(api(&u, "GET", "/api/audit", Some(&editor), None).0, 403);
 }
