@@ -51,12 +51,35 @@ pub enum DaemonError {
 }
 
 /// How sites are addressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addressing {
     /// Every site at `http://<site>.localhost:<port>` (`funnel up`).
     Local,
     /// Each site at its domain (`https://<domain>`), else at `<site>.localhost`.
     Domains,
+    /// One site, at the listening address itself, whatever the host
+    /// (`funnel preview SITE`).
+    Only(String),
+}
+
+/// How the daemon serves its sites.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    pub addressing: Addressing,
+    /// Pages get the live-reload script and reload when the site changes.
+    pub live_reload: bool,
+    /// Where one-line notices of form posts go, for a shell that shows them.
+    pub notices: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+}
+
+impl Serving {
+    pub fn new(addressing: Addressing) -> Serving {
+        Serving {
+            addressing,
+            live_reload: false,
+            notices: None,
+        }
+    }
 }
 
 /// A running daemon's shared state.
@@ -65,7 +88,7 @@ pub struct Daemon {
     pub root: PathBuf,
     /// The address it listens on.
     pub addr: SocketAddr,
-    addressing: Addressing,
+    serving: Serving,
     worker: Worker,
     /// Client addresses and rate limits, kept across reloads (a reload does not
     /// reset anyone's rate).
@@ -88,19 +111,19 @@ impl Daemon {
         store: Store,
         engine: Arc<Engine>,
         addr: SocketAddr,
-        addressing: Addressing,
+        serving: Serving,
     ) -> Result<Arc<Daemon>, DaemonError> {
         let worker = Worker::new(store, engine)?;
         let gate = Arc::new(
             crate::web::gate::Gate::from_config(ws.config.as_ref().map(|c| &c.value))
                 .map_err(|e| DaemonError::Config(format!("funnel.yaml daemon: {e}")))?,
         );
-        let sites = hosts::Sites::build(&ws, &worker, &gate, addr.port(), addressing)?;
+        let sites = hosts::Sites::build(&ws, &worker, &gate, addr, &serving, None)?;
         worker.prepare(worker.now()).await?;
         Ok(Arc::new(Daemon {
             root: ws.root.clone(),
             addr,
-            addressing,
+            serving,
             worker,
             gate,
             ws: RwLock::new(ws),
@@ -137,12 +160,14 @@ impl Daemon {
     /// keep the versions they started on.
     pub async fn reload(&self, ws: Workspace) -> Result<(), DaemonError> {
         let engine = Arc::new(Engine::from_workspace(&ws)?);
+        let previous = self.sites();
         let sites = hosts::Sites::build(
             &ws,
             &self.worker,
             &self.gate,
-            self.addr.port(),
-            self.addressing,
+            self.addr,
+            &self.serving,
+            Some(&previous),
         )?;
         self.worker.replace_engine(engine).await?;
         match self.sites.write() {
@@ -224,7 +249,7 @@ async fn front(
 ) -> Response {
     let started = Instant::now();
     let sites = d.sites();
-    let site = hosts::host_of(req.headers()).and_then(|h| sites.find(&h));
+    let site = hosts::host_of(req.headers()).map_or_else(|| sites.find(""), |h| sites.find(&h));
     // A page request may get the site's HTML 404; anything else a program sends
     // gets its errors as JSON, whichever layer made them.
     let page_request = (req.method() == axum::http::Method::GET

@@ -1,8 +1,9 @@
 //! The HTTP side of sites: a built site's files (compressed, with cache headers
 //! as a production host sends them), form posts (`POST /f/{site}/{instance}`) and
 //! tracking beacons (`POST /t`) fed to the engine's ingestion and the analytics
-//! tables, and the preview's live reload. `funnel preview` serves it on loopback;
-//! the daemon will mount the same routes.
+//! tables, and the preview's live reload. The daemon mounts these routes for
+//! each site it serves (`funnel up`, `funnel daemon`, and `funnel preview`, the
+//! daemon for one site).
 
 pub mod files;
 pub mod forms;

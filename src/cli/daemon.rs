@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::ColorChoice;
+use super::up::{Shell, serve};
 use crate::daemon::Addressing;
 
 #[derive(Debug, clap::Args)]
@@ -24,13 +25,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
-    super::up::serve(
-        args.workspace,
-        args.bind,
-        Addressing::Domains,
-        !args.no_watch,
+    serve(
+        Shell {
+            start: args.workspace,
+            bind: args.bind,
+            addressing: Addressing::Domains,
+            watch: !args.no_watch,
+            friendly: false,
+            live_reload: false,
+        },
         color,
         |d| format!("listening on http://{}", d.addr),
-        false,
     )
 }

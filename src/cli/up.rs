@@ -2,6 +2,9 @@
 //! `http://<site>.localhost:<port>/`, forms and tracking taken into the local
 //! store, workflows and timers running, mail into the dev outbox, and edits
 //! picked up once they validate. Ctrl-C or SIGTERM stops it cleanly.
+//!
+//! `funnel daemon` and `funnel preview` run the same process through
+//! [`serve`], with other addressing and output.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::ColorChoice;
-use crate::daemon::{Addressing, Daemon, reload};
+use crate::daemon::{Addressing, Daemon, Serving, reload};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,12 +30,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
-    let bind = SocketAddr::from(([127, 0, 0, 1], args.port));
     serve(
-        args.workspace,
-        bind,
-        Addressing::Local,
-        !args.no_watch,
+        Shell {
+            start: args.workspace,
+            bind: SocketAddr::from(([127, 0, 0, 1], args.port)),
+            addressing: Addressing::Local,
+            watch: !args.no_watch,
+            friendly: true,
+            live_reload: false,
+        },
         color,
         |d| {
             let mut text = format!("funnel is up: {}\n", d.root.display());
@@ -43,37 +49,65 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             text.push_str("Edits are picked up once they validate. Ctrl-C stops.");
             text
         },
-        true,
     )
 }
 
-/// Starts the daemon for the workspace around `start` on `bind`, prints
-/// `banner`'s text once it listens, and serves until Ctrl-C or SIGTERM. With
-/// `friendly`, reload outcomes are printed too (they are always logged).
+/// How a command runs the daemon.
+#[derive(Debug)]
+pub(super) struct Shell {
+    /// Where to look for the workspace.
+    pub start: Option<PathBuf>,
+    pub bind: SocketAddr,
+    pub addressing: Addressing,
+    /// Reload the workspace when its files change.
+    pub watch: bool,
+    /// Print form posts, finished executions and reloads (they are always logged).
+    pub friendly: bool,
+    /// Pages reload themselves when their site changes.
+    pub live_reload: bool,
+}
+
+/// Starts the daemon as `shell` says, prints `banner`'s text once it listens,
+/// and serves until Ctrl-C or SIGTERM.
 pub(super) fn serve(
-    start: Option<PathBuf>,
-    bind: SocketAddr,
-    addressing: Addressing,
-    watch: bool,
+    shell: Shell,
     color: ColorChoice,
     banner: impl FnOnce(&Daemon) -> String,
-    friendly: bool,
 ) -> anyhow::Result<ExitCode> {
-    let Some(ws) = super::loaded::valid_workspace(start.as_deref(), color)? else {
+    let Some(ws) = super::loaded::valid_workspace(shell.start.as_deref(), color)? else {
         return Ok(ExitCode::from(1));
     };
+    if let Addressing::Only(site) = &shell.addressing {
+        super::loaded::known_site(&ws, site)?;
+    }
     let engine = Arc::new(super::loaded::engine(&ws)?);
     let store = super::loaded::store(&ws)?;
     let rt = super::loaded::runtime()?;
+    let friendly = shell.friendly;
     rt.block_on(async move {
+        let bind = shell.bind;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
         let addr = listener.local_addr()?;
         super::activity::warn_unset_secrets(&ws);
-        let daemon = Daemon::new(Arc::new(ws), store, engine, addr, addressing).await?;
+        let notices = friendly.then(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            tokio::spawn(async move {
+                while let Some(line) = rx.recv().await {
+                    println!("{line}");
+                }
+            });
+            tx
+        });
+        let serving = Serving {
+            addressing: shell.addressing,
+            live_reload: shell.live_reload,
+            notices,
+        };
+        let daemon = Daemon::new(Arc::new(ws), store, engine, addr, serving).await?;
         let _printing = friendly.then(|| super::activity::print_notes(daemon.worker()));
-        let _watcher = if watch {
+        let _watcher = if shell.watch {
             Some(reload::watch(
                 daemon.clone(),
                 tokio::runtime::Handle::current(),
@@ -81,9 +115,10 @@ pub(super) fn serve(
                     if !friendly {
                         return;
                     }
-                    #[allow(clippy::print_stderr)]
                     match outcome {
-                        reload::Outcome::Applied => eprintln!("reloaded: the changed workspace runs now"),
+                        reload::Outcome::Applied => {
+                            eprintln!("reloaded: the changed workspace runs now")
+                        }
                         reload::Outcome::Refused(text) => eprintln!(
                             "{text}not reloaded: the changed workspace has errors; the running version stays"
                         ),
@@ -93,17 +128,13 @@ pub(super) fn serve(
         } else {
             None
         };
-        #[allow(clippy::print_stdout)]
         {
             use std::io::Write as _;
             println!("{}", banner(&daemon));
             let _ = std::io::stdout().flush();
         }
         daemon.serve(listener, super::worker::shutdown()).await?;
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("funnel: stopped");
-        }
+        eprintln!("funnel: stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

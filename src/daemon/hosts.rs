@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderMap, header};
 
-use super::Addressing;
+use super::{Addressing, Serving};
 use crate::engine::worker::Worker;
 use crate::publish::{self, Options, PublishError};
 use crate::web::SiteServer;
@@ -36,28 +36,42 @@ impl Site {
 pub struct Sites {
     list: Vec<Site>,
     by_host: HashMap<String, usize>,
+    /// One site answers every host (the preview).
+    only: bool,
 }
 
 impl Sites {
-    /// Builds every site of `ws` for a daemon on `port`; the first site that does
-    /// not build stops it (and nothing changes for the caller).
+    /// Builds every site of `ws` (or the one `Addressing::Only` names) for a
+    /// daemon on `addr`; the first site that does not build stops it (and nothing
+    /// changes for the caller). A site `previous` serves keeps its server, with
+    /// the new build swapped in, so pages waiting for a live reload see it.
     pub fn build(
         ws: &Workspace,
         worker: &Worker,
         gate: &Arc<Gate>,
-        port: u16,
-        addressing: Addressing,
+        addr: std::net::SocketAddr,
+        serving: &Serving,
+        previous: Option<&Sites>,
     ) -> Result<Sites, PublishError> {
-        let mut sites = Sites::default();
+        let mut sites = Sites {
+            only: matches!(serving.addressing, Addressing::Only(_)),
+            ..Sites::default()
+        };
         for (name, doc) in &ws.sites {
-            let local = format!("http://{name}.localhost:{port}");
+            if let Addressing::Only(one) = &serving.addressing
+                && one != name
+            {
+                continue;
+            }
+            let local = format!("http://{name}.localhost:{}", addr.port());
             let domain = doc
                 .value
                 .domain
                 .as_deref()
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase());
-            let url = match (&domain, addressing) {
+            let url = match (&domain, &serving.addressing) {
                 (Some(d), Addressing::Domains) => format!("https://{d}"),
+                (_, Addressing::Only(_)) => format!("http://{addr}"),
                 _ => local,
             };
             let opts = Options {
@@ -65,15 +79,26 @@ impl Sites {
                 base_url: Some(url.clone()),
             };
             let build = publish::build(ws, name, &opts)?;
-            let server = Arc::new(SiteServer {
-                site: name.clone(),
-                build: RwLock::new(Arc::new(build)),
-                worker: worker.clone(),
-                version: tokio::sync::watch::channel(0).0,
-                live_reload: false,
-                notices: None,
-                gate: gate.clone(),
-            });
+            let kept = previous.and_then(|p| p.list.iter().find(|s| s.name == *name));
+            let (server, router) = match kept {
+                Some(old) => {
+                    old.server.replace(build);
+                    (old.server.clone(), old.router.clone())
+                }
+                None => {
+                    let server = Arc::new(SiteServer {
+                        site: name.clone(),
+                        build: RwLock::new(Arc::new(build)),
+                        worker: worker.clone(),
+                        version: tokio::sync::watch::channel(0).0,
+                        live_reload: serving.live_reload,
+                        notices: serving.notices.clone(),
+                        gate: gate.clone(),
+                    });
+                    let router = crate::web::router(server.clone());
+                    (server, router)
+                }
+            };
             let index = sites.list.len();
             sites.by_host.insert(format!("{name}.localhost"), index);
             if let Some(d) = domain {
@@ -82,7 +107,7 @@ impl Sites {
             sites.list.push(Site {
                 name: name.clone(),
                 url,
-                router: crate::web::router(server.clone()),
+                router,
                 server,
             });
         }
@@ -91,6 +116,9 @@ impl Sites {
 
     /// The site answering on `host` (lowercase, without port).
     pub fn find(&self, host: &str) -> Option<&Site> {
+        if self.only {
+            return self.list.first();
+        }
         self.by_host.get(host).map(|i| &self.list[*i])
     }
 
