@@ -107,6 +107,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             get(catalog::template_components),
         ),
         route(
+            M::POST,
+            "/api/templates/{id}/instantiate",
+            Some(R::Editor),
+            "templates",
+            "Propose a new site from a template (`site_id`, `customizations`, `name`, `domain`)",
+            post(proposals::instantiate),
+        ),
+        route(
             M::GET,
             "/api/components",
             Some(R::Viewer),

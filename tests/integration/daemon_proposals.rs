@@ -184,6 +184,61 @@ fn an_editor_proposes_and_only_an_owner_s_approval_makes_it_live() {
     assert_eq!(status, 200);
     assert_eq!(listed["proposals"][0]["status"], "merged");
 
+    // A new site from a template is a proposal too, live once approved.
+    let (status, answer) = api(
+        &u,
+        "POST",
+        "/api/templates/saas-launch/instantiate",
+        &editor,
+        Some(&json!({
+            "site_id": "launch",
+            "customizations": {
+                "company_name": "Acme Corp",
+                "tagline": "Widgets for everyone.",
+                "primary_color": "#3B82F6",
+                "contact_email": "hello@acme.example",
+                "signup_url": "https://app.acme.example/signup",
+                "demo_url": "https://cal.acme.example/demo"
+            }
+        })),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let site_proposal = answer["proposal"]["id"].as_str().expect("id").to_string();
+    assert!(!d.join("sites/launch").exists(), "not before approval");
+    let (status, answer) = api(
+        &u,
+        "POST",
+        &format!("/api/proposals/{site_proposal}/approve"),
+        &owner,
+        None,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(d.join("sites/launch/site.yaml").is_file());
+    let (_, _, index) = http(
+        &u.addr,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            u.addr
+        ),
+        b"",
+    );
+    assert!(
+        String::from_utf8_lossy(&index).contains("\"launch\""),
+        "the new site is served"
+    );
+    let (status, answer) = api(
+        &u,
+        "POST",
+        "/api/templates/saas-launch/instantiate",
+        &editor,
+        Some(&json!({"site_id": "Bad Name", "customizations": {}})),
+    );
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (422, Some("site_id")),
+        "{answer}"
+    );
+
     // Paths outside the workspace's files are refused.
     let (status, answer) = api(
         &u,

@@ -400,3 +400,93 @@ pub async fn reject(
         Err(e) => ApiError::internal(e).into_response(),
     }
 }
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstantiateBody {
+    /// The new site's folder name under `sites/`.
+    site_id: String,
+    /// The template's variables (`company_name`, `primary_color`, …).
+    #[serde(default)]
+    customizations: BTreeMap<String, Json>,
+    /// The site's display name (default: `company_name`).
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    domain: Option<String>,
+}
+
+/// `POST /api/templates/{id}/instantiate`: a proposal adding
+/// `sites/<site_id>/site.yaml` made from the template.
+pub async fn instantiate(
+    State(d): State<Arc<Daemon>>,
+    Extension(who): Extension<Principal>,
+    Path(template): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use crate::catalog::InstantiateError as E;
+    let b: InstantiateBody = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let mut sets = Vec::new();
+    for (k, v) in &b.customizations {
+        let text = match v {
+            Json::String(s) => s.clone(),
+            Json::Number(n) => n.to_string(),
+            Json::Bool(x) => x.to_string(),
+            _ => {
+                return ApiError::field(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("customizations.{k}"),
+                    "a customization is text, a number or a boolean",
+                )
+                .into_response();
+            }
+        };
+        sets.push((k.clone(), text));
+    }
+    let ws = d.workspace();
+    let made = crate::catalog::instantiate(
+        &ws,
+        &template,
+        &b.site_id,
+        b.name.as_deref(),
+        b.domain.as_deref(),
+        &sets,
+    );
+    let text = match made {
+        Ok(t) => t,
+        Err(E::NoTemplate(_)) => {
+            return ApiError::not_found(format!(
+                "no template `{}`",
+                template.chars().take(100).collect::<String>()
+            ))
+            .into_response();
+        }
+        Err(e @ E::BadName(_)) => {
+            return ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "site_id", e.to_string())
+                .into_response();
+        }
+        Err(e) => {
+            return ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "customizations",
+                e.to_string(),
+            )
+            .into_response();
+        }
+    };
+    if ws.sites.contains_key(&b.site_id) {
+        return ApiError::field(
+            StatusCode::CONFLICT,
+            "site_id",
+            format!("site `{}` exists", b.site_id),
+        )
+        .into_response();
+    }
+    let path = format!("sites/{}/site.yaml", b.site_id);
+    let title = format!("Add site {} from template {template}", b.site_id);
+    propose(&d, &who, title, BTreeMap::from([(path, Some(text))])).await
+}
