@@ -6,17 +6,7 @@ use serde_json::{Value as Json, json};
 
 use crate::daemon::{Up, up};
 use crate::http_client::{http, http_stream};
-use crate::support::{demo, git_init, run};
-
-fn token(d: &std::path::Path, name: &str, role: &str) -> String {
-    let out = run(&["tokens", "create", "--name", name, "--role", role], d);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::support::{api_token, demo, git_init, run};
 
 fn api(u: &Up, method: &str, path: &str, token: Option<&str>, body: Option<&Json>) -> (u16, Json) {
     if path.ends_with("/stream") {
@@ -75,9 +65,9 @@ fn every_api_route_answers_by_role() {
     let dir = demo();
     let d = dir.path();
     git_init(d);
-    let viewer = token(d, "vera", "viewer");
-    let editor = token(d, "ed", "editor");
-    let owner = token(d, "olga", "owner");
+    let viewer = api_token(d, "vera", "viewer");
+    let editor = api_token(d, "ed", "editor");
+    let owner = api_token(d, "olga", "owner");
     let u = up(d);
     // Something to point at: a contact (through a form) and its execution.
     assert_eq!(u.post_form("seed@example.org"), 303);
@@ -197,7 +187,7 @@ fn every_api_route_answers_by_role() {
 fn the_seed_s_contact_routes_keep_their_shapes() {
     let dir = demo();
     let d = dir.path();
-    let editor = token(d, "ed", "editor");
+    let editor = api_token(d, "ed", "editor");
     let u = up(d);
     let (status, created) = api(
         &u,
@@ -352,7 +342,7 @@ fn the_seed_s_contact_routes_keep_their_shapes() {
     assert_eq!(update["details"]["before"]["name"], "John Doe");
     assert_eq!(update["details"]["after"]["name"], "John D.");
     assert_eq!(update["entity_id"], uid.as_str());
-    let owner = token(d, "olga", "owner");
+    let owner = api_token(d, "olga", "owner");
     let (status, listed) = api(
         &u,
         "GET",

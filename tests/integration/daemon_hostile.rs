@@ -7,7 +7,7 @@
 
 use crate::daemon::up_with_env;
 use crate::http_client::http;
-use crate::support::{demo, run};
+use crate::support::{api_token, demo};
 
 const SECRET: &str = "whsec_hostile";
 
@@ -58,9 +58,7 @@ fn signed(t: i64, secret: &str, body: &str) -> String {
 fn malformed_requests_get_json_errors_and_store_nothing() {
     let dir = demo();
     let d = dir.path();
-    let out = run(&["tokens", "create", "--name", "ed", "--role", "editor"], d);
-    assert!(out.status.success());
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let token = api_token(d, "ed", "editor");
     let auth = format!("Authorization: Bearer {token}\r\n");
     // Every form case comes from one address: a rate that does not bite here
     // (daemon_forms tests the rate).

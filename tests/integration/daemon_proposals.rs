@@ -7,17 +7,7 @@ use serde_json::{Value as Json, json};
 
 use crate::daemon::{Up, up};
 use crate::http_client::http;
-use crate::support::{demo, git_init, run};
-
-fn token(d: &std::path::Path, name: &str, role: &str) -> String {
-    let out = run(&["tokens", "create", "--name", name, "--role", role], d);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::support::{api_token, demo, git_init};
 
 fn api(u: &Up, method: &str, path: &str, token: &str, body: Option<&Json>) -> (u16, Json) {
     let text = body.map(Json::to_string).unwrap_or_default();
@@ -66,8 +56,8 @@ fn an_editor_proposes_and_only_an_owner_s_approval_makes_it_live() {
     let dir = demo();
     let d = dir.path();
     git_init(d);
-    let editor = token(d, "ed", "editor");
-    let owner = token(d, "olga", "owner");
+    let editor = api_token(d, "ed", "editor");
+    let owner = api_token(d, "olga", "owner");
     let u = up(d);
     let path = "workflows/contact-form-follow-up.yaml";
     let original = std::fs::read_to_string(d.join(path)).expect("read");

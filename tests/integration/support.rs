@@ -153,3 +153,14 @@ pub fn git_init(dir: &Path) {
     git(&["add", "-A"]);
     git(&["commit", "-q", "-m", "workspace"]);
 }
+
+/// A new API token's secret (`funnel tokens create`).
+pub fn api_token(dir: &Path, name: &str, role: &str) -> String {
+    let out = run(&["tokens", "create", "--name", name, "--role", role], dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

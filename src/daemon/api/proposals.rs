@@ -132,24 +132,7 @@ pub async fn create_workflow(
         )
         .into_response();
     };
-    let path = format!("workflows/{id}.yaml");
-    if d.root.join(&path).exists() {
-        return ApiError::field(
-            StatusCode::CONFLICT,
-            "id",
-            format!("workflow `{id}` exists; change it with PUT /api/workflows/{id}"),
-        )
-        .into_response();
-    }
-    let text = match workflow_text(&b) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    let title = b
-        .title
-        .clone()
-        .unwrap_or_else(|| format!("Add workflow {id}"));
-    propose(&d, &who, title, BTreeMap::from([(path, Some(text))])).await
+    propose_workflow(&d, &who, &id, &b, true).await
 }
 
 /// `PUT /api/workflows/{id}`: a proposal replacing `workflows/<id>.yaml`.
@@ -164,23 +147,50 @@ pub async fn update_workflow(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    propose_workflow(&d, &who, &id, &b, false).await
+}
+
+/// A proposal writing `workflows/<id>.yaml`: a new file when `creating` (refused
+/// if it exists), else a change of an existing one (404 if it does not).
+async fn propose_workflow(
+    d: &Arc<Daemon>,
+    who: &Principal,
+    id: &str,
+    b: &WorkflowBody,
+    creating: bool,
+) -> Response {
     let path = format!("workflows/{id}.yaml");
-    if proposals::check_path(&path).is_err() || !d.root.join(&path).is_file() {
+    if let Err(e) = proposals::check_path(&path) {
+        return proposal_error(e);
+    }
+    let exists = d.root.join(&path).is_file();
+    if creating && exists {
+        return ApiError::field(
+            StatusCode::CONFLICT,
+            "id",
+            format!("workflow `{id}` exists; change it with PUT /api/workflows/{id}"),
+        )
+        .into_response();
+    }
+    if !creating && !exists {
         return ApiError::not_found(format!(
             "no workflow `{}`",
             id.chars().take(100).collect::<String>()
         ))
         .into_response();
     }
-    let text = match workflow_text(&b) {
+    let text = match workflow_text(b) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
-    let title = b
-        .title
-        .clone()
-        .unwrap_or_else(|| format!("Change workflow {id}"));
-    propose(&d, &who, title, BTreeMap::from([(path, Some(text))])).await
+    let title = b.title.clone().unwrap_or_else(|| {
+        if creating {
+            format!("Add workflow {id}")
+        } else {
+            format!("Change workflow {id}")
+        }
+    });
+    propose(d, who, title, BTreeMap::from([(path, Some(text))])).await
 }
 
 async fn propose(
