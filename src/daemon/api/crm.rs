@@ -30,9 +30,10 @@ fn crm_error(e: CrmError) -> ApiError {
     }
 }
 
-/// Carries a CRM error through a store read, to be told apart afterwards.
+/// A CRM error inside a read whose request was checked before it (a known
+/// segment, a contact just found): the server's trouble, not the client's.
 fn keep(e: CrmError) -> StoreError {
-    StoreError::Invalid(format!("crm:{e}"))
+    StoreError::Invalid(format!("crm: {e}"))
 }
 
 /// A contact named by its uid, email or numeric id.
