@@ -288,19 +288,34 @@ impl Scoring {
         Ok(true)
     }
 
-    /// Observes every contact with a score, so that scores that decayed below a
-    /// threshold fire their downward crossing. Run by the worker's periodic loop.
-    pub fn sweep(&self, conn: Db<'_>, now: UnixMs) -> Result<Vec<CrmEvent>, CrmError> {
+    /// Observes one page of the contacts with a score (ids above `after`, at most
+    /// `limit`), so that scores that decayed below a threshold fire their
+    /// downward crossing. Returns the events and where the next page starts, if
+    /// there is one. The worker's periodic loop walks every page, one
+    /// transaction each, so a large store never holds the writer for long.
+    pub fn sweep(
+        &self,
+        conn: Db<'_>,
+        now: UnixMs,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<CrmEvent>, Option<i64>), CrmError> {
         let ids: Vec<i64> = {
-            let mut stmt = conn.prepare_cached("SELECT id FROM contacts WHERE score_seen <> 0")?;
-            let rows = stmt.query_map(params![], |r| r.get(0))?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM contacts WHERE id > ?1 AND score_seen <> 0 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(
+                params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )?;
             rows.collect::<Result<_, _>>()?
         };
         let mut events = Vec::new();
-        for id in ids {
-            events.extend(self.observe(conn, id, now)?);
+        for id in &ids {
+            events.extend(self.observe(conn, *id, now)?);
         }
-        Ok(events)
+        let next = (ids.len() == limit).then(|| ids.last().copied()).flatten();
+        Ok((events, next))
     }
 }
 

@@ -40,6 +40,10 @@ const OUTBOX_LEASE_MS: i64 = 60_000;
 /// How often finished executions past the retention are pruned.
 const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
 
+/// Contacts per transaction of the score sweep: the writer is never held for
+/// long, whatever the number of contacts.
+const SWEEP_PAGE: usize = 500;
+
 /// What one tick did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tick {
@@ -499,15 +503,30 @@ impl Worker {
     /// fire their downward `score_crossed` (upward ones fire when the activity
     /// arrives). Returns how many crossings it found.
     pub async fn sweep_scores(&self, now: UnixMs) -> Result<usize, EngineError> {
-        self.transact(now, |ctx| {
-            let events = ctx.engine.scoring.sweep(ctx.conn, ctx.now)?;
-            let n = events.len();
-            for e in events {
-                ingest(ctx, super::ingest::from_crm(&e))?;
+        let mut after = 0;
+        let mut total = 0;
+        loop {
+            let (n, next) = self
+                .transact(now, move |ctx| {
+                    let (events, next) = ctx
+                        .engine
+                        .scoring
+                        .sweep(ctx.conn, ctx.now, after, SWEEP_PAGE)?;
+                    let n = events.len();
+                    for e in events {
+                        ingest(ctx, super::ingest::from_crm(&e))?;
+                    }
+                    Ok((n, next))
+                })
+                .await?;
+            total += n;
+            match next {
+                Some(id) => after = id,
+                None => return Ok(total),
             }
-            Ok(n)
-        })
-        .await
+            // Form posts and steps queued meanwhile go first.
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Deletes finished executions older than the retention setting.

@@ -356,12 +356,32 @@ fn crossings_fire_up_when_activity_arrives_and_down_from_the_sweep() {
     assert_eq!(data["threshold"], json!(35.0));
     // Nothing fires downward until the sweep, a day later.
     assert!(h.statuses("cooled").is_empty());
+    // 1,200 more contacts in fay's state: the sweep walks them in pages (one
+    // transaction each) and finds every one.
+    h.store()
+        .write(|db| {
+            db.execute_batch(
+                "INSERT INTO contacts (uid, email, created_at, updated_at, engagement, adjustments, score_seen) \
+                 SELECT 'copy' || n.i, 'copy' || n.i || '@example.org', f.created_at, f.updated_at, \
+                   f.engagement, f.adjustments, f.score_seen \
+                 FROM (WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 1200) \
+                   SELECT i FROM k) n, contacts f WHERE f.email = 'fay@example.org'; \
+                 INSERT INTO contact_fields (contact_id, field, value_text, value_num) \
+                 SELECT c.id, f.field, f.value_text, f.value_num FROM contacts c, contact_fields f \
+                 WHERE c.email LIKE 'copy%' AND f.contact_id = (SELECT id FROM contacts WHERE email = 'fay@example.org');",
+            )
+        })
+        .wait()
+        .expect("copies");
     let crossed =
         h.rt.block_on(h.worker.sweep_scores(T0 + 2 * DAY))
             .expect("sweep");
     h.settle();
-    assert_eq!(crossed, 1);
-    assert_eq!(h.statuses("cooled"), ["completed"]);
+    assert_eq!(crossed, 1201);
+    assert_eq!(
+        h.count("SELECT count(*) FROM executions WHERE workflow_id = 'cooled'"),
+        1201
+    );
     // A second sweep finds nothing new.
     let again =
         h.rt.block_on(h.worker.sweep_scores(T0 + 3 * DAY))
