@@ -118,7 +118,8 @@ impl Daemon {
             crate::web::gate::Gate::from_config(ws.config.as_ref().map(|c| &c.value))
                 .map_err(|e| DaemonError::Config(format!("funnel.yaml daemon: {e}")))?,
         );
-        let sites = hosts::Sites::build(&ws, &worker, &gate, addr, &serving, None)?;
+        let built = hosts::Sites::build(&ws, addr, &serving)?;
+        let sites = hosts::Sites::assemble(built, &worker, &gate, &serving, None);
         worker.prepare(worker.now()).await?;
         Ok(Arc::new(Daemon {
             root: ws.root.clone(),
@@ -160,16 +161,18 @@ impl Daemon {
     /// keep the versions they started on.
     pub async fn reload(&self, ws: Workspace) -> Result<(), DaemonError> {
         let engine = Arc::new(Engine::from_workspace(&ws)?);
+        let built = hosts::Sites::build(&ws, self.addr, &self.serving)?;
+        self.worker.replace_engine(engine).await?;
+        // Only now, with every site built and the engine in place, do the
+        // running sites change.
         let previous = self.sites();
-        let sites = hosts::Sites::build(
-            &ws,
+        let sites = hosts::Sites::assemble(
+            built,
             &self.worker,
             &self.gate,
-            self.addr,
             &self.serving,
             Some(&previous),
-        )?;
-        self.worker.replace_engine(engine).await?;
+        );
         match self.sites.write() {
             Ok(mut s) => *s = Arc::new(sites),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(sites),

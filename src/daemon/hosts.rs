@@ -31,6 +31,15 @@ impl Site {
     }
 }
 
+/// A site built and not yet in service.
+#[derive(Debug)]
+pub struct Built {
+    name: String,
+    url: String,
+    domain: Option<String>,
+    build: crate::publish::Build,
+}
+
 /// Every live site, by host name.
 #[derive(Debug, Default)]
 pub struct Sites {
@@ -42,21 +51,14 @@ pub struct Sites {
 
 impl Sites {
     /// Builds every site of `ws` (or the one `Addressing::Only` names) for a
-    /// daemon on `addr`; the first site that does not build stops it (and nothing
-    /// changes for the caller). A site `previous` serves keeps its server, with
-    /// the new build swapped in, so pages waiting for a live reload see it.
+    /// daemon on `addr`, touching nothing that serves: the first site that does
+    /// not build stops it, and nothing changed.
     pub fn build(
         ws: &Workspace,
-        worker: &Worker,
-        gate: &Arc<Gate>,
         addr: std::net::SocketAddr,
         serving: &Serving,
-        previous: Option<&Sites>,
-    ) -> Result<Sites, PublishError> {
-        let mut sites = Sites {
-            only: matches!(serving.addressing, Addressing::Only(_)),
-            ..Sites::default()
-        };
+    ) -> Result<Vec<Built>, PublishError> {
+        let mut out = Vec::new();
         for (name, doc) in &ws.sites {
             if let Addressing::Only(one) = &serving.addressing
                 && one != name
@@ -79,7 +81,37 @@ impl Sites {
                 base_url: Some(url.clone()),
             };
             let build = publish::build(ws, name, &opts)?;
-            let kept = previous.and_then(|p| p.list.iter().find(|s| s.name == *name));
+            out.push(Built {
+                name: name.clone(),
+                url,
+                domain,
+                build,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Puts built sites in service. A site `previous` serves keeps its server,
+    /// with the new build swapped in, so pages waiting for a live reload see it.
+    pub fn assemble(
+        built: Vec<Built>,
+        worker: &Worker,
+        gate: &Arc<Gate>,
+        serving: &Serving,
+        previous: Option<&Sites>,
+    ) -> Sites {
+        let mut sites = Sites {
+            only: matches!(serving.addressing, Addressing::Only(_)),
+            ..Sites::default()
+        };
+        for Built {
+            name,
+            url,
+            domain,
+            build,
+        } in built
+        {
+            let kept = previous.and_then(|p| p.list.iter().find(|s| s.name == name));
             let (server, router) = match kept {
                 Some(old) => {
                     old.server.replace(build);
@@ -105,13 +137,13 @@ impl Sites {
                 sites.by_host.insert(d, index);
             }
             sites.list.push(Site {
-                name: name.clone(),
+                name,
                 url,
                 router,
                 server,
             });
         }
-        Ok(sites)
+        sites
     }
 
     /// The site answering on `host` (lowercase, without port).
