@@ -51,6 +51,8 @@ use program::{Program, ProgramError};
 
 /// The workflows new executions start on (see [`Engine::active_set`]).
 pub type ActiveSet = Arc<Vec<Arc<Program>>>;
+/// Operators' overrides of `active:`, by workflow id.
+pub type Overrides = Arc<HashMap<String, bool>>;
 
 /// Why the engine could not do what was asked (step failures are not errors: they
 /// are recorded on the execution).
@@ -127,7 +129,8 @@ pub struct Engine {
     current: BTreeMap<String, Arc<Program>>,
     versions: Mutex<HashMap<String, Arc<Program>>>,
     /// The store's active workflows as last read, under the revision read with them.
-    active: Mutex<Option<(String, ActiveSet)>>,
+    /// The active set and the operators' overrides, as of a store revision.
+    active: Mutex<Option<(String, ActiveSet, Overrides)>>,
     pub emails: BTreeMap<String, EmailTemplate>,
     /// Lead scoring; its thresholds include those workflows' `score_crossed`
     /// triggers name by number.
@@ -328,18 +331,26 @@ impl Engine {
     /// started from. Read again only when the store's revision moved. A store no
     /// workspace was registered in yet runs this engine's own workflows.
     pub fn active_set(&self, conn: Db<'_>) -> Result<ActiveSet, EngineError> {
+        Ok(self.starting(conn)?.0)
+    }
+
+    /// The active set with the operators' overrides: what an event may start.
+    /// Both are read again only when the store's revision moved (an override
+    /// moves it too), so an event costs one lookup, not a scan of `workflows`.
+    pub fn starting(&self, conn: Db<'_>) -> Result<(ActiveSet, Overrides), EngineError> {
         let revision: Option<String> = conn
             .prepare_cached("SELECT value FROM crm_state WHERE key = 'workflow_revision'")?
             .query_row(params![], |r| r.get(0))
             .optional()?;
         let Some(revision) = revision else {
-            return Ok(Arc::new(self.current.values().cloned().collect()));
+            let set = Arc::new(self.current.values().cloned().collect());
+            return Ok((set, Arc::new(Engine::overrides(conn)?)));
         };
         if let Ok(cache) = self.active.lock()
-            && let Some((seen, set)) = cache.as_ref()
+            && let Some((seen, set, overrides)) = cache.as_ref()
             && *seen == revision
         {
-            return Ok(set.clone());
+            return Ok((set.clone(), overrides.clone()));
         }
         let stored: Vec<(String, String)> = {
             let mut stmt = conn.prepare_cached(
@@ -353,10 +364,11 @@ impl Engine {
             set.push(self.version(conn, &id, &hash)?);
         }
         let set: ActiveSet = Arc::new(set);
+        let overrides: Overrides = Arc::new(Engine::overrides(conn)?);
         if let Ok(mut cache) = self.active.lock() {
-            *cache = Some((revision, set.clone()));
+            *cache = Some((revision, set.clone(), overrides.clone()));
         }
-        Ok(set)
+        Ok((set, overrides))
     }
 
     /// The active version of one workflow, if it is in the store's active set.
@@ -454,6 +466,10 @@ impl Engine {
              updated_at = excluded.updated_at",
         )?
         .execute(params![id, active.map(i64::from), now])?;
+        // Moves the revision (where a checkout registered one), so every worker
+        // reads the overrides again with the active set.
+        conn.prepare_cached("UPDATE crm_state SET value = ?1 WHERE key = 'workflow_revision'")?
+            .execute(params![crate::uid::new(now)])?;
         Ok(())
     }
 }

@@ -37,6 +37,10 @@ pub struct Scoring {
     /// A hash of the engagement rules and half-life, to know when the stored
     /// engagement was computed with other rules.
     pub rules_hash: String,
+    /// The last score SQL compiled, by mode, moment and epoch: one transaction
+    /// observes and shows a contact's score several times at the same moment,
+    /// and compiling the fit rules costs more than running them.
+    compiled: std::sync::Arc<std::sync::Mutex<Option<(Mode, UnixMs, UnixMs, Predicate)>>>,
 }
 
 impl Scoring {
@@ -61,6 +65,7 @@ impl Scoring {
             engagement: f.engagement.clone(),
             segments,
             rules_hash: crate::engine::program::content_hash(&rules),
+            compiled: Default::default(),
         }
     }
 
@@ -76,6 +81,20 @@ impl Scoring {
     /// The lead score of `contacts c` at `now`, as SQL with its parameters.
     pub fn score_sql(&self, conn: Db<'_>, now: UnixMs, mode: Mode) -> Result<Predicate, CrmError> {
         let epoch = epoch(conn)?;
+        if let Ok(last) = self.compiled.lock()
+            && let Some((m, at, e, p)) = last.as_ref()
+            && (*m, *at, *e) == (mode, now, epoch)
+        {
+            return Ok(p.clone());
+        }
+        let p = self.compile_score(now, epoch, mode)?;
+        if let Ok(mut last) = self.compiled.lock() {
+            *last = Some((mode, now, epoch, p.clone()));
+        }
+        Ok(p)
+    }
+
+    fn compile_score(&self, now: UnixMs, epoch: UnixMs, mode: Mode) -> Result<Predicate, CrmError> {
         let mut p = Predicate {
             sql: "c.adjustments + c.engagement * ?".into(),
             params: vec![Sql::Real(1.0 / self.weight(now, epoch))],
@@ -152,7 +171,8 @@ impl Scoring {
         data: &Json,
         at: UnixMs,
     ) -> Result<f64, CrmError> {
-        if (at - epoch(conn)?) as f64 / self.half_life_ms > REBASE_AFTER {
+        let epoch = epoch(conn)?;
+        if (at - epoch) as f64 / self.half_life_ms > REBASE_AFTER {
             // The recomputation counts the new activity (already on the timeline).
             self.refresh(conn, at, true)?;
             return Ok(0.0);
@@ -165,7 +185,7 @@ impl Scoring {
             points += capped(conn, rule, id, at)?;
         }
         if points != 0.0 {
-            let w = self.weight(at, epoch(conn)?);
+            let w = self.weight(at, epoch);
             conn.prepare_cached("UPDATE contacts SET engagement = engagement + ?2 WHERE id = ?1")?
                 .execute(params![id, points * w])?;
         }

@@ -42,6 +42,12 @@ pub struct Ingested {
     pub resumed: Vec<i64>,
     /// Workflows whose trigger matched but whose conditions did not hold.
     pub filtered: Vec<String>,
+    /// The workflow of each started execution, in the same order.
+    #[serde(skip)]
+    pub workflows: Vec<String>,
+    /// The event's own contact, and whether the event created it.
+    #[serde(skip)]
+    pub contact: Option<(i64, bool)>,
 }
 
 /// Ingests `event` and the CRM events it causes.
@@ -140,17 +146,18 @@ fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineEr
     let mut data = data;
     // A form's contact is made here, before any workflow runs: the trigger says
     // so, and the workflow's `upsert_contact` reports it as created.
-    if ctx.fx.events[before..]
+    let created = ctx.fx.events[before..]
         .iter()
-        .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { contact_id: c, .. } if Some(*c) == contact_id))
-        && let Some(obj) = data.as_object_mut()
-    {
+        .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { contact_id: c, .. } if Some(*c) == contact_id));
+    if created && let Some(obj) = data.as_object_mut() {
         obj.insert("contact_created".into(), json!(true));
+    }
+    if out.contact.is_none() {
+        out.contact = contact_id.map(|id| (id, created));
     }
     record_page_event(ctx, &data, contact_id)?;
     deliver_to_waiting(ctx, ev, &data, contact_id, out)?;
-    let overrides = super::Engine::overrides(ctx.conn)?;
-    let active = ctx.engine.active_set(ctx.conn)?;
+    let (active, overrides) = ctx.engine.starting(ctx.conn)?;
     let candidates = active.iter().filter(|p| {
         super::trigger_type(&p.workflow.trigger.kind) == ev.kind
             && ev.workflow.as_deref().is_none_or(|w| w == p.id)
@@ -161,7 +168,10 @@ fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineEr
             continue;
         }
         match start_checked(ctx, program, &data, contact_id)? {
-            Started::Running(id) | Started::Failed(id) => out.started.push(id),
+            Started::Running(id) | Started::Failed(id) => {
+                out.started.push(id);
+                out.workflows.push(program.id.clone());
+            }
             Started::Filtered => out.filtered.push(program.id.clone()),
         }
     }
@@ -396,9 +406,11 @@ fn trigger_scope(
     contact_id: Option<i64>,
 ) -> Result<minijinja::Value, EngineError> {
     let contact = match contact_id {
-        Some(id) => contact::view(ctx.conn, id, &ctx.engine.scoring, ctx.now)
-            .map_err(|e| EngineError::Invalid(e.to_string()))?,
-        None => Json::Null,
+        Some(id) if program.conditions_read_contact => {
+            contact::view(ctx.conn, id, &ctx.engine.scoring, ctx.now)
+                .map_err(|e| EngineError::Invalid(e.to_string()))?
+        }
+        _ => Json::Null,
     };
     let now = jiff::Timestamp::from_millisecond(ctx.now)
         .map(|t| t.to_string())

@@ -50,6 +50,9 @@ pub struct Program {
     pub needs_scope: Vec<bool>,
     /// The scope's top-level names each node mentions; only those are built.
     pub roots: Vec<Vec<&'static str>>,
+    /// Whether the trigger's conditions mention the contact: only then is its
+    /// view (fields, tags, lists, score) built to check them.
+    pub conditions_read_contact: bool,
     pub exprs: Compiled,
 }
 
@@ -100,6 +103,7 @@ impl Program {
             bodies: HashMap::new(),
             needs_scope: Vec::new(),
             roots: Vec::new(),
+            conditions_read_contact: false,
             exprs: Compiled::default(),
             workflow: wf.clone(),
         };
@@ -118,6 +122,7 @@ impl Program {
         }
         for c in &wf.trigger.conditions {
             p.exprs.prepare(c.as_str())?;
+            p.conditions_read_contact |= mentions(c.as_str(), "contact");
         }
         p.needs_scope = p.nodes.iter().map(|n| reads_scope(&n.step)).collect();
         p.roots = p.nodes.iter().map(|n| roots_of(&n.step)).collect();

@@ -57,10 +57,6 @@ pub fn form_post(ctx: &mut Ctx<'_>, post: FormPost) -> Result<FormOutcome, Engin
         user_agent,
     } = post;
     let visitor = analytics::visitor(ctx.conn, &site, &address, &user_agent, ctx.now)?;
-    let existed = match &email {
-        Some(e) => contact::id_by_email(ctx.conn, e)?.is_some(),
-        None => false,
-    };
     let mut data = json!({
         "site": site,
         "component": instance,
@@ -79,10 +75,12 @@ pub fn form_post(ctx: &mut Ctx<'_>, post: FormPost) -> Result<FormOutcome, Engin
             ..Event::default()
         },
     )?;
-    let started = workflows_of(ctx, &ingested.started)?;
-    let contact_id = match &email {
-        Some(e) => contact::id_by_email(ctx.conn, e)?,
-        None => None,
+    let started = ingested.workflows;
+    // Only the submission's own contact: an address the form did not send is
+    // never looked up (a suppressed person's post resolves to none).
+    let (contact_id, created) = match ingested.contact {
+        Some((id, created)) if email.is_some() => (Some(id), created),
+        _ => (None, false),
     };
     analytics::record_conversion(
         ctx.conn, &site, &page, &instance, &visitor, contact_id, ctx.now,
@@ -100,21 +98,10 @@ pub fn form_post(ctx: &mut Ctx<'_>, post: FormPost) -> Result<FormOutcome, Engin
         .query_row(params![id], |r| r.get(0))?;
     let key = token::key(ctx.conn)?;
     Ok(FormOutcome {
-        contact: Some((id, !existed)),
+        contact: Some((id, created)),
         token: Some(token::issue(&key, &uid, ctx.now)),
         started,
     })
-}
-
-/// The workflow ids of executions, in order.
-fn workflows_of(ctx: &Ctx<'_>, executions: &[i64]) -> Result<Vec<String>, EngineError> {
-    let mut stmt = ctx
-        .conn
-        .prepare_cached("SELECT workflow_id FROM executions WHERE id = ?1")?;
-    executions
-        .iter()
-        .map(|id| Ok(stmt.query_row(params![id], |r| r.get(0))?))
-        .collect()
 }
 
 /// Records a tracking beacon from `address` and `user_agent`: a valid token
