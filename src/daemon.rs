@@ -9,6 +9,7 @@
 //! - [`api`]: the REST API under `/api`, its roles and its OpenAPI document.
 //! - [`health`]: health, readiness and Prometheus metrics.
 //! - [`hooks`]: inbound webhooks, signed and checked against replays.
+//! - [`listen`]: the connections, with header and idle timeouts.
 //! - [`rollup`]: per-minute rollups of the metrics, kept in the store.
 //! - [`reload`]: the file watcher and the validated swap of engine and sites.
 
@@ -16,6 +17,7 @@ pub mod api;
 pub mod health;
 pub mod hooks;
 pub mod hosts;
+pub mod listen;
 pub mod reload;
 pub mod rollup;
 
@@ -226,19 +228,13 @@ impl Daemon {
             })
         };
         let rollups = rollup::spawn(&self);
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        listen::serve(listener, self.router(), shutdown).await;
         let _ = stop_tx.send(true);
         let _ = background.await;
         rollups.abort();
         if let Err(e) = rollup::flush(&self, true).await {
             tracing::warn!(error = %e, "the last minute's metrics were not stored");
         }
-        served?;
         Ok(())
     }
 }

@@ -24,6 +24,9 @@ const DAY_MS: i64 = 86_400_000;
 /// Weights stay below 2^REBASE_AFTER before the epoch moves (f64 holds 2^1023).
 const REBASE_AFTER: f64 = 256.0;
 
+/// A score's SQL as compiled for a mode, a moment and an epoch.
+type CompiledScore = (Mode, UnixMs, UnixMs, Predicate);
+
 /// Compiled scoring rules.
 #[derive(Debug, Clone, Default)]
 pub struct Scoring {
@@ -40,7 +43,7 @@ pub struct Scoring {
     /// The last score SQL compiled, by mode, moment and epoch: one transaction
     /// observes and shows a contact's score several times at the same moment,
     /// and compiling the fit rules costs more than running them.
-    compiled: std::sync::Arc<std::sync::Mutex<Option<(Mode, UnixMs, UnixMs, Predicate)>>>,
+    compiled: std::sync::Arc<std::sync::Mutex<Option<CompiledScore>>>,
 }
 
 impl Scoring {

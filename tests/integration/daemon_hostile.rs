@@ -817,3 +817,89 @@ fn malformed_requests_get_json_errors_and_store_nothing() {
     assert_eq!(u.own("/healthz").0, 200);
     assert_eq!(u.post_form("after@example.org"), 303);
 }
+
+/// Reads until the daemon closes the connection (or `limit` passes); how long
+/// that took, and what it sent.
+fn until_closed(
+    stream: &mut std::net::TcpStream,
+    limit: std::time::Duration,
+) -> (std::time::Duration, Vec<u8>) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .expect("read timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while started.elapsed() < limit {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    (started.elapsed(), got)
+}
+
+#[test]
+fn slow_and_silent_clients_are_cut_off_and_others_still_served() {
+    use std::io::Write;
+    use std::time::Duration;
+    let dir = demo();
+    let up = up_with_env(dir.path(), &[]);
+    // A slowloris client: a request head trickled a header every second.
+    let mut slow = std::net::TcpStream::connect(&up.addr).expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .expect("request line");
+    let trickle = {
+        let mut s = slow.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            for i in 0..30 {
+                std::thread::sleep(Duration::from_secs(1));
+                if s.write_all(format!("X-Slow-{i}: a\r\n").as_bytes())
+                    .is_err()
+                {
+                    return i;
+                }
+            }
+            30
+        })
+    };
+    // A client that connects and never says anything.
+    let mut silent = std::net::TcpStream::connect(&up.addr).expect("connect");
+    // Meanwhile everyone else is answered at once.
+    let (status, _, _) = up.own("/healthz");
+    assert_eq!(
+        status, 200,
+        "a normal request is served beside the slow ones"
+    );
+    let (slow_took, slow_got) = until_closed(&mut slow, Duration::from_secs(25));
+    let (silent_took, silent_got) = until_closed(&mut silent, Duration::from_secs(25));
+    assert!(
+        slow_took < Duration::from_secs(15),
+        "a trickled request head is cut off after the header timeout, not after {slow_took:?}"
+    );
+    assert!(
+        silent_took < Duration::from_secs(15),
+        "a silent connection is closed after the header timeout, not after {silent_took:?}"
+    );
+    // Cut off, never answered as if the head were complete.
+    for got in [&slow_got, &silent_got] {
+        let text = String::from_utf8_lossy(got);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "nothing but a 408 is sent to a client that never finished its head: {text}"
+        );
+    }
+    assert!(
+        trickle.join().expect("trickle") < 30,
+        "the trickle was refused before it finished"
+    );
+    let (status, _, _) = up.own("/healthz");
+    assert_eq!(status, 200, "the daemon still answers");
+}
