@@ -26,6 +26,8 @@
 //! - [`audit`]: the log of every change by any door: who, what, when, before and after.
 //! - [`access`]: API tokens and their roles (viewer, editor, owner), stored hashed.
 //! - [`proposals`]: changes through the API as validated commits on git branches, merged on approval.
+//! - [`site_edit`]: a site's component instances added, configured or removed as
+//!   edits of its `site.yaml` that keep every other line as written.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -54,6 +56,7 @@ pub mod publish;
 pub mod rng;
 pub mod scaffold;
 pub mod schema;
+pub mod site_edit;
 pub mod store;
 pub mod uid;
 pub mod validate;

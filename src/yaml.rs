@@ -9,6 +9,9 @@
 
 use std::collections::HashMap;
 
+mod emit;
+pub use emit::emit;
+
 use granit_parser::{Event, Parser, ScalarStyle};
 
 /// Deepest nesting a workspace file may have. Real files stay under 20 levels.

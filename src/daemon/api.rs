@@ -15,6 +15,7 @@ mod insight;
 pub mod openapi;
 mod proposals;
 mod publishing;
+mod site_components;
 
 use std::sync::Arc;
 
@@ -129,6 +130,38 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "components",
             "The workflows wired to a component's events",
             get(catalog::component_workflows),
+        ),
+        route(
+            M::GET,
+            "/api/sites/{site}/components",
+            Some(R::Viewer),
+            "components",
+            "A site's component instances: page, config, override and the workflows wired to each",
+            get(site_components::list),
+        ),
+        route(
+            M::POST,
+            "/api/sites/{site}/components",
+            Some(R::Editor),
+            "components",
+            "Propose a new instance on one of the site's pages (`page`, `id`, `component`, `config`)",
+            post(site_components::add),
+        ),
+        route(
+            M::PUT,
+            "/api/sites/{site}/components/{id}",
+            Some(R::Editor),
+            "components",
+            "Propose an instance's new `config` (a template's instance gets an override)",
+            axum::routing::put(site_components::configure),
+        ),
+        route(
+            M::DELETE,
+            "/api/sites/{site}/components/{id}",
+            Some(R::Editor),
+            "components",
+            "Propose removing an instance from its page (a template's: its override)",
+            axum::routing::delete(site_components::remove),
         ),
         route(
             M::GET,

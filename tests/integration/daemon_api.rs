@@ -113,6 +113,10 @@ fn every_api_route_answers_by_role() {
                 "/api/crm/contacts/seed@example.org",
             )
             .replace("/api/proposals/{id}", &format!("/api/proposals/{proposal}"))
+            .replace(
+                "/api/sites/{site}/components/{id}",
+                "/api/sites/demo/components/about-hero",
+            )
             .replace("{site}", "demo")
     };
     let body_for = |path: &str| -> Json {

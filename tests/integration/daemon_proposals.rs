@@ -250,3 +250,193 @@ fn an_editor_proposes_and_only_an_owner_s_approval_makes_it_live() {
     );
     assert_eq!(status, 422);
 }
+
+#[test]
+fn a_site_s_component_instances_are_listed_and_changed_by_proposal() {
+    let dir = demo();
+    let d = dir.path();
+    git_init(d);
+    let viewer = api_token(d, "vera", "viewer");
+    let editor = api_token(d, "ed", "editor");
+    let owner = api_token(d, "olga", "owner");
+    let u = up(d);
+    let site_file = "sites/demo/site.yaml";
+    let before = std::fs::read_to_string(d.join(site_file)).expect("read");
+
+    // Listed with their pages and the workflows wired to them.
+    let (status, list) = api(&u, "GET", "/api/sites/demo/components", &viewer, None);
+    assert_eq!(status, 200, "{list}");
+    let all = list["components"].as_array().expect("components");
+    let form = all
+        .iter()
+        .find(|c| c["id"] == "contact-form")
+        .expect("the contact form is listed");
+    assert_eq!(form["inherited"], true);
+    assert!(
+        form["workflows"]
+            .as_array()
+            .expect("workflows")
+            .iter()
+            .any(|w| w["workflow"] == "contact-form-follow-up"),
+        "{form}"
+    );
+    let hero = all
+        .iter()
+        .find(|c| c["id"] == "about-hero")
+        .expect("about-hero");
+    assert_eq!(
+        (hero["page"].as_str(), hero["inherited"].as_bool()),
+        (Some("/about"), Some(false))
+    );
+
+    // A viewer cannot propose; an editor's config change is a branch commit
+    // that touches only that instance's lines.
+    let change =
+        json!({"config": {"eyebrow": "About", "headline": "Numbers start conversations."}});
+    let (status, _) = api(
+        &u,
+        "PUT",
+        "/api/sites/demo/components/about-hero",
+        &viewer,
+        Some(&change),
+    );
+    assert_eq!(status, 403);
+    let (status, answer) = api(
+        &u,
+        "PUT",
+        "/api/sites/demo/components/about-hero",
+        &editor,
+        Some(&change),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let id = answer["proposal"]["id"].as_str().expect("id").to_string();
+    let proposed = git(d, &["show", &format!("funnel/proposals/{id}:{site_file}")]);
+    assert!(proposed.contains("Numbers start conversations."));
+    let gone: Vec<&str> = before
+        .lines()
+        .filter(|l| !proposed.lines().any(|p| p == *l))
+        .collect();
+    assert!(
+        gone.iter().all(|l| l.contains("headline")
+            || l.contains("subheadline")
+            || l.contains("eyebrow")
+            || l.starts_with("            ")),
+        "only the instance's lines change: {gone:?}"
+    );
+    assert!(
+        proposed.contains("# The one navigation of the site"),
+        "comments stay"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join(site_file)).expect("read"),
+        before,
+        "working tree untouched"
+    );
+    let (_, _, page) = u.to_site("GET", "/about", "", "");
+    assert!(!String::from_utf8_lossy(&page).contains("Numbers start conversations."));
+
+    // An owner's approval makes it live.
+    let (status, answer) = api(
+        &u,
+        "POST",
+        &format!("/api/proposals/{id}/approve"),
+        &owner,
+        None,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(eventually(|| {
+        let (_, _, page) = u.to_site("GET", "/about", "", "");
+        String::from_utf8_lossy(&page).contains("Numbers start conversations.")
+    }));
+
+    // A template's instance gets an override; it cannot be removed.
+    let (status, answer) = api(
+        &u,
+        "PUT",
+        "/api/sites/demo/components/contact-form",
+        &editor,
+        Some(&json!({"config": {"heading": "Talk to sales", "submit_label": "Send"}})),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let override_id = answer["proposal"]["id"].as_str().expect("id").to_string();
+    let proposed = git(
+        d,
+        &[
+            "show",
+            &format!("funnel/proposals/{override_id}:{site_file}"),
+        ],
+    );
+    let at = proposed.find("\ncomponents:").expect("the overrides");
+    let tail = &proposed[at..];
+    assert!(
+        tail.contains("  contact-form:\n    config:\n") && tail.contains("Talk to sales"),
+        "an override of the template's instance: {tail}"
+    );
+    let (status, answer) = api(
+        &u,
+        "DELETE",
+        "/api/sites/demo/components/contact-form",
+        &editor,
+        None,
+    );
+    assert_eq!(status, 409, "{answer}");
+
+    // A new instance of an unknown component does not validate: 422 with the
+    // diagnostics, and no branch.
+    let branches = git(d, &["branch", "--list", "funnel/*"]);
+    let (status, answer) = api(
+        &u,
+        "POST",
+        "/api/sites/demo/components",
+        &editor,
+        Some(&json!({"page": "/about", "id": "about-x", "component": "no-such-component"})),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["diagnostics"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "{answer}"
+    );
+    assert_eq!(git(d, &["branch", "--list", "funnel/*"]), branches);
+    // A known one on a page the site does not own is refused by name.
+    let (status, answer) = api(
+        &u,
+        "POST",
+        "/api/sites/demo/components",
+        &editor,
+        Some(&json!({"page": "/nowhere", "id": "x", "component": "cta"})),
+    );
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (422, Some("page")),
+        "{answer}"
+    );
+    // An instance added and removed, each a valid proposal.
+    let (status, answer) = api(
+        &u,
+        "POST",
+        "/api/sites/demo/components",
+        &editor,
+        Some(
+            &json!({"page": "/about", "id": "about-cta-2", "component": "cta", "config": {"heading": "Join us", "button_label": "Apply", "button_href": "https://jobs.example"}}),
+        ),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = api(
+        &u,
+        "DELETE",
+        "/api/sites/demo/components/about-cta",
+        &editor,
+        None,
+    );
+    assert_eq!(status, 201, "{answer}");
+    let (status, _) = api(
+        &u,
+        "DELETE",
+        "/api/sites/demo/components/ghost",
+        &editor,
+        None,
+    );
+    assert_eq!(status, 404);
+}

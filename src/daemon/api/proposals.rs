@@ -193,7 +193,7 @@ async fn propose_workflow(
     propose(d, who, title, BTreeMap::from([(path, Some(text))])).await
 }
 
-async fn propose(
+pub(super) async fn propose(
     d: &Arc<Daemon>,
     who: &Principal,
     title: String,
