@@ -42,8 +42,8 @@ pub struct Route {
     /// The seed's route group (`crm`, `automation`, …).
     pub group: &'static str,
     pub summary: &'static str,
-    /// Whether it takes a JSON body.
-    pub body: bool,
+    /// The JSON Schema of the body it reads, if it reads one.
+    pub body: Option<fn() -> serde_json::Value>,
 }
 
 type Handler = MethodRouter<Arc<Daemon>>;
@@ -56,7 +56,6 @@ fn route(
     summary: &'static str,
     handler: Handler,
 ) -> (Route, Handler) {
-    let body = method == Method::POST || method == Method::PUT || method == Method::PATCH;
     (
         Route {
             method,
@@ -64,10 +63,30 @@ fn route(
             role,
             group,
             summary,
-            body,
+            body: None,
         },
         handler,
     )
+}
+
+/// A route that reads a JSON body of type `T`: the document shows its schema.
+fn with_body<T: schemars::JsonSchema>((mut r, h): (Route, Handler)) -> (Route, Handler) {
+    r.body = Some(body_schema::<T>);
+    (r, h)
+}
+
+/// `T`'s JSON Schema (2020-12, as OpenAPI 3.1 uses), every part inline.
+fn body_schema<T: schemars::JsonSchema>() -> serde_json::Value {
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.inline_subschemas = true;
+    let mut schema = settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    if let Some(o) = schema.as_object_mut() {
+        o.remove("$schema");
+    }
+    schema
 }
 
 /// Every route of the API with its handler.
@@ -107,14 +126,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "The component instances of a template's pages",
             get(catalog::template_components),
         ),
-        route(
+        with_body::<proposals::InstantiateBody>(route(
             M::POST,
             "/api/templates/{id}/instantiate",
             Some(R::Editor),
             "templates",
             "Propose a new site from a template (`site_id`, `customizations`, `name`, `domain`)",
             post(proposals::instantiate),
-        ),
+        )),
         route(
             M::GET,
             "/api/components",
@@ -139,22 +158,22 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "A site's component instances: page, config, override and the workflows wired to each",
             get(site_components::list),
         ),
-        route(
+        with_body::<site_components::AddBody>(route(
             M::POST,
             "/api/sites/{site}/components",
             Some(R::Editor),
             "components",
             "Propose a new instance on one of the site's pages (`page`, `id`, `component`, `config`)",
             post(site_components::add),
-        ),
-        route(
+        )),
+        with_body::<site_components::ConfigBody>(route(
             M::PUT,
             "/api/sites/{site}/components/{id}",
             Some(R::Editor),
             "components",
             "Propose an instance's new `config` (a template's instance gets an override)",
             axum::routing::put(site_components::configure),
-        ),
+        )),
         route(
             M::DELETE,
             "/api/sites/{site}/components/{id}",
@@ -171,22 +190,22 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "The running workflows and their triggers",
             get(automation::workflows),
         ),
-        route(
+        with_body::<proposals::WorkflowBody>(route(
             M::POST,
             "/api/workflows",
             Some(R::Editor),
             "workflows",
             "Propose a new workflow (`id` and `workflow` or `yaml`): a validated commit on a branch, live once an owner approves",
             post(proposals::create_workflow),
-        ),
-        route(
+        )),
+        with_body::<proposals::WorkflowBody>(route(
             M::PUT,
             "/api/workflows/{id}",
             Some(R::Editor),
             "workflows",
             "Propose a change to a workflow (`workflow` or `yaml`)",
             axum::routing::put(proposals::update_workflow),
-        ),
+        )),
         route(
             M::GET,
             "/api/workflows/{id}/analytics",
@@ -195,14 +214,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "A workflow's execution statistics",
             get(automation::workflow_analytics),
         ),
-        route(
+        with_body::<automation::Execute>(route(
             M::POST,
             "/api/workflows/{id}/execute",
             Some(R::Editor),
             "workflows",
             "Start a workflow with `trigger_data`",
             post(automation::execute),
-        ),
+        )),
         route(
             M::GET,
             "/api/automation/stream",
@@ -251,14 +270,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "Contacts, optionally of one `segment`, in pages (`after`, `limit`)",
             get(crm::contacts),
         ),
-        route(
+        with_body::<crm::NewContactBody>(route(
             M::POST,
             "/api/crm/contacts",
             Some(R::Editor),
             "crm",
             "Create or update a contact by email",
             post(crm::upsert),
-        ),
+        )),
         route(
             M::GET,
             "/api/crm/contacts/{id}",
@@ -267,14 +286,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "One contact with fields, tags, lists, score and timeline",
             get(crm::contact),
         ),
-        route(
+        with_body::<crm::ActivityBody>(route(
             M::POST,
             "/api/crm/contacts/{id}/activities",
             Some(R::Editor),
             "crm",
             "Record an activity on a contact's timeline",
             post(crm::activity),
-        ),
+        )),
         route(
             M::GET,
             "/api/analytics/sites/{site}",
@@ -323,14 +342,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "Open proposals (`all=true`: decided ones too)",
             get(proposals::list),
         ),
-        route(
+        with_body::<proposals::FilesBody>(route(
             M::POST,
             "/api/proposals",
             Some(R::Editor),
             "proposals",
             "Propose changes to workspace files (`title`, `files`: path to content or null)",
             post(proposals::create),
-        ),
+        )),
         route(
             M::GET,
             "/api/proposals/{id}",

@@ -68,7 +68,7 @@ pub async fn workflow_analytics(State(d): State<Arc<Daemon>>, Path(id): Path<Str
     Ok(axum::Json(stats).into_response())
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Execute {
     #[serde(default)]

@@ -104,7 +104,7 @@ pub async fn contacts(State(d): State<Arc<Daemon>>, uri: Uri) -> ApiResult {
     .into_response())
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContactBody {
     email: String,
@@ -230,7 +230,7 @@ pub async fn contact(State(d): State<Arc<Daemon>>, Path(key): Path<String>) -> A
     Ok(axum::Json(found.map_err(crm_error)?).into_response())
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityBody {
     #[serde(rename = "type")]

@@ -29,7 +29,7 @@ pub fn document() -> Json {
         if route.role.is_some() {
             errors.extend(["401", "403"]);
         }
-        if route.body {
+        if route.body.is_some() {
             errors.push("415");
         }
         for code in errors {
@@ -49,10 +49,10 @@ pub fn document() -> Json {
             }
             None => op["security"] = json!([]),
         }
-        if route.body {
+        if let Some(schema) = route.body {
             op["requestBody"] = json!({
                 "required": true,
-                "content": {"application/json": {"schema": {"type": "object"}}}
+                "content": {"application/json": {"schema": schema()}}
             });
         }
         let entry = paths
@@ -128,5 +128,42 @@ mod tests {
             );
             assert!(seen.insert(op["operationId"].to_string()), "{op}");
         }
+    }
+
+    #[test]
+    fn bodies_are_documented_with_their_fields() {
+        let doc = super::document();
+        let body = |path: &str, method: &str| {
+            doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+                .clone()
+        };
+        let contact = body("/api/crm/contacts", "post");
+        assert_eq!(
+            contact["required"],
+            serde_json::json!(["email"]),
+            "{contact}"
+        );
+        assert_eq!(
+            contact["additionalProperties"], false,
+            "unknown fields are refused"
+        );
+        assert!(
+            contact["properties"]["custom_fields"].is_object(),
+            "{contact}"
+        );
+        let add = body("/api/sites/{site}/components", "post");
+        let mut required: Vec<String> =
+            serde_json::from_value(add["required"].clone()).unwrap_or_default();
+        required.sort();
+        assert_eq!(required, ["component", "id", "page"], "{add}");
+        assert!(body("/api/workflows/{id}", "put")["properties"]["yaml"].is_object());
+        // Routes that read nothing document no body.
+        assert!(doc["paths"]["/api/proposals/{id}/approve"]["post"]["requestBody"].is_null());
+        // Every part is inline: no reference points outside the document's own.
+        let text = doc.to_string();
+        assert!(
+            !text.contains("#/$defs") && !text.contains("#/definitions"),
+            "{text}"
+        );
     }
 }

@@ -61,7 +61,7 @@ fn proposal_error(e: ProposalError) -> Response {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilesBody {
     title: String,
@@ -82,7 +82,7 @@ pub async fn create(
     propose(&d, &who, b.title, b.files).await
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowBody {
     /// The workflow's id (its file name) when creating one.
@@ -411,7 +411,7 @@ pub async fn reject(
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstantiateBody {
     /// The new site's folder name under `sites/`.

@@ -65,7 +65,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, Path(site): Path<String>) -> Api
     Ok(axum::Json(json!({"site": site, "components": list})).into_response())
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddBody {
     /// The path of one of the site's own pages.
@@ -79,7 +79,7 @@ pub struct AddBody {
     title: Option<String>,
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigBody {
     config: Map<String, Json>,
