@@ -4,6 +4,9 @@
 2. Every YAML file of the demo workspace validates against its schema.
 3. Every broken fixture file that marks an unknown-key, wrong-type or missing-key
    problem (see tests/integration/fixtures.rs) is rejected by the checker.
+4. The daemon's OpenAPI document, as the API test saved it from a running daemon
+   (target/tmp/openapi.json), is a valid OpenAPI 3.1 document
+   (openapi-spec-validator).
 
 Run by `.ci/test` with check-jsonschema installed; exits non-zero on any failure.
 """
@@ -87,6 +90,20 @@ def main():
             passed += 1
     if rejected == 0:
         failures.append("no structural fixture was found to check")
+
+    openapi = ROOT / "target" / "tmp" / "openapi.json"
+    if not openapi.is_file():
+        failures.append(f"{openapi.relative_to(ROOT)} is missing: run the API test first")
+    else:
+        from openapi_spec_validator import validate
+        from openapi_spec_validator.readers import read_from_filename
+
+        spec, _ = read_from_filename(str(openapi))
+        try:
+            validate(spec)
+            passed += 1
+        except Exception as e:  # the validator's errors have no common base
+            failures.append(f"the OpenAPI document is invalid: {e}")
 
     for f in failures:
         print("FAIL:", f)
