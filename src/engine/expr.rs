@@ -4,10 +4,11 @@
 //! One environment serves every workflow, so compiled expressions own no borrow
 //! and live in their [`Program`](super::program::Program). Text that is one
 //! `{{ expression }}` and nothing else is compiled as an expression too (most values
-//! are of that shape); other templates render from their source each time.
+//! are of that shape); other templates are parsed once and kept by their text
+//! (see [`render_cached`]).
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use minijinja::value::Serde;
 use minijinja::{Environment, Expression, UndefinedBehavior, Value};
@@ -53,6 +54,47 @@ static REQUEST_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     });
     env
 });
+
+/// Most compiled templates kept per environment before the cache starts over;
+/// far more than a workspace's workflows and emails have.
+const MAX_CACHED: usize = 1024;
+
+/// Templates compiled from their text, one cache per environment: a step's text
+/// or an email's body renders over and over, and parsing it cost more than
+/// rendering it. Each holds its environment and how many templates it has.
+static CACHES: LazyLock<[Mutex<(Environment<'static>, usize)>; 3]> = LazyLock::new(|| {
+    [
+        Mutex::new((ENV.clone(), 0)),
+        Mutex::new((HTML_ENV.clone(), 0)),
+        Mutex::new((REQUEST_ENV.clone(), 0)),
+    ]
+});
+
+/// Which environment a template renders in.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text = 0,
+    Html = 1,
+    Request = 2,
+}
+
+/// Renders `text` as a template of `kind`'s environment, compiling it on its
+/// first use only. A syntax error is not cached: it fails again next time.
+fn render_cached(kind: Kind, text: &str, ctx: &Value) -> Result<String, minijinja::Error> {
+    let mut guard = CACHES[kind as usize]
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let (env, count) = &mut *guard;
+    if env.get_template(text).is_err() {
+        if *count >= MAX_CACHED {
+            env.clear_templates();
+            *count = 0;
+        }
+        env.add_template_owned(text.to_string(), text.to_string())?;
+        *count += 1;
+    }
+    env.get_template(text)?.render(ctx)
+}
 
 /// `$` as `$$`: data inserted into request text (see [`REQUEST_ENV`]).
 pub fn escape_dollars(text: &str) -> std::borrow::Cow<'_, str> {
@@ -108,9 +150,7 @@ pub fn html_formatter(
 
 /// Renders HTML template text, escaping every value it inserts.
 pub fn render_html(text: &str, ctx: &Value) -> Result<String, ExprError> {
-    HTML_ENV
-        .render_str(text, ctx.clone())
-        .map_err(|e| fail("template", text, &e))
+    render_cached(Kind::Html, text, ctx).map_err(|e| fail("template", text, &e))
 }
 
 /// A run-time expression or template failure, with the text that failed.
@@ -234,12 +274,11 @@ impl Compiled {
                 Target::Request => escape_dollars(&v.to_string()).into_owned(),
             });
         }
-        let env = match target {
-            Target::Text => &*ENV,
-            Target::Request => &*REQUEST_ENV,
+        let kind = match target {
+            Target::Text => Kind::Text,
+            Target::Request => Kind::Request,
         };
-        env.render_str(text, ctx.clone())
-            .map_err(|e| fail("template", text, &e))
+        render_cached(kind, text, ctx).map_err(|e| fail("template", text, &e))
     }
 
     /// Renders every string inside a JSON value. A string that is one `{{ expr }}`
@@ -299,6 +338,31 @@ pub fn to_json(v: &Value) -> Json {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn cached_templates_render_each_context_and_keep_their_escaping() {
+        let c = Compiled::default();
+        let text = "Hi {{ name }}!";
+        for name in ["Ann", "<b>Bo</b>"] {
+            let ctx = context(&json!({"name": name}));
+            assert_eq!(c.render(text, &ctx).expect("text"), format!("Hi {name}!"));
+        }
+        // The same text in the HTML environment escapes; in a request's, `$` doubles.
+        let ctx = context(&json!({"name": "<b>$HOME</b>"}));
+        assert_eq!(
+            render_html(text, &ctx).expect("html"),
+            "Hi &lt;b&gt;$HOME&lt;/b&gt;!"
+        );
+        assert_eq!(
+            c.render_request(text, &ctx).expect("request"),
+            "Hi <b>$$HOME</b>!"
+        );
+        assert_eq!(c.render(text, &ctx).expect("text"), "Hi <b>$HOME</b>!");
+        // A broken template fails every time, not only the first.
+        for _ in 0..2 {
+            assert!(c.render("{% if %}", &ctx).is_err());
+        }
+    }
 
     #[test]
     fn conditions_templates_and_typed_trees() {
