@@ -16,7 +16,10 @@
 //!   each run (from /proc).
 //!
 //! Every acknowledged post (the 303 to the thank-you page) is counted in the store
-//! afterwards: a post answered but not stored fails the run.
+//! afterwards: a post answered but not stored fails the run. After the load the
+//! daemon keeps running until every post's follow-up execution has finished (at
+//! most `--drain-seconds`, default 120): how many finished during the load and
+//! how long the rest took.
 //!
 //! `cargo bench --bench daemon_forms` (release). `-- --connections N --seconds S
 //! --rate R --only closed|open`. `--postgres` runs on PostgreSQL
@@ -373,7 +376,7 @@ impl<T> SharedReceiver<T> {
     }
 }
 
-fn stored_contacts(root: &Path, store_url: Option<&str>) -> i64 {
+fn open_store(root: &Path, store_url: Option<&str>) -> funnel::store::Store {
     let location = match store_url {
         Some(url) => funnel::store::StoreLocation::Postgres { url: url.into() },
         None => funnel::store::StoreLocation::Sqlite {
@@ -381,7 +384,10 @@ fn stored_contacts(root: &Path, store_url: Option<&str>) -> i64 {
             synchronous: funnel::model::config::Synchronous::Full,
         },
     };
-    let store = funnel::store::Store::open_blocking(&location).expect("store");
+    funnel::store::Store::open_blocking(&location).expect("store")
+}
+
+fn stored_contacts(store: &funnel::store::Store) -> i64 {
     store
         .read(|db| {
             db.query_row("SELECT count(*) FROM contacts", funnel::db_params![], |r| {
@@ -389,6 +395,21 @@ fn stored_contacts(root: &Path, store_url: Option<&str>) -> i64 {
             })
         })
         .expect("count")
+}
+
+/// The contact form's follow-up executions: (finished, not finished yet).
+fn follow_ups(store: &funnel::store::Store) -> (i64, i64) {
+    store
+        .read(|db| {
+            db.query_row(
+                "SELECT count(*) FILTER (WHERE status IN ('completed', 'failed', 'cancelled')), \
+                 count(*) FILTER (WHERE status IN ('running', 'waiting', 'queued')) \
+                 FROM executions WHERE workflow_id = 'contact-form-follow-up'",
+                funnel::db_params![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .expect("executions")
 }
 
 fn main() {
@@ -404,6 +425,9 @@ fn main() {
         .unwrap_or(2_000);
     let only = flag(&args, "--only");
     let postgres = args.iter().any(|a| a == "--postgres");
+    let drain: u64 = flag(&args, "--drain-seconds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -434,8 +458,33 @@ fn main() {
         drop(watch);
         report(&format!("{backend}, {label}"), &mut o);
         println!("  resident: {idle:.1} MiB idle after start, {peak:.1} MiB peak during the run");
+        // The posts' workflows: how many had finished when the load stopped, and
+        // how long the daemon took to finish the rest (its `concurrency: 20`
+        // queues them; each waits for its Slack call).
+        let store = open_store(ws.path(), url.as_deref());
+        let (done, left) = follow_ups(&store);
+        let drain_started = Instant::now();
+        let mut last = (done, left);
+        while last.1 > 0 && drain_started.elapsed() < Duration::from_secs(drain) {
+            std::thread::sleep(Duration::from_millis(500));
+            last = follow_ups(&store);
+        }
+        let took = drain_started.elapsed().as_secs_f64();
+        println!(
+            "  workflows: {done} finished during the load, {left} after it; {} finished {:.1} s later{}",
+            last.0,
+            took,
+            if last.1 > 0 {
+                format!(" ({} still unfinished at the limit)", last.1)
+            } else {
+                format!(
+                    " ({:.0} executions/s overall)",
+                    last.0 as f64 / (o.elapsed.as_secs_f64() + took)
+                )
+            }
+        );
         drop(d);
-        let stored = stored_contacts(ws.path(), url.as_deref());
+        let stored = stored_contacts(&store);
         assert!(
             stored >= o.acked as i64,
             "{} posts acknowledged but {stored} contacts stored",

@@ -39,6 +39,9 @@ const OUTBOX_LEASE_MS: i64 = 60_000;
 
 /// How often finished executions past the retention are pruned.
 const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
+/// How often the contact search index catches up: a contact that several steps
+/// change within this time is indexed once, not once per change.
+const REINDEX_EVERY_MS: i64 = 1_000;
 
 /// Contacts per transaction of the score sweep: the writer is never held for
 /// long, whatever the number of contacts.
@@ -580,6 +583,7 @@ impl Worker {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
         let mut last_prune: Option<UnixMs> = None;
+        let mut last_reindex: Option<UnixMs> = None;
         tokio::pin!(stop);
         loop {
             let now = self.now();
@@ -608,8 +612,11 @@ impl Worker {
                     false
                 }
             };
-            if let Err(e) = self.reindex().await {
-                tracing::warn!(error = %e, "contact search indexing failed; retrying later");
+            if last_reindex.is_none_or(|t| now.saturating_sub(t) >= REINDEX_EVERY_MS) {
+                last_reindex = Some(now);
+                if let Err(e) = self.reindex().await {
+                    tracing::warn!(error = %e, "contact search indexing failed; retrying later");
+                }
             }
             if last_prune.is_none_or(|t| now.saturating_sub(t) > PRUNE_EVERY_MS) {
                 last_prune = Some(now);
