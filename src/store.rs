@@ -180,9 +180,35 @@ pub fn resolve_env(reference: &str) -> Result<String, StoreError> {
 /// Milliseconds since the Unix epoch: the store's time unit.
 pub type UnixMs = i64;
 
+/// Whether an error's text is PostgreSQL's report of a write conflict between
+/// connections: a deadlock it broke by failing this transaction (`40P01`), or a
+/// serialization failure (`40001`). The work itself was fine; run again, it
+/// succeeds. (Errors keep the server's SQLSTATE at the front of their message,
+/// through every layer that wraps them.)
+pub fn is_conflict(message: &str) -> bool {
+    message.contains("40P01:") || message.contains("40001:")
+}
+
 /// The wall clock, for the shells; the core takes times as arguments.
 pub fn now_ms() -> UnixMs {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod conflict_tests {
+    #[test]
+    fn deadlocks_and_serialization_failures_are_conflicts_others_are_not() {
+        let deadlock = "PostgreSQL: 40P01: deadlock detected in `INSERT INTO site_analytics …`";
+        assert!(super::is_conflict(deadlock));
+        assert!(super::is_conflict(&format!("form post failed: {deadlock}")));
+        assert!(super::is_conflict(
+            "PostgreSQL: 40001: could not serialize access due to concurrent update"
+        ));
+        assert!(!super::is_conflict(
+            "PostgreSQL: 23505: duplicate key value violates unique constraint"
+        ));
+        assert!(!super::is_conflict("SQLite: database is locked"));
+    }
 }

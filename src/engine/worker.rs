@@ -201,6 +201,29 @@ impl Worker {
         Ok(value)
     }
 
+    /// [`Worker::transact`], run again (at most three times in all) when the store
+    /// failed it for a write conflict with another writer connection (see
+    /// [`crate::store::is_conflict`]): the failed attempt left nothing behind, its
+    /// savepoint rolled back.
+    pub async fn transact_retrying<T, F>(&self, now: UnixMs, f: F) -> Result<T, EngineError>
+    where
+        F: Fn(&mut Ctx<'_>) -> Result<T, EngineError> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let f = Arc::new(f);
+        let mut attempt = 1;
+        loop {
+            let g = f.clone();
+            match self.transact(now, move |ctx| g(ctx)).await {
+                Err(e) if attempt < 3 && crate::store::is_conflict(&e.to_string()) => {
+                    tracing::debug!(attempt, error = %e, "write conflict; trying again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Records the workflows and their versions, and plans cron occurrences.
     pub async fn prepare(&self, now: UnixMs) -> Result<(), EngineError> {
         self.transact(now, |ctx| {
@@ -397,7 +420,7 @@ impl Worker {
             result,
         };
         let execution = call.execution;
-        let done = Box::pin(self.transact(self.now(), move |ctx| {
+        let done = Box::pin(self.transact_retrying(self.now(), move |ctx| {
             advance(ctx, execution, &wake).map(|_| ())
         }))
         .await;

@@ -283,7 +283,9 @@ pub async fn submit(
     // The answer waits for the post to be durable, never for what its workflows
     // do next: their remote calls, emails and delays run on the worker.
     let result = worker
-        .transact(worker.now(), move |ctx| site_traffic::form_post(ctx, post))
+        .transact_retrying(worker.now(), move |ctx| {
+            site_traffic::form_post(ctx, post.clone())
+        })
         .await;
     match result {
         Ok(outcome) => {
