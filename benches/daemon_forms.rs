@@ -21,6 +21,9 @@
 //! most `--drain-seconds`, default 120): how many finished during the load and
 //! how long the rest took.
 //!
+//! Without `--bench` (as `cargo test --all-targets` runs it, on a debug build) it
+//! is a 2-second smoke run of each loop at 8 connections and 100 posts/s.
+//!
 //! `cargo bench --bench daemon_forms` (release). `-- --connections N --seconds S
 //! --rate R --only closed|open`. `--postgres` runs on PostgreSQL
 //! (`FUNNEL_BENCH_PG`, default `postgres://root@127.0.0.1:5432/test?sslmode=disable`)
@@ -414,20 +417,23 @@ fn follow_ups(store: &funnel::store::Store) -> (i64, i64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `cargo test --all-targets` runs this too (without `--bench`, on a debug
+    // build): then a short smoke run that keeps the harness working.
+    let smoke = !args.iter().any(|a| a == "--bench");
     let connections: usize = flag(&args, "--connections")
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
+        .unwrap_or(if smoke { 8 } else { 64 });
     let seconds: u64 = flag(&args, "--seconds")
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(if smoke { 2 } else { 20 });
     let rate: u64 = flag(&args, "--rate")
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+        .unwrap_or(if smoke { 100 } else { 2_000 });
     let only = flag(&args, "--only");
     let postgres = args.iter().any(|a| a == "--postgres");
     let drain: u64 = flag(&args, "--drain-seconds")
         .and_then(|v| v.parse().ok())
-        .unwrap_or(120);
+        .unwrap_or(if smoke { 30 } else { 120 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
