@@ -104,7 +104,7 @@ pub fn apply(
                 // item's other lines stay as they are.
                 if let Some(entry) = node.entry("config")
                     && !is_alias(source, entry)
-                    && !starts_flow(source, node)
+                    && !written_inline(source, node)
                 {
                     return Ok(replace_entry(source, entry, &Json::Object(config.clone())));
                 }
@@ -190,14 +190,14 @@ fn end_of(source: &str, node: &Node) -> usize {
 
 /// Whether a node's span covers exactly its text: a collection in flow style
 /// (`{ … }`, `[ … ]`) or an alias (`*nav`).
-fn starts_flow(source: &str, node: &Node) -> bool {
+fn written_inline(source: &str, node: &Node) -> bool {
     source
         .get(node.span.start.offset..)
         .is_some_and(|t| t.starts_with('{') || t.starts_with('[') || t.starts_with('*'))
 }
 
 fn last_leaf_end(source: &str, node: &Node) -> usize {
-    if starts_flow(source, node) {
+    if written_inline(source, node) {
         return node.span.end.offset;
     }
     match &node.value {

@@ -42,12 +42,22 @@ pub async fn list(State(d): State<Arc<Daemon>>, Path(site): Path<String>) -> Api
         )
     })?;
     let own: Vec<&str> = doc.value.pages.iter().map(|p| p.path.as_str()).collect();
+    // Each component's connections once: finding them walks every site and workflow.
+    let mut connections: BTreeMap<&str, Vec<crate::catalog::Connection>> = BTreeMap::new();
+    for i in &all {
+        let component = i.instance.component.as_str();
+        if !connections.contains_key(component) {
+            connections.insert(component, crate::catalog::connections(&ws, component));
+        }
+    }
     let list: Vec<Json> = all
         .iter()
         .map(|i| {
             let id = i.instance.id.as_str();
-            let wired: Vec<Json> = crate::catalog::connections(&ws, i.instance.component.as_str())
+            let wired: Vec<Json> = connections
+                .get(i.instance.component.as_str())
                 .into_iter()
+                .flatten()
                 .filter(|c| c.instance == id && c.site.as_deref().is_none_or(|s| s == site))
                 .map(|c| json!({"workflow": c.workflow, "trigger": c.trigger}))
                 .collect();
