@@ -46,6 +46,10 @@ pub const STORE_URL_ENV: &str = "FUNNEL_STORE_URL";
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(String),
+    /// Another process held SQLite's write lock past the busy timeout: nothing was
+    /// done, and the same work succeeds when tried again.
+    #[error("SQLite: {0}")]
+    Busy(String),
     #[error("PostgreSQL: {0}")]
     Postgres(String),
     #[error("migrations: {0}")]
@@ -72,6 +76,12 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
             return StoreError::NoRows;
+        }
+        if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        ) {
+            return StoreError::Busy(e.to_string());
         }
         StoreError::Sqlite(e.to_string())
     }
@@ -189,6 +199,18 @@ pub fn is_conflict(message: &str) -> bool {
     message.contains("40P01:") || message.contains("40001:")
 }
 
+impl StoreError {
+    /// Whether the same work would succeed if run again: SQLite's write lock held
+    /// by another process, or a PostgreSQL deadlock or serialization failure.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Busy(_) => true,
+            StoreError::Postgres(m) => is_conflict(m),
+            _ => false,
+        }
+    }
+}
+
 /// The wall clock, for the shells; the core takes times as arguments.
 pub fn now_ms() -> UnixMs {
     std::time::SystemTime::now()
@@ -210,5 +232,24 @@ mod conflict_tests {
             "PostgreSQL: 23505: duplicate key value violates unique constraint"
         ));
         assert!(!super::is_conflict("SQLite: database is locked"));
+    }
+
+    #[test]
+    fn a_write_lock_held_by_another_connection_is_a_transient_busy_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("busy.db");
+        let holder = rusqlite::Connection::open(&path).expect("open");
+        holder
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x); BEGIN IMMEDIATE")
+            .expect("hold the write lock");
+        let other = rusqlite::Connection::open(&path).expect("open");
+        other
+            .busy_timeout(std::time::Duration::ZERO)
+            .expect("timeout");
+        let e = super::StoreError::from(other.execute_batch("BEGIN IMMEDIATE").unwrap_err());
+        assert!(matches!(e, super::StoreError::Busy(_)), "{e:?}");
+        assert!(e.is_transient());
+        let broken = super::StoreError::from(other.execute_batch("SELEC 1").unwrap_err());
+        assert!(!broken.is_transient(), "{broken:?}");
     }
 }

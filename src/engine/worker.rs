@@ -587,7 +587,23 @@ impl Worker {
         &self,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
-        self.prepare(self.now()).await?;
+        tokio::pin!(stop);
+        // Another process on the same SQLite file (a second worker, an import) can
+        // hold the write lock past the busy timeout; a worker waits its turn
+        // instead of exiting.
+        loop {
+            match self.prepare(self.now()).await {
+                Ok(()) => break,
+                Err(EngineError::Store(e)) if e.is_transient() => {
+                    tracing::warn!(error = %e, "the store is busy; starting again in 1 s");
+                    tokio::select! {
+                        () = &mut stop => return Ok(()),
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
         // Stopped with the loop, also when `run` itself is dropped mid-way; it
         // holds the worker weakly, so it never keeps one alive.
         let _listener = StopOnDrop(self.inner.store.listen_for_work({

@@ -32,6 +32,27 @@ fn spawn_worker(root: &Path, n: usize) -> Child {
         .expect("start funnel worker")
 }
 
+/// Whether each surviving worker still runs, and the end of its log: what a
+/// stalled run needs to be understood.
+fn survivors(root: &Path, workers: &mut [Child]) -> String {
+    let mut out = String::new();
+    for (i, w) in workers.iter_mut().enumerate() {
+        let n = i + 1;
+        let state = match w.try_wait() {
+            Ok(Some(status)) => format!("exited ({status})"),
+            Ok(None) => "running".to_string(),
+            Err(e) => format!("unknown ({e})"),
+        };
+        let log = std::fs::read_to_string(root.join(format!("worker-{n}.log"))).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        out.push_str(&format!("worker {n}: {state}\n"));
+        for line in tail.into_iter().rev() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
 #[test]
 fn three_workers_share_the_work_exactly_once_through_a_sigkill() {
     let executions: usize = if crate::backend::is_postgres() {
@@ -70,12 +91,16 @@ fn three_workers_share_the_work_exactly_once_through_a_sigkill() {
     while count(&root, completed) < executions as i64
         || count(&root, outbox_sent) < executions as i64
     {
-        if Instant::now() >= deadline {
+        let exited = workers
+            .iter_mut()
+            .all(|w| matches!(w.try_wait(), Ok(Some(_))));
+        if exited || Instant::now() >= deadline {
             panic!(
-                "not finished: {} completed, {} emails delivered, {} timers",
+                "not finished: {} completed, {} emails delivered, {} timers\n{}",
                 count(&root, completed),
                 count(&root, outbox_sent),
                 count(&root, "SELECT count(*) FROM timers"),
+                survivors(&root, &mut workers),
             );
         }
         std::thread::sleep(Duration::from_millis(200));
