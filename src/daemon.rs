@@ -196,6 +196,7 @@ impl Daemon {
             .route("/readyz", get(health::readyz))
             .route("/metrics", get(health::metrics))
             .route("/hooks/{*path}", post(hooks::receive))
+            .merge(crate::web::unsubscribe::routes())
             .merge(api::router(self))
             .fallback(unknown_route)
             .method_not_allowed_fallback(wrong_method)
@@ -236,6 +237,12 @@ impl Daemon {
             tracing::warn!(error = %e, "the last minute's metrics were not stored");
         }
         Ok(())
+    }
+}
+
+impl axum::extract::FromRef<Arc<Daemon>> for Worker {
+    fn from_ref(d: &Arc<Daemon>) -> Worker {
+        d.worker.clone()
     }
 }
 

@@ -4,7 +4,10 @@
 //! Rendering escapes every inserted value in the HTML body. The email issue adds
 //! SMTP delivery, tracking and compliance headers on top of the same message.
 
+pub mod compliance;
+pub mod links;
 pub mod outbox;
+pub mod smtp;
 
 use std::time::{Duration, SystemTime};
 
@@ -27,6 +30,9 @@ pub struct Rendered {
     pub html: String,
     pub text: String,
     pub marketing: bool,
+    /// The one-click unsubscribe URL a marketing email names in its
+    /// `List-Unsubscribe` header (RFC 2369, RFC 8058).
+    pub unsubscribe: Option<String>,
 }
 
 /// Why a message could not be built.
@@ -80,6 +86,7 @@ pub fn render(
         html,
         text,
         marketing: template.kind.unwrap_or(EmailKind::Marketing) == EmailKind::Marketing,
+        unsubscribe: None,
     })
 }
 
@@ -116,6 +123,19 @@ pub fn to_eml(r: &Rendered, key: &str, at: UnixMs) -> Result<String, EmailError>
     if let Some(reply) = &r.reply_to {
         builder = builder.reply_to(mailbox(reply)?);
     }
+    // Mail clients show their own unsubscribe button for these; the POST form
+    // (RFC 8058) lets them unsubscribe without opening a page, and only that
+    // form: a link scanner's GET never unsubscribes anyone.
+    if r.marketing
+        && let Some(url) = &r.unsubscribe
+    {
+        builder = builder
+            .raw_header(raw_header("List-Unsubscribe", format!("<{url}>")))
+            .raw_header(raw_header(
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".to_string(),
+            ));
+    }
     let message = builder
         .multipart(MultiPart::alternative_plain_html(
             r.text.clone(),
@@ -123,6 +143,13 @@ pub fn to_eml(r: &Rendered, key: &str, at: UnixMs) -> Result<String, EmailError>
         ))
         .map_err(|e| EmailError::Build(e.to_string()))?;
     Ok(String::from_utf8_lossy(&message.formatted()).into_owned())
+}
+
+fn raw_header(name: &'static str, value: String) -> lettre::message::header::HeaderValue {
+    lettre::message::header::HeaderValue::new(
+        lettre::message::header::HeaderName::new_from_ascii_str(name),
+        value,
+    )
 }
 
 /// An idempotency key as a file-name-safe string.

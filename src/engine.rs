@@ -106,6 +106,10 @@ pub struct Settings {
     pub postal_address: Option<String>,
     /// Where the dev outbox writes `.eml` files.
     pub outbox_dir: PathBuf,
+    /// The SMTP relay; without one, mail goes to the dev outbox.
+    pub smtp: Option<crate::model::config::SmtpConfig>,
+    /// Most emails handed to the relay per second.
+    pub email_rate_limit: Option<u32>,
     pub timezone: Option<String>,
     pub default_retry: Option<RetryPolicy>,
     pub step_timeout_ms: u64,
@@ -184,6 +188,8 @@ impl Engine {
             reply_to: email.and_then(|e| e.reply_to.as_ref().map(|r| r.as_str().to_string())),
             postal_address: email.and_then(|e| e.postal_address.clone()),
             outbox_dir: ws.root.join(outbox),
+            smtp: email.and_then(|e| e.smtp.clone()),
+            email_rate_limit: email.and_then(|e| e.rate_limit),
             timezone: config.and_then(|c| c.timezone.as_ref().map(|t| t.as_str().to_string())),
             default_retry: defaults.and_then(|d| d.retry.clone()),
             step_timeout_ms: ms(defaults.and_then(|d| d.step_timeout.as_ref()))

@@ -9,6 +9,7 @@ pub mod files;
 pub mod forms;
 pub mod gate;
 pub mod track;
+pub mod unsubscribe;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -76,6 +77,7 @@ pub fn router(state: Arc<SiteServer>) -> Router {
         .route("/t", post(track::beacon))
         .route("/__funnel/reload.js", get(reload_script))
         .route("/__funnel/wait", get(wait_for_change))
+        .merge(unsubscribe::routes())
         .fallback(get(files::serve))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::compression::CompressionLayer::new())

@@ -36,6 +36,19 @@ pub fn random_key() -> Result<[u8; 32], AnalyticsError> {
     Ok(out)
 }
 
+/// The store's signing key, if one was made (a reader's view: nothing signed yet
+/// means no token can be genuine).
+pub fn stored_key(conn: Db<'_>) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM crm_state WHERE key = 'contact_token_key'",
+            params![],
+            |r| r.get::<String>(0),
+        )
+        .optional()?
+        .map(String::into_bytes))
+}
+
 /// The store's signing key, made on first use (inside the caller's write).
 pub fn key(conn: Db<'_>) -> Result<Vec<u8>, AnalyticsError> {
     let found: Option<String> = conn

@@ -329,7 +329,7 @@ fn rows_into_store<R: Read>(
     side: &mut StoreSide<'_>,
 ) -> Result<(), ImportError> {
     // Forgotten people are few: their hashes are read once, not queried per row.
-    let suppressed = privacy::suppressed_hashes(conn)?;
+    let suppressed = privacy::forgotten_hashes(conn)?;
     let mut chunk: Vec<Pending> = Vec::with_capacity(CHUNK);
     let mut record = csv::StringRecord::new();
     loop {

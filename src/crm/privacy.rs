@@ -16,9 +16,12 @@ pub fn email_hash(email: &str) -> String {
 }
 
 /// Whether this address was forgotten (and may not be re-added without consent).
-pub fn is_suppressed(conn: Db<'_>, email: &str) -> Result<bool, CrmError> {
+/// Other suppressions (an unsubscribe, a bounce) stop email, not the person.
+pub fn is_forgotten(conn: Db<'_>, email: &str) -> Result<bool, CrmError> {
     Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = ?1)")?
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = ?1 AND reason = 'forgotten')",
+        )?
         .query_row(params![email_hash(email)], |r| r.get(0))?)
 }
 
@@ -33,9 +36,9 @@ pub struct Consent<'a> {
     pub wording: Option<&'a str>,
 }
 
-/// Every suppressed address hash (for checking many addresses at once).
-pub fn suppressed_hashes(conn: Db<'_>) -> Result<std::collections::HashSet<String>, CrmError> {
-    let mut stmt = conn.prepare("SELECT email_hash FROM suppressions")?;
+/// Every forgotten address hash (for checking many addresses at once).
+pub fn forgotten_hashes(conn: Db<'_>) -> Result<std::collections::HashSet<String>, CrmError> {
+    let mut stmt = conn.prepare("SELECT email_hash FROM suppressions WHERE reason = 'forgotten'")?;
     let rows = stmt.query_map(params![], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -146,7 +149,7 @@ fn erase(conn: Db<'_>, id: i64, email: &str, uid: &str, at: UnixMs) -> Result<Fo
     crate::store::search::purge_erased(conn)?;
     conn.prepare_cached(
         "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?1, 'forgotten', ?2) \
-         ON CONFLICT (email_hash) DO NOTHING",
+         ON CONFLICT (email_hash) DO UPDATE SET reason = 'forgotten'",
     )?
     .execute(params![email_hash(email), at])?;
     Ok(out)

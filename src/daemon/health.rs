@@ -139,6 +139,8 @@ pub fn site_route(path: &str) -> &'static str {
         "form"
     } else if path == "/t" {
         "beacon"
+    } else if path.starts_with("/u/") {
+        "unsubscribe"
     } else {
         "page"
     }
@@ -152,6 +154,7 @@ pub fn own_route(path: &str) -> &'static str {
         "/readyz" => "readyz",
         "/metrics" => "metrics",
         p if p.starts_with("/hooks/") => "hook",
+        p if p.starts_with("/u/") => "unsubscribe",
         _ => "other",
     }
 }

@@ -13,9 +13,12 @@ use crate::store::{StoreError, UnixMs};
 
 /// Queues a rendered message under `key`, with its send record. Returns false when
 /// a message with this key is queued already (nothing is added then).
+/// The send's `uid` is the one its links were signed with.
+#[allow(clippy::too_many_arguments)]
 pub fn enqueue(
     conn: Db<'_>,
     key: &str,
+    send_uid: &str,
     r: &Rendered,
     eml: &str,
     contact_id: Option<i64>,
@@ -34,14 +37,14 @@ pub fn enqueue(
              VALUES (?1, ?2, ?3, ?4, 'queued', ?5) RETURNING id",
         )?
         .query_row(
-            params![crate::uid::new(at), contact_id, execution_id, r.template, at],
+            params![send_uid, contact_id, execution_id, r.template, at],
             |row| row.get(0),
         )?;
     conn.prepare_cached(
         "INSERT INTO outbox (idempotency_key, send_id, to_address, subject, message, status, \
-         next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+         next_attempt_at, created_at, marketing) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?7)",
     )?
-    .execute(params![key, send_id, r.to, r.subject, eml, at])?;
+    .execute(params![key, send_id, r.to, r.subject, eml, at, i64::from(r.marketing)])?;
     Ok(true)
 }
 

@@ -182,7 +182,7 @@ fn submitted_by_forgotten(ctx: &Ctx<'_>, data: &Json) -> Result<bool, EngineErro
     let Some(email) = data.pointer("/fields/email").and_then(Json::as_str) else {
         return Ok(false);
     };
-    Ok(crate::crm::privacy::is_suppressed(ctx.conn, email)?)
+    Ok(crate::crm::privacy::is_forgotten(ctx.conn, email)?)
 }
 
 /// How a start attempt went.

@@ -75,7 +75,9 @@ pub fn send(
     }
     let (_, key) = ex.effect_key(fiber);
     let settings = &ctx.engine.settings;
-    let file_key = email::file_key(&key);
+    let signing_key = token::key(ctx.conn)?;
+    let send_uid = crate::uid::new(ctx.now);
+    let links = email::links::for_send(&signing_key, &settings.public_url, &send_uid);
     let email_scope = json!({
         "contact": contact,
         "data": rendered_data,
@@ -85,8 +87,8 @@ pub fn send(
             "postal_address": settings.postal_address,
         },
         "links": {
-            "unsubscribe": format!("{}/u/{file_key}", settings.public_url),
-            "view_in_browser": format!("{}/e/{file_key}", settings.public_url),
+            "unsubscribe": links.unsubscribe,
+            "view_in_browser": links.view_in_browser,
         },
         "trigger": ex.trigger,
         "vars": ex.state.vars,
@@ -107,6 +109,7 @@ pub fn send(
         Ok(r) => r,
         Err(e) => return Ok(Outcome::Fail(e.to_string())),
     };
+    rendered.unsubscribe = Some(links.unsubscribe.clone());
     // A marketing email names the sender's postal address (CAN-SPAM and its
     // kin): added under the message when its template does not print it.
     if rendered.marketing
@@ -119,13 +122,22 @@ pub fn send(
         ));
         rendered.text.push_str(&format!("\n\n{address}\n"));
     }
+    // And it always offers a way out, whatever its template forgot.
+    if rendered.marketing && !rendered.html.contains(&links.unsubscribe) {
+        rendered.html.push_str(&format!(
+            "\n<p style=\"font-size: 12px; color: #7b8794;\"><a href=\"{}\">Unsubscribe</a></p>\n",
+            email::escape_html(&links.unsubscribe)
+        ));
+        rendered
+            .text
+            .push_str(&format!("\nUnsubscribe: {}\n", links.unsubscribe));
+    }
     // Links into the workspace's sites carry the contact's token, so that a click
     // arrives as the contact (see `analytics::token`).
     if let Some(uid) = contact.get("id").and_then(Json::as_str)
         && !settings.site_origins.is_empty()
     {
-        let key = token::key(ctx.conn)?;
-        let t = token::issue(&key, uid, ctx.now);
+        let t = token::issue(&signing_key, uid, ctx.now);
         rendered.html = token::tag_links(&rendered.html, &settings.site_origins, &t);
         rendered.text = token::tag_links(&rendered.text, &settings.site_origins, &t);
     }
@@ -136,6 +148,7 @@ pub fn send(
     let queued = outbox::enqueue(
         ctx.conn,
         &key,
+        &send_uid,
         &rendered,
         &eml,
         ex.contact_id,

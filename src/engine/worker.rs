@@ -20,7 +20,8 @@ use tokio::sync::{Notify, Semaphore};
 use super::ingest::{Event, Ingested, ingest};
 use super::run::{Ctx, Effects, RemoteCall, Wake, advance};
 use super::{Engine, EngineError};
-use crate::email::outbox;
+
+mod email;
 use crate::store::db::params;
 use crate::store::{Store, StoreError, UnixMs, now_ms};
 
@@ -32,10 +33,6 @@ const MAX_IN_FLIGHT: usize = 256;
 
 /// How often an idle worker looks for work stored by other processes.
 const IDLE_POLL: Duration = Duration::from_secs(1);
-
-/// How long a worker holds the outbox messages it claimed: another worker sends
-/// them after this if the first died before marking them sent.
-const OUTBOX_LEASE_MS: i64 = 60_000;
 
 /// How often finished executions past the retention are pruned.
 const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
@@ -78,6 +75,10 @@ struct Inner {
     notes: tokio::sync::broadcast::Sender<super::run::Note>,
     /// A time set by [`Worker::set_time`], or `i64::MIN` for the system clock.
     manual_time: AtomicI64,
+    /// The SMTP relay, built on first use and again when its settings change.
+    relay: std::sync::Mutex<Option<(String, crate::email::smtp::Relay)>>,
+    /// When the next email may go, under funnel.yaml's `email.rate_limit`.
+    send_pace: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
 fn to_store(e: EngineError) -> StoreError {
@@ -123,6 +124,8 @@ impl Worker {
                 idle: Notify::new(),
                 notes: tokio::sync::broadcast::channel(1024).0,
                 manual_time: AtomicI64::new(i64::MIN),
+                relay: std::sync::Mutex::new(None),
+                send_pace: tokio::sync::Mutex::new(tokio::time::Instant::now()),
             }),
         })
     }
@@ -438,67 +441,6 @@ impl Worker {
                 return;
             }
             idle.await;
-        }
-    }
-
-    /// Writes pending outbox messages as `.eml` files; returns how many.
-    pub async fn deliver_outbox(&self) -> Result<usize, EngineError> {
-        let dir = self.engine().settings.outbox_dir.clone();
-        let now = self.now();
-        let store = self.inner.store.clone();
-        let mut total = 0;
-        loop {
-            let d = dir.clone();
-            let claimed = store
-                .write(move |c| outbox::claim(c, now, now + OUTBOX_LEASE_MS, BATCH))
-                .await
-                .map_err(from_store)?;
-            if claimed.is_empty() {
-                return Ok(total);
-            }
-            let held: Vec<(i64, i64)> = claimed.iter().map(|m| (m.id, m.attempts)).collect();
-            let mut delivery =
-                tokio::task::spawn_blocking(move || -> Result<Vec<i64>, StoreError> {
-                    let pending = claimed;
-                    let mut ids = Vec::with_capacity(pending.len());
-                    for p in pending {
-                        outbox::write_eml(&d, &p.key, &p.message)?;
-                        ids.push(p.id);
-                    }
-                    Ok(ids)
-                });
-            // The lease's heartbeat: a delivery slower than a third of the lease
-            // renews it, so no other worker takes these messages while this one
-            // still works on them.
-            let period = Duration::from_millis(OUTBOX_LEASE_MS.unsigned_abs() / 3);
-            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            let written = loop {
-                tokio::select! {
-                    done = &mut delivery => break done,
-                    _ = beat.tick() => {
-                        let held = held.clone();
-                        let until = self.now() + OUTBOX_LEASE_MS;
-                        store
-                            .write(move |c| outbox::renew_leases(c, &held, until))
-                            .await
-                            .map_err(from_store)?;
-                    }
-                }
-            }
-            .map_err(|e| EngineError::Invalid(e.to_string()))?
-            .map_err(from_store)?;
-            if written.is_empty() {
-                return Ok(total);
-            }
-            total += written.len();
-            let n = written.len();
-            store
-                .write(move |c| outbox::mark_sent(c, &written, now))
-                .await
-                .map_err(from_store)?;
-            if n < BATCH {
-                return Ok(total);
-            }
         }
     }
 

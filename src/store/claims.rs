@@ -22,6 +22,9 @@ pub struct ClaimedMessage {
     pub message: String,
     /// How many times it has been claimed, this claim included.
     pub attempts: i64,
+    pub to: String,
+    /// Marketing (stopped by an unsubscribe) rather than transactional.
+    pub marketing: bool,
 }
 
 /// Claims up to `limit` pending messages due at `now`, oldest first, until
@@ -36,11 +39,11 @@ pub fn claim_outbox(
         "UPDATE outbox SET next_attempt_at = ?2, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 \
            ORDER BY id LIMIT ?3) \
-         RETURNING id, idempotency_key, message, attempts",
+         RETURNING id, idempotency_key, message, attempts, to_address, marketing",
         "UPDATE outbox SET next_attempt_at = $2, attempts = outbox.attempts + 1 \
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
            ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, idempotency_key, message, attempts",
+         RETURNING id, idempotency_key, message, attempts, to_address, marketing",
     );
     let mut stmt = db.prepare_cached(sql)?;
     let rows = stmt.query_map(
@@ -51,6 +54,8 @@ pub fn claim_outbox(
                 key: r.get(1)?,
                 message: r.get(2)?,
                 attempts: r.get(3)?,
+                to: r.get(4)?,
+                marketing: r.get::<i64>(5)? != 0,
             })
         },
     )?;

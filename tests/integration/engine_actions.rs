@@ -161,7 +161,7 @@ fn send_email_queues_one_message_per_key_and_writes_its_eml() {
                 text: String::new(),
                 marketing: false,
             };
-            funnel::email::outbox::enqueue(c, &key, &r, "x", None, None, T0)
+            funnel::email::outbox::enqueue(c, &key, &funnel::uid::new(T0), &r, "x", None, None, T0)
         })
         .wait()
         .expect("enqueue");

@@ -1,0 +1,338 @@
+//! The worker's email side: delivery of the outbox (claimed under a lease, the
+//! suppressed dropped at the moment of sending, the rest handed to the SMTP relay
+//! or written to the dev outbox folder, each outcome recorded: sent, tried again
+//! later with backoff, or bounced), and the recipients' own acts (an
+//! unsubscribe), which land on the contact's timeline and start workflows.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::{BATCH, Worker, from_store};
+use crate::email::compliance::{self, SendRef};
+use crate::email::outbox;
+use crate::email::smtp::{Delivery, Relay};
+use crate::engine::EngineError;
+use crate::engine::ingest::{Event, from_crm, ingest};
+use crate::engine::run::Ctx;
+use crate::store::ops::NewActivity;
+
+/// How long a worker holds the outbox messages it claimed: another worker sends
+/// them after this if the first died before marking them sent.
+const OUTBOX_LEASE_MS: i64 = 60_000;
+
+/// Messages handed to the relay at once (its pool's connections).
+const SMTP_CONCURRENCY: usize = 8;
+
+/// Delivery attempts before a message that keeps failing transiently is given up.
+const MAX_ATTEMPTS: i64 = 8;
+
+/// The wait before attempt `n + 1` after `n` transient failures: one minute,
+/// doubling, at most an hour.
+fn backoff_ms(attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 6)).unwrap_or(6);
+    (60_000_i64 << doublings).min(3_600_000)
+}
+
+/// Where messages go.
+enum Channel {
+    Folder(std::path::PathBuf),
+    Relay(Relay),
+}
+
+/// What an unsubscribe through a link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribed {
+    pub address: String,
+    /// False when the address was unsubscribed already.
+    pub newly: bool,
+}
+
+impl Worker {
+    fn channel(&self) -> Result<Channel, EngineError> {
+        let engine = self.engine();
+        let settings = &engine.settings;
+        let Some(cfg) = &settings.smtp else {
+            return Ok(Channel::Folder(settings.outbox_dir.clone()));
+        };
+        let key = format!("{cfg:?}|{}", settings.from);
+        let mut cached = self
+            .inner
+            .relay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((k, relay)) = cached.as_ref()
+            && *k == key
+        {
+            return Ok(Channel::Relay(relay.clone()));
+        }
+        let secrets = &self.inner.secrets;
+        let relay = Relay::new(cfg, &settings.from, |name| secrets.get(name))
+            .map_err(|e| EngineError::Invalid(format!("funnel.yaml email.smtp: {e}")))?;
+        *cached = Some((key, relay.clone()));
+        Ok(Channel::Relay(relay))
+    }
+
+    /// Waits for the next slot under `email.rate_limit` (per second).
+    async fn pace(&self) {
+        let Some(rate) = self.engine().settings.email_rate_limit.filter(|r| *r > 0) else {
+            return;
+        };
+        let gap = Duration::from_secs(1) / rate;
+        let at = {
+            let mut next = self.inner.send_pace.lock().await;
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + gap;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// Delivers due outbox messages; returns how many were handed over.
+    pub async fn deliver_outbox(&self) -> Result<usize, EngineError> {
+        let channel = self.channel()?;
+        let store = self.inner.store.clone();
+        let mut total = 0;
+        loop {
+            let now = self.now();
+            let claimed = store
+                .write(move |c| {
+                    let claimed = outbox::claim(c, now, now + OUTBOX_LEASE_MS, BATCH)?;
+                    let refs: Vec<(i64, String, bool)> = claimed
+                        .iter()
+                        .map(|m| (m.id, m.to.clone(), m.marketing))
+                        .collect();
+                    let go = compliance::drop_suppressed(c, &refs)?;
+                    let n = claimed.len();
+                    Ok((
+                        n,
+                        claimed
+                            .into_iter()
+                            .filter(|m| go.contains(&m.id))
+                            .collect::<Vec<_>>(),
+                    ))
+                })
+                .await
+                .map_err(from_store)?;
+            let (n_claimed, messages) = claimed;
+            if n_claimed == 0 {
+                return Ok(total);
+            }
+            let held: Vec<(i64, i64)> = messages.iter().map(|m| (m.id, m.attempts)).collect();
+            let attempts: std::collections::HashMap<i64, i64> = held.iter().copied().collect();
+            let delivery = self.deliver(&channel, messages);
+            tokio::pin!(delivery);
+            // The lease's heartbeat: a delivery slower than a third of the lease
+            // renews it, so no other worker takes these messages while this one
+            // still works on them.
+            let period = Duration::from_millis(OUTBOX_LEASE_MS.unsigned_abs() / 3);
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let outcomes = loop {
+                tokio::select! {
+                    done = &mut delivery => break done,
+                    _ = beat.tick() => {
+                        let held = held.clone();
+                        let until = self.now() + OUTBOX_LEASE_MS;
+                        store
+                            .write(move |c| outbox::renew_leases(c, &held, until))
+                            .await
+                            .map_err(from_store)?;
+                    }
+                }
+            };
+            total += outcomes
+                .iter()
+                .filter(|(_, d)| *d == Delivery::Sent)
+                .count();
+            let done_at = self.now();
+            let bounced = self
+                .transact(done_at, move |ctx| {
+                    record_outcomes(ctx, &outcomes, &attempts)
+                })
+                .await?;
+            if bounced > 0 {
+                tracing::info!(bounced, "emails refused for good; their addresses are suppressed");
+            }
+            if n_claimed < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn deliver(
+        &self,
+        channel: &Channel,
+        messages: Vec<outbox::ClaimedMessage>,
+    ) -> Vec<(i64, Delivery)> {
+        match channel {
+            Channel::Folder(dir) => {
+                let dir = dir.clone();
+                let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+                tokio::task::spawn_blocking(move || {
+                    messages
+                        .into_iter()
+                        .map(|m| {
+                            let d = match outbox::write_eml(&dir, &m.key, &m.message) {
+                                Ok(_) => Delivery::Sent,
+                                Err(e) => Delivery::Transient(format!(
+                                    "cannot write to {}: {e}",
+                                    dir.display()
+                                )),
+                            };
+                            (m.id, d)
+                        })
+                        .collect()
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    ids.into_iter()
+                        .map(|id| (id, Delivery::Transient(e.to_string())))
+                        .collect()
+                })
+            }
+            Channel::Relay(relay) => {
+                futures_util::stream::iter(messages)
+                    .map(|m| async move {
+                        self.pace().await;
+                        (m.id, relay.send(&m.to, m.message.as_bytes()).await)
+                    })
+                    .buffer_unordered(SMTP_CONCURRENCY)
+                    .collect()
+                    .await
+            }
+        }
+    }
+
+    /// The recipient of the send a signed link (`/u/<token>`) names, if the
+    /// token is genuine.
+    pub async fn link_recipient(&self, token: String) -> Result<Option<String>, EngineError> {
+        self.inner
+            .store
+            .read_async(move |c| {
+                let Some(key) = crate::analytics::token::stored_key(c)? else {
+                    return Ok(None);
+                };
+                let Some(uid) = crate::email::links::verify(&key, &token) else {
+                    return Ok(None);
+                };
+                Ok(compliance::send_by_uid(c, &uid)?.map(|s| s.to))
+            })
+            .await
+            .map_err(from_store)
+    }
+
+    /// Unsubscribes the recipient of the send a signed link names, at once;
+    /// `None` when the token is not genuine or names no send.
+    pub async fn unsubscribe(
+        &self,
+        token: String,
+        source: &'static str,
+    ) -> Result<Option<Unsubscribed>, EngineError> {
+        self.transact_retrying(self.now(), move |ctx| {
+            let key = crate::analytics::token::key(ctx.conn)?;
+            let Some(send_uid) = crate::email::links::verify(&key, &token) else {
+                return Ok(None);
+            };
+            let Some(send) = compliance::send_by_uid(ctx.conn, &send_uid)? else {
+                return Ok(None);
+            };
+            let newly = compliance::unsubscribe(ctx.conn, &send, source, ctx.now)?;
+            if newly {
+                email_event(ctx, &send, "email_unsubscribed", json!({"source": source}))?;
+            }
+            Ok(Some(Unsubscribed {
+                address: send.to,
+                newly,
+            }))
+        })
+        .await
+    }
+}
+
+/// Stores what became of each message; returns how many bounced.
+fn record_outcomes(
+    ctx: &mut Ctx<'_>,
+    outcomes: &[(i64, Delivery)],
+    attempts: &std::collections::HashMap<i64, i64>,
+) -> Result<usize, EngineError> {
+    let sent: Vec<i64> = outcomes
+        .iter()
+        .filter(|(_, d)| *d == Delivery::Sent)
+        .map(|(id, _)| *id)
+        .collect();
+    outbox::mark_sent(ctx.conn, &sent, ctx.now)?;
+    let mut bounced = 0;
+    for (id, d) in outcomes {
+        match d {
+            Delivery::Sent => {}
+            Delivery::Transient(e) => {
+                let n = attempts.get(id).copied().unwrap_or(1);
+                tracing::warn!(error = %e, attempt = n, "email delivery failed; trying again later");
+                compliance::retry_later(ctx.conn, *id, e, ctx.now + backoff_ms(n), MAX_ATTEMPTS)?;
+            }
+            Delivery::Permanent(e) => {
+                if let Some(send) = compliance::bounce(ctx.conn, *id, e, ctx.now)? {
+                    bounced += 1;
+                    email_event(ctx, &send, "email_bounced", json!({"error": e}))?;
+                }
+            }
+        }
+    }
+    Ok(bounced)
+}
+
+/// An email event on the contact's timeline, fed to the workflows it triggers.
+fn email_event(
+    ctx: &mut Ctx<'_>,
+    send: &SendRef,
+    kind: &str,
+    extra: serde_json::Value,
+) -> Result<(), EngineError> {
+    let Some(contact_id) = send.contact_id else {
+        return Ok(());
+    };
+    let mut data = json!({"send": send.uid, "template": send.template});
+    if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    let (_, events) = crate::crm::contact::add_activity(
+        ctx.conn,
+        &NewActivity {
+            contact_id,
+            kind: kind.to_string(),
+            subject: Some(send.template.clone()),
+            data: data.clone(),
+            source: Some("email".into()),
+            occurred_at: ctx.now,
+        },
+        &ctx.engine.scoring,
+    )?;
+    ingest(
+        ctx,
+        Event {
+            kind: kind.to_string(),
+            data,
+            contact_id: Some(contact_id),
+            ..Event::default()
+        },
+    )?;
+    for e in &events {
+        ingest(ctx, from_crm(e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn retries_back_off_from_a_minute_to_an_hour() {
+        assert_eq!(backoff_ms(1), 60_000);
+        assert_eq!(backoff_ms(2), 120_000);
+        assert_eq!(backoff_ms(6), 1_920_000);
+        assert_eq!(backoff_ms(7), 3_600_000);
+        assert_eq!(backoff_ms(50), 3_600_000);
+    }
+}
