@@ -160,6 +160,7 @@ fn send_email_queues_one_message_per_key_and_writes_its_eml() {
                 html: String::new(),
                 text: String::new(),
                 marketing: false,
+                unsubscribe: None,
             };
             funnel::email::outbox::enqueue(c, &key, &funnel::uid::new(T0), &r, "x", None, None, T0)
         })

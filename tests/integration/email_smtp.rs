@@ -1,0 +1,203 @@
+//! Email through a real SMTP server: the daemon's worker hands every message to
+//! aiosmtpd on loopback (funnel.yaml's `email.smtp`). Each parses as MIME with
+//! text and HTML parts; a marketing one carries `List-Unsubscribe` and
+//! `List-Unsubscribe-Post` (RFC 8058), an unsubscribe link and the postal
+//! address; a transactional one none of the list headers. A `POST` to the
+//! `List-Unsubscribe` URL unsubscribes at once (a `GET` changes nothing, a forged
+//! token finds no one), and the next marketing email is not sent while the
+//! transactional one still is. A 550 for a recipient bounces: the send, the
+//! contact and the address are marked, and nothing is retried.
+
+use crate::daemon::up;
+use crate::http_client::http;
+use crate::smtp_sink::SmtpSink;
+use crate::support::demo;
+
+const TIPS: &str = "# A marketing email after each contact-form post.
+name: Tips after contact
+trigger:
+  type: form_submission
+  site: demo
+  component: contact-form
+steps:
+  - id: who
+    type: upsert_contact
+    email: \"{{ trigger.fields.email }}\"
+  - id: tips
+    type: send_email
+    template: onboarding-tips
+";
+
+fn header<'a>(m: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
+    m["headers"][name]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default()
+}
+
+fn to_of(m: &serde_json::Value) -> &str {
+    header(m, "to").first().copied().unwrap_or("")
+}
+
+fn scalar_text(d: &std::path::Path, sql: &str, email: &str) -> String {
+    crate::backend::scalar(d, sql, funnel::db_params![email])
+}
+
+fn count(d: &std::path::Path, sql: &str) -> i64 {
+    crate::backend::scalar(d, sql, funnel::db_params![])
+}
+
+#[test]
+fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_once() {
+    let dir = demo();
+    let d = dir.path();
+    let Some(sink) = SmtpSink::start(&d.join("received")) else {
+        return;
+    };
+    let config = std::fs::read_to_string(d.join("funnel.yaml")).expect("funnel.yaml");
+    let config = config.replace(
+        "  outbox: .funnel/outbox\n",
+        &format!(
+            "  outbox: .funnel/outbox\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: none\n",
+            sink.port
+        ),
+    );
+    assert!(config.contains("tls: none"), "funnel.yaml changed shape");
+    std::fs::write(d.join("funnel.yaml"), config).expect("write funnel.yaml");
+    std::fs::write(d.join("workflows/tips-after-contact.yaml"), TIPS).expect("workflow");
+    let u = up(d);
+
+    assert_eq!(u.post_form("jane@example.org"), 303);
+    let got = sink.wait_for(2, 30);
+    assert_eq!(got.len(), 2, "welcome and tips: {got:#?}");
+    for m in &got {
+        assert_eq!(m["defects"], serde_json::json!([]), "{m:#}");
+        assert_eq!(m["content_type"], "multipart/alternative", "{m:#}");
+        assert!(m["text"].as_str().is_some_and(|t| !t.is_empty()), "{m:#}");
+        assert!(m["html"].as_str().is_some_and(|t| t.contains("<")), "{m:#}");
+        assert_eq!(to_of(m), "jane@example.org");
+        assert_eq!(header(m, "message-id").len(), 1, "{m:#}");
+    }
+    let envelope: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sink.folder.join("000001.json")).expect("envelope"),
+    )
+    .expect("JSON");
+    assert_eq!(envelope["mail_from"], "hello@northwind.example");
+    assert_eq!(envelope["rcpt_tos"], serde_json::json!(["jane@example.org"]));
+
+    let (welcome, tips): (Vec<_>, Vec<_>) = got
+        .iter()
+        .partition(|m| header(m, "subject").iter().any(|s| s.contains("Welcome")));
+    let (welcome, tips) = (welcome[0], tips[0]);
+    assert!(
+        header(welcome, "list-unsubscribe").is_empty(),
+        "transactional mail has no list headers: {welcome:#}"
+    );
+    assert_eq!(
+        header(tips, "list-unsubscribe-post"),
+        ["List-Unsubscribe=One-Click"]
+    );
+    let list = header(tips, "list-unsubscribe");
+    assert_eq!(list.len(), 1, "{tips:#}");
+    let url = list[0]
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
+    let path = url
+        .strip_prefix("https://go.northwind.example")
+        .unwrap_or_else(|| panic!("unsubscribe under public_url: {url}"));
+    assert!(path.starts_with("/u/"), "{url}");
+    let text = tips["text"].as_str().unwrap_or_default();
+    let html = tips["html"].as_str().unwrap_or_default();
+    assert!(text.contains("Torstraße 140, 10119 Berlin"), "{text}");
+    assert!(html.contains(&url) && text.contains(&url), "the footer links {url}");
+    assert_eq!(
+        count(d, "SELECT count(*) FROM outbox WHERE status = 'sent'"),
+        2
+    );
+
+    let status_sql = "SELECT status FROM contacts WHERE email = ?1";
+    // A GET (a link scanner, a preview) shows the page and changes nothing.
+    let (status, _, body) = u.own(path);
+    let page = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("j***@example.org") && page.contains("<form method=\"post\""), "{page}");
+    assert!(!page.contains("jane@example.org"), "the page masks the address");
+    assert_eq!(scalar_text(d, status_sql, "jane@example.org"), "active");
+
+    let post = |p: &str, body: &str| {
+        http(
+            &u.addr,
+            &format!(
+                "POST {p} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                u.addr,
+                body.len()
+            ),
+            body.as_bytes(),
+        )
+    };
+    // A forged signature and a body that is not the one-click form change nothing.
+    let (uid, sig) = path.trim_start_matches("/u/").rsplit_once('.').expect("token");
+    let forged = format!("/u/{uid}.{}", "0".repeat(sig.len()));
+    let (status, _, body) = post(&forged, "List-Unsubscribe=One-Click");
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    let (status, _, _) = post(path, "unsubscribe=yes");
+    assert_eq!(status, 400);
+    assert_eq!(scalar_text(d, status_sql, "jane@example.org"), "active");
+
+    // The one-click POST a mail client sends: effective at once.
+    let (status, _, body) = post(path, "List-Unsubscribe=One-Click");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(scalar_text(d, status_sql, "jane@example.org"), "unsubscribed");
+    assert_eq!(count(d, "SELECT count(*) FROM suppressions WHERE reason = 'unsubscribed'"), 1);
+    assert_eq!(
+        count(
+            d,
+            "SELECT count(*) FROM consent_ledger WHERE purpose = 'email_marketing' AND granted = 0"
+        ),
+        1
+    );
+    assert_eq!(
+        count(d, "SELECT count(*) FROM activities WHERE type = 'email_unsubscribed'"),
+        1
+    );
+    // Again: answered the same, recorded once.
+    let (status, _, _) = post(path, "List-Unsubscribe=One-Click");
+    assert_eq!(status, 200);
+    assert_eq!(
+        count(d, "SELECT count(*) FROM activities WHERE type = 'email_unsubscribed'"),
+        1
+    );
+
+    // The next form post: the receipt still goes, the marketing email does not.
+    assert_eq!(u.post_form("jane@example.org"), 303);
+    let got = sink.wait_for(3, 30);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let got_later = sink.messages();
+    assert_eq!(got.len(), 3, "{got_later:#?}");
+    assert_eq!(got_later.len(), 3, "no marketing after the unsubscribe: {got_later:#?}");
+    assert!(header(&got_later[2], "subject")
+        .iter()
+        .any(|s| s.contains("Welcome")));
+
+    // A recipient the server refuses for good: bounced once, never retried.
+    assert_eq!(u.post_form("bounce-me@example.org"), 303);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count(d, "SELECT count(*) FROM outbox WHERE status = 'bounced'") < 2
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(count(d, "SELECT count(*) FROM outbox WHERE status = 'bounced'"), 2);
+    assert_eq!(
+        scalar_text(d, status_sql, "bounce-me@example.org"),
+        "bounced"
+    );
+    assert_eq!(count(d, "SELECT count(*) FROM suppressions WHERE reason = 'bounced'"), 1);
+    assert!(count(d, "SELECT count(*) FROM activities WHERE type = 'email_bounced'") >= 1);
+    assert_eq!(
+        count(d, "SELECT count(*) FROM email_sends WHERE status = 'bounced'"),
+        2
+    );
+    assert_eq!(sink.messages().len(), 3, "nothing reached the refused mailbox");
+}
