@@ -246,10 +246,10 @@ mod conflict_tests {
         other
             .busy_timeout(std::time::Duration::ZERO)
             .expect("timeout");
-        let e = super::StoreError::from(other.execute_batch("BEGIN IMMEDIATE").unwrap_err());
+        let e = super::StoreError::from(other.execute_batch("BEGIN IMMEDIATE").expect_err("busy"));
         assert!(matches!(e, super::StoreError::Busy(_)), "{e:?}");
         assert!(e.is_transient());
-        let broken = super::StoreError::from(other.execute_batch("SELEC 1").unwrap_err());
+        let broken = super::StoreError::from(other.execute_batch("SELEC 1").expect_err("syntax"));
         assert!(!broken.is_transient(), "{broken:?}");
     }
 }

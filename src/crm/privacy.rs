@@ -38,7 +38,8 @@ pub struct Consent<'a> {
 
 /// Every forgotten address hash (for checking many addresses at once).
 pub fn forgotten_hashes(conn: Db<'_>) -> Result<std::collections::HashSet<String>, CrmError> {
-    let mut stmt = conn.prepare("SELECT email_hash FROM suppressions WHERE reason = 'forgotten'")?;
+    let mut stmt =
+        conn.prepare("SELECT email_hash FROM suppressions WHERE reason = 'forgotten'")?;
     let rows = stmt.query_map(params![], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

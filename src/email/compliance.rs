@@ -115,10 +115,8 @@ pub fn bounce(
     error: &str,
     at: UnixMs,
 ) -> Result<Option<SendRef>, StoreError> {
-    conn.prepare_cached(
-        "UPDATE outbox SET status = 'bounced', last_error = ?2 WHERE id = ?1",
-    )?
-    .execute(params![outbox_id, error])?;
+    conn.prepare_cached("UPDATE outbox SET status = 'bounced', last_error = ?2 WHERE id = ?1")?
+        .execute(params![outbox_id, error])?;
     let send: Option<SendRef> = conn
         .prepare_cached(
             "SELECT s.id, s.uid, s.contact_id, s.template_id, o.to_address, s.status \

@@ -21,7 +21,10 @@ fn signature(key: &[u8], send_uid: &str) -> [u8; 32] {
 
 /// The token for one send.
 pub fn token(key: &[u8], send_uid: &str) -> String {
-    format!("{send_uid}.{}", hex::encode(&signature(key, send_uid)[..16]))
+    format!(
+        "{send_uid}.{}",
+        hex::encode(&signature(key, send_uid)[..16])
+    )
 }
 
 /// The send uid of a token with a valid signature.
@@ -77,7 +80,14 @@ mod tests {
         let last = flipped.pop().expect("a character");
         flipped.push(if last == '0' { '1' } else { '0' });
         assert_eq!(verify(b"k", &flipped), None);
-        for bad in ["", ".", "0190abc", "0190abc.zz", "0190abc.00", &"a".repeat(500)] {
+        for bad in [
+            "",
+            ".",
+            "0190abc",
+            "0190abc.zz",
+            "0190abc.00",
+            &"a".repeat(500),
+        ] {
             assert_eq!(verify(b"k", bad), None, "{bad}");
         }
     }
@@ -86,6 +96,9 @@ mod tests {
     fn links_live_under_the_public_url() {
         let l = for_send(b"k", "https://go.acme.example", "s1");
         assert!(l.unsubscribe.starts_with("https://go.acme.example/u/s1."));
-        assert!(l.view_in_browser.starts_with("https://go.acme.example/e/s1."));
+        assert!(
+            l.view_in_browser
+                .starts_with("https://go.acme.example/e/s1.")
+        );
     }
 }

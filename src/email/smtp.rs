@@ -46,7 +46,8 @@ fn is_loopback(host: &str) -> bool {
 
 impl Relay {
     /// The relay of `cfg`, sending as `from` (a mailbox such as `Acme <hi@acme.example>`);
-    /// `secret` resolves the `${NAME}` references of its credentials.
+    /// `secret` resolves the `${NAME}` references of its credentials. Built inside
+    /// a Tokio runtime: its pool's housekeeping runs there.
     pub fn new(
         cfg: &SmtpConfig,
         from: &str,
@@ -133,11 +134,29 @@ mod tests {
         .expect("config")
     }
 
+    /// The relay's pool runs its housekeeping on the Tokio runtime it is built in.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
     #[test]
     fn plain_smtp_is_refused_off_this_machine() {
-        let e = Relay::new(&cfg("smtp.example.org", SmtpTls::None), "a@b.example", |_| None)
-            .expect_err("refused");
-        assert!(e.to_string().contains("only allowed for a relay on this machine"), "{e}");
+        let rt = runtime();
+        let _in = rt.enter();
+        let e = Relay::new(
+            &cfg("smtp.example.org", SmtpTls::None),
+            "a@b.example",
+            |_| None,
+        )
+        .expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("only allowed for a relay on this machine"),
+            "{e}"
+        );
         for host in ["127.0.0.1", "localhost", "::1"] {
             Relay::new(&cfg(host, SmtpTls::None), "a@b.example", |_| None).expect(host);
         }
@@ -145,11 +164,15 @@ mod tests {
 
     #[test]
     fn credentials_come_from_the_environment_and_must_be_set() {
+        let rt = runtime();
+        let _in = rt.enter();
         let mut c = cfg("127.0.0.1", SmtpTls::None);
         c.username = serde_json::from_value(serde_json::json!("${SMTP_USER}")).ok();
         c.password = serde_json::from_value(serde_json::json!("${SMTP_PASS}")).ok();
-        let e = Relay::new(&c, "a@b.example", |n| (n == "SMTP_USER").then(|| "u".into()))
-            .expect_err("missing");
+        let e = Relay::new(&c, "a@b.example", |n| {
+            (n == "SMTP_USER").then(|| "u".into())
+        })
+        .expect_err("missing");
         assert!(e.to_string().contains("SMTP_PASS is not set"), "{e}");
         Relay::new(&c, "a@b.example", |_| Some("x".into())).expect("both set");
     }

@@ -112,12 +112,14 @@ where
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded") || t.starts_with("multipart/form-data"));
+        .is_some_and(|t| {
+            t.starts_with("application/x-www-form-urlencoded")
+                || t.starts_with("multipart/form-data")
+        });
     // RFC 8058 asks for exactly this field; a multipart body carries it too.
     let one_click = form
-        && std::str::from_utf8(&body).is_ok_and(|b| {
-            b.split('&').any(|p| p.trim() == ONE_CLICK) || b.contains("One-Click")
-        });
+        && std::str::from_utf8(&body)
+            .is_ok_and(|b| b.split('&').any(|p| p.trim() == ONE_CLICK) || b.contains("One-Click"));
     if !one_click {
         return super::json_error(
             StatusCode::BAD_REQUEST,

@@ -83,7 +83,10 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
     )
     .expect("JSON");
     assert_eq!(envelope["mail_from"], "hello@northwind.example");
-    assert_eq!(envelope["rcpt_tos"], serde_json::json!(["jane@example.org"]));
+    assert_eq!(
+        envelope["rcpt_tos"],
+        serde_json::json!(["jane@example.org"])
+    );
 
     let (welcome, tips): (Vec<_>, Vec<_>) = got
         .iter()
@@ -110,7 +113,10 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
     let text = tips["text"].as_str().unwrap_or_default();
     let html = tips["html"].as_str().unwrap_or_default();
     assert!(text.contains("Torstraße 140, 10119 Berlin"), "{text}");
-    assert!(html.contains(&url) && text.contains(&url), "the footer links {url}");
+    assert!(
+        html.contains(&url) && text.contains(&url),
+        "the footer links {url}"
+    );
     assert_eq!(
         count(d, "SELECT count(*) FROM outbox WHERE status = 'sent'"),
         2
@@ -121,8 +127,14 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
     let (status, _, body) = u.own(path);
     let page = String::from_utf8_lossy(&body);
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("j***@example.org") && page.contains("<form method=\"post\""), "{page}");
-    assert!(!page.contains("jane@example.org"), "the page masks the address");
+    assert!(
+        page.contains("j***@example.org") && page.contains("<form method=\"post\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("jane@example.org"),
+        "the page masks the address"
+    );
     assert_eq!(scalar_text(d, status_sql, "jane@example.org"), "active");
 
     let post = |p: &str, body: &str| {
@@ -137,7 +149,10 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
         )
     };
     // A forged signature and a body that is not the one-click form change nothing.
-    let (uid, sig) = path.trim_start_matches("/u/").rsplit_once('.').expect("token");
+    let (uid, sig) = path
+        .trim_start_matches("/u/")
+        .rsplit_once('.')
+        .expect("token");
     let forged = format!("/u/{uid}.{}", "0".repeat(sig.len()));
     let (status, _, body) = post(&forged, "List-Unsubscribe=One-Click");
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
@@ -148,8 +163,17 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
     // The one-click POST a mail client sends: effective at once.
     let (status, _, body) = post(path, "List-Unsubscribe=One-Click");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(scalar_text(d, status_sql, "jane@example.org"), "unsubscribed");
-    assert_eq!(count(d, "SELECT count(*) FROM suppressions WHERE reason = 'unsubscribed'"), 1);
+    assert_eq!(
+        scalar_text(d, status_sql, "jane@example.org"),
+        "unsubscribed"
+    );
+    assert_eq!(
+        count(
+            d,
+            "SELECT count(*) FROM suppressions WHERE reason = 'unsubscribed'"
+        ),
+        1
+    );
     assert_eq!(
         count(
             d,
@@ -158,14 +182,20 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
         1
     );
     assert_eq!(
-        count(d, "SELECT count(*) FROM activities WHERE type = 'email_unsubscribed'"),
+        count(
+            d,
+            "SELECT count(*) FROM activities WHERE type = 'email_unsubscribed'"
+        ),
         1
     );
     // Again: answered the same, recorded once.
     let (status, _, _) = post(path, "List-Unsubscribe=One-Click");
     assert_eq!(status, 200);
     assert_eq!(
-        count(d, "SELECT count(*) FROM activities WHERE type = 'email_unsubscribed'"),
+        count(
+            d,
+            "SELECT count(*) FROM activities WHERE type = 'email_unsubscribed'"
+        ),
         1
     );
 
@@ -175,10 +205,16 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
     std::thread::sleep(std::time::Duration::from_secs(2));
     let got_later = sink.messages();
     assert_eq!(got.len(), 3, "{got_later:#?}");
-    assert_eq!(got_later.len(), 3, "no marketing after the unsubscribe: {got_later:#?}");
-    assert!(header(&got_later[2], "subject")
-        .iter()
-        .any(|s| s.contains("Welcome")));
+    assert_eq!(
+        got_later.len(),
+        3,
+        "no marketing after the unsubscribe: {got_later:#?}"
+    );
+    assert!(
+        header(&got_later[2], "subject")
+            .iter()
+            .any(|s| s.contains("Welcome"))
+    );
 
     // A recipient the server refuses for good: bounced once, never retried.
     assert_eq!(u.post_form("bounce-me@example.org"), 303);
@@ -188,16 +224,37 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
     {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    assert_eq!(count(d, "SELECT count(*) FROM outbox WHERE status = 'bounced'"), 2);
+    assert_eq!(
+        count(d, "SELECT count(*) FROM outbox WHERE status = 'bounced'"),
+        2
+    );
     assert_eq!(
         scalar_text(d, status_sql, "bounce-me@example.org"),
         "bounced"
     );
-    assert_eq!(count(d, "SELECT count(*) FROM suppressions WHERE reason = 'bounced'"), 1);
-    assert!(count(d, "SELECT count(*) FROM activities WHERE type = 'email_bounced'") >= 1);
     assert_eq!(
-        count(d, "SELECT count(*) FROM email_sends WHERE status = 'bounced'"),
+        count(
+            d,
+            "SELECT count(*) FROM suppressions WHERE reason = 'bounced'"
+        ),
+        1
+    );
+    assert!(
+        count(
+            d,
+            "SELECT count(*) FROM activities WHERE type = 'email_bounced'"
+        ) >= 1
+    );
+    assert_eq!(
+        count(
+            d,
+            "SELECT count(*) FROM email_sends WHERE status = 'bounced'"
+        ),
         2
     );
-    assert_eq!(sink.messages().len(), 3, "nothing reached the refused mailbox");
+    assert_eq!(
+        sink.messages().len(),
+        3,
+        "nothing reached the refused mailbox"
+    );
 }

@@ -152,7 +152,10 @@ impl Worker {
                 })
                 .await?;
             if bounced > 0 {
-                tracing::info!(bounced, "emails refused for good; their addresses are suppressed");
+                tracing::info!(
+                    bounced,
+                    "emails refused for good; their addresses are suppressed"
+                );
             }
             if n_claimed < BATCH {
                 return Ok(total);
