@@ -5,6 +5,7 @@
 //! SMTP delivery, tracking and compliance headers on top of the same message.
 
 pub mod compliance;
+pub mod dkim;
 pub mod links;
 pub mod outbox;
 pub mod smtp;
@@ -108,7 +109,13 @@ pub fn escape_html(text: &str) -> String {
 
 /// The message as RFC 5322 text, with a Message-ID derived from its idempotency key
 /// (so a re-rendered message is byte-for-byte the same one).
-pub fn to_eml(r: &Rendered, key: &str, at: UnixMs) -> Result<String, EmailError> {
+/// Signed with `dkim` when given.
+pub fn to_eml(
+    r: &Rendered,
+    key: &str,
+    at: UnixMs,
+    dkim: Option<&dkim::Signer>,
+) -> Result<String, EmailError> {
     let mailbox = |s: &str| -> Result<Mailbox, EmailError> {
         s.parse::<Mailbox>()
             .map_err(|_| EmailError::Address(s.to_string()))
@@ -136,12 +143,15 @@ pub fn to_eml(r: &Rendered, key: &str, at: UnixMs) -> Result<String, EmailError>
                 "List-Unsubscribe=One-Click".to_string(),
             ));
     }
-    let message = builder
+    let mut message = builder
         .multipart(MultiPart::alternative_plain_html(
             r.text.clone(),
             r.html.clone(),
         ))
         .map_err(|e| EmailError::Build(e.to_string()))?;
+    if let Some(signer) = dkim {
+        signer.sign(&mut message);
+    }
     Ok(String::from_utf8_lossy(&message.formatted()).into_owned())
 }
 
@@ -249,7 +259,7 @@ mod tests {
         let r = render("t", &t, &ctx, "a@x.example", None, "b@x.example", None).expect("renders");
         assert_eq!(r.html, "<p>&lt;b&gt;Eve&lt;/b&gt;</p>");
         assert_eq!(r.subject, "Hi <b>Eve</b>");
-        let eml = to_eml(&r, "e1:s:1", 0).expect("eml");
+        let eml = to_eml(&r, "e1:s:1", 0, None).expect("eml");
         assert!(eml.contains("Message-ID: <e1_s_1@funnel.local>"), "{eml}");
     }
 }

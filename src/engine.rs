@@ -110,6 +110,9 @@ pub struct Settings {
     pub smtp: Option<crate::model::config::SmtpConfig>,
     /// Most emails handed to the relay per second.
     pub email_rate_limit: Option<u32>,
+    /// The DKIM key every message is signed with, or why it could not be loaded
+    /// (a send then fails, saying so, rather than going out unsigned).
+    pub dkim: Option<Result<crate::email::dkim::Signer, String>>,
     pub timezone: Option<String>,
     pub default_retry: Option<RetryPolicy>,
     pub step_timeout_ms: u64,
@@ -190,6 +193,10 @@ impl Engine {
             outbox_dir: ws.root.join(outbox),
             smtp: email.and_then(|e| e.smtp.clone()),
             email_rate_limit: email.and_then(|e| e.rate_limit),
+            dkim: email.and_then(|e| e.dkim.as_ref()).map(|d| {
+                crate::email::dkim::Signer::load(d, &ws.root, |name| std::env::var(name).ok())
+                    .map_err(|e| e.to_string())
+            }),
             timezone: config.and_then(|c| c.timezone.as_ref().map(|t| t.as_str().to_string())),
             default_retry: defaults.and_then(|d| d.retry.clone()),
             step_timeout_ms: ms(defaults.and_then(|d| d.step_timeout.as_ref()))

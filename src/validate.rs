@@ -6,6 +6,7 @@
 //! expressions and templates ([`expressions`]), value formats and secrets
 //! ([`values`]) and sites against their templates ([`sites`]).
 
+pub mod email;
 pub mod env;
 pub mod expressions;
 pub mod graph;
@@ -63,6 +64,7 @@ pub fn check(ws: &Workspace) -> Vec<Diagnostic> {
     graph::check(ws, &mut out);
     expressions::check(ws, &mut out);
     sites::check(ws, &mut out);
+    email::check(ws, &mut out);
     if ws.config.is_none() && !ws.knows(crate::model::FileKind::Config, "funnel") {
         out.push(Diagnostic::error(
             Code::MissingKey,

@@ -36,7 +36,7 @@ impl std::fmt::Debug for Relay {
 }
 
 /// Whether `host` names this machine, where plain SMTP exposes nothing.
-fn is_loopback(host: &str) -> bool {
+pub fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_matches(['[', ']'])

@@ -141,7 +141,12 @@ pub fn send(
         rendered.html = token::tag_links(&rendered.html, &settings.site_origins, &t);
         rendered.text = token::tag_links(&rendered.text, &settings.site_origins, &t);
     }
-    let eml = match email::to_eml(&rendered, &key, ctx.now) {
+    let dkim = match &settings.dkim {
+        None => None,
+        Some(Ok(signer)) => Some(signer),
+        Some(Err(e)) => return Ok(Outcome::Fail(e.clone())),
+    };
+    let eml = match email::to_eml(&rendered, &key, ctx.now, dkim) {
         Ok(m) => m,
         Err(e) => return Ok(Outcome::Fail(e.to_string())),
     };

@@ -117,6 +117,38 @@ pub struct EmailConfig {
     /// Most emails sent per second, across all workflows and broadcasts.
     #[serde(default)]
     pub rate_limit: Option<u32>,
+    /// DKIM signing of every message, so receivers can tell it comes from the
+    /// sender's domain.
+    #[serde(default)]
+    pub dkim: Option<DkimSettings>,
+}
+
+/// A DKIM key: the receiver finds its public half in DNS at
+/// `<selector>._domainkey.<domain>`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSettings {
+    /// The signing domain (`d=`), normally the From address's domain.
+    pub domain: String,
+    /// The selector (`s=`) naming the key in DNS.
+    pub selector: String,
+    /// `ed25519` (RFC 8463) or `rsa` (RSA-SHA256, 2048 bits or more).
+    pub algorithm: DkimAlgorithm,
+    /// The private key from the environment, e.g. `${DKIM_PRIVATE_KEY}`: for
+    /// `rsa` a PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), for `ed25519` the
+    /// 32-byte seed in base64.
+    #[serde(default)]
+    pub private_key: Option<Secret>,
+    /// Or a file holding it, relative to the workspace root (keep it out of git).
+    #[serde(default)]
+    pub private_key_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DkimAlgorithm {
+    Ed25519,
+    Rsa,
 }
 
 /// An SMTP relay. Credentials are `${ENV}` references.

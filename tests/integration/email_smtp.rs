@@ -47,6 +47,22 @@ fn count(d: &std::path::Path, sql: &str) -> i64 {
     crate::backend::scalar(d, sql, funnel::db_params![])
 }
 
+/// Points the demo's funnel.yaml at the sink (with `extra` lines under `email:`)
+/// and adds the workflow that sends a marketing email after each contact form.
+fn relay_to(d: &std::path::Path, sink: &SmtpSink, extra: &str) {
+    let config = std::fs::read_to_string(d.join("funnel.yaml")).expect("funnel.yaml");
+    let config = config.replace(
+        "  outbox: .funnel/outbox\n",
+        &format!(
+            "  outbox: .funnel/outbox\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: none\n{extra}",
+            sink.port
+        ),
+    );
+    assert!(config.contains("tls: none"), "funnel.yaml changed shape");
+    std::fs::write(d.join("funnel.yaml"), config).expect("write funnel.yaml");
+    std::fs::write(d.join("workflows/tips-after-contact.yaml"), TIPS).expect("workflow");
+}
+
 #[test]
 fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_once() {
     let dir = demo();
@@ -54,17 +70,7 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
     let Some(sink) = SmtpSink::start(&d.join("received")) else {
         return;
     };
-    let config = std::fs::read_to_string(d.join("funnel.yaml")).expect("funnel.yaml");
-    let config = config.replace(
-        "  outbox: .funnel/outbox\n",
-        &format!(
-            "  outbox: .funnel/outbox\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: none\n",
-            sink.port
-        ),
-    );
-    assert!(config.contains("tls: none"), "funnel.yaml changed shape");
-    std::fs::write(d.join("funnel.yaml"), config).expect("write funnel.yaml");
-    std::fs::write(d.join("workflows/tips-after-contact.yaml"), TIPS).expect("workflow");
+    relay_to(d, &sink, "");
     let u = up(d);
 
     assert_eq!(u.post_form("jane@example.org"), 303);
@@ -257,4 +263,86 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
         3,
         "nothing reached the refused mailbox"
     );
+}
+
+/// Every message is DKIM-signed with the key funnel.yaml names, Ed25519 from the
+/// environment or RSA-2048 from a file, and dkimpy verifies each signature with
+/// the public key; the signature covers the identifying and unsubscribe headers.
+#[test]
+fn dkim_signatures_verify_with_an_independent_verifier() {
+    for algorithm in ["ed25519", "rsa"] {
+        let dir = demo();
+        let d = dir.path();
+        let Some(sink) = SmtpSink::start(&d.join("received")) else {
+            return;
+        };
+        let keys = d.join("keys");
+        sink.dkim_check(&["keys".as_ref(), keys.as_os_str()]);
+        let (key_line, env): (&str, Vec<(&str, String)>) = if algorithm == "ed25519" {
+            let seed = std::fs::read_to_string(keys.join("ed25519.key")).expect("seed");
+            ("    private_key: ${DKIM_KEY}\n", vec![("DKIM_KEY", seed)])
+        } else {
+            ("    private_key_file: keys/rsa.pem\n", Vec::new())
+        };
+        relay_to(
+            d,
+            &sink,
+            &format!(
+                "  dkim:\n    domain: northwind.example\n    selector: funnel\n    algorithm: {algorithm}\n{key_line}"
+            ),
+        );
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let u = crate::daemon::up_with_env(d, &env);
+        assert_eq!(u.post_form("jane@example.org"), 303);
+        assert_eq!(sink.wait_for(2, 30).len(), 2, "{algorithm}");
+        let public = keys.join(format!("{algorithm}.pub"));
+        let verdicts = sink.dkim_check(&[
+            "verify".as_ref(),
+            sink.folder.as_os_str(),
+            "funnel".as_ref(),
+            "northwind.example".as_ref(),
+            algorithm.as_ref(),
+            public.as_os_str(),
+        ]);
+        let verdicts = verdicts.as_array().expect("a list");
+        assert_eq!(verdicts.len(), 2);
+        for v in verdicts {
+            assert_eq!(v["verified"], true, "{algorithm}: {v:#}");
+            let expected_a = if algorithm == "rsa" {
+                "rsa-sha256"
+            } else {
+                "ed25519-sha256"
+            };
+            assert_eq!(v["tags"]["a"], expected_a, "{v:#}");
+            assert_eq!(v["tags"]["d"], "northwind.example");
+            let h = v["tags"]["h"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            for name in funnel::email::dkim::SIGNED_HEADERS {
+                assert!(
+                    h.split(':').any(|x| x == name.to_ascii_lowercase()),
+                    "{name} in h={h}"
+                );
+            }
+        }
+        // A changed key no longer verifies: the check can fail.
+        let other = d.join("other");
+        sink.dkim_check(&["keys".as_ref(), other.as_os_str()]);
+        let verdicts = sink.dkim_check(&[
+            "verify".as_ref(),
+            sink.folder.as_os_str(),
+            "funnel".as_ref(),
+            "northwind.example".as_ref(),
+            algorithm.as_ref(),
+            other.join(format!("{algorithm}.pub")).as_os_str(),
+        ]);
+        assert!(
+            verdicts
+                .as_array()
+                .is_some_and(|a| a.iter().all(|v| v["verified"] == false)),
+            "{verdicts:#}"
+        );
+        drop(u);
+    }
 }

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use super::support::repo_root;
 
-/// A Python that has aiosmtpd: `FUNNEL_TEST_PYTHON`, else the CI venv's.
+/// A Python that has aiosmtpd and dkimpy: `FUNNEL_TEST_PYTHON`, else the CI venv's.
 pub fn python() -> Option<PathBuf> {
     let candidate = std::env::var_os("FUNNEL_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/ci-venv/bin/python"));
     let works = Command::new(&candidate)
-        .args(["-c", "import aiosmtpd"])
+        .args(["-c", "import aiosmtpd, dkim, nacl"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -26,11 +26,11 @@ pub fn python() -> Option<PathBuf> {
     }
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
-        "no Python with aiosmtpd at {} (run .ci/test, which installs it)",
+        "no Python with aiosmtpd and dkimpy at {} (run .ci/test, which installs them)",
         candidate.display()
     );
     eprintln!(
-        "skipped: no Python with aiosmtpd at {} (set FUNNEL_TEST_PYTHON or run .ci/test)",
+        "skipped: no Python with aiosmtpd and dkimpy at {} (set FUNNEL_TEST_PYTHON or run .ci/test)",
         candidate.display()
     );
     None
@@ -93,6 +93,24 @@ impl SmtpSink {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).expect("JSON")
+    }
+
+    /// Runs `tests/dkim_check.py` with these arguments; its JSON output.
+    pub fn dkim_check(&self, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+        let out = Command::new(&self.python)
+            .arg(repo_root().join("tests/dkim_check.py"))
+            .args(args)
+            .output()
+            .expect("run dkim_check.py");
+        assert!(
+            out.status.success(),
+            "dkim_check.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.stdout.is_empty() {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).expect("JSON")
     }
 
     /// Waits up to `secs` for at least `n` messages.

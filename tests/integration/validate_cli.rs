@@ -82,3 +82,42 @@ fn a_missing_path_is_an_error_that_stops_the_run() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such file or folder"));
 }
+
+/// funnel.yaml's email settings beyond their schema: plain SMTP to another
+/// machine and a DKIM key named twice are errors at their line; a signing domain
+/// unlike the sender's is a warning.
+#[test]
+fn email_settings_are_checked_where_they_are_written() {
+    let dir = crate::support::demo();
+    let config = std::fs::read_to_string(dir.path().join("funnel.yaml")).expect("config");
+    let config = config.replace(
+        "  outbox: .funnel/outbox\n",
+        "  outbox: .funnel/outbox\n  smtp:\n    host: smtp.example.org\n    tls: none\n  dkim:\n    domain: other.example\n    selector: s1\n    algorithm: ed25519\n    private_key: ${DKIM_KEY}\n    private_key_file: keys/dkim.key\n",
+    );
+    std::fs::write(dir.path().join("funnel.yaml"), &config).expect("write");
+    let line_of = |needle: &str| {
+        config
+            .lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i as u64 + 1)
+            .expect(needle)
+    };
+    let out = run(&["validate", "--format", "json"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let diags: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let find = |text: &str| {
+        diags
+            .iter()
+            .find(|d| d["message"].as_str().is_some_and(|m| m.contains(text)))
+            .unwrap_or_else(|| panic!("no `{text}` in {diags:#?}"))
+    };
+    let tls = find("in the clear");
+    assert_eq!(tls["file"], "funnel.yaml");
+    assert_eq!(tls["severity"], "error");
+    assert_eq!(tls["line"], line_of("tls: none"));
+    let twice = find("exactly one of");
+    assert_eq!(twice["severity"], "error");
+    let domain = find("DMARC");
+    assert_eq!(domain["severity"], "warning");
+    assert_eq!(domain["line"], line_of("domain: other.example"));
+}
