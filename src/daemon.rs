@@ -197,6 +197,7 @@ impl Daemon {
             .route("/metrics", get(health::metrics))
             .route("/hooks/{*path}", post(hooks::receive))
             .merge(crate::web::unsubscribe::routes())
+            .merge(crate::web::tracking::routes())
             .merge(api::router(self))
             .fallback(unknown_route)
             .method_not_allowed_fallback(wrong_method)

@@ -9,6 +9,8 @@ pub mod dkim;
 pub mod links;
 pub mod outbox;
 pub mod smtp;
+pub mod tracking;
+pub mod view;
 
 use std::time::{Duration, SystemTime};
 

@@ -113,6 +113,9 @@ pub struct Settings {
     /// The DKIM key every message is signed with, or why it could not be loaded
     /// (a send then fails, saying so, rather than going out unsigned).
     pub dkim: Option<Result<crate::email::dkim::Signer, String>>,
+    /// Whether emails carry the open pixel, and their links the click redirect.
+    pub track_opens: bool,
+    pub track_clicks: bool,
     pub timezone: Option<String>,
     pub default_retry: Option<RetryPolicy>,
     pub step_timeout_ms: u64,
@@ -193,6 +196,12 @@ impl Engine {
             outbox_dir: ws.root.join(outbox),
             smtp: email.and_then(|e| e.smtp.clone()),
             email_rate_limit: email.and_then(|e| e.rate_limit),
+            track_opens: email
+                .and_then(|e| e.tracking.as_ref())
+                .is_none_or(|t| t.opens),
+            track_clicks: email
+                .and_then(|e| e.tracking.as_ref())
+                .is_none_or(|t| t.clicks),
             dkim: email.and_then(|e| e.dkim.as_ref()).map(|d| {
                 crate::email::dkim::Signer::load(d, &ws.root, |name| std::env::var(name).ok())
                     .map_err(|e| e.to_string())

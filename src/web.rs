@@ -9,6 +9,7 @@ pub mod files;
 pub mod forms;
 pub mod gate;
 pub mod track;
+pub mod tracking;
 pub mod unsubscribe;
 
 use std::net::SocketAddr;
@@ -78,6 +79,7 @@ pub fn router(state: Arc<SiteServer>) -> Router {
         .route("/__funnel/reload.js", get(reload_script))
         .route("/__funnel/wait", get(wait_for_change))
         .merge(unsubscribe::routes())
+        .merge(tracking::routes())
         .fallback(get(files::serve))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::compression::CompressionLayer::new())

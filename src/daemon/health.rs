@@ -141,6 +141,8 @@ pub fn site_route(path: &str) -> &'static str {
         "beacon"
     } else if path.starts_with("/u/") {
         "unsubscribe"
+    } else if path.starts_with("/o/") || path.starts_with("/c/") || path.starts_with("/e/") {
+        "email_link"
     } else {
         "page"
     }
@@ -155,6 +157,7 @@ pub fn own_route(path: &str) -> &'static str {
         "/metrics" => "metrics",
         p if p.starts_with("/hooks/") => "hook",
         p if p.starts_with("/u/") => "unsubscribe",
+        p if p.starts_with("/o/") || p.starts_with("/c/") || p.starts_with("/e/") => "email_link",
         _ => "other",
     }
 }

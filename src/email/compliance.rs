@@ -62,6 +62,26 @@ pub fn message_of(conn: Db<'_>, send_id: i64) -> Result<Option<String>, StoreErr
         .optional()
 }
 
+/// Marks a send opened; true the first time.
+pub fn mark_opened(conn: Db<'_>, send_id: i64, at: UnixMs) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE email_sends SET opened_at = ?2 WHERE id = ?1 AND opened_at IS NULL",
+        )?
+        .execute(params![send_id, at])?
+        > 0)
+}
+
+/// Marks a send clicked; true the first time.
+pub fn mark_clicked(conn: Db<'_>, send_id: i64, at: UnixMs) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE email_sends SET clicked_at = ?2 WHERE id = ?1 AND clicked_at IS NULL",
+        )?
+        .execute(params![send_id, at])?
+        > 0)
+}
+
 /// Unsubscribes the recipient of `send` from marketing email: their contact's
 /// status, a suppression of their address and the withdrawn consent, with
 /// `source` saying how (`one-click`, `unsubscribe page`). Returns false when they

@@ -141,6 +141,21 @@ pub fn send(
         rendered.html = token::tag_links(&rendered.html, &settings.site_origins, &t);
         rendered.text = token::tag_links(&rendered.text, &settings.site_origins, &t);
     }
+    if settings.track_clicks {
+        rendered.html = email::tracking::wrap_links(
+            &rendered.html,
+            &settings.public_url,
+            &signing_key,
+            &send_uid,
+        );
+    }
+    if settings.track_opens {
+        rendered.html = email::tracking::add_pixel(
+            &rendered.html,
+            &settings.public_url,
+            &email::links::token(&signing_key, &send_uid),
+        );
+    }
     let dkim = match &settings.dkim {
         None => None,
         Some(Ok(signer)) => Some(signer),

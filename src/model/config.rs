@@ -121,6 +121,27 @@ pub struct EmailConfig {
     /// sender's domain.
     #[serde(default)]
     pub dkim: Option<DkimSettings>,
+    /// Open and click tracking of marketing and workflow email (both on unless
+    /// switched off here).
+    #[serde(default)]
+    pub tracking: Option<TrackingSettings>,
+}
+
+/// Which engagement an email records.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingSettings {
+    /// An invisible image that records when the email is opened (mail clients
+    /// that load images only; machine opens inflate it).
+    #[serde(default = "yes")]
+    pub opens: bool,
+    /// Links sent through a redirect that records each click.
+    #[serde(default = "yes")]
+    pub clicks: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A DKIM key: the receiver finds its public half in DNS at

@@ -66,6 +66,26 @@ pub fn site_instances<'a>(ws: &'a Workspace, site: &str) -> Option<Vec<InstanceR
     Some(out)
 }
 
+/// Paths every site host answers itself: form posts, beacons, and the links in
+/// emails (unsubscribe, view, open, click). A page there would never be served.
+const RESERVED_PATHS: &[&str] = &["/f/", "/t", "/u/", "/e/", "/o/", "/c/", "/__funnel/"];
+
+fn reserved_path(at: &Located<'_>, i: usize, path: &str, out: &mut Vec<Diagnostic>) {
+    let taken = RESERVED_PATHS
+        .iter()
+        .find(|r| path == r.trim_end_matches('/') || (r.ends_with('/') && path.starts_with(*r)));
+    if let Some(r) = taken {
+        out.push(
+            at.error(
+                Code::InvalidValue,
+                &crate::path!["pages", i, "path"],
+                format!("the path `{path}` is funnel's own (`{r}` answers form posts, tracking and email links)"),
+            )
+            .with_help("choose another path for this page"),
+        );
+    }
+}
+
 pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     for doc in ws.site_templates.values() {
         let at = Located::of(ws, doc);
@@ -83,6 +103,7 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         let mut paths: HashMap<&str, usize> = HashMap::new();
         let mut ids: HashMap<&str, usize> = HashMap::new();
         for (i, page) in doc.value.pages.iter().enumerate() {
+            reserved_path(&at, i, page.path.as_str(), out);
             if paths.insert(page.path.as_str(), i).is_some() {
                 out.push(at.error(
                     Code::DuplicatePage,
@@ -177,6 +198,7 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
 
         let mut paths: HashMap<&str, usize> = HashMap::new();
         for (i, page) in site.pages.iter().enumerate() {
+            reserved_path(&at, i, page.path.as_str(), out);
             if paths.insert(page.path.as_str(), i).is_some() {
                 out.push(at.error(
                     Code::DuplicatePage,

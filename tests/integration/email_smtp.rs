@@ -47,6 +47,98 @@ fn count(d: &std::path::Path, sql: &str) -> i64 {
     crate::backend::scalar(d, sql, funnel::db_params![])
 }
 
+/// The path (and query) of a `{public_url}…` URL in an email's HTML, unescaped.
+fn public_path(url: &str) -> String {
+    url.replace("&amp;", "&")
+        .strip_prefix("https://go.northwind.example")
+        .unwrap_or_else(|| panic!("not under public_url: {url}"))
+        .to_string()
+}
+
+/// Opens, clicks and view in browser through the links of the marketing email
+/// `html`: each recorded once on the send and the contact's timeline, forged
+/// ones refused.
+fn tracking_is_recorded(u: &crate::daemon::Up, d: &std::path::Path, html: &str) {
+    let pixel = html
+        .split("src=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|s| s.contains("/o/"))
+        .unwrap_or_else(|| panic!("no open pixel in {html}"));
+    let click = html
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|s| s.contains("/c/"))
+        .unwrap_or_else(|| panic!("no tracked link in {html}"));
+    let timeline = |kind: &str| {
+        count(
+            d,
+            &format!("SELECT count(*) FROM activities WHERE type = '{kind}'"),
+        )
+    };
+    assert_eq!(timeline("email_opened"), 0);
+    let (status, headers, body) = u.own(&public_path(pixel));
+    assert_eq!(status, 200);
+    assert_eq!(
+        crate::http_client::header(&headers, "content-type"),
+        Some("image/gif")
+    );
+    assert!(body.starts_with(b"GIF89a"));
+    u.own(&public_path(pixel));
+    assert_eq!(timeline("email_opened"), 1, "an open is recorded once");
+    assert_eq!(
+        count(
+            d,
+            "SELECT count(*) FROM email_sends WHERE opened_at IS NOT NULL"
+        ),
+        1
+    );
+
+    let path = public_path(click);
+    let (status, headers, _) = u.own(&path);
+    assert_eq!(status, 302);
+    let target = crate::http_client::header(&headers, "location")
+        .unwrap_or_default()
+        .to_string();
+    let query = path.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let expected: String = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "u")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    assert_eq!(target, expected);
+    assert!(target.starts_with("https://"), "{target}");
+    assert_eq!(timeline("email_clicked"), 1);
+    assert_eq!(
+        count(
+            d,
+            "SELECT count(*) FROM email_sends WHERE clicked_at IS NOT NULL"
+        ),
+        1
+    );
+    // The same token with another target is not a link anyone was sent.
+    let token_path = path.split('?').next().unwrap_or_default();
+    let (status, _, _) = u.own(&format!("{token_path}?u=https%3A%2F%2Fevil.example%2F"));
+    assert_eq!(status, 404);
+    let (status, _, _) = u.own(token_path);
+    assert_eq!(status, 400);
+    assert_eq!(timeline("email_clicked"), 1);
+
+    // View in browser: the HTML as sent, under a policy that runs no script.
+    let view = pixel.replace("/o/", "/e/");
+    let (status, headers, body) = u.own(&public_path(&view));
+    assert_eq!(status, 200);
+    assert!(
+        crate::http_client::header(&headers, "content-security-policy")
+            .is_some_and(|c| c.contains("default-src 'none'"))
+    );
+    let shown = String::from_utf8_lossy(&body);
+    assert!(shown.contains("Torstraße 140"), "{shown}");
+    let (status, _, _) = u.own(&public_path(&format!(
+        "{}0",
+        view.trim_end_matches(char::is_alphanumeric)
+    )));
+    assert_eq!(status, 404);
+}
+
 /// Points the demo's funnel.yaml at the sink (with `extra` lines under `email:`)
 /// and adds the workflow that sends a marketing email after each contact form.
 fn relay_to(d: &std::path::Path, sink: &SmtpSink, extra: &str) {
@@ -127,6 +219,8 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
         count(d, "SELECT count(*) FROM outbox WHERE status = 'sent'"),
         2
     );
+
+    tracking_is_recorded(&u, d, html);
 
     let status_sql = "SELECT status FROM contacts WHERE email = ?1";
     // A GET (a link scanner, a preview) shows the page and changes nothing.

@@ -225,6 +225,69 @@ impl Worker {
             .map_err(from_store)
     }
 
+    /// Records the first open of the send a pixel's token names (later opens
+    /// change nothing); false for a token that is not genuine.
+    pub async fn record_open(&self, token: String) -> Result<bool, EngineError> {
+        self.transact_retrying(self.now(), move |ctx| {
+            let key = crate::analytics::token::key(ctx.conn)?;
+            let Some(uid) = crate::email::links::verify(&key, &token) else {
+                return Ok(false);
+            };
+            let Some(send) = compliance::send_by_uid(ctx.conn, &uid)? else {
+                return Ok(false);
+            };
+            if compliance::mark_opened(ctx.conn, send.send_id, ctx.now)? {
+                email_event(ctx, &send, "email_opened", json!({}))?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Records a click through the redirect of a send (its first click starts
+    /// workflows and lands on the timeline; a click implies an open). Returns
+    /// whether the token is genuine for `url`.
+    pub async fn record_click(&self, token: String, url: String) -> Result<bool, EngineError> {
+        self.transact_retrying(self.now(), move |ctx| {
+            let key = crate::analytics::token::key(ctx.conn)?;
+            let Some(uid) = crate::email::tracking::verify_click(&key, &token, &url) else {
+                return Ok(false);
+            };
+            let Some(send) = compliance::send_by_uid(ctx.conn, &uid)? else {
+                return Ok(false);
+            };
+            if compliance::mark_opened(ctx.conn, send.send_id, ctx.now)? {
+                email_event(ctx, &send, "email_opened", json!({}))?;
+            }
+            if compliance::mark_clicked(ctx.conn, send.send_id, ctx.now)? {
+                email_event(ctx, &send, "email_clicked", json!({"url": url}))?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// The HTML of the send a view-in-browser token names.
+    pub async fn view_email(&self, token: String) -> Result<Option<String>, EngineError> {
+        self.inner
+            .store
+            .read_async(move |c| {
+                let Some(key) = crate::analytics::token::stored_key(c)? else {
+                    return Ok(None);
+                };
+                let Some(uid) = crate::email::links::verify(&key, &token) else {
+                    return Ok(None);
+                };
+                let Some(send) = compliance::send_by_uid(c, &uid)? else {
+                    return Ok(None);
+                };
+                Ok(compliance::message_of(c, send.send_id)?
+                    .and_then(|m| crate::email::view::html_part(&m)))
+            })
+            .await
+            .map_err(from_store)
+    }
+
     /// Unsubscribes the recipient of the send a signed link names, at once;
     /// `None` when the token is not genuine or names no send.
     pub async fn unsubscribe(
