@@ -4,6 +4,7 @@
 //! them, and the structural check of `validate` walks that schema, so the editor, the
 //! validator and the loader can never disagree about a key.
 
+pub mod campaign;
 pub mod component;
 pub mod config;
 pub mod contacts;
@@ -31,10 +32,11 @@ pub enum FileKind {
     Segments,
     Scoring,
     Pipelines,
+    Campaign,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 12] = [
+    pub const ALL: [FileKind; 13] = [
         FileKind::Config,
         FileKind::Workflow,
         FileKind::WorkflowTests,
@@ -47,6 +49,7 @@ impl FileKind {
         FileKind::Segments,
         FileKind::Scoring,
         FileKind::Pipelines,
+        FileKind::Campaign,
     ];
 
     /// The name used on the command line and in schema file names.
@@ -64,6 +67,7 @@ impl FileKind {
             FileKind::Segments => "segments",
             FileKind::Scoring => "scoring",
             FileKind::Pipelines => "pipelines",
+            FileKind::Campaign => "campaign",
         }
     }
 
@@ -91,6 +95,7 @@ impl FileKind {
             FileKind::Segments => "segments (contacts/segments.yaml)",
             FileKind::Scoring => "lead scoring rules (contacts/scoring.yaml)",
             FileKind::Pipelines => "sales pipelines (contacts/pipelines.yaml)",
+            FileKind::Campaign => "an email campaign (campaigns/<id>.yaml)",
         }
     }
 }

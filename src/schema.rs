@@ -28,6 +28,7 @@ pub fn schema_for(kind: FileKind) -> Value {
         FileKind::Fields => generate::<model::contacts::FieldsFile>(),
         FileKind::Lists => generate::<model::contacts::ListsFile>(),
         FileKind::Segments => generate::<model::contacts::SegmentsFile>(),
+        FileKind::Campaign => generate::<model::campaign::Campaign>(),
         FileKind::Scoring => generate::<model::contacts::ScoringFile>(),
         FileKind::Pipelines => generate::<model::contacts::PipelinesFile>(),
     };

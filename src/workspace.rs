@@ -80,6 +80,7 @@ pub struct Workspace {
     pub segments: Option<Doc<SegmentsFile>>,
     pub scoring: Option<Doc<ScoringFile>>,
     pub pipelines: Option<Doc<PipelinesFile>>,
+    pub campaigns: BTreeMap<String, Doc<crate::model::campaign::Campaign>>,
     /// Ids of every file found, loaded or not, so that a broken file does not also
     /// make every reference to it an error.
     pub known: BTreeMap<FileKind, BTreeSet<String>>,
@@ -141,6 +142,7 @@ pub fn classify(rel: &Path) -> Option<(FileKind, String)> {
         ["contacts", "segments.yaml"] => Some((FileKind::Segments, "segments".into())),
         ["contacts", "scoring.yaml"] => Some((FileKind::Scoring, "scoring".into())),
         ["contacts", "pipelines.yaml"] => Some((FileKind::Pipelines, "pipelines".into())),
+        ["campaigns", name] => Some((FileKind::Campaign, stem(name)?)),
         _ => None,
     }
 }
@@ -151,6 +153,7 @@ const FOLDERS: &[(&str, usize)] = &[
     ("templates", 3),
     ("sites", 2),
     ("contacts", 1),
+    ("campaigns", 1),
 ];
 
 /// Loads the workspace at `root`. `shown_root` prefixes paths in diagnostics.
@@ -487,6 +490,7 @@ impl Workspace {
             FileKind::Segments => self.segments = typed(id, file, root, display, diags),
             FileKind::Scoring => self.scoring = typed(id, file, root, display, diags),
             FileKind::Pipelines => self.pipelines = typed(id, file, root, display, diags),
+            FileKind::Campaign => put_map!(campaigns),
         }
     }
 

@@ -34,6 +34,23 @@ pub const CONTACT_FIELDS: &[&str] = &[
 
 pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     let r = Refs { ws };
+    for doc in ws.campaigns.values() {
+        let at = Located::of(ws, doc);
+        let c = &doc.value;
+        r.id(FileKind::EmailTemplate, c.template.as_str(), &at, &crate::path!["template"], out);
+        if let Some(s) = &c.audience.segment {
+            r.segment(s.as_str(), &at, &crate::path!["audience", "segment"], out);
+        }
+        if let Some(l) = &c.audience.list {
+            r.list(l.as_str(), &at, &crate::path!["audience", "list"], out);
+        }
+        for (i, v) in c.ab_test.iter().flat_map(|t| t.variants.iter().enumerate()) {
+            if let Some(t) = &v.template {
+                let path = crate::path!["ab_test", "variants", i, "template"];
+                r.id(FileKind::EmailTemplate, t.as_str(), &at, &path, out);
+            }
+        }
+    }
     for doc in ws.workflows.values() {
         let at = Located::of(ws, doc);
         r.trigger(&doc.value.trigger.kind, &at, out);
