@@ -77,10 +77,94 @@ pub fn send(
     let settings = &ctx.engine.settings;
     let signing_key = token::key(ctx.conn)?;
     let send_uid = crate::uid::new(ctx.now);
-    let links = email::links::for_send(&signing_key, &settings.public_url, &send_uid);
-    let email_scope = json!({
-        "contact": contact,
-        "data": rendered_data,
+    let subject = match subject.map(|s| exprs.render(s.as_str(), scope)).transpose() {
+        Ok(s) => s,
+        Err(e) => return Ok(Outcome::Fail(e.to_string())),
+    };
+    let composed = compose(
+        settings,
+        &signing_key,
+        &Compose {
+            template_id,
+            template,
+            contact: &contact,
+            data: Json::Object(rendered_data),
+            extra: json!({"trigger": ex.trigger, "vars": ex.state.vars}),
+            subject,
+            subject_template: None,
+            to: &recipient,
+            send_uid: &send_uid,
+            key: &key,
+            opens: settings.track_opens,
+            clicks: settings.track_clicks,
+        },
+        ctx.now,
+    );
+    let (rendered, eml) = match composed {
+        Ok(c) => c,
+        Err(e) => return Ok(Outcome::Fail(e)),
+    };
+    let queued = outbox::enqueue(
+        ctx.conn,
+        &key,
+        &send_uid,
+        &rendered,
+        &eml,
+        ex.contact_id,
+        Some(ex.id),
+        ctx.now,
+    )?;
+    if queued {
+        ctx.fx.emails += 1;
+    }
+    Ok(Outcome::Next(json!({
+        "sent": true,
+        "template": template_id,
+        "to": recipient,
+        "subject": rendered.subject,
+        "key": key,
+    })))
+}
+
+/// One email to compose for one recipient.
+#[derive(Debug)]
+pub struct Compose<'a> {
+    pub template_id: &'a str,
+    pub template: &'a crate::model::email_template::EmailTemplate,
+    /// The contact as expressions see it (or null).
+    pub contact: &'a Json,
+    pub data: Json,
+    /// More of the template's scope (a workflow's `trigger` and `vars`).
+    pub extra: Json,
+    /// A subject rendered already (a workflow step's, with its own scope).
+    pub subject: Option<String>,
+    /// A subject template from a workspace file, rendered here with the email's
+    /// scope (a campaign's or its variant's).
+    pub subject_template: Option<&'a str>,
+    pub to: &'a str,
+    /// The send's public id, which its links are signed with.
+    pub send_uid: &'a str,
+    /// The idempotency key (the Message-ID derives from it).
+    pub key: &'a str,
+    pub opens: bool,
+    pub clicks: bool,
+}
+
+/// Renders, completes and builds one message: the template with the contact, the
+/// data and the send's signed links; for marketing the postal address and an
+/// unsubscribe link when the template forgot them and the `List-Unsubscribe`
+/// headers; links into the sites tagged with the contact's token; tracking;
+/// the MIME text, DKIM-signed. Shared by workflow steps and campaigns.
+pub fn compose(
+    settings: &super::Settings,
+    signing_key: &[u8],
+    c: &Compose<'_>,
+    now: crate::store::UnixMs,
+) -> Result<(email::Rendered, String), String> {
+    let links = email::links::for_send(signing_key, &settings.public_url, c.send_uid);
+    let mut scope = json!({
+        "contact": c.contact,
+        "data": c.data,
         "workspace": {
             "name": settings.workspace_name,
             "public_url": settings.public_url,
@@ -90,25 +174,32 @@ pub fn send(
             "unsubscribe": links.unsubscribe,
             "view_in_browser": links.view_in_browser,
         },
-        "trigger": ex.trigger,
-        "vars": ex.state.vars,
     });
-    let subject = match subject.map(|s| exprs.render(s.as_str(), scope)).transpose() {
-        Ok(s) => s,
-        Err(e) => return Ok(Outcome::Fail(e.to_string())),
+    if let (Some(s), Some(extra)) = (scope.as_object_mut(), c.extra.as_object()) {
+        for (k, v) in extra {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    let ctx = context(&scope);
+    let subject = match (&c.subject, c.subject_template) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(t)) => Some(
+            super::expr::Compiled::default()
+                .render(t, &ctx)
+                .map_err(|e| e.to_string())?,
+        ),
+        (None, None) => None,
     };
-    let mut rendered = match email::render(
-        template_id,
-        template,
-        &context(&email_scope),
+    let mut rendered = email::render(
+        c.template_id,
+        c.template,
+        &ctx,
         &settings.from,
         settings.reply_to.as_deref(),
-        &recipient,
+        c.to,
         subject,
-    ) {
-        Ok(r) => r,
-        Err(e) => return Ok(Outcome::Fail(e.to_string())),
-    };
+    )
+    .map_err(|e| e.to_string())?;
     rendered.unsubscribe = Some(links.unsubscribe.clone());
     // A marketing email names the sender's postal address (CAN-SPAM and its
     // kin): added under the message when its template does not print it.
@@ -134,55 +225,29 @@ pub fn send(
     }
     // Links into the workspace's sites carry the contact's token, so that a click
     // arrives as the contact (see `analytics::token`).
-    if let Some(uid) = contact.get("id").and_then(Json::as_str)
+    if let Some(uid) = c.contact.get("id").and_then(Json::as_str)
         && !settings.site_origins.is_empty()
     {
-        let t = token::issue(&signing_key, uid, ctx.now);
+        let t = token::issue(signing_key, uid, now);
         rendered.html = token::tag_links(&rendered.html, &settings.site_origins, &t);
         rendered.text = token::tag_links(&rendered.text, &settings.site_origins, &t);
     }
-    if settings.track_clicks {
-        rendered.html = email::tracking::wrap_links(
-            &rendered.html,
-            &settings.public_url,
-            &signing_key,
-            &send_uid,
-        );
+    if c.clicks {
+        rendered.html =
+            email::tracking::wrap_links(&rendered.html, &settings.public_url, signing_key, c.send_uid);
     }
-    if settings.track_opens {
+    if c.opens {
         rendered.html = email::tracking::add_pixel(
             &rendered.html,
             &settings.public_url,
-            &email::links::token(&signing_key, &send_uid),
+            &email::links::token(signing_key, c.send_uid),
         );
     }
     let dkim = match &settings.dkim {
         None => None,
         Some(Ok(signer)) => Some(signer),
-        Some(Err(e)) => return Ok(Outcome::Fail(e.clone())),
+        Some(Err(e)) => return Err(e.clone()),
     };
-    let eml = match email::to_eml(&rendered, &key, ctx.now, dkim) {
-        Ok(m) => m,
-        Err(e) => return Ok(Outcome::Fail(e.to_string())),
-    };
-    let queued = outbox::enqueue(
-        ctx.conn,
-        &key,
-        &send_uid,
-        &rendered,
-        &eml,
-        ex.contact_id,
-        Some(ex.id),
-        ctx.now,
-    )?;
-    if queued {
-        ctx.fx.emails += 1;
-    }
-    Ok(Outcome::Next(json!({
-        "sent": true,
-        "template": template_id,
-        "to": recipient,
-        "subject": rendered.subject,
-        "key": key,
-    })))
+    let eml = email::to_eml(&rendered, c.key, now, dkim).map_err(|e| e.to_string())?;
+    Ok((rendered, eml))
 }
