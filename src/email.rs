@@ -4,6 +4,7 @@
 //! Rendering escapes every inserted value in the HTML body. The email issue adds
 //! SMTP delivery, tracking and compliance headers on top of the same message.
 
+pub mod abtest;
 pub mod compliance;
 pub mod dkim;
 pub mod links;
