@@ -6,6 +6,7 @@
 mod activity;
 mod analytics;
 mod audit;
+mod campaigns;
 mod companies;
 mod components;
 mod contacts;
@@ -114,6 +115,8 @@ pub enum Command {
     Segments(segments::Args),
     /// Static lists: members, add, remove.
     Lists(lists::Args),
+    /// Email broadcasts from campaigns/*.yaml: plan, send, pause, resume, cancel, stats.
+    Campaigns(campaigns::Args),
     /// Deals in pipelines: list, show, move, pipeline totals.
     Deals(deals::Args),
     /// Site templates: list (by category, search) and show.
@@ -154,6 +157,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(args, cli.color),
         Command::Contacts(args) => contacts::run(args, cli.color),
         Command::Segments(args) => segments::run(args, cli.color),
+        Command::Campaigns(args) => campaigns::run(args, cli.color),
         Command::Lists(args) => lists::run(args, cli.color),
         Command::Deals(args) => deals::run(args, cli.color),
         Command::Companies(args) => companies::run(args, cli.color),

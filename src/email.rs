@@ -5,6 +5,7 @@
 //! SMTP delivery, tracking and compliance headers on top of the same message.
 
 pub mod abtest;
+pub mod campaign;
 pub mod compliance;
 pub mod dkim;
 pub mod links;

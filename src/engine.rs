@@ -147,6 +147,8 @@ pub struct Engine {
     pub scoring: crate::crm::scoring::Scoring,
     /// The pipelines of contacts/pipelines.yaml (which stages close a deal).
     pub pipelines: BTreeMap<String, crate::model::contacts::PipelineDef>,
+    /// The campaigns of campaigns/*.yaml, by id.
+    pub campaigns: BTreeMap<String, crate::model::campaign::Campaign>,
 }
 
 impl Engine {
@@ -261,6 +263,11 @@ impl Engine {
                 .as_ref()
                 .map(|d| d.value.pipelines.clone())
                 .unwrap_or_default(),
+            campaigns: ws
+                .campaigns
+                .iter()
+                .map(|(k, d)| (k.clone(), d.value.clone()))
+                .collect(),
         })
     }
 

@@ -712,6 +712,19 @@ fn scoped<T>(
     })
 }
 
+/// A segment's predicate over `contacts c`, for statements that select its
+/// members in bulk (a campaign freezing its recipients).
+pub fn segment_predicate(
+    conn: Db<'_>,
+    scoring: &super::scoring::Scoring,
+    def: &SegmentDef,
+    now: UnixMs,
+) -> Result<Predicate, CrmError> {
+    scoped(conn, scoring, now, Mode::Set, |s| {
+        compile(&def.matches, s).map_err(segment_error)
+    })
+}
+
 /// How many contacts are in a segment now.
 pub fn count_segment(
     conn: Db<'_>,

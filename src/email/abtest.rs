@@ -37,7 +37,8 @@ fn normal_cdf(z: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-x * x).exp();
     let erf = if x < 0.0 { -erf } else { erf };
     0.5 * (1.0 + erf)
@@ -50,9 +51,7 @@ pub fn winner(arms: &[Arm], min_sample: u64) -> Option<String> {
         return None;
     }
     let rate = |a: &Arm| a.successes as f64 / a.sent as f64;
-    let best = arms
-        .iter()
-        .max_by(|a, b| rate(a).total_cmp(&rate(b)))?;
+    let best = arms.iter().max_by(|a, b| rate(a).total_cmp(&rate(b)))?;
     arms.iter()
         .filter(|a| a.id != best.id)
         .all(|a| rate(a) < rate(best) && p_value(best, a) < ALPHA)
@@ -105,7 +104,11 @@ mod tests {
         // Significant, but short of the minimum sample.
         assert_eq!(winner(&clear, 2000), None);
         // With three arms the best must beat each of the others.
-        let three = [arm("a", 1000, 200), arm("b", 1000, 150), arm("c", 1000, 195)];
+        let three = [
+            arm("a", 1000, 200),
+            arm("b", 1000, 150),
+            arm("c", 1000, 195),
+        ];
         assert_eq!(winner(&three, 100), None);
     }
 
@@ -117,6 +120,9 @@ mod tests {
         for id in 1..=10_000 {
             counts[usize::try_from(bucket(id, s) / 10).unwrap_or(0)] += 1;
         }
-        assert!(counts.iter().all(|c| (900..=1100).contains(c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|c| (900..=1100).contains(c)),
+            "{counts:?}"
+        );
     }
 }

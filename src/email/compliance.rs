@@ -99,6 +99,10 @@ pub fn unsubscribe(
         )?
         .execute(params![email_hash(&send.to), at])?
         > 0;
+    conn.prepare_cached(
+        "UPDATE email_sends SET unsubscribed_at = ?2 WHERE id = ?1 AND unsubscribed_at IS NULL",
+    )?
+    .execute(params![send.send_id, at])?;
     if let Some(id) = send.contact_id {
         conn.prepare_cached(
             "UPDATE contacts SET status = 'unsubscribed', updated_at = max(updated_at, ?2) \

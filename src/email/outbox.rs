@@ -48,6 +48,31 @@ pub fn enqueue(
     Ok(true)
 }
 
+/// Queues the message of a send frozen beforehand (a campaign's recipient) and
+/// marks the send queued. Returns false when its key is queued already.
+pub fn enqueue_for_send(
+    conn: Db<'_>,
+    key: &str,
+    send_id: i64,
+    r: &Rendered,
+    eml: &str,
+    at: UnixMs,
+) -> Result<bool, StoreError> {
+    let added = conn
+        .prepare_cached(
+            "INSERT INTO outbox (idempotency_key, send_id, to_address, subject, message, status, \
+             next_attempt_at, created_at, marketing) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?7) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )?
+        .execute(params![key, send_id, r.to, r.subject, eml, at, i64::from(r.marketing)])?
+        > 0;
+    conn.prepare_cached(
+        "UPDATE email_sends SET status = 'queued', template_id = ?2 WHERE id = ?1 AND status = 'planned'",
+    )?
+    .execute(params![send_id, r.template])?;
+    Ok(added)
+}
+
 pub use crate::store::claims::{
     ClaimedMessage, claim_outbox as claim, renew_outbox_leases as renew_leases,
 };

@@ -233,8 +233,12 @@ pub fn compose(
         rendered.text = token::tag_links(&rendered.text, &settings.site_origins, &t);
     }
     if c.clicks {
-        rendered.html =
-            email::tracking::wrap_links(&rendered.html, &settings.public_url, signing_key, c.send_uid);
+        rendered.html = email::tracking::wrap_links(
+            &rendered.html,
+            &settings.public_url,
+            signing_key,
+            c.send_uid,
+        );
     }
     if c.opens {
         rendered.html = email::tracking::add_pixel(

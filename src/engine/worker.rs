@@ -21,6 +21,7 @@ use super::ingest::{Event, Ingested, ingest};
 use super::run::{Ctx, Effects, RemoteCall, Wake, advance};
 use super::{Engine, EngineError};
 
+pub mod campaigns;
 mod email;
 use crate::store::db::params;
 use crate::store::{Store, StoreError, UnixMs, now_ms};
@@ -584,8 +585,15 @@ impl Worker {
                 }
             };
             if let Err(e) = self.deliver_outbox().await {
-                tracing::warn!(error = %e, "dev outbox delivery failed; retrying later");
+                tracing::warn!(error = %e, "email delivery failed; retrying later");
             }
+            let campaigns_queued = match self.campaigns_tick().await {
+                Ok(t) => t.queued > 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "campaign sending failed; retrying later");
+                    false
+                }
+            };
             let backlog = match self.work_off_backlog(25).await {
                 Ok(more) => more,
                 Err(e) => {
@@ -612,7 +620,7 @@ impl Worker {
                     Err(e) => tracing::warn!(error = %e, "pruning failed; retrying later"),
                 }
             }
-            let wait = if backlog {
+            let wait = if backlog || campaigns_queued {
                 Duration::ZERO
             } else {
                 tick.next_due.map_or(IDLE_POLL, |due| {

@@ -97,7 +97,9 @@ fn campaigns(ws: &Workspace, out: &mut Vec<Diagnostic>) {
                     &crate::path!["audience"],
                     "the audience names neither a `segment` nor a `list`",
                 )
-                .with_help("a campaign to everyone is a segment that says so: `matches: {status: active}`"),
+                .with_help(
+                    "a campaign to everyone is a segment that says so: `matches: {status: active}`",
+                ),
             );
         }
         if let Some(when) = &c.schedule

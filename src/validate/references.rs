@@ -37,7 +37,13 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     for doc in ws.campaigns.values() {
         let at = Located::of(ws, doc);
         let c = &doc.value;
-        r.id(FileKind::EmailTemplate, c.template.as_str(), &at, &crate::path!["template"], out);
+        r.id(
+            FileKind::EmailTemplate,
+            c.template.as_str(),
+            &at,
+            &crate::path!["template"],
+            out,
+        );
         if let Some(s) = &c.audience.segment {
             r.segment(s.as_str(), &at, &crate::path!["audience", "segment"], out);
         }

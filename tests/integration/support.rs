@@ -101,7 +101,13 @@ pub fn demo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     // The demo's own parts only: a site a user adds to the repository (as the
     // README suggests) is not the tests' business.
-    for part in ["workflows", "templates", "sites/demo", "contacts", "campaigns"] {
+    for part in [
+        "workflows",
+        "templates",
+        "sites/demo",
+        "contacts",
+        "campaigns",
+    ] {
         copy_tree(&repo_root().join(part), &dir.path().join(part));
     }
     std::fs::copy(
