@@ -16,6 +16,7 @@ mod daemon_hostile;
 mod daemon_proposals;
 mod db_cli;
 mod email_campaigns;
+mod email_crash;
 mod email_smtp;
 mod engine_actions;
 mod engine_cli;

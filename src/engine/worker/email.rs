@@ -20,7 +20,7 @@ use crate::store::ops::NewActivity;
 
 /// How long a worker holds the outbox messages it claimed: another worker sends
 /// them after this if the first died before marking them sent.
-const OUTBOX_LEASE_MS: i64 = 60_000;
+const OUTBOX_LEASE_MS: i64 = 30_000;
 
 /// Messages handed to the relay at once (its pool's connections).
 const SMTP_CONCURRENCY: usize = 8;
@@ -93,12 +93,18 @@ impl Worker {
     pub async fn deliver_outbox(&self) -> Result<usize, EngineError> {
         let channel = self.channel()?;
         let store = self.inner.store.clone();
+        // A relay is fed a few chunks per claim, so that a sender that dies
+        // leaves few messages waiting for its lease to run out.
+        let claim = match channel {
+            Channel::Folder(_) => BATCH,
+            Channel::Relay(_) => SMTP_CONCURRENCY * 4,
+        };
         let mut total = 0;
         loop {
             let now = self.now();
             let claimed = store
                 .write(move |c| {
-                    let claimed = outbox::claim(c, now, now + OUTBOX_LEASE_MS, BATCH)?;
+                    let claimed = outbox::claim(c, now, now + OUTBOX_LEASE_MS, claim)?;
                     let refs: Vec<(i64, String, bool)> = claimed
                         .iter()
                         .map(|m| (m.id, m.to.clone(), m.marketing))
@@ -120,17 +126,46 @@ impl Worker {
                 return Ok(total);
             }
             let held: Vec<(i64, i64)> = messages.iter().map(|m| (m.id, m.attempts)).collect();
-            let attempts: std::collections::HashMap<i64, i64> = held.iter().copied().collect();
-            let delivery = self.deliver(&channel, messages);
-            tokio::pin!(delivery);
+            // Outcomes are stored a chunk at a time: a crash between a relay's
+            // acceptance and its record sends again at most one chunk (the
+            // messages in flight), never the whole claim.
+            let chunk = match channel {
+                Channel::Folder(_) => BATCH,
+                Channel::Relay(_) => SMTP_CONCURRENCY,
+            };
+            let work = async {
+                let mut sent = 0;
+                for part in messages.chunks(chunk) {
+                    let attempts: std::collections::HashMap<i64, i64> =
+                        part.iter().map(|m| (m.id, m.attempts)).collect();
+                    let outcomes = self.deliver(&channel, part.to_vec()).await;
+                    sent += outcomes
+                        .iter()
+                        .filter(|(_, d)| *d == Delivery::Sent)
+                        .count();
+                    let bounced = self
+                        .transact(self.now(), move |ctx| {
+                            record_outcomes(ctx, &outcomes, &attempts)
+                        })
+                        .await?;
+                    if bounced > 0 {
+                        tracing::info!(
+                            bounced,
+                            "emails refused for good; their addresses are suppressed"
+                        );
+                    }
+                }
+                Ok::<usize, EngineError>(sent)
+            };
+            tokio::pin!(work);
             // The lease's heartbeat: a delivery slower than a third of the lease
             // renews it, so no other worker takes these messages while this one
             // still works on them.
             let period = Duration::from_millis(OUTBOX_LEASE_MS.unsigned_abs() / 3);
             let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            let outcomes = loop {
+            let sent = loop {
                 tokio::select! {
-                    done = &mut delivery => break done,
+                    done = &mut work => break done?,
                     _ = beat.tick() => {
                         let held = held.clone();
                         let until = self.now() + OUTBOX_LEASE_MS;
@@ -141,23 +176,8 @@ impl Worker {
                     }
                 }
             };
-            total += outcomes
-                .iter()
-                .filter(|(_, d)| *d == Delivery::Sent)
-                .count();
-            let done_at = self.now();
-            let bounced = self
-                .transact(done_at, move |ctx| {
-                    record_outcomes(ctx, &outcomes, &attempts)
-                })
-                .await?;
-            if bounced > 0 {
-                tracing::info!(
-                    bounced,
-                    "emails refused for good; their addresses are suppressed"
-                );
-            }
-            if n_claimed < BATCH {
+            total += sent;
+            if n_claimed < claim {
                 return Ok(total);
             }
         }
