@@ -41,7 +41,13 @@ pub enum ProposalError {
 }
 
 /// The folders (and the one file) a proposal may change.
-const CHANGEABLE: [&str; 4] = ["workflows/", "sites/", "templates/", "contacts/"];
+const CHANGEABLE: [&str; 5] = [
+    "workflows/",
+    "sites/",
+    "templates/",
+    "contacts/",
+    "campaigns/",
+];
 
 /// At most this many files, and bytes per file, in one proposal.
 pub const MAX_FILES: usize = 50;
@@ -81,7 +87,7 @@ pub fn check_path(path: &str) -> Result<(), ProposalError> {
         Ok(())
     } else {
         Err(ProposalError::BadPath(format!(
-            "`{}`: a proposal changes files under workflows/, sites/, templates/ or contacts/, or funnel.yaml (letters, digits, `-`, `_`, `.`)",
+            "`{}`: a proposal changes files under workflows/, sites/, templates/, contacts/ or campaigns/, or funnel.yaml (letters, digits, `-`, `_`, `.`)",
             path.chars().take(200).collect::<String>()
         )))
     }

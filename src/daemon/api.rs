@@ -9,6 +9,7 @@
 //! unknown one is 401, a role too small 403.
 
 mod automation;
+mod campaigns;
 mod catalog;
 mod crm;
 mod insight;
@@ -294,6 +295,30 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "Record an activity on a contact's timeline",
             post(crm::activity),
         )),
+        route(
+            M::GET,
+            "/api/crm/campaigns",
+            Some(R::Viewer),
+            "crm",
+            "Every campaign with its state and recipients",
+            get(campaigns::list),
+        ),
+        with_body::<campaigns::CampaignBody>(route(
+            M::POST,
+            "/api/crm/campaigns",
+            Some(R::Editor),
+            "crm",
+            "Propose a campaign: a broadcast as campaigns/<id>.yaml, a drip (emails with delay_hours) as a workflow",
+            post(campaigns::create),
+        )),
+        route(
+            M::GET,
+            "/api/crm/campaigns/{id}/analytics",
+            Some(R::Viewer),
+            "crm",
+            "A campaign's sent, delivered, bounced, unique opens and clicks and unsubscribes, per variant, with rates",
+            get(campaigns::analytics),
+        ),
         route(
             M::GET,
             "/api/analytics/sites/{site}",

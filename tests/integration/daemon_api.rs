@@ -123,6 +123,10 @@ fn every_api_route_answers_by_role() {
                 "/api/sites/{site}/components/{id}",
                 "/api/sites/demo/components/about-hero",
             )
+            .replace(
+                "/api/crm/campaigns/{id}",
+                "/api/crm/campaigns/december-dispatch",
+            )
             .replace("{site}", "demo")
     };
     let body_for = |path: &str| -> Json {
@@ -132,6 +136,10 @@ fn every_api_route_answers_by_role() {
             json!({"type": "call", "data": {"subject": "Intro call"}})
         } else if path == "/api/crm/contacts" {
             json!({"email": "api@example.org", "name": "Api", "custom_fields": {"company": "Acme"}})
+        } else if path == "/api/crm/campaigns" {
+            json!({"name": "Welcome Sequence", "type": "drip", "trigger_workflow_id": "contact-form-follow-up",
+                   "emails": [{"subject": "Welcome!", "template_id": "welcome", "delay_hours": 0},
+                              {"subject": "Getting started", "template_id": "onboarding-tips", "delay_hours": 24}]})
         } else if path.contains("suggest") {
             json!({"component_type": "contact_form"})
         } else {
@@ -363,4 +371,108 @@ fn the_seed_s_contact_routes_keep_their_shapes() {
     assert_eq!(status, 200);
     assert_eq!(listed["entries"][0]["action"], "publish");
     assert_eq!(api(&u, "GET", "/api/audit", Some(&editor), None).0, 403);
+}
+
+#[test]
+fn the_seed_s_campaign_routes_propose_files_and_report_analytics() {
+    let dir = demo();
+    let d = dir.path();
+    git_init(d);
+    let editor = api_token(d, "ed", "editor");
+    let u = up(d);
+    // The seed's drip, as a workflow proposal: waits between the emails.
+    let (status, made) = api(
+        &u,
+        "POST",
+        "/api/crm/campaigns",
+        Some(&editor),
+        Some(&json!({
+            "name": "Welcome Sequence",
+            "type": "drip",
+            "emails": [
+                {"subject": "Welcome to our platform!", "template_id": "welcome", "delay_hours": 0},
+                {"subject": "Getting started guide", "template_id": "onboarding-tips", "delay_hours": 24}
+            ],
+            "trigger_workflow_id": "contact-form-follow-up"
+        })),
+    );
+    assert_eq!(status, 201, "{made}");
+    let branch = made["proposal"]["branch"]
+        .as_str()
+        .expect("branch")
+        .to_string();
+    let file = std::process::Command::new("git")
+        .args(["show", &format!("{branch}:workflows/welcome-sequence.yaml")])
+        .current_dir(d)
+        .output()
+        .expect("git show");
+    let text = String::from_utf8_lossy(&file.stdout);
+    assert!(
+        text.contains("type: \"delay\"") && text.contains("\"24h\""),
+        "{text}"
+    );
+    assert!(text.contains("template: \"onboarding-tips\""), "{text}");
+    assert!(
+        text.contains("type: \"form_submission\""),
+        "the trigger of contact-form-follow-up: {text}"
+    );
+    assert!(
+        !d.join("workflows/welcome-sequence.yaml").exists(),
+        "not live before approval"
+    );
+
+    // A broadcast, as campaigns/<id>.yaml.
+    let (status, made) = api(
+        &u,
+        "POST",
+        "/api/crm/campaigns",
+        Some(&editor),
+        Some(
+            &json!({"id": "spring", "name": "Spring", "type": "broadcast", "template_id": "case-study",
+                     "audience": {"list": "newsletter"}, "subject": "Spring news"}),
+        ),
+    );
+    assert_eq!(status, 201, "{made}");
+    // One that would not validate (no such template) is refused, with why.
+    let (status, refused) = api(
+        &u,
+        "POST",
+        "/api/crm/campaigns",
+        Some(&editor),
+        Some(
+            &json!({"id": "broken", "name": "Broken", "type": "broadcast", "template_id": "nope",
+                     "audience": {"list": "newsletter"}}),
+        ),
+    );
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("nope"), "{refused}");
+    let (status, _) = api(
+        &u,
+        "POST",
+        "/api/crm/campaigns",
+        Some(&editor),
+        Some(&json!({"name": "X", "type": "newsletter"})),
+    );
+    assert_eq!(status, 422);
+
+    let (status, a) = api(
+        &u,
+        "GET",
+        "/api/crm/campaigns/december-dispatch/analytics",
+        Some(&editor),
+        None,
+    );
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["status"], "draft");
+    let (status, _) = api(
+        &u,
+        "GET",
+        "/api/crm/campaigns/nope/analytics",
+        Some(&editor),
+        None,
+    );
+    assert_eq!(status, 404);
+    let (status, l) = api(&u, "GET", "/api/crm/campaigns", Some(&editor), None);
+    assert_eq!(status, 200);
+    assert_eq!(l["campaigns"][0]["id"], "december-dispatch");
 }
