@@ -112,7 +112,7 @@ pub async fn create(
         }
         "drip" => match drip_workflow(&d, &b) {
             Ok(doc) => (format!("workflows/{id}.yaml"), doc),
-            Err(e) => return e,
+            Err(e) => return e.into_response(),
         },
         _ => return unprocessable("type", "`type` is `broadcast` or `drip`"),
     };
@@ -137,19 +137,20 @@ pub async fn create(
 
 /// A drip as a workflow: the trigger of `trigger_workflow_id`, a contact, then
 /// for each email a wait of its `delay_hours` and the email.
-fn drip_workflow(d: &Arc<Daemon>, b: &CampaignBody) -> Result<Json, Response> {
+fn drip_workflow(d: &Arc<Daemon>, b: &CampaignBody) -> Result<Json, ApiError> {
+    let field = |f: &str, m: String| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, f, m);
     if b.emails.is_empty() {
-        return Err(unprocessable("emails", "a drip has one email or more"));
+        return Err(field("emails", "a drip has one email or more".into()));
     }
     let Some(source) = &b.trigger_workflow_id else {
-        return Err(unprocessable(
+        return Err(field(
             "trigger_workflow_id",
-            "a drip starts on the trigger of the workflow it names",
+            "a drip starts on the trigger of the workflow it names".into(),
         ));
     };
     let engine = d.worker().engine();
     let Some(program) = engine.workflow(source) else {
-        return Err(unprocessable(
+        return Err(field(
             "trigger_workflow_id",
             format!(
                 "no workflow `{}`",
@@ -157,8 +158,7 @@ fn drip_workflow(d: &Arc<Daemon>, b: &CampaignBody) -> Result<Json, Response> {
             ),
         ));
     };
-    let trigger = serde_json::to_value(&program.workflow.trigger)
-        .map_err(|e| ApiError::internal(e).into_response())?;
+    let trigger = serde_json::to_value(&program.workflow.trigger).map_err(ApiError::internal)?;
     let mut steps = Vec::new();
     for (i, e) in b.emails.iter().enumerate() {
         if e.delay_hours > 0 {
