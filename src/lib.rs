@@ -16,7 +16,8 @@
 //! - [`engine`]: durable workflow executions: triggers, steps, timers, the worker.
 //! - [`crm`]: contacts, tags, fields, scores, stages, lists and deals, as changes
 //!   inside a store transaction.
-//! - [`email`]: rendering email templates into messages; the outbox.
+//! - [`email`]: messages from templates, the outbox, SMTP delivery, DKIM, signed
+//!   links (unsubscribe, tracking, view), suppression, campaigns and A/B tests.
 //! - [`analytics`]: site analytics without cookies: beacons, daily visitor hashes,
 //!   rollups, contact tokens, the per-site report.
 //! - [`catalog`]: the template catalog: list, show, instantiate; components and
