@@ -14,6 +14,7 @@ mod contacts_import;
 mod daemon;
 mod db;
 mod deals;
+mod emails;
 mod emit;
 mod executions;
 mod graph;
@@ -117,6 +118,8 @@ pub enum Command {
     Lists(lists::Args),
     /// Email broadcasts from campaigns/*.yaml: plan, send, pause, resume, cancel, stats.
     Campaigns(campaigns::Args),
+    /// Email templates as recipients get them: preview, send a test copy.
+    Emails(emails::Args),
     /// Deals in pipelines: list, show, move, pipeline totals.
     Deals(deals::Args),
     /// Site templates: list (by category, search) and show.
@@ -158,6 +161,7 @@ pub fn main() -> ExitCode {
         Command::Contacts(args) => contacts::run(args, cli.color),
         Command::Segments(args) => segments::run(args, cli.color),
         Command::Campaigns(args) => campaigns::run(args, cli.color),
+        Command::Emails(args) => emails::run(args, cli.color),
         Command::Lists(args) => lists::run(args, cli.color),
         Command::Deals(args) => deals::run(args, cli.color),
         Command::Companies(args) => companies::run(args, cli.color),

@@ -440,3 +440,54 @@ fn dkim_signatures_verify_with_an_independent_verifier() {
         drop(u);
     }
 }
+
+/// `funnel emails preview` renders as the sender would, for a sample contact;
+/// `send-test` hands one copy marked `[Test]` to the relay, and stores nothing.
+#[test]
+fn a_template_is_previewed_and_a_test_copy_sent_without_storing_anything() {
+    let dir = demo();
+    let d = dir.path();
+    let Some(sink) = SmtpSink::start(&d.join("received")) else {
+        return;
+    };
+    relay_to(d, &sink, "");
+    let out = crate::support::run(&["emails", "preview", "case-study", "--part", "eml"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{eml}"
+    );
+    assert!(eml.contains("To: ada@example.org"), "{eml}");
+    let out = crate::support::run(
+        &["emails", "send-test", "welcome", "--to", "qa@example.org"],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = sink.wait_for(1, 10);
+    assert_eq!(got.len(), 1);
+    assert_eq!(to_of(&got[0]), "qa@example.org");
+    assert!(
+        header(&got[0], "subject")
+            .iter()
+            .any(|s| s.starts_with("[Test] Welcome")),
+        "{:#}",
+        got[0]
+    );
+    assert_eq!(
+        count(d, "SELECT count(*) FROM outbox"),
+        0,
+        "a test copy is not queued"
+    );
+    let out = crate::support::run(&["emails", "preview", "nope"], d);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the templates are"));
+}
