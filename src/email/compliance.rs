@@ -42,17 +42,21 @@ pub fn send_by_uid(conn: Db<'_>, uid: &str) -> Result<Option<SendRef>, StoreErro
         "SELECT s.id, s.uid, s.contact_id, s.template_id, o.to_address, s.status \
          FROM email_sends s JOIN outbox o ON o.send_id = s.id WHERE s.uid = ?1",
     )?
-    .query_row(params![uid], |r| {
-        Ok(SendRef {
-            send_id: r.get(0)?,
-            uid: r.get(1)?,
-            contact_id: r.get(2)?,
-            template: r.get(3)?,
-            to: r.get(4)?,
-            status: r.get(5)?,
-        })
-    })
+    .query_row(params![uid], send_ref)
     .optional()
+}
+
+/// A [`SendRef`] from a row of `s.id, s.uid, s.contact_id, s.template_id,
+/// o.to_address, s.status`.
+fn send_ref(r: crate::store::db::Row<'_>) -> Result<SendRef, StoreError> {
+    Ok(SendRef {
+        send_id: r.get(0)?,
+        uid: r.get(1)?,
+        contact_id: r.get(2)?,
+        template: r.get(3)?,
+        to: r.get(4)?,
+        status: r.get(5)?,
+    })
 }
 
 /// The queued message of a send, as stored (for view in browser).
@@ -146,16 +150,7 @@ pub fn bounce(
             "SELECT s.id, s.uid, s.contact_id, s.template_id, o.to_address, s.status \
              FROM outbox o JOIN email_sends s ON s.id = o.send_id WHERE o.id = ?1",
         )?
-        .query_row(params![outbox_id], |r| {
-            Ok(SendRef {
-                send_id: r.get(0)?,
-                uid: r.get(1)?,
-                contact_id: r.get(2)?,
-                template: r.get(3)?,
-                to: r.get(4)?,
-                status: r.get(5)?,
-            })
-        })
+        .query_row(params![outbox_id], send_ref)
         .optional()?;
     let Some(send) = send else {
         return Ok(None);

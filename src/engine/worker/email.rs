@@ -227,35 +227,47 @@ impl Worker {
         }
     }
 
-    /// The recipient of the send a signed link (`/u/<token>`) names, if the
-    /// token is genuine.
-    pub async fn link_recipient(&self, token: String) -> Result<Option<String>, EngineError> {
+    /// The send a signed link's token names, looked up on a reader: a forged
+    /// token costs no write. `check` verifies the token under the store's key
+    /// and gives the send's uid.
+    async fn genuine_send(
+        &self,
+        check: impl FnOnce(&[u8]) -> Option<String> + Send + 'static,
+    ) -> Result<Option<SendRef>, EngineError> {
         self.inner
             .store
             .read_async(move |c| {
                 let Some(key) = crate::analytics::token::stored_key(c)? else {
                     return Ok(None);
                 };
-                let Some(uid) = crate::email::links::verify(&key, &token) else {
+                let Some(uid) = check(&key) else {
                     return Ok(None);
                 };
-                Ok(compliance::send_by_uid(c, &uid)?.map(|s| s.to))
+                compliance::send_by_uid(c, &uid)
             })
             .await
             .map_err(from_store)
     }
 
+    /// The recipient of the send a signed link (`/u/<token>`) names, if the
+    /// token is genuine.
+    pub async fn link_recipient(&self, token: String) -> Result<Option<String>, EngineError> {
+        let send = self
+            .genuine_send(move |k| crate::email::links::verify(k, &token))
+            .await?;
+        Ok(send.map(|s| s.to))
+    }
+
     /// Records the first open of the send a pixel's token names (later opens
     /// change nothing); false for a token that is not genuine.
     pub async fn record_open(&self, token: String) -> Result<bool, EngineError> {
+        let Some(send) = self
+            .genuine_send(move |k| crate::email::links::verify(k, &token))
+            .await?
+        else {
+            return Ok(false);
+        };
         self.transact_retrying(self.now(), move |ctx| {
-            let key = crate::analytics::token::key(ctx.conn)?;
-            let Some(uid) = crate::email::links::verify(&key, &token) else {
-                return Ok(false);
-            };
-            let Some(send) = compliance::send_by_uid(ctx.conn, &uid)? else {
-                return Ok(false);
-            };
             if compliance::mark_opened(ctx.conn, send.send_id, ctx.now)? {
                 email_event(ctx, &send, "email_opened", json!({}))?;
             }
@@ -268,14 +280,14 @@ impl Worker {
     /// workflows and lands on the timeline; a click implies an open). Returns
     /// whether the token is genuine for `url`.
     pub async fn record_click(&self, token: String, url: String) -> Result<bool, EngineError> {
+        let target = url.clone();
+        let Some(send) = self
+            .genuine_send(move |k| crate::email::tracking::verify_click(k, &token, &target))
+            .await?
+        else {
+            return Ok(false);
+        };
         self.transact_retrying(self.now(), move |ctx| {
-            let key = crate::analytics::token::key(ctx.conn)?;
-            let Some(uid) = crate::email::tracking::verify_click(&key, &token, &url) else {
-                return Ok(false);
-            };
-            let Some(send) = compliance::send_by_uid(ctx.conn, &uid)? else {
-                return Ok(false);
-            };
             if compliance::mark_opened(ctx.conn, send.send_id, ctx.now)? {
                 email_event(ctx, &send, "email_opened", json!({}))?;
             }
@@ -289,18 +301,15 @@ impl Worker {
 
     /// The HTML of the send a view-in-browser token names.
     pub async fn view_email(&self, token: String) -> Result<Option<String>, EngineError> {
+        let Some(send) = self
+            .genuine_send(move |k| crate::email::links::verify(k, &token))
+            .await?
+        else {
+            return Ok(None);
+        };
         self.inner
             .store
             .read_async(move |c| {
-                let Some(key) = crate::analytics::token::stored_key(c)? else {
-                    return Ok(None);
-                };
-                let Some(uid) = crate::email::links::verify(&key, &token) else {
-                    return Ok(None);
-                };
-                let Some(send) = compliance::send_by_uid(c, &uid)? else {
-                    return Ok(None);
-                };
                 Ok(compliance::message_of(c, send.send_id)?
                     .and_then(|m| crate::email::view::html_part(&m)))
             })
@@ -315,20 +324,19 @@ impl Worker {
         token: String,
         source: &'static str,
     ) -> Result<Option<Unsubscribed>, EngineError> {
+        let Some(send) = self
+            .genuine_send(move |k| crate::email::links::verify(k, &token))
+            .await?
+        else {
+            return Ok(None);
+        };
         self.transact_retrying(self.now(), move |ctx| {
-            let key = crate::analytics::token::key(ctx.conn)?;
-            let Some(send_uid) = crate::email::links::verify(&key, &token) else {
-                return Ok(None);
-            };
-            let Some(send) = compliance::send_by_uid(ctx.conn, &send_uid)? else {
-                return Ok(None);
-            };
             let newly = compliance::unsubscribe(ctx.conn, &send, source, ctx.now)?;
             if newly {
                 email_event(ctx, &send, "email_unsubscribed", json!({"source": source}))?;
             }
             Ok(Some(Unsubscribed {
-                address: send.to,
+                address: send.to.clone(),
                 newly,
             }))
         })
