@@ -98,6 +98,15 @@ fn a_broadcast_survives_sigkills_of_its_sender_with_duplicates_only_in_flight() 
     }
     let expected = RECIPIENTS - SUPPRESSED;
 
+    // The audience is frozen first, so that the reader added after the first
+    // kill joins a list whose campaign is already frozen (a kill during the
+    // freeze itself would roll it back, and they would rightly be included).
+    let out = run(&["campaigns", "send", "big", "--detach"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seed = crate::support::crash_seed("broadcast crash test");
     let mut rng = funnel::rng::Rng::new(seed);
     let started = Instant::now();
