@@ -219,3 +219,123 @@ fn an_ab_test_sends_each_variant_its_share_then_the_default_to_the_rest() {
         "only the test share got the bold subject"
     );
 }
+
+/// The acceptance path on a running daemon: `campaigns send --detach` only
+/// freezes the audience; the daemon's worker sends the broadcast to the real
+/// SMTP server. One recipient's mail client posts the one-click unsubscribe to
+/// the `List-Unsubscribe` URL, which suppresses them at once: the next broadcast
+/// to the same list skips them. Another recipient's open and click land on
+/// their contact's timeline.
+#[test]
+fn a_broadcast_through_the_daemon_is_sent_unsubscribed_from_tracked_and_the_next_skips_them() {
+    let Some((dir, sink)) = setup("launch", LAUNCH) else {
+        return;
+    };
+    let d = dir.path();
+    std::fs::write(
+        d.join("campaigns/follow-up.yaml"),
+        LAUNCH.replace("Launch news", "Follow-up"),
+    )
+    .expect("second campaign");
+    let u = crate::daemon::up(d);
+    let out = run(&["campaigns", "send", "launch", "--detach"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = sink.wait_for(28, 60);
+    assert_eq!(got.len(), 28, "the daemon sent the broadcast");
+
+    let by = |who: &str| {
+        got.iter()
+            .find(|m| m["headers"]["to"][0] == who)
+            .unwrap_or_else(|| panic!("no message to {who}"))
+            .clone()
+    };
+    let leaver = by("reader5@example.org");
+    let url = leaver["headers"]["list-unsubscribe"][0]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
+    let path = url
+        .strip_prefix("https://go.northwind.example")
+        .unwrap_or_else(|| panic!("unsubscribe under public_url: {url}"))
+        .to_string();
+    let body = "List-Unsubscribe=One-Click";
+    let (status, _, reply) = crate::http_client::http(
+        &u.addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            u.addr,
+            body.len()
+        ),
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    let status: String = crate::backend::scalar(
+        d,
+        "SELECT status FROM contacts WHERE email = ?1",
+        funnel::db_params!["reader5@example.org"],
+    );
+    assert_eq!(status, "unsubscribed", "effective at once");
+
+    // A reader opens and clicks: both on their timeline.
+    let reader = by("reader9@example.org");
+    let html = reader["html"].as_str().unwrap_or_default().to_string();
+    let link = |attr: &str, part: &str| {
+        html.split(attr)
+            .filter_map(|s| s.split('"').next())
+            .find(|s| s.contains(part))
+            .map(|s| {
+                s.replace("&amp;", "&")
+                    .trim_start_matches("https://go.northwind.example")
+                    .to_string()
+            })
+            .unwrap_or_else(|| panic!("no {part} link in {html}"))
+    };
+    assert_eq!(u.own(&link("src=\"", "/o/")).0, 200);
+    assert_eq!(u.own(&link("href=\"", "/c/")).0, 302);
+    let timeline: i64 = crate::backend::scalar(
+        d,
+        "SELECT count(*) FROM activities a JOIN contacts c ON c.id = a.contact_id \
+         WHERE c.email = ?1 AND a.type IN ('email_opened', 'email_clicked')",
+        funnel::db_params!["reader9@example.org"],
+    );
+    assert_eq!(timeline, 2, "an open and a click on the contact");
+    let stats = json_of(&["campaigns", "stats", "launch", "--format", "json"], d);
+    assert_eq!(stats["variants"][0]["unique_opens"], 1, "{stats:#}");
+    assert_eq!(stats["variants"][0]["unique_clicks"], 1, "{stats:#}");
+    assert_eq!(stats["variants"][0]["unsubscribes"], 1, "{stats:#}");
+
+    // The next broadcast to the same list skips the one who left.
+    let out = run(&["campaigns", "send", "follow-up", "--detach"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = sink.wait_for(28 + 27, 60);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let all_later = sink.messages();
+    assert_eq!(all.len(), 55, "27 follow-ups");
+    assert_eq!(all_later.len(), 55, "and no more");
+    let follow_ups: Vec<&serde_json::Value> = all_later
+        .iter()
+        .filter(|m| {
+            m["headers"]["subject"][0]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Follow-up"))
+        })
+        .collect();
+    assert_eq!(follow_ups.len(), 27);
+    assert!(
+        !follow_ups
+            .iter()
+            .any(|m| m["headers"]["to"][0] == "reader5@example.org"),
+        "the unsubscribed reader got the next broadcast"
+    );
+    drop(u);
+}
