@@ -18,6 +18,7 @@ mod db_cli;
 mod email_campaigns;
 mod email_crash;
 mod email_smtp;
+mod email_spam;
 mod engine_actions;
 mod engine_cli;
 mod engine_crash;
