@@ -6,6 +6,7 @@
 mod activity;
 mod analytics;
 mod audit;
+mod bounces;
 mod campaigns;
 mod companies;
 mod components;
@@ -120,6 +121,8 @@ pub enum Command {
     Campaigns(campaigns::Args),
     /// Email templates as recipients get them: preview, send a test copy.
     Emails(emails::Args),
+    /// Bounce notices and spam complaints from a mailbox: import.
+    Bounces(bounces::Args),
     /// Deals in pipelines: list, show, move, pipeline totals.
     Deals(deals::Args),
     /// Site templates: list (by category, search) and show.
@@ -162,6 +165,7 @@ pub fn main() -> ExitCode {
         Command::Segments(args) => segments::run(args, cli.color),
         Command::Campaigns(args) => campaigns::run(args, cli.color),
         Command::Emails(args) => emails::run(args, cli.color),
+        Command::Bounces(args) => bounces::run(args, cli.color),
         Command::Lists(args) => lists::run(args, cli.color),
         Command::Deals(args) => deals::run(args, cli.color),
         Command::Companies(args) => companies::run(args, cli.color),

@@ -198,6 +198,7 @@ impl Daemon {
             .route("/hooks/{*path}", post(hooks::receive))
             .merge(crate::web::unsubscribe::routes())
             .merge(crate::web::tracking::routes())
+            .merge(crate::web::email_events::routes())
             .merge(api::router(self))
             .fallback(unknown_route)
             .method_not_allowed_fallback(wrong_method)

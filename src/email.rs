@@ -5,11 +5,15 @@
 //! SMTP delivery, tracking and compliance headers on top of the same message.
 
 pub mod abtest;
+pub mod bounces;
 pub mod campaign;
 pub mod compliance;
 pub mod dkim;
 pub mod links;
 pub mod outbox;
+pub mod providers;
+pub mod relays;
+pub mod reports;
 pub mod smtp;
 pub mod tracking;
 pub mod view;
@@ -38,13 +42,23 @@ pub struct Rendered {
     /// The one-click unsubscribe URL a marketing email names in its
     /// `List-Unsubscribe` header (RFC 2369, RFC 8058).
     pub unsubscribe: Option<String>,
+    /// The Message-ID (`<…>`); without one it derives from the idempotency key.
+    pub message_id: Option<String>,
+    /// The envelope sender bounces go back to (a tagged one per send).
+    pub return_path: Option<String>,
 }
 
 /// Why a message could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum EmailError {
-    #[error(transparent)]
-    Template(#[from] ExprError),
+    /// A part of a template failed to render: which template, which part, and
+    /// the line and expression.
+    #[error("email template `{template}`, {part}: {message}")]
+    Template {
+        template: String,
+        part: &'static str,
+        message: String,
+    },
     #[error("`{0}` is not a valid mailbox")]
     Address(String),
     #[error("cannot build the message: {0}")]
@@ -62,20 +76,29 @@ pub fn render(
     subject_override: Option<String>,
 ) -> Result<Rendered, EmailError> {
     let plain = Compiled::default();
+    let part = |part: &'static str| {
+        move |e: ExprError| EmailError::Template {
+            template: id.to_string(),
+            part,
+            message: e.message,
+        }
+    };
     // An override was rendered by the caller already; rendering it again would
     // evaluate template syntax inside user data.
     let subject = match subject_override {
         Some(s) => s,
-        None => plain.render(template.subject.as_str(), ctx)?,
+        None => plain
+            .render(template.subject.as_str(), ctx)
+            .map_err(part("subject"))?,
     };
     let preheader = template
         .preheader
         .as_ref()
-        .map(|p| plain.render(p.as_str(), ctx))
+        .map(|p| plain.render(p.as_str(), ctx).map_err(part("preheader")))
         .transpose()?;
-    let html = render_html(template.html.as_str(), ctx)?;
+    let html = render_html(template.html.as_str(), ctx).map_err(part("html"))?;
     let text = match &template.text {
-        Some(t) => plain.render(t.as_str(), ctx)?,
+        Some(t) => plain.render(t.as_str(), ctx).map_err(part("text"))?,
         None => html_to_text(&html),
     };
     Ok(Rendered {
@@ -92,6 +115,8 @@ pub fn render(
         text,
         marketing: template.kind.unwrap_or(EmailKind::Marketing) == EmailKind::Marketing,
         unsubscribe: None,
+        message_id: None,
+        return_path: None,
     })
 }
 
@@ -130,7 +155,11 @@ pub fn to_eml(
         .to(mailbox(&r.to)?)
         .subject(r.subject.clone())
         .date(date)
-        .message_id(Some(format!("<{}@funnel.local>", file_key(key))));
+        .message_id(Some(
+            r.message_id
+                .clone()
+                .unwrap_or_else(|| format!("<{}@funnel.local>", file_key(key))),
+        ));
     if let Some(reply) = &r.reply_to {
         builder = builder.reply_to(mailbox(reply)?);
     }

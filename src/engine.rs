@@ -108,6 +108,17 @@ pub struct Settings {
     pub outbox_dir: PathBuf,
     /// The SMTP relay; without one, mail goes to the dev outbox.
     pub smtp: Option<crate::model::config::SmtpConfig>,
+    /// The address bounces go back to, tagged per send (funnel.yaml's
+    /// `email.return_path`, else the From address).
+    pub return_path: Option<String>,
+    /// The providers whose bounce and complaint webhooks are accepted.
+    pub email_events: Option<crate::model::config::EmailEventSources>,
+    /// The workspace's root folder (files funnel.yaml names are relative to it).
+    pub root: PathBuf,
+    /// Relays tried in order after `smtp`.
+    pub smtp_fallbacks: Vec<crate::model::config::SmtpConfig>,
+    /// Most emails handed over per clock hour.
+    pub email_hourly_limit: Option<u32>,
     /// Most emails handed to the relay per second.
     pub email_rate_limit: Option<u32>,
     /// The DKIM key every message is signed with, or why it could not be loaded
@@ -197,6 +208,17 @@ impl Engine {
             postal_address: email.and_then(|e| e.postal_address.clone()),
             outbox_dir: ws.root.join(outbox),
             smtp: email.and_then(|e| e.smtp.clone()),
+            email_events: email.and_then(|e| e.events.clone()),
+            smtp_fallbacks: email.map(|e| e.smtp_fallbacks.clone()).unwrap_or_default(),
+            email_hourly_limit: email.and_then(|e| e.hourly_limit),
+            root: ws.root.clone(),
+            return_path: email.and_then(|e| {
+                let mailbox = e.return_path.as_ref().unwrap_or(&e.from).as_str();
+                mailbox
+                    .parse::<lettre::message::Mailbox>()
+                    .ok()
+                    .map(|m| m.email.to_string())
+            }),
             email_rate_limit: email.and_then(|e| e.rate_limit),
             track_opens: email
                 .and_then(|e| e.tracking.as_ref())

@@ -5,6 +5,7 @@
 //! each site it serves (`funnel up`, `funnel daemon`, and `funnel preview`, the
 //! daemon for one site).
 
+pub mod email_events;
 pub mod files;
 pub mod forms;
 pub mod gate;
@@ -80,6 +81,7 @@ pub fn router(state: Arc<SiteServer>) -> Router {
         .route("/__funnel/wait", get(wait_for_change))
         .merge(unsubscribe::routes())
         .merge(tracking::routes())
+        .merge(email_events::routes())
         .fallback(get(files::serve))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::compression::CompressionLayer::new())

@@ -59,7 +59,8 @@ pub enum Cmd {
     Resume { name: String },
     /// Send nothing more of it, queued messages included.
     Cancel { name: String },
-    /// Sent, delivered, bounced, unique opens and clicks, unsubscribes, per variant.
+    /// Sent, delivered, bounced, unique opens and clicks, unsubscribes and
+    /// complaints, per variant.
     Stats {
         name: String,
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
@@ -423,6 +424,7 @@ fn stats(store: &Store, name: &str, format: TableFormat) -> anyhow::Result<ExitC
                     "OPENS",
                     "CLICKS",
                     "UNSUBS",
+                    "COMPLAINTS",
                     "SUPPRESSED",
                     "WAITING",
                 ],
@@ -441,6 +443,7 @@ fn stats(store: &Store, name: &str, format: TableFormat) -> anyhow::Result<ExitC
                             r.unique_opens.to_string(),
                             r.unique_clicks.to_string(),
                             r.unsubscribes.to_string(),
+                            r.complaints.to_string(),
                             r.suppressed.to_string(),
                             (r.waiting + r.queued).to_string(),
                         ]

@@ -188,7 +188,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             let rt = super::loaded::runtime()?;
             let outcome = rt.block_on(async {
                 let relay = Relay::new(cfg, &engine.settings.from, |n| std::env::var(n).ok())?;
-                anyhow::Ok(relay.send(&to, eml.as_bytes()).await)
+                anyhow::Ok(relay.send(&to, None, eml.as_bytes()).await)
             })?;
             match outcome {
                 Delivery::Sent => {

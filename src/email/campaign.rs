@@ -284,6 +284,7 @@ pub struct VariantStats {
     pub unique_opens: u64,
     pub unique_clicks: u64,
     pub unsubscribes: u64,
+    pub complaints: u64,
 }
 
 /// A campaign's numbers per variant.
@@ -299,7 +300,8 @@ pub fn stats(conn: Db<'_>, campaign_id: i64) -> Result<Vec<VariantStats>, StoreE
          sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), \
          sum(CASE WHEN opened_at IS NOT NULL THEN 1 ELSE 0 END), \
          sum(CASE WHEN clicked_at IS NOT NULL THEN 1 ELSE 0 END), \
-         sum(CASE WHEN unsubscribed_at IS NOT NULL THEN 1 ELSE 0 END) \
+         sum(CASE WHEN unsubscribed_at IS NOT NULL THEN 1 ELSE 0 END), \
+         sum(CASE WHEN complained_at IS NOT NULL THEN 1 ELSE 0 END) \
          FROM email_sends WHERE campaign_id = ?1 GROUP BY 1 ORDER BY 1",
     )?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
@@ -317,6 +319,7 @@ pub fn stats(conn: Db<'_>, campaign_id: i64) -> Result<Vec<VariantStats>, StoreE
             unique_opens: n(r.get(9)?),
             unique_clicks: n(r.get(10)?),
             unsubscribes: n(r.get(11)?),
+            complaints: n(r.get(12)?),
         })
     })?;
     rows.collect()

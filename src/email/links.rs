@@ -8,15 +8,80 @@
 use crate::analytics::token::hmac_sha256;
 
 const PURPOSE: &[u8] = b"email-link:";
+const BOUNCE_PURPOSE: &[u8] = b"email-bounce:";
+
+/// The bytes of a return path's signature: 80 bits, so that the tagged local
+/// part fits the 64 characters SMTP allows with a short base name.
+const BOUNCE_SIG: usize = 10;
 
 /// The longest token accepted (send uids are short; anything longer is noise).
 const MAX_TOKEN: usize = 120;
 
 fn signature(key: &[u8], send_uid: &str) -> [u8; 32] {
-    let mut message = Vec::with_capacity(PURPOSE.len() + send_uid.len());
-    message.extend_from_slice(PURPOSE);
+    signed(key, PURPOSE, send_uid)
+}
+
+fn signed(key: &[u8], purpose: &[u8], send_uid: &str) -> [u8; 32] {
+    let mut message = Vec::with_capacity(purpose.len() + send_uid.len());
+    message.extend_from_slice(purpose);
     message.extend_from_slice(send_uid.as_bytes());
     hmac_sha256(key, &message)
+}
+
+/// Compares in constant time, so an answer's timing says nothing.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The envelope sender of one send (VERP): `base`'s local part tagged with the
+/// send's uid and a signature, `bounces+<uid hex><sig hex>@domain`. A bounce
+/// comes back to that address, which names the send and cannot be forged for
+/// another. `None` when the tagged local part would pass SMTP's 64 characters
+/// (the message then goes from `base` itself).
+pub fn return_path(key: &[u8], base: &str, send_uid: &str) -> Option<String> {
+    let (local, domain) = base.rsplit_once('@')?;
+    let compact: String = send_uid.chars().filter(|c| *c != '-').collect();
+    if compact.len() != 32 || !compact.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let compact = compact.to_ascii_lowercase();
+    let sig = hex::encode(&signed(key, BOUNCE_PURPOSE, &compact)[..BOUNCE_SIG]);
+    let tagged = format!("{local}+{compact}{sig}");
+    (tagged.len() <= 64).then(|| format!("{tagged}@{domain}"))
+}
+
+/// The send uid a tagged return path (as [`return_path`] makes them) names, if
+/// its signature holds, in its compact form (32 hex digits, no hyphens: look
+/// the send up with [`uid_forms`]). Mail servers may change the case of a
+/// local part.
+pub fn return_path_send(key: &[u8], address: &str) -> Option<String> {
+    let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let (local, _) = address.rsplit_once('@')?;
+    let (_, tag) = local.rsplit_once('+')?;
+    let tag = tag.to_ascii_lowercase();
+    if tag.len() != 32 + 2 * BOUNCE_SIG {
+        return None;
+    }
+    let (uid, sig) = tag.split_at(32);
+    let given = hex::decode(sig).ok()?;
+    same(&given, &signed(key, BOUNCE_PURPOSE, uid)[..BOUNCE_SIG]).then(|| uid.to_string())
+}
+
+/// The spellings a send uid of 32 hex digits may be stored under: as it is
+/// (a campaign's sends) and hyphenated like a UUID (a workflow's).
+pub fn uid_forms(compact: &str) -> Vec<String> {
+    let mut forms = vec![compact.to_string()];
+    if compact.len() == 32 && compact.is_ascii() {
+        forms.push(format!(
+            "{}-{}-{}-{}-{}",
+            &compact[..8],
+            &compact[8..12],
+            &compact[12..16],
+            &compact[16..20],
+            &compact[20..]
+        ));
+    }
+    forms
 }
 
 /// The token for one send.
@@ -34,14 +99,7 @@ pub fn verify(key: &[u8], token: &str) -> Option<String> {
     }
     let (uid, sig) = token.rsplit_once('.')?;
     let given = hex::decode(sig).ok().filter(|s| s.len() == 16)?;
-    let expected = signature(key, uid);
-    // Compared in constant time, so the answer's timing says nothing.
-    let same = given
-        .iter()
-        .zip(&expected[..16])
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0;
-    same.then(|| uid.to_string())
+    same(&given, &signature(key, uid)[..16]).then(|| uid.to_string())
 }
 
 /// The links of one send.
@@ -90,6 +148,39 @@ mod tests {
         ] {
             assert_eq!(verify(b"k", bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_return_path_names_its_send_and_resists_forgery() {
+        let uid = "01a24311-a637-7643-a08f-1c5d5585a818";
+        let rp = return_path(b"k", "bounces@mail.acme.example", uid).expect("fits");
+        assert!(
+            rp.starts_with("bounces+01a24311a6377643a08f1c5d5585a818"),
+            "{rp}"
+        );
+        assert!(rp.split('@').next().is_some_and(|l| l.len() <= 64), "{rp}");
+        let compact = "01a24311a6377643a08f1c5d5585a818";
+        assert_eq!(return_path_send(b"k", &rp).as_deref(), Some(compact));
+        assert!(uid_forms(compact).contains(&uid.to_string()));
+        assert_eq!(
+            return_path_send(b"k", &format!("<{}>", rp.to_uppercase())).as_deref(),
+            Some(compact),
+            "a server that upper-cases the address"
+        );
+        // A campaign's uid is 32 hex digits already: the same address.
+        assert_eq!(
+            return_path(b"k", "bounces@mail.acme.example", compact),
+            Some(rp.clone())
+        );
+        assert_eq!(return_path_send(b"other key", &rp), None);
+        let other = rp.replacen("01a24311", "01a24312", 1);
+        assert_eq!(return_path_send(b"k", &other), None);
+        assert_eq!(return_path_send(b"k", "bounces@mail.acme.example"), None);
+        assert_eq!(
+            return_path(b"k", &format!("{}@x.example", "a".repeat(20)), uid),
+            None,
+            "too long for SMTP: sent from the base address"
+        );
     }
 
     #[test]

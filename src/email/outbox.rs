@@ -42,9 +42,19 @@ pub fn enqueue(
         )?;
     conn.prepare_cached(
         "INSERT INTO outbox (idempotency_key, send_id, to_address, subject, message, status, \
-         next_attempt_at, created_at, marketing) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?7)",
+         next_attempt_at, created_at, marketing, return_path) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?7, ?8)",
     )?
-    .execute(params![key, send_id, r.to, r.subject, eml, at, i64::from(r.marketing)])?;
+    .execute(params![
+        key,
+        send_id,
+        r.to,
+        r.subject,
+        eml,
+        at,
+        i64::from(r.marketing),
+        r.return_path
+    ])?;
     Ok(true)
 }
 
@@ -58,14 +68,23 @@ pub fn enqueue_for_send(
     eml: &str,
     at: UnixMs,
 ) -> Result<bool, StoreError> {
-    let added = conn
-        .prepare_cached(
+    let added =
+        conn.prepare_cached(
             "INSERT INTO outbox (idempotency_key, send_id, to_address, subject, message, status, \
-             next_attempt_at, created_at, marketing) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?7) \
+             next_attempt_at, created_at, marketing, return_path) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?7, ?8) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )?
-        .execute(params![key, send_id, r.to, r.subject, eml, at, i64::from(r.marketing)])?
-        > 0;
+        .execute(params![
+            key,
+            send_id,
+            r.to,
+            r.subject,
+            eml,
+            at,
+            i64::from(r.marketing),
+            r.return_path
+        ])? > 0;
     conn.prepare_cached(
         "UPDATE email_sends SET status = 'queued', template_id = ?2 WHERE id = ?1 AND status = 'planned'",
     )?
@@ -89,6 +108,35 @@ pub fn mark_sent(conn: Db<'_>, ids: &[i64], at: UnixMs) -> Result<(), StoreError
         outbox.execute(params![id, at])?;
         sends.execute(params![id, at])?;
     }
+    Ok(())
+}
+
+const HOUR_MS: UnixMs = 3_600_000;
+
+/// Emails handed over in the clock hour of `at` (for `email.hourly_limit`).
+pub fn sent_this_hour(conn: Db<'_>, at: UnixMs) -> Result<i64, StoreError> {
+    use crate::store::db::OptionalRow as _;
+    Ok(conn
+        .prepare_cached("SELECT sent FROM email_hourly WHERE hour = ?1")?
+        .query_row(params![at / HOUR_MS], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Counts `n` emails handed over in the clock hour of `at`; hours older than
+/// a day are dropped, so the table stays a day long.
+pub fn count_sent(conn: Db<'_>, at: UnixMs, n: usize) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
+    let hour = at / HOUR_MS;
+    conn.prepare_cached(
+        "INSERT INTO email_hourly (hour, sent) VALUES (?1, ?2) \
+         ON CONFLICT (hour) DO UPDATE SET sent = email_hourly.sent + excluded.sent",
+    )?
+    .execute(params![hour, i64::try_from(n).unwrap_or(i64::MAX)])?;
+    conn.prepare_cached("DELETE FROM email_hourly WHERE hour < ?1")?
+        .execute(params![hour - 24])?;
     Ok(())
 }
 

@@ -190,12 +190,17 @@ impl Relay {
         }
     }
 
-    /// Hands one message (RFC 5322 text) for `to` to the relay.
-    pub async fn send(&self, to: &str, message: &[u8]) -> Delivery {
+    /// Hands one message (RFC 5322 text) for `to` to the relay, from the
+    /// envelope sender `return_path` (the send's own, for bounces) or the
+    /// From address.
+    pub async fn send(&self, to: &str, return_path: Option<&str>, message: &[u8]) -> Delivery {
         let Ok(rcpt) = to.parse::<Address>() else {
             return Delivery::Permanent(format!("`{to}` is not an email address"));
         };
-        let envelope = match Envelope::new(Some(self.inner.envelope_from.clone()), vec![rcpt]) {
+        let from = return_path
+            .and_then(|r| r.parse::<Address>().ok())
+            .unwrap_or_else(|| self.inner.envelope_from.clone());
+        let envelope = match Envelope::new(Some(from), vec![rcpt]) {
             Ok(e) => e,
             Err(e) => return Delivery::Permanent(e.to_string()),
         };

@@ -92,6 +92,8 @@ mod tests {
             text: "plain".into(),
             marketing: true,
             unsubscribe: Some("https://go.acme.example/u/x.y".into()),
+            message_id: None,
+            return_path: None,
         };
         to_eml(&r, "k1", 0, None).expect("eml")
     }

@@ -167,6 +167,19 @@ fn fail(what: &'static str, text: &str, e: &minijinja::Error) -> ExprError {
     if let Some(detail) = e.detail() {
         message = format!("{message}: {detail}");
     }
+    // Where in the text: the line, and the expression that failed.
+    if let Some(snippet) = e
+        .range()
+        .and_then(|r| text.get(r))
+        .filter(|s| !s.is_empty() && s.len() <= 120)
+    {
+        message = format!("{message} at `{snippet}`");
+    }
+    if let Some(line) = e.line()
+        && text.contains('\n')
+    {
+        message = format!("line {line}: {message}");
+    }
     ExprError {
         what,
         text: text.to_string(),

@@ -252,6 +252,19 @@ pub fn compose(
         Some(Ok(signer)) => Some(signer),
         Some(Err(e)) => return Err(e.clone()),
     };
+    // The Message-ID names the send, so a provider's report that quotes it
+    // (SendGrid's `smtp-id`, Mailgun's `message-id`, SES's common headers) finds
+    // it; it is in the sender's domain, as receivers expect.
+    let domain = rendered
+        .from
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.email.domain().to_string())
+        .unwrap_or_else(|_| "funnel.local".to_string());
+    rendered.message_id = Some(format!("<{}@{domain}>", c.send_uid));
+    rendered.return_path = settings
+        .return_path
+        .as_deref()
+        .and_then(|base| email::links::return_path(signing_key, base, c.send_uid));
     let eml = email::to_eml(&rendered, c.key, now, dkim).map_err(|e| e.to_string())?;
     Ok((rendered, eml))
 }

@@ -23,8 +23,10 @@ use super::{Engine, EngineError};
 
 pub mod campaigns;
 mod email;
+mod reports;
 use crate::store::db::params;
 use crate::store::{Store, StoreError, UnixMs, now_ms};
+pub use reports::ReportTally;
 
 /// Most due timers one transaction takes.
 const BATCH: usize = 256;
@@ -77,7 +79,7 @@ struct Inner {
     /// A time set by [`Worker::set_time`], or `i64::MIN` for the system clock.
     manual_time: AtomicI64,
     /// The SMTP relay, built on first use and again when its settings change.
-    relay: std::sync::Mutex<Option<(String, crate::email::smtp::Relay)>>,
+    relay: std::sync::Mutex<Option<(String, crate::email::relays::Relays)>>,
     /// When the next email may go, under funnel.yaml's `email.rate_limit`.
     send_pace: tokio::sync::Mutex<tokio::time::Instant>,
 }
@@ -146,6 +148,11 @@ impl Worker {
     }
 
     /// The engine new transactions run on.
+    /// The value of a `${NAME}` reference from funnel.yaml.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.inner.secrets.get(name)
+    }
+
     pub fn engine(&self) -> Arc<Engine> {
         match self.inner.engine.read() {
             Ok(e) => e.clone(),

@@ -111,12 +111,21 @@ pub struct EmailConfig {
     /// SMTP relay. Without it, mail goes to the dev outbox as .eml files.
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
+    /// More relays, tried in order when `smtp` cannot take a message
+    /// (unreachable, or a 4xx reply); a relay that failed is passed over for a
+    /// minute.
+    #[serde(default)]
+    pub smtp_fallbacks: Vec<SmtpConfig>,
     /// The dev outbox folder, relative to the workspace root.
     #[serde(default)]
     pub outbox: Option<String>,
     /// Most emails sent per second, across all workflows and broadcasts.
     #[serde(default)]
     pub rate_limit: Option<u32>,
+    /// Most emails sent per clock hour, counted in the store across workers
+    /// and restarts (a provider's hourly quota).
+    #[serde(default)]
+    pub hourly_limit: Option<u32>,
     /// DKIM signing of every message, so receivers can tell it comes from the
     /// sender's domain.
     #[serde(default)]
@@ -125,6 +134,70 @@ pub struct EmailConfig {
     /// switched off here).
     #[serde(default)]
     pub tracking: Option<TrackingSettings>,
+    /// The envelope sender (`Return-Path`) that bounces go back to. Each message
+    /// is sent from its own tagged form of it (VERP,
+    /// `bounces+<send token>@domain`), so a bounce names the send it reports.
+    /// Defaults to the From address.
+    #[serde(default)]
+    pub return_path: Option<EmailAddress>,
+    /// Email providers that report bounces and complaints to the daemon
+    /// (`POST /email/events/<provider>`), each verified as the provider signs it.
+    #[serde(default)]
+    pub events: Option<EmailEventSources>,
+}
+
+/// The providers whose bounce and complaint reports the daemon accepts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailEventSources {
+    /// Amazon SES notifications through SNS (signature version 2, SHA-256).
+    #[serde(default)]
+    pub ses: Option<SesEvents>,
+    /// SendGrid's signed event webhook (ECDSA P-256).
+    #[serde(default)]
+    pub sendgrid: Option<SendgridEvents>,
+    /// Mailgun's webhooks (HMAC-SHA256 with the webhook signing key).
+    #[serde(default)]
+    pub mailgun: Option<MailgunEvents>,
+    /// Postmark's bounce and spam complaint webhooks (HTTP basic auth, the only
+    /// proof Postmark offers).
+    #[serde(default)]
+    pub postmark: Option<PostmarkEvents>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SesEvents {
+    /// The SNS signing certificate (PEM), relative to the workspace root: the
+    /// one at the notifications' `SigningCertURL`, fetched once and kept.
+    pub certificate_file: String,
+    /// The topic whose notifications are accepted: AWS signs every topic's
+    /// messages with the same certificate, so the topic is what tells yours apart.
+    pub topic_arn: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendgridEvents {
+    /// The verification key SendGrid shows for the signed event webhook
+    /// (base64), e.g. `${SENDGRID_WEBHOOK_KEY}`.
+    pub public_key: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailgunEvents {
+    /// The HTTP webhook signing key, e.g. `${MAILGUN_WEBHOOK_KEY}`.
+    pub signing_key: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostmarkEvents {
+    /// The basic-auth user name put in the webhook's URL at Postmark.
+    pub username: String,
+    /// Its password, e.g. `${POSTMARK_WEBHOOK_PASSWORD}`.
+    pub password: Secret,
 }
 
 /// Which engagement an email records.

@@ -25,6 +25,8 @@ pub struct ClaimedMessage {
     pub to: String,
     /// Marketing (stopped by an unsubscribe) rather than transactional.
     pub marketing: bool,
+    /// The envelope sender (the send's tagged return path), if it has one.
+    pub return_path: Option<String>,
 }
 
 /// Claims up to `limit` pending messages due at `now`, oldest first, until
@@ -39,11 +41,11 @@ pub fn claim_outbox(
         "UPDATE outbox SET next_attempt_at = ?2, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 \
            ORDER BY id LIMIT ?3) \
-         RETURNING id, idempotency_key, message, attempts, to_address, marketing",
+         RETURNING id, idempotency_key, message, attempts, to_address, marketing, return_path",
         "UPDATE outbox SET next_attempt_at = $2, attempts = outbox.attempts + 1 \
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
            ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, idempotency_key, message, attempts, to_address, marketing",
+         RETURNING id, idempotency_key, message, attempts, to_address, marketing, return_path",
     );
     let mut stmt = db.prepare_cached(sql)?;
     let rows = stmt.query_map(
@@ -56,6 +58,7 @@ pub fn claim_outbox(
                 attempts: r.get(3)?,
                 to: r.get(4)?,
                 marketing: r.get::<i64>(5)? != 0,
+                return_path: r.get(6)?,
             })
         },
     )?;

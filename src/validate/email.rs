@@ -1,6 +1,7 @@
 //! Checks of email settings that their schemas cannot express: in funnel.yaml a
 //! DKIM key named exactly once, plain SMTP only to this machine, and a signing
-//! domain that matches the sender's (receivers align the two for DMARC); in each
+//! domain that matches the sender's (receivers align the two for DMARC), the SES
+//! signing certificate readable; in each
 //! campaign an audience, a schedule that is a time, A/B variants that add up, and
 //! the sender's postal address that the law asks every broadcast to carry.
 
@@ -33,6 +34,26 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             )
             .with_help("use `starttls` (port 587) or `tls` (port 465); `none` is for a relay on this machine"),
         );
+    }
+    if let Some(ses) = email.events.as_ref().and_then(|e| e.ses.as_ref()) {
+        let path = ws.root.join(&ses.certificate_file);
+        let readable = std::fs::read(&path).ok().is_some_and(|pem| {
+            use rustls::pki_types::pem::PemObject as _;
+            rustls::pki_types::CertificateDer::from_pem_slice(&pem).is_ok()
+        });
+        if !readable {
+            out.push(
+                at.error(
+                    Code::MissingFile,
+                    &crate::path!["email", "events", "ses", "certificate_file"],
+                    format!(
+                        "`{}` is not a readable PEM certificate: SES notifications could not be verified",
+                        ses.certificate_file
+                    ),
+                )
+                .with_help("save the certificate at a notification's `SigningCertURL` there"),
+            );
+        }
     }
     if let Some(dkim) = &email.dkim {
         if dkim.private_key.is_some() == dkim.private_key_file.is_some() {

@@ -339,3 +339,62 @@ fn a_broadcast_through_the_daemon_is_sent_unsubscribed_from_tracked_and_the_next
     );
     drop(u);
 }
+
+/// A relay that does not answer is passed over for the next in
+/// `email.smtp_fallbacks`, and `email.hourly_limit` holds the broadcast at the
+/// hour's quota, counted in the store: the rest waits for the next hour.
+#[test]
+fn a_dead_relay_fails_over_and_the_hourly_limit_holds_the_rest() {
+    let Some((dir, sink)) = setup("launch", LAUNCH) else {
+        return;
+    };
+    let d = dir.path();
+    // A port with nothing listening: bound, then closed.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = std::fs::read_to_string(d.join("funnel.yaml")).expect("funnel.yaml");
+    let config = config.replace(
+        &format!("    port: {}\n    tls: none\n", sink.port),
+        &format!(
+            "    port: {dead}\n    tls: none\n  smtp_fallbacks:\n    - host: 127.0.0.1\n      port: {}\n      tls: none\n  hourly_limit: 10\n",
+            sink.port
+        ),
+    );
+    assert!(
+        config.contains("smtp_fallbacks"),
+        "funnel.yaml changed shape"
+    );
+    std::fs::write(d.join("funnel.yaml"), config).expect("write");
+    let u = crate::daemon::up(d);
+    let out = run(&["campaigns", "send", "launch", "--detach"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = sink.wait_for(10, 30);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(got.len(), 10, "the fallback relay took them");
+    assert_eq!(
+        sink.messages().len(),
+        10,
+        "and no more than the hour's quota"
+    );
+    let counted: i64 = crate::backend::scalar(
+        d,
+        "SELECT sum(sent) FROM email_hourly",
+        funnel::db_params![],
+    );
+    assert_eq!(counted, 10);
+    let stats = json_of(&["campaigns", "stats", "launch", "--format", "json"], d);
+    assert_eq!(stats["variants"][0]["delivered"], 10, "{stats:#}");
+    assert_eq!(
+        stats["variants"][0]["waiting"].as_i64().unwrap_or(0)
+            + stats["variants"][0]["queued"].as_i64().unwrap_or(0),
+        18,
+        "{stats:#}"
+    );
+    drop(u);
+}

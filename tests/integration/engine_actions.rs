@@ -161,6 +161,8 @@ fn send_email_queues_one_message_per_key_and_writes_its_eml() {
                 text: String::new(),
                 marketing: false,
                 unsubscribe: None,
+                message_id: None,
+                return_path: None,
             };
             funnel::email::outbox::enqueue(c, &key, &funnel::uid::new(T0), &r, "x", None, None, T0)
         })

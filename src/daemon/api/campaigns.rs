@@ -247,6 +247,7 @@ pub async fn analytics(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> 
         "unique_opens": sum(|v| v.unique_opens),
         "unique_clicks": sum(|v| v.unique_clicks),
         "unsubscribes": sum(|v| v.unsubscribes),
+        "complaints": sum(|v| v.complaints),
         "open_rate": rate(sum(|v| v.unique_opens), delivered),
         "click_rate": rate(sum(|v| v.unique_clicks), delivered),
     });

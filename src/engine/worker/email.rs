@@ -12,7 +12,8 @@ use serde_json::json;
 use super::{BATCH, Worker, from_store};
 use crate::email::compliance::{self, SendRef};
 use crate::email::outbox;
-use crate::email::smtp::{Delivery, Relay};
+use crate::email::relays::Relays;
+use crate::email::smtp::Delivery;
 use crate::engine::EngineError;
 use crate::engine::ingest::{Event, from_crm, ingest};
 use crate::engine::run::Ctx;
@@ -38,7 +39,7 @@ fn backoff_ms(attempts: i64) -> i64 {
 /// Where messages go.
 enum Channel {
     Folder(std::path::PathBuf),
-    Relay(Relay),
+    Relay(Relays),
 }
 
 /// What an unsubscribe through a link did.
@@ -56,7 +57,7 @@ impl Worker {
         let Some(cfg) = &settings.smtp else {
             return Ok(Channel::Folder(settings.outbox_dir.clone()));
         };
-        let key = format!("{cfg:?}|{}", settings.from);
+        let key = format!("{cfg:?}|{:?}|{}", settings.smtp_fallbacks, settings.from);
         let mut cached = self
             .inner
             .relay
@@ -68,8 +69,10 @@ impl Worker {
             return Ok(Channel::Relay(relay.clone()));
         }
         let secrets = &self.inner.secrets;
-        let relay = Relay::new(cfg, &settings.from, |name| secrets.get(name))
-            .map_err(|e| EngineError::Invalid(format!("funnel.yaml email.smtp: {e}")))?;
+        let relay = Relays::new(cfg, &settings.smtp_fallbacks, &settings.from, |name| {
+            secrets.get(name)
+        })
+        .map_err(|e| EngineError::Invalid(format!("funnel.yaml email.smtp: {e}")))?;
         *cached = Some((key, relay.clone()));
         Ok(Channel::Relay(relay))
     }
@@ -99,11 +102,24 @@ impl Worker {
             Channel::Folder(_) => BATCH,
             Channel::Relay(_) => SMTP_CONCURRENCY * 4,
         };
+        let hourly = self.engine().settings.email_hourly_limit;
         let mut total = 0;
         loop {
             let now = self.now();
             let claimed = store
                 .write(move |c| {
+                    // The hour's quota bounds the claim: what is left of it
+                    // now, counted in the store by every worker.
+                    let claim = match hourly {
+                        Some(limit) => {
+                            let left = i64::from(limit) - outbox::sent_this_hour(c, now)?;
+                            claim.min(usize::try_from(left.max(0)).unwrap_or(0))
+                        }
+                        None => claim,
+                    };
+                    if claim == 0 {
+                        return Ok((0, Vec::new()));
+                    }
                     let claimed = outbox::claim(c, now, now + OUTBOX_LEASE_MS, claim)?;
                     let refs: Vec<(i64, String, bool)> = claimed
                         .iter()
@@ -218,7 +234,12 @@ impl Worker {
                 futures_util::stream::iter(messages)
                     .map(|m| async move {
                         self.pace().await;
-                        (m.id, relay.send(&m.to, m.message.as_bytes()).await)
+                        (
+                            m.id,
+                            relay
+                                .send(&m.to, m.return_path.as_deref(), m.message.as_bytes())
+                                .await,
+                        )
                     })
                     .buffer_unordered(SMTP_CONCURRENCY)
                     .collect()
@@ -356,6 +377,9 @@ fn record_outcomes(
         .map(|(id, _)| *id)
         .collect();
     outbox::mark_sent(ctx.conn, &sent, ctx.now)?;
+    if ctx.engine.settings.email_hourly_limit.is_some() {
+        outbox::count_sent(ctx.conn, ctx.now, sent.len())?;
+    }
     let mut bounced = 0;
     for (id, d) in outcomes {
         match d {
@@ -383,10 +407,25 @@ fn email_event(
     kind: &str,
     extra: serde_json::Value,
 ) -> Result<(), EngineError> {
-    let Some(contact_id) = send.contact_id else {
+    contact_email_event(ctx, Some(send), send.contact_id, kind, extra)
+}
+
+/// An email event for a contact, about a send when one is known (a report
+/// may name only an address).
+pub(super) fn contact_email_event(
+    ctx: &mut Ctx<'_>,
+    send: Option<&SendRef>,
+    contact_id: Option<i64>,
+    kind: &str,
+    extra: serde_json::Value,
+) -> Result<(), EngineError> {
+    let Some(contact_id) = contact_id else {
         return Ok(());
     };
-    let mut data = json!({"send": send.uid, "template": send.template});
+    let mut data = match send {
+        Some(s) => json!({"send": s.uid, "template": s.template}),
+        None => json!({}),
+    };
     if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
         d.extend(e.clone());
     }
@@ -395,7 +434,7 @@ fn email_event(
         &NewActivity {
             contact_id,
             kind: kind.to_string(),
-            subject: Some(send.template.clone()),
+            subject: send.map(|s| s.template.clone()),
             data: data.clone(),
             source: Some("email".into()),
             occurred_at: ctx.now,
