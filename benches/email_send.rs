@@ -6,7 +6,8 @@
 //! marked sent: everything a real send does but the network.
 //!
 //! `cargo bench --bench email_send` (release, SQLite). `-- --recipients N`
-//! (default 20,000), `--dkim ed25519|rsa|none`, `--smtp-port P` to send to a
+//! (default 20,000), `--dkim ed25519|rsa|none`, `--postgres` for the machine's PostgreSQL (`FUNNEL_BENCH_PG`, default
+//! `postgres://root@127.0.0.1:5432/test`) instead of SQLite, `--smtp-port P` to send to a
 //! server already listening on 127.0.0.1:P (aiosmtpd:
 //! `python -m aiosmtpd -n -l 127.0.0.1:P -c aiosmtpd.handlers.Sink`). Prints emails per second and the
 //! process's resident memory at the start, its peak and at the end. Figures are in
@@ -186,9 +187,22 @@ fn main() {
         "{report:?}"
     );
     let engine = Arc::new(Engine::from_workspace(&ws).expect("engine"));
-    let location = StoreLocation::Sqlite {
-        path: root.join(".funnel/funnel.db"),
-        synchronous: funnel::model::config::Synchronous::Full,
+    // `--postgres`: the machine's PostgreSQL (FUNNEL_BENCH_PG), in a schema of
+    // its own, dropped at the end.
+    let pg_schema = format!("bench_email_{}", std::process::id());
+    let postgres = args.iter().any(|a| a == "--postgres");
+    let location = if postgres {
+        let base = std::env::var("FUNNEL_BENCH_PG")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test?sslmode=disable".into());
+        let sep = if base.contains('?') { '&' } else { '?' };
+        StoreLocation::Postgres {
+            url: format!("{base}{sep}options=-c%20search_path%3D{pg_schema}"),
+        }
+    } else {
+        StoreLocation::Sqlite {
+            path: root.join(".funnel/funnel.db"),
+            synchronous: funnel::model::config::Synchronous::Full,
+        }
     };
     let store = Store::open_blocking(&location).expect("store");
     let now = funnel::store::now_ms();
@@ -262,4 +276,10 @@ fn main() {
         peak.load(Ordering::Relaxed) / 1024,
         rss_kib() / 1024
     );
+    if postgres {
+        store
+            .write(move |c| c.execute_batch(&format!("DROP SCHEMA {pg_schema} CASCADE")))
+            .wait()
+            .expect("drop schema");
+    }
 }

@@ -8,6 +8,7 @@ pub mod abtest;
 pub mod bounces;
 pub mod campaign;
 pub mod compliance;
+pub mod css;
 pub mod dkim;
 pub mod links;
 pub mod outbox;
@@ -24,6 +25,7 @@ use lettre::message::{Mailbox, MultiPart};
 use minijinja::Value;
 
 use crate::engine::expr::{Compiled, ExprError, render_html};
+use crate::model::email_layout::EmailLayout;
 use crate::model::email_template::{EmailKind, EmailTemplate};
 use crate::store::UnixMs;
 
@@ -65,10 +67,13 @@ pub enum EmailError {
     Build(String),
 }
 
-/// Renders `template` with `ctx` (`contact`, `data`, `workspace`, `links`).
+/// Renders `template` with `ctx` (`contact`, `data`, `workspace`, `links`),
+/// inside `layout` when it has one, with their CSS inlined.
+#[allow(clippy::too_many_arguments)]
 pub fn render(
     id: &str,
     template: &EmailTemplate,
+    layout: Option<&EmailLayout>,
     ctx: &Value,
     from: &str,
     reply_to: Option<&str>,
@@ -96,11 +101,35 @@ pub fn render(
         .as_ref()
         .map(|p| plain.render(p.as_str(), ctx).map_err(part("preheader")))
         .transpose()?;
-    let html = render_html(template.html.as_str(), ctx).map_err(part("html"))?;
-    let text = match &template.text {
+    let mut html = render_html(template.html.as_str(), ctx).map_err(part("html"))?;
+    let mut text = match &template.text {
         Some(t) => plain.render(t.as_str(), ctx).map_err(part("text"))?,
         None => html_to_text(&html),
     };
+    let mut css = String::new();
+    if let Some(layout) = layout {
+        // The body goes in as rendered: escaped once already, not again.
+        let with = |content: &str| {
+            minijinja::context! { content => Value::from_safe_string(content.to_string()), ..ctx.clone() }
+        };
+        html =
+            render_html(layout.html.as_str(), &with(&html)).map_err(part("its layout's html"))?;
+        if let Some(t) = &layout.text {
+            text = plain
+                .render(t.as_str(), &with(&text))
+                .map_err(part("its layout's text"))?;
+        }
+        css.push_str(layout.css.as_deref().unwrap_or_default());
+        css.push('\n');
+    }
+    css.push_str(template.css.as_deref().unwrap_or_default());
+    if !css.trim().is_empty() || html.contains("<style") {
+        html = css::inline(&html, &css).map_err(|message| EmailError::Template {
+            template: id.to_string(),
+            part: "css",
+            message,
+        })?;
+    }
     Ok(Rendered {
         template: id.to_string(),
         from: template
@@ -289,10 +318,54 @@ mod tests {
         .expect("template");
         let ctx =
             crate::engine::expr::context(&serde_json::json!({"contact": {"name": "<b>Eve</b>"}}));
-        let r = render("t", &t, &ctx, "a@x.example", None, "b@x.example", None).expect("renders");
+        let r = render(
+            "t",
+            &t,
+            None,
+            &ctx,
+            "a@x.example",
+            None,
+            "b@x.example",
+            None,
+        )
+        .expect("renders");
         assert_eq!(r.html, "<p>&lt;b&gt;Eve&lt;/b&gt;</p>");
         assert_eq!(r.subject, "Hi <b>Eve</b>");
         let eml = to_eml(&r, "e1:s:1", 0, None).expect("eml");
         assert!(eml.contains("Message-ID: <e1_s_1@funnel.local>"), "{eml}");
+    }
+
+    #[test]
+    fn a_layout_takes_the_body_as_rendered_escaped_once() {
+        let t: EmailTemplate = serde_json::from_value(serde_json::json!({
+            "name": "t", "subject": "Hi", "layout": "frame",
+            "html": "<p class=\"x\">{{ contact.name }}</p>", "text": "Hello {{ contact.name }}"
+        }))
+        .expect("template");
+        let layout: EmailLayout = serde_json::from_value(serde_json::json!({
+            "name": "Frame",
+            "html": "<div>{{ content }}<footer>{{ contact.name }}</footer></div>",
+            "text": "{{ content }}\n--\nbye",
+            "css": ".x { color: red }"
+        }))
+        .expect("layout");
+        let ctx =
+            crate::engine::expr::context(&serde_json::json!({"contact": {"name": "<b>Eve</b>"}}));
+        let r = render(
+            "t",
+            &t,
+            Some(&layout),
+            &ctx,
+            "a@x.example",
+            None,
+            "b@x.example",
+            None,
+        )
+        .expect("renders");
+        assert_eq!(
+            r.html,
+            "<div><p class=\"x\" style=\"color: red;\">&lt;b&gt;Eve&lt;/b&gt;</p><footer>&lt;b&gt;Eve&lt;/b&gt;</footer></div>"
+        );
+        assert_eq!(r.text, "Hello <b>Eve</b>\n--\nbye");
     }
 }

@@ -153,6 +153,8 @@ pub struct Engine {
     /// The active set and the operators' overrides, as of a store revision.
     active: Mutex<Option<(String, ActiveSet, Overrides)>>,
     pub emails: BTreeMap<String, EmailTemplate>,
+    /// The email layouts of templates/emails/layouts/.
+    pub email_layouts: BTreeMap<String, crate::model::email_layout::EmailLayout>,
     /// Lead scoring; its thresholds include those workflows' `score_crossed`
     /// triggers name by number.
     pub scoring: crate::crm::scoring::Scoring,
@@ -163,6 +165,17 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The layout a template names, if it names one that exists.
+    pub fn layout_for(
+        &self,
+        template: &EmailTemplate,
+    ) -> Option<&crate::model::email_layout::EmailLayout> {
+        template
+            .layout
+            .as_deref()
+            .and_then(|l| self.email_layouts.get(l))
+    }
+
     /// Compiles every workflow of a (validated) workspace.
     pub fn from_workspace(ws: &Workspace) -> Result<Engine, EngineError> {
         let config = ws.config.as_ref().map(|c| &c.value);
@@ -279,6 +292,11 @@ impl Engine {
             versions: Mutex::new(versions),
             active: Mutex::new(None),
             emails,
+            email_layouts: ws
+                .email_layouts
+                .iter()
+                .map(|(id, d)| (id.clone(), d.value.clone()))
+                .collect(),
             scoring,
             pipelines: ws
                 .pipelines

@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod component;
 pub mod config;
 pub mod contacts;
+pub mod email_layout;
 pub mod email_template;
 pub mod scalar;
 pub mod site;
@@ -26,6 +27,7 @@ pub enum FileKind {
     SiteTemplate,
     Component,
     EmailTemplate,
+    EmailLayout,
     Site,
     Fields,
     Lists,
@@ -36,13 +38,14 @@ pub enum FileKind {
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 13] = [
+    pub const ALL: [FileKind; 14] = [
         FileKind::Config,
         FileKind::Workflow,
         FileKind::WorkflowTests,
         FileKind::SiteTemplate,
         FileKind::Component,
         FileKind::EmailTemplate,
+        FileKind::EmailLayout,
         FileKind::Site,
         FileKind::Fields,
         FileKind::Lists,
@@ -61,6 +64,7 @@ impl FileKind {
             FileKind::SiteTemplate => "site-template",
             FileKind::Component => "component",
             FileKind::EmailTemplate => "email-template",
+            FileKind::EmailLayout => "email-layout",
             FileKind::Site => "site",
             FileKind::Fields => "fields",
             FileKind::Lists => "lists",
@@ -89,6 +93,7 @@ impl FileKind {
             FileKind::SiteTemplate => "a site template (templates/sites/<id>/template.yaml)",
             FileKind::Component => "a component (templates/components/<id>/component.yaml)",
             FileKind::EmailTemplate => "an email template (templates/emails/<id>.yaml)",
+            FileKind::EmailLayout => "an email layout (templates/emails/layouts/<id>.yaml)",
             FileKind::Site => "a site (sites/<id>/site.yaml)",
             FileKind::Fields => "custom contact fields (contacts/fields.yaml)",
             FileKind::Lists => "static lists (contacts/lists.yaml)",

@@ -29,6 +29,7 @@ pub fn schema_for(kind: FileKind) -> Value {
         FileKind::Lists => generate::<model::contacts::ListsFile>(),
         FileKind::Segments => generate::<model::contacts::SegmentsFile>(),
         FileKind::Campaign => generate::<model::campaign::Campaign>(),
+        FileKind::EmailLayout => generate::<model::email_layout::EmailLayout>(),
         FileKind::Scoring => generate::<model::contacts::ScoringFile>(),
         FileKind::Pipelines => generate::<model::contacts::PipelinesFile>(),
     };

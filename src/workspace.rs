@@ -74,6 +74,7 @@ pub struct Workspace {
     /// Each component's `component.html`, by component id.
     pub component_markup: BTreeMap<String, (PathBuf, String)>,
     pub email_templates: BTreeMap<String, Doc<EmailTemplate>>,
+    pub email_layouts: BTreeMap<String, Doc<crate::model::email_layout::EmailLayout>>,
     pub sites: BTreeMap<String, Doc<Site>>,
     pub fields: Option<Doc<FieldsFile>>,
     pub lists: Option<Doc<ListsFile>>,
@@ -135,6 +136,7 @@ pub fn classify(rel: &Path) -> Option<(FileKind, String)> {
         ["templates", "components", id, "component.yaml"] => {
             Some((FileKind::Component, (*id).to_string()))
         }
+        ["templates", "emails", "layouts", name] => Some((FileKind::EmailLayout, stem(name)?)),
         ["templates", "emails", name] => Some((FileKind::EmailTemplate, stem(name)?)),
         ["sites", id, "site.yaml"] => Some((FileKind::Site, (*id).to_string())),
         ["contacts", "fields.yaml"] => Some((FileKind::Fields, "fields".into())),
@@ -491,6 +493,7 @@ impl Workspace {
             FileKind::Scoring => self.scoring = typed(id, file, root, display, diags),
             FileKind::Pipelines => self.pipelines = typed(id, file, root, display, diags),
             FileKind::Campaign => put_map!(campaigns),
+            FileKind::EmailLayout => put_map!(email_layouts),
         }
     }
 

@@ -26,6 +26,7 @@ PATTERNS = [
     (r"^workflows/[^/]+\.yaml$", "workflow"),
     (r"^templates/sites/[^/]+/template\.yaml$", "site-template"),
     (r"^templates/components/[^/]+/component\.yaml$", "component"),
+    (r"^templates/emails/layouts/[^/]+\.yaml$", "email-layout"),
     (r"^templates/emails/[^/]+\.yaml$", "email-template"),
     (r"^sites/[^/]+/site\.yaml$", "site"),
     (r"^contacts/(fields|lists|segments|scoring|pipelines)\.yaml$", None),

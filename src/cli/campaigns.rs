@@ -197,6 +197,7 @@ fn plan(
                     &crate::engine::mail::Compose {
                         template_id,
                         template,
+                        layout: e.layout_for(template),
                         contact: &contact,
                         data: json!({}),
                         extra: json!({"campaign": {"name": c.name, "variant": v.map(|v| v.id.as_str())}}),

@@ -132,6 +132,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         &Compose {
             template_id,
             template,
+            layout: engine.layout_for(template),
             contact: &view,
             data,
             extra: json!({}),

@@ -87,6 +87,7 @@ pub fn send(
         &Compose {
             template_id,
             template,
+            layout: ctx.engine.layout_for(template),
             contact: &contact,
             data: Json::Object(rendered_data),
             extra: json!({"trigger": ex.trigger, "vars": ex.state.vars}),
@@ -131,6 +132,8 @@ pub fn send(
 pub struct Compose<'a> {
     pub template_id: &'a str,
     pub template: &'a crate::model::email_template::EmailTemplate,
+    /// The layout around it, if it names one.
+    pub layout: Option<&'a crate::model::email_layout::EmailLayout>,
     /// The contact as expressions see it (or null).
     pub contact: &'a Json,
     pub data: Json,
@@ -193,6 +196,7 @@ pub fn compose(
     let mut rendered = email::render(
         c.template_id,
         c.template,
+        c.layout,
         &ctx,
         &settings.from,
         settings.reply_to.as_deref(),

@@ -28,6 +28,13 @@ pub struct EmailTemplate {
     /// The plain-text body; derived from the HTML when omitted.
     #[serde(default)]
     pub text: Option<TemplateText>,
+    /// The layout around the bodies (`templates/emails/layouts/<id>.yaml`).
+    #[serde(default)]
+    pub layout: Option<String>,
+    /// CSS for this email, written into each element's `style` attribute when
+    /// the message is built (after the layout's own CSS, so it wins).
+    #[serde(default)]
+    pub css: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -81,21 +81,34 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         let at = Located::of(ws, doc);
         workflow(ws, &env, &doc.value, &at, custom_fields.clone(), out);
     }
-    for doc in ws.email_templates.values() {
-        let at = Located::of(ws, doc);
+    let email_scope = |extra: &[&'static str]| {
+        let mut roots: BTreeSet<&'static str> =
+            ["contact", "data", "workspace", "links", "now"].into();
+        roots.extend(extra);
         let mut scope = Scope {
-            roots: ["contact", "data", "workspace", "links", "now"].into(),
+            roots,
             contact: true,
             custom_fields: custom_fields.clone(),
             ..Scope::default()
         };
         scope.children.push((
             "links",
-            ["unsubscribe", "view_in_browser", "preferences"]
-                .map(String::from)
-                .into(),
+            ["unsubscribe", "view_in_browser"].map(String::from).into(),
         ));
+        scope
+    };
+    for doc in ws.email_templates.values() {
+        let at = Located::of(ws, doc);
+        let scope = email_scope(&[]);
         for key in ["subject", "preheader", "html", "text"] {
+            check_at(&env, &at, &crate::path![key], Mode::Template, &scope, out);
+        }
+    }
+    // A layout sees what its emails see, and `content`: their body.
+    for doc in ws.email_layouts.values() {
+        let at = Located::of(ws, doc);
+        let scope = email_scope(&["content"]);
+        for key in ["html", "text"] {
             check_at(&env, &at, &crate::path![key], Mode::Template, &scope, out);
         }
     }

@@ -34,6 +34,36 @@ pub const CONTACT_FIELDS: &[&str] = &[
 
 pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     let r = Refs { ws };
+    for doc in ws.email_templates.values() {
+        if let Some(layout) = &doc.value.layout {
+            let at = Located::of(ws, doc);
+            r.id(
+                FileKind::EmailLayout,
+                layout,
+                &at,
+                &crate::path!["layout"],
+                out,
+            );
+        }
+    }
+    for doc in ws.email_layouts.values() {
+        let places = |t: &str| {
+            t.split("{{")
+                .skip(1)
+                .any(|s| s.split("}}").next().is_some_and(|e| e.trim() == "content"))
+        };
+        if !places(doc.value.html.as_str()) {
+            let at = Located::of(ws, doc);
+            out.push(
+                at.error(
+                    Code::MissingKey,
+                    &crate::path!["html"],
+                    "the layout does not place its email: `{{ content }}` is missing",
+                )
+                .with_help("put `{{ content }}` where the email's HTML goes"),
+            );
+        }
+    }
     for doc in ws.campaigns.values() {
         let at = Located::of(ws, doc);
         let c = &doc.value;
@@ -278,6 +308,11 @@ impl Refs<'_> {
                 Code::UnknownEmailTemplate,
                 "email template",
                 "templates/emails/<id>.yaml",
+            ),
+            FileKind::EmailLayout => (
+                Code::UnknownEmailTemplate,
+                "email layout",
+                "templates/emails/layouts/<id>.yaml",
             ),
             FileKind::Site => (Code::UnknownSite, "site", "sites/<id>/site.yaml"),
             FileKind::SiteTemplate => (

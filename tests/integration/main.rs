@@ -18,6 +18,7 @@ mod db_cli;
 mod email_bounces;
 mod email_campaigns;
 mod email_crash;
+mod email_layouts;
 mod email_smtp;
 mod email_spam;
 mod engine_actions;

@@ -265,6 +265,7 @@ fn queue(
             &Compose {
                 template_id,
                 template,
+                layout: ctx.engine.layout_for(template),
                 contact: &contact,
                 data: json!({}),
                 extra: json!({"campaign": {"name": def.name, "variant": variant}}),
