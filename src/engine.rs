@@ -153,6 +153,8 @@ pub struct Engine {
     /// The active set and the operators' overrides, as of a store revision.
     active: Mutex<Option<(String, ActiveSet, Overrides)>>,
     pub emails: BTreeMap<String, EmailTemplate>,
+    /// The static lists of contacts/lists.yaml.
+    pub lists: BTreeMap<String, crate::model::contacts::ListDef>,
     /// The email layouts of templates/emails/layouts/.
     pub email_layouts: BTreeMap<String, crate::model::email_layout::EmailLayout>,
     /// Lead scoring; its thresholds include those workflows' `score_crossed`
@@ -292,6 +294,11 @@ impl Engine {
             versions: Mutex::new(versions),
             active: Mutex::new(None),
             emails,
+            lists: ws
+                .lists
+                .as_ref()
+                .map(|d| d.value.lists.clone())
+                .unwrap_or_default(),
             email_layouts: ws
                 .email_layouts
                 .iter()

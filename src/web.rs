@@ -9,6 +9,7 @@ pub mod email_events;
 pub mod files;
 pub mod forms;
 pub mod gate;
+pub mod preferences;
 pub mod track;
 pub mod tracking;
 pub mod unsubscribe;
@@ -82,6 +83,7 @@ pub fn router(state: Arc<SiteServer>) -> Router {
         .merge(unsubscribe::routes())
         .merge(tracking::routes())
         .merge(email_events::routes())
+        .merge(preferences::routes())
         .fallback(get(files::serve))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::compression::CompressionLayer::new())

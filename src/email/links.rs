@@ -107,6 +107,7 @@ pub fn verify(key: &[u8], token: &str) -> Option<String> {
 pub struct Links {
     pub unsubscribe: String,
     pub view_in_browser: String,
+    pub preferences: String,
 }
 
 /// The links of the send `send_uid` under `public_url` (no trailing slash).
@@ -115,6 +116,7 @@ pub fn for_send(key: &[u8], public_url: &str, send_uid: &str) -> Links {
     Links {
         unsubscribe: format!("{public_url}/u/{t}"),
         view_in_browser: format!("{public_url}/e/{t}"),
+        preferences: format!("{public_url}/p/{t}"),
     }
 }
 

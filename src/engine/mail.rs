@@ -176,6 +176,7 @@ pub fn compose(
         "links": {
             "unsubscribe": links.unsubscribe,
             "view_in_browser": links.view_in_browser,
+            "preferences": links.preferences,
         },
     });
     if let (Some(s), Some(extra)) = (scope.as_object_mut(), c.extra.as_object()) {

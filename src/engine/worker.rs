@@ -23,9 +23,11 @@ use super::{Engine, EngineError};
 
 pub mod campaigns;
 mod email;
+mod preferences;
 mod reports;
 use crate::store::db::params;
 use crate::store::{Store, StoreError, UnixMs, now_ms};
+pub use preferences::{ListChoice, Preferences, Saved};
 pub use reports::ReportTally;
 
 /// Most due timers one transaction takes.

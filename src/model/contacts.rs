@@ -66,6 +66,10 @@ pub struct ListDef {
     /// Joining needs confirmed consent (double opt-in).
     #[serde(default)]
     pub double_opt_in: bool,
+    /// Offered on the email preference page: anyone can join it there, not
+    /// only leave it.
+    #[serde(default)]
+    pub public: bool,
 }
 
 /// `contacts/segments.yaml`: segments, by id; membership is computed when asked.

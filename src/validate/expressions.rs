@@ -93,7 +93,9 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
         };
         scope.children.push((
             "links",
-            ["unsubscribe", "view_in_browser"].map(String::from).into(),
+            ["unsubscribe", "view_in_browser", "preferences"]
+                .map(String::from)
+                .into(),
         ));
         scope
     };

@@ -68,7 +68,17 @@ pub fn site_instances<'a>(ws: &'a Workspace, site: &str) -> Option<Vec<InstanceR
 
 /// Paths every site host answers itself: form posts, beacons, and the links in
 /// emails (unsubscribe, view, open, click). A page there would never be served.
-const RESERVED_PATHS: &[&str] = &["/f/", "/t", "/u/", "/e/", "/o/", "/c/", "/__funnel/"];
+const RESERVED_PATHS: &[&str] = &[
+    "/f/",
+    "/t",
+    "/u/",
+    "/e/",
+    "/o/",
+    "/c/",
+    "/p/",
+    "/email/",
+    "/__funnel/",
+];
 
 fn reserved_path(at: &Located<'_>, i: usize, path: &str, out: &mut Vec<Diagnostic>) {
     let taken = RESERVED_PATHS

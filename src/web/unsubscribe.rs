@@ -34,7 +34,7 @@ where
 
 /// `a***@example.org`: enough for the recipient to recognize, not a full address
 /// shown to whoever holds the link.
-fn masked(address: &str) -> String {
+pub(super) fn masked(address: &str) -> String {
     match address.split_once('@') {
         Some((local, domain)) => {
             let first: String = local.chars().take(1).collect();
@@ -44,7 +44,7 @@ fn masked(address: &str) -> String {
     }
 }
 
-fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
     (
         status,
         [

@@ -398,3 +398,120 @@ fn a_dead_relay_fails_over_and_the_hourly_limit_holds_the_rest() {
     );
     drop(u);
 }
+
+/// The preference page behind every email's signed token (`/p/TOKEN`): a GET
+/// shows marketing email on and the lists the reader is on or may join; each
+/// POST saves exactly what was ticked, with its consent: leaving a list, joining
+/// it again, switching marketing off (an unsubscribe) and on again.
+#[test]
+fn the_preference_page_saves_lists_and_marketing_with_their_consent() {
+    let Some((dir, sink)) = setup("launch", LAUNCH) else {
+        return;
+    };
+    let d = dir.path();
+    let out = run(&["campaigns", "send", "launch"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let messages = sink.wait_for(28, 30);
+    let reader = messages
+        .iter()
+        .find(|m| m["headers"]["to"][0] == "reader1@example.org")
+        .unwrap_or_else(|| panic!("no message to reader1"));
+    let unsubscribe = reader["headers"]["list-unsubscribe"][0]
+        .as_str()
+        .unwrap_or_default()
+        .trim_matches(['<', '>'])
+        .to_string();
+    let page = unsubscribe
+        .trim_start_matches("https://go.northwind.example")
+        .replacen("/u/", "/p/", 1);
+    let u = crate::daemon::up(d);
+    let (status, _, body) = u.own(&page);
+    let shown = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{shown}");
+    assert!(
+        shown.contains("name=\"marketing\" value=\"yes\" checked")
+            && shown.contains("value=\"newsletter\" checked")
+            && shown.contains("Northwind Dispatch"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("value=\"customers\""),
+        "a list that is not public and not theirs is not offered: {shown}"
+    );
+    let post = |body: &str| {
+        crate::http_client::http(
+            &u.addr,
+            &format!(
+                "POST {page} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                u.addr,
+                body.len()
+            ),
+            body.as_bytes(),
+        )
+        .0
+    };
+    let on_list = || -> i64 {
+        crate::backend::scalar(
+            d,
+            "SELECT count(*) FROM list_members m JOIN contacts c ON c.id = m.contact_id \
+             WHERE c.email = 'reader1@example.org' AND m.list_id = 'newsletter'",
+            funnel::db_params![],
+        )
+    };
+    let status_of = || -> String {
+        crate::backend::scalar(
+            d,
+            "SELECT status FROM contacts WHERE email = 'reader1@example.org'",
+            funnel::db_params![],
+        )
+    };
+    let consents = |purpose: &str, granted: i64| -> i64 {
+        crate::backend::scalar(
+            d,
+            "SELECT count(*) FROM consent_ledger WHERE purpose = ?1 AND granted = ?2",
+            funnel::db_params![purpose, granted],
+        )
+    };
+
+    assert_eq!(post("marketing=yes"), 200);
+    assert_eq!(on_list(), 0, "unticked: left the list");
+    assert_eq!(consents("list:newsletter", 0), 1);
+    assert_eq!(post("marketing=yes&list=newsletter"), 200);
+    assert_eq!(on_list(), 1, "ticked: joined again");
+    assert_eq!(consents("list:newsletter", 1), 1);
+    assert_eq!(post("marketing=yes&list=newsletter"), 200);
+    assert_eq!(
+        consents("list:newsletter", 1),
+        1,
+        "no change, nothing recorded"
+    );
+
+    assert_eq!(post("list=newsletter"), 200);
+    assert_eq!(
+        status_of(),
+        "unsubscribed",
+        "marketing off is an unsubscribe"
+    );
+    let (_, _, body) = u.own(&page);
+    assert!(
+        String::from_utf8_lossy(&body).contains("name=\"marketing\" value=\"yes\">"),
+        "shown off"
+    );
+    assert_eq!(post("marketing=yes&list=newsletter"), 200);
+    assert_eq!(status_of(), "active", "on again, by the reader's own hand");
+    assert_eq!(consents("email_marketing", 1), 1);
+    let suppressed: i64 = crate::backend::scalar(
+        d,
+        "SELECT count(*) FROM suppressions WHERE reason = 'unsubscribed'",
+        funnel::db_params![],
+    );
+    assert_eq!(suppressed, 0, "the reader's unsubscribe is lifted");
+
+    let forged = format!("{}0", page.trim_end_matches(char::is_alphanumeric));
+    assert_eq!(u.own(&forged).0, 404);
+    drop(u);
+}

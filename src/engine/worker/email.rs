@@ -251,7 +251,7 @@ impl Worker {
     /// The send a signed link's token names, looked up on a reader: a forged
     /// token costs no write. `check` verifies the token under the store's key
     /// and gives the send's uid.
-    async fn genuine_send(
+    pub(super) async fn genuine_send(
         &self,
         check: impl FnOnce(&[u8]) -> Option<String> + Send + 'static,
     ) -> Result<Option<SendRef>, EngineError> {
