@@ -515,3 +515,76 @@ fn the_preference_page_saves_lists_and_marketing_with_their_consent() {
     assert_eq!(u.own(&forged).0, 404);
     drop(u);
 }
+
+/// An A/B test decided by real clicks: the daemon sends each variant its share,
+/// every reader of `bold` clicks through its tracked link within the window
+/// and nobody clicks `plain`; after the window, `bold` wins (p < 0.05 by the
+/// two-proportion z-test, each arm at its minimum sample) and the rest of the
+/// audience gets `bold`.
+#[test]
+fn an_ab_test_picks_the_variant_that_earned_significantly_more_clicks() {
+    let tested = TESTED
+        .replace("window: 1s", "window: 6s")
+        .replace("min_sample: 5", "min_sample: 4")
+        .replace("split: 20", "split: 35");
+    let Some((dir, sink)) = setup("tested", &tested) else {
+        return;
+    };
+    let d = dir.path();
+    let plan = json_of(&["campaigns", "plan", "tested", "--format", "json"], d);
+    let share = |id: &str| {
+        plan["variants"]
+            .as_array()
+            .and_then(|a| a.iter().find(|v| v["variant"] == id))
+            .and_then(|v| v["recipients"].as_u64())
+            .unwrap_or(0) as usize
+    };
+    let (bold, plain) = (share("bold"), share("plain"));
+    assert!(
+        bold >= 4 && plain >= 4,
+        "each arm reaches min_sample: {plan:#}"
+    );
+    let u = crate::daemon::up(d);
+    assert!(
+        run(&["campaigns", "send", "tested", "--detach"], d)
+            .status
+            .success()
+    );
+    let tests = sink.wait_for(bold + plain, 30);
+    assert_eq!(tests.len(), bold + plain, "the test shares first");
+    let mut clicked = 0;
+    for m in tests
+        .iter()
+        .filter(|m| m["headers"]["subject"][0] == "The biggest launch of the year")
+    {
+        let html = m["html"].as_str().unwrap_or_default();
+        let link = html
+            .split("href=\"")
+            .filter_map(|s| s.split('"').next())
+            .find(|s| s.contains("/c/"))
+            .map(|s| {
+                s.replace("&amp;", "&")
+                    .trim_start_matches("https://go.northwind.example")
+                    .to_string()
+            })
+            .unwrap_or_else(|| panic!("no tracked link in {html}"));
+        assert_eq!(u.own(&link).0, 302);
+        clicked += 1;
+    }
+    assert_eq!(clicked, bold);
+    let all = sink.wait_for(28, 60);
+    assert_eq!(all.len(), 28, "the rest after the window");
+    let stats = json_of(&["campaigns", "stats", "tested", "--format", "json"], d);
+    assert_eq!(stats["winner"], "bold", "{stats:#}");
+    let bold_subjects = sink
+        .messages()
+        .iter()
+        .filter(|m| m["headers"]["subject"][0] == "The biggest launch of the year")
+        .count();
+    assert_eq!(
+        bold_subjects,
+        28 - plain,
+        "everyone but the plain arm got bold"
+    );
+    drop(u);
+}
