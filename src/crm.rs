@@ -38,6 +38,10 @@ pub enum CrmEvent {
         contact_id: i64,
         tag: String,
     },
+    ListJoined {
+        contact_id: i64,
+        list: String,
+    },
     FieldChanged {
         contact_id: i64,
         field: String,
@@ -72,6 +76,7 @@ impl CrmEvent {
     pub fn queue_key(&self) -> String {
         match self {
             CrmEvent::TagAdded { tag, .. } => format!("tag_added:{tag}"),
+            CrmEvent::ListJoined { list, .. } => format!("list_joined:{list}"),
             CrmEvent::FieldChanged { field, .. } => format!("field_changed:{field}"),
             other => other.trigger_type().to_string(),
         }
@@ -82,6 +87,7 @@ impl CrmEvent {
         match self {
             CrmEvent::ContactCreated { .. } => "contact_created",
             CrmEvent::TagAdded { .. } => "tag_added",
+            CrmEvent::ListJoined { .. } => "list_joined",
             CrmEvent::FieldChanged { .. } => "field_changed",
             CrmEvent::ScoreCrossed { .. } => "score_crossed",
             CrmEvent::StageChanged { .. } => "stage_changed",

@@ -200,6 +200,7 @@ impl Daemon {
             .merge(crate::web::tracking::routes())
             .merge(crate::web::email_events::routes())
             .merge(crate::web::preferences::routes())
+            .merge(crate::web::preferences::confirm_routes())
             .merge(api::router(self))
             .fallback(unknown_route)
             .method_not_allowed_fallback(wrong_method)

@@ -18,6 +18,7 @@
 //! SQLite writer's); it never prints.
 
 pub mod backlog;
+pub mod doi;
 pub mod egress;
 pub mod expr;
 pub mod graph;
@@ -350,6 +351,7 @@ impl Engine {
             .values()
             .filter_map(|p| match &p.workflow.trigger.kind {
                 TriggerKind::TagAdded { tag } => Some(format!("tag_added:{tag}")),
+                TriggerKind::ListJoined { list } => Some(format!("list_joined:{list}")),
                 TriggerKind::FieldChanged { field, .. } => Some(format!("field_changed:{field}")),
                 other => serde_json::to_value(other)
                     .ok()?
@@ -560,6 +562,7 @@ pub fn trigger_type(kind: &TriggerKind) -> &'static str {
         TriggerKind::Webhook { .. } => "webhook",
         TriggerKind::ContactCreated { .. } => "contact_created",
         TriggerKind::TagAdded { .. } => "tag_added",
+        TriggerKind::ListJoined { .. } => "list_joined",
         TriggerKind::FieldChanged { .. } => "field_changed",
         TriggerKind::ScoreCrossed { .. } => "score_crossed",
         TriggerKind::StageChanged { .. } => "stage_changed",

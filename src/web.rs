@@ -84,6 +84,7 @@ pub fn router(state: Arc<SiteServer>) -> Router {
         .merge(tracking::routes())
         .merge(email_events::routes())
         .merge(preferences::routes())
+        .merge(preferences::confirm_routes())
         .fallback(get(files::serve))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::compression::CompressionLayer::new())

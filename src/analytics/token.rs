@@ -100,8 +100,12 @@ pub fn verify(key: &[u8], token: &str, now: UnixMs) -> Option<String> {
 
 /// Appends `ft=<token>` to every link into the workspace's sites (`origins`, such
 /// as `https://www.acme.example`) in an email's HTML or text, so that a click
-/// arrives as the contact. Unsubscribe and view-in-browser links (`/u/`, `/e/`)
-/// are left alone, as are hosts that merely start like an origin.
+/// arrives as the contact. funnel's own email links (unsubscribe, view in
+/// browser, preferences, confirmation, tracking: [`EMAIL_LINK_PATHS`]) are left
+/// alone, as are hosts that merely start like an origin.
+/// Paths of the links funnel puts in emails itself (signed already).
+pub const EMAIL_LINK_PATHS: &[&str] = &["/u/", "/e/", "/p/", "/o/", "/c/", "/confirm/"];
+
 pub fn tag_links(text: &str, origins: &[String], token: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     let mut rest = text;
@@ -128,8 +132,7 @@ pub fn tag_links(text: &str, origins: &[String], token: &str) -> String {
         let is_link = after_origin.is_empty() || after_origin.starts_with(['/', '?', '#']);
         out.push_str(&rest[..at]);
         if !is_link
-            || after_origin.starts_with("/u/")
-            || after_origin.starts_with("/e/")
+            || EMAIL_LINK_PATHS.iter().any(|p| after_origin.starts_with(p))
             || url.contains("ft=")
         {
             out.push_str(url);

@@ -50,7 +50,12 @@ pub fn upsert(conn: Db<'_>, u: &Upsert, at: UnixMs) -> Result<(i64, Vec<CrmEvent
     }
     events.extend(add_tags(conn, id, &u.tags, at)?);
     for list in &u.lists {
-        add_to_list(conn, id, list, at)?;
+        if add_to_list(conn, id, list, at)? {
+            events.push(CrmEvent::ListJoined {
+                contact_id: id,
+                list: list.clone(),
+            });
+        }
     }
     Ok((id, events))
 }

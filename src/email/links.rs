@@ -102,6 +102,34 @@ pub fn verify(key: &[u8], token: &str) -> Option<String> {
     same(&given, &signature(key, uid)[..16]).then(|| uid.to_string())
 }
 
+const CONFIRM_PURPOSE: &[u8] = b"list-confirm:";
+
+/// The token of a double opt-in link: `<contact uid>.<list>.<requested at>.<sig>`,
+/// signed under the store's key, so it names one request and nothing else.
+pub fn confirm_token(key: &[u8], contact_uid: &str, list: &str, requested_at: i64) -> String {
+    let body = format!("{contact_uid}.{list}.{requested_at}");
+    format!(
+        "{body}.{}",
+        hex::encode(&signed(key, CONFIRM_PURPOSE, &body)[..16])
+    )
+}
+
+/// The contact uid, list and request time a confirmation token names, if its
+/// signature holds.
+pub fn verify_confirm(key: &[u8], token: &str) -> Option<(String, String, i64)> {
+    if token.len() > MAX_TOKEN {
+        return None;
+    }
+    let (body, sig) = token.rsplit_once('.')?;
+    let given = hex::decode(sig).ok().filter(|s| s.len() == 16)?;
+    if !same(&given, &signed(key, CONFIRM_PURPOSE, body)[..16]) {
+        return None;
+    }
+    let mut parts = body.splitn(3, '.');
+    let (uid, list, at) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((uid.to_string(), list.to_string(), at.parse().ok()?))
+}
+
 /// The links of one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Links {
@@ -183,6 +211,19 @@ mod tests {
             None,
             "too long for SMTP: sent from the base address"
         );
+    }
+
+    #[test]
+    fn a_confirmation_token_names_one_request() {
+        let t = confirm_token(b"k", "0190-ab", "newsletter", 1_700_000_000_000);
+        assert_eq!(
+            verify_confirm(b"k", &t),
+            Some(("0190-ab".into(), "newsletter".into(), 1_700_000_000_000))
+        );
+        assert_eq!(verify_confirm(b"other", &t), None);
+        let other_list = t.replacen("newsletter", "customers", 1);
+        assert_eq!(verify_confirm(b"k", &other_list), None);
+        assert_eq!(verify_confirm(b"k", "x.y"), None);
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub fn from_crm(e: &CrmEvent) -> Event {
             ("contact_created", *contact_id, json!({"source": source}))
         }
         CrmEvent::TagAdded { contact_id, tag } => ("tag_added", *contact_id, json!({"tag": tag})),
+        CrmEvent::ListJoined { contact_id, list } => {
+            ("list_joined", *contact_id, json!({"list": list}))
+        }
         CrmEvent::FieldChanged {
             contact_id,
             field,
@@ -519,6 +522,7 @@ fn trigger_matches(
         }
         TriggerKind::ContactCreated { source } => opt_eq(source.as_deref(), "source"),
         TriggerKind::TagAdded { tag } => s("tag") == Some(tag.as_str()),
+        TriggerKind::ListJoined { list } => s("list") == Some(list.as_str()),
         TriggerKind::FieldChanged { field, to } => {
             s("field") == Some(field.as_str())
                 && to.as_ref().is_none_or(|t| data.get("to") == Some(t))
@@ -610,6 +614,7 @@ pub fn is_known_kind(kind: &str) -> bool {
         "webhook",
         "contact_created",
         "tag_added",
+        "list_joined",
         "field_changed",
         "score_crossed",
         "stage_changed",

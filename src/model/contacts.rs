@@ -66,6 +66,11 @@ pub struct ListDef {
     /// Joining needs confirmed consent (double opt-in).
     #[serde(default)]
     pub double_opt_in: bool,
+    /// The email that asks to confirm a join (default: the built-in
+    /// `confirm-subscription`); it sees `data.list`, `data.list_name` and
+    /// `data.confirm_url`.
+    #[serde(default)]
+    pub confirmation_template: Option<super::scalar::Ident>,
     /// Offered on the email preference page: anyone can join it there, not
     /// only leave it.
     #[serde(default)]

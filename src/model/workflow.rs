@@ -135,6 +135,9 @@ pub enum TriggerKind {
     },
     /// A tag was added to a contact.
     TagAdded { tag: String },
+    /// A contact joined a static list: at once, or for a list with
+    /// `double_opt_in`, when they confirmed through the emailed link.
+    ListJoined { list: Ident },
     /// A contact field changed.
     FieldChanged {
         field: String,

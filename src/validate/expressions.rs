@@ -394,6 +394,7 @@ fn trigger_shape(ws: &Workspace, trigger: &Trigger) -> TriggerShape {
         }
         TriggerKind::ContactCreated { .. } => &["source"],
         TriggerKind::TagAdded { .. } => &["tag"],
+        TriggerKind::ListJoined { .. } => &["list"],
         TriggerKind::FieldChanged { .. } => &["field", "from", "to"],
         TriggerKind::ScoreCrossed { .. } => &["threshold", "score", "previous_score", "direction"],
         TriggerKind::StageChanged { .. } => &["from", "to"],

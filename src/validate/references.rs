@@ -480,6 +480,9 @@ impl Refs<'_> {
                 }
             }
             TriggerKind::FieldChanged { field, .. } => self.field(field, at, &t("field"), out),
+            TriggerKind::ListJoined { list } => {
+                self.list(list.as_str(), at, &t("list"), out);
+            }
             TriggerKind::DealStageChanged { pipeline, stage } => self.pipeline_stage(
                 pipeline.as_str(),
                 stage.as_ref().map(|s| s.as_str()),

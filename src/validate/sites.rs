@@ -76,6 +76,7 @@ const RESERVED_PATHS: &[&str] = &[
     "/o/",
     "/c/",
     "/p/",
+    "/confirm/",
     "/email/",
     "/__funnel/",
 ];

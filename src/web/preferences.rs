@@ -2,7 +2,8 @@
 //! `links.preferences`): a `GET` shows marketing email on or off and the lists
 //! the recipient is on or may join; a `POST` of that form saves it, each change
 //! with its consent. The token is the email's signed link token; a forged one
-//! finds no one. A `GET` changes nothing.
+//! finds no one. A `GET` changes nothing. And the double opt-in link
+//! (`/confirm/<token>`), which works the same way.
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::{StatusCode, header};
@@ -130,6 +131,79 @@ where
             html_page(StatusCode::OK, "Preferences saved", &said)
         }
         Ok(None) => super::json_error(StatusCode::NOT_FOUND, "no email has this preferences link"),
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// The double opt-in link (`/confirm/<token>`): a `GET` shows one button (mail
+/// scanners fetch links, and a scanner must not subscribe anyone); its `POST`
+/// confirms.
+pub fn confirm_routes<S>() -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Worker: FromRef<S>,
+{
+    axum::Router::new().route(
+        "/confirm/{token}",
+        axum::routing::get(confirm_page::<S>).post(confirm::<S>),
+    )
+}
+
+fn confirm_not_found() -> Response {
+    html_page(
+        StatusCode::NOT_FOUND,
+        "This link does not work",
+        "<p>The confirmation link is incomplete or was changed. Use the link in the email as it arrived, or sign up again.</p>",
+    )
+}
+
+async fn confirm_page<S>(State(worker): State<Worker>, Path(token): Path<String>) -> Response
+where
+    Worker: FromRef<S>,
+{
+    match worker.confirmation_list(token).await {
+        Ok(Some(list)) => html_page(
+            StatusCode::OK,
+            "Confirm your subscription",
+            &format!(
+                "<p>Join <strong>{}</strong>?</p><form method=\"post\"><button type=\"submit\">Yes, subscribe me</button></form>",
+                escape_html(&list)
+            ),
+        ),
+        Ok(None) => confirm_not_found(),
+        Err(e) => unavailable(&e),
+    }
+}
+
+async fn confirm<S>(State(worker): State<Worker>, Path(token): Path<String>) -> Response
+where
+    Worker: FromRef<S>,
+{
+    use crate::engine::doi::Confirmed;
+    let name = worker.engine().settings.workspace_name.clone();
+    match worker.confirm_list(token).await {
+        Ok(Some(Confirmed::Joined { list, .. } | Confirmed::Already { list })) => {
+            let shown = worker
+                .engine()
+                .lists
+                .get(&list)
+                .map_or(list.clone(), |l| l.name.clone());
+            html_page(
+                StatusCode::OK,
+                "You are subscribed",
+                &format!(
+                    "<p>Thank you: you are on <strong>{}</strong> from {}.</p>",
+                    escape_html(&shown),
+                    escape_html(&name)
+                ),
+            )
+        }
+        Ok(Some(Confirmed::Expired)) => html_page(
+            StatusCode::GONE,
+            "This link has expired",
+            "<p>Confirmation links work for seven days, and only the newest one. Sign up again to get a new link.</p>",
+        ),
+        Ok(None) => confirm_not_found(),
         Err(e) => unavailable(&e),
     }
 }

@@ -908,6 +908,7 @@ fn deals_move_through_a_pipeline_with_history_and_totals() {
 fn crm_changes_from_the_command_line_start_their_workflows() {
     let dir = demo();
     let d = dir.path();
+    crate::support::drip_on_tag(d);
     let executions = |wf: &str| -> usize {
         json_out(
             &["executions", "list", "--workflow", wf, "--format", "json"],
@@ -944,6 +945,7 @@ fn crm_changes_from_the_command_line_start_their_workflows() {
 fn an_import_starts_workflows_keeps_its_source_and_a_reimport_writes_nothing() {
     let dir = demo();
     let d = dir.path();
+    crate::support::drip_on_tag(d);
     let executions = |wf: &str| -> usize {
         json_out(
             &["executions", "list", "--workflow", wf, "--format", "json"],

@@ -96,6 +96,7 @@ fn simulate_prints_the_path_emails_and_crm_changes() {
 #[test]
 fn emit_runs_workflows_that_the_operator_can_list_and_disable() {
     let dir = demo();
+    crate::support::drip_on_tag(dir.path());
     std::fs::write(
         dir.path().join("form.yaml"),
         "site: demo\ncomponent: newsletter\nfields:\n  email: Lea@Example.org\n  name: Lea Roy\n",
@@ -126,7 +127,10 @@ fn emit_runs_workflows_that_the_operator_can_list_and_disable() {
     let emls = std::fs::read_dir(dir.path().join(".funnel/outbox"))
         .expect("outbox")
         .count();
-    assert_eq!(emls, 1, "the welcome email is in the dev outbox");
+    assert_eq!(
+        emls, 2,
+        "the welcome email and the newsletter's double opt-in confirmation are in the dev outbox"
+    );
     let list = json_out(&["executions", "list", "--format", "json"], dir.path());
     assert_eq!(list.as_array().map(Vec::len), Some(2));
     let id = list[0]["id"].as_str().expect("id").to_string();
@@ -228,6 +232,7 @@ fn graph_and_import() {
 #[test]
 fn run_executes_one_workflow_for_real_and_prints_its_trace() {
     let dir = demo();
+    crate::support::drip_on_tag(dir.path());
     std::fs::write(
         dir.path().join("form.yaml"),
         "site: demo\ncomponent: newsletter\nfields:\n  email: kai@example.org\n  name: Kai Berg\n",
@@ -265,7 +270,8 @@ fn run_executes_one_workflow_for_real_and_prints_its_trace() {
         std::fs::read_dir(dir.path().join(".funnel/outbox"))
             .expect("outbox")
             .count(),
-        1
+        2,
+        "the welcome email and the double opt-in confirmation"
     );
     // Trigger data from standard input, as JSON.
     let mut child = super::support::funnel_for(dir.path())

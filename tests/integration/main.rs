@@ -19,6 +19,7 @@ mod email_bounces;
 mod email_campaigns;
 mod email_crash;
 mod email_layouts;
+mod email_optin;
 mod email_smtp;
 mod email_spam;
 mod engine_actions;

@@ -170,3 +170,17 @@ pub fn api_token(dir: &Path, name: &str, role: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Starts the demo's welcome drip on the `newsletter` tag instead of the
+/// confirmed list (the demo's own trigger, after double opt-in), for tests of
+/// how CRM changes start workflows.
+pub fn drip_on_tag(dir: &Path) {
+    let path = dir.join("workflows/welcome-drip.yaml");
+    let text = std::fs::read_to_string(&path).expect("welcome-drip.yaml");
+    let changed = text.replace(
+        "  type: list_joined\n  list: newsletter\n",
+        "  type: tag_added\n  tag: newsletter\n",
+    );
+    assert_ne!(changed, text, "welcome-drip.yaml changed shape");
+    std::fs::write(&path, changed).expect("write welcome-drip.yaml");
+}

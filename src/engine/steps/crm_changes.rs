@@ -25,10 +25,15 @@ pub(super) fn upsert_contact(
         ex,
         scope,
         program,
+        fiber,
         ..
     } = at;
     let exprs = &program.exprs;
     let now = ctx.now;
+    // Lists that ask for confirmation are requested below, not joined.
+    let (confirm, lists): (Vec<&Ident>, Vec<&Ident>) = lists
+        .iter()
+        .partition(|l| crate::engine::doi::needs_confirmation(ctx, l.as_str()));
     Ok({
         let u = contact::Upsert {
             contact: crate::store::NewContact {
@@ -51,6 +56,13 @@ pub(super) fn upsert_contact(
             lists: lists.iter().map(|l| l.to_string()).collect(),
         };
         let (id, events) = contact::upsert(ctx.conn, &u, now)?;
+        let mut asked = Vec::new();
+        for list in confirm {
+            let (_, key) = ex.effect_key(fiber);
+            if crate::engine::doi::request(ctx, id, list.as_str(), &key, Some(ex.id))? {
+                asked.push(list.as_str());
+            }
+        }
         // Created by this step, or by the ingestion of this very trigger (a
         // form's contact is made before its workflows start).
         let created = events
@@ -62,7 +74,7 @@ pub(super) fn upsert_contact(
         fit_changed(ctx, id, now)?;
         ex.contact_id = Some(id);
         ex.contact_view = None;
-        Outcome::Next(json!({"contact_id": id, "created": created}))
+        Outcome::Next(json!({"contact_id": id, "created": created, "confirmation_sent": asked}))
     })
 }
 
@@ -192,11 +204,26 @@ pub(super) fn add_activity(
 }
 
 pub(super) fn add_to_list(at: At<'_, '_>, list: &Ident) -> Result<Outcome, Step> {
-    let At { ctx, ex, .. } = at;
+    let At { ctx, ex, fiber, .. } = at;
     let now = ctx.now;
     Ok({
         let id = needs_contact(ex)?;
+        // A list that asks for confirmation is joined when the contact
+        // confirms: now they get the email that asks.
+        if crate::engine::doi::needs_confirmation(ctx, list.as_str()) {
+            let (_, key) = ex.effect_key(fiber);
+            let asked = crate::engine::doi::request(ctx, id, list.as_str(), &key, Some(ex.id))?;
+            return Ok(Outcome::Next(
+                json!({"list": list.as_str(), "added": false, "confirmation_sent": asked}),
+            ));
+        }
         let added = contact::add_to_list(ctx.conn, id, list.as_str(), now)?;
+        if added {
+            ctx.fx.events.push(crm::CrmEvent::ListJoined {
+                contact_id: id,
+                list: list.as_str().to_string(),
+            });
+        }
         fit_changed(ctx, id, now)?;
         ex.contact_view = None;
         Outcome::Next(json!({"list": list.as_str(), "added": added}))

@@ -3,6 +3,8 @@
 //! email on or off, and the lists they are on or that are offered to all
 //! (`public: true` in contacts/lists.yaml). Each change records its consent; an
 //! address stopped for a bounce, a complaint or an erasure changes nothing here.
+//! And the double opt-in link (`engine::doi`): a confirmation, checked on a
+//! reader first so a forged link costs no write.
 
 use serde_json::json;
 
@@ -180,6 +182,14 @@ impl Worker {
                     crate::crm::contact::add_to_list(ctx.conn, contact_id, &choice.id, ctx.now)
                         .map_err(crm_to_engine)?;
                     consent(ctx, &purpose, true, &format!("joined {} on the preference page", choice.name))?;
+                    // The emailed token proved the address: this is the join.
+                    crate::engine::ingest::ingest(
+                        ctx,
+                        crate::engine::ingest::from_crm(&crate::crm::CrmEvent::ListJoined {
+                            contact_id,
+                            list: choice.id.clone(),
+                        }),
+                    )?;
                     saved.joined.push(choice.id);
                 } else if !wanted && choice.member {
                     crate::crm::contact::remove_from_list(ctx.conn, contact_id, &choice.id)
@@ -198,6 +208,54 @@ impl Worker {
                 )?;
             }
             Ok(Some(saved))
+        })
+        .await
+    }
+
+    /// Whether a confirmation token is genuine (a reader's look, for the page
+    /// a `GET` shows): the list's name, or `None`.
+    pub async fn confirmation_list(&self, token: String) -> Result<Option<String>, EngineError> {
+        let engine = self.engine();
+        self.inner
+            .store
+            .read_async(move |c| {
+                let Some(key) = crate::analytics::token::stored_key(c)? else {
+                    return Ok(None);
+                };
+                Ok(
+                    crate::email::links::verify_confirm(&key, &token).map(|(_, list, _)| {
+                        engine
+                            .lists
+                            .get(&list)
+                            .map_or(list.clone(), |l| l.name.clone())
+                    }),
+                )
+            })
+            .await
+            .map_err(from_store)
+    }
+
+    /// Confirms the double opt-in request a link's token names; `None` for a
+    /// forged token or one that names no request.
+    pub async fn confirm_list(
+        &self,
+        token: String,
+    ) -> Result<Option<crate::engine::doi::Confirmed>, EngineError> {
+        let t = token.clone();
+        let named = self
+            .inner
+            .store
+            .read_async(move |c| {
+                Ok(crate::analytics::token::stored_key(c)?
+                    .and_then(|key| crate::email::links::verify_confirm(&key, &t)))
+            })
+            .await
+            .map_err(from_store)?;
+        let Some((uid, list, requested_at)) = named else {
+            return Ok(None);
+        };
+        self.transact_retrying(self.now(), move |ctx| {
+            crate::engine::doi::confirm(ctx, &uid, &list, requested_at)
         })
         .await
     }

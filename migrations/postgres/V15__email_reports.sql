@@ -1,6 +1,7 @@
 -- Bounce and complaint reports: each message goes from its own tagged envelope
 -- sender (VERP), so a report that comes back names its send; complaints are
--- counted per send like bounces. And the hourly sending count.
+-- counted per send like bounces. The hourly sending count, and pending
+-- double opt-in requests.
 ALTER TABLE outbox ADD COLUMN return_path TEXT;
 ALTER TABLE email_sends ADD COLUMN complained_at BIGINT;
 
@@ -9,4 +10,14 @@ ALTER TABLE email_sends ADD COLUMN complained_at BIGINT;
 CREATE TABLE email_hourly (
     hour BIGINT PRIMARY KEY,
     sent BIGINT NOT NULL
+);
+
+-- Double opt-in: a join of a list that asks for confirmation waits here until
+-- the emailed link is used.
+CREATE TABLE list_requests (
+    list_id TEXT NOT NULL,
+    contact_id BIGINT NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    requested_at BIGINT NOT NULL,
+    confirmed_at BIGINT,
+    PRIMARY KEY (list_id, contact_id)
 );
