@@ -48,6 +48,8 @@ pub struct Rendered {
     pub message_id: Option<String>,
     /// The envelope sender bounces go back to (a tagged one per send).
     pub return_path: Option<String>,
+    /// The `mailto:` form of the unsubscribe, beside the URL.
+    pub unsubscribe_mailto: Option<String>,
 }
 
 /// Why a message could not be built.
@@ -146,6 +148,7 @@ pub fn render(
         unsubscribe: None,
         message_id: None,
         return_path: None,
+        unsubscribe_mailto: None,
     })
 }
 
@@ -198,8 +201,14 @@ pub fn to_eml(
     if r.marketing
         && let Some(url) = &r.unsubscribe
     {
+        // The https form first (RFC 8058 needs it for the one-click POST),
+        // then the mailto form for clients that only send mail.
+        let list = match &r.unsubscribe_mailto {
+            Some(to) => format!("<{url}>, <mailto:{to}?subject=unsubscribe>"),
+            None => format!("<{url}>"),
+        };
         builder = builder
-            .raw_header(raw_header("List-Unsubscribe", format!("<{url}>")))
+            .raw_header(raw_header("List-Unsubscribe", list))
             .raw_header(raw_header(
                 "List-Unsubscribe-Post",
                 "List-Unsubscribe=One-Click".to_string(),

@@ -117,6 +117,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         "reports": n_reports,
         "bounces": tally.bounces,
         "complaints": tally.complaints,
+        "unsubscribes": tally.unsubscribes,
         "known": tally.known,
         "unmatched": tally.unmatched,
         "skipped": skipped,
@@ -125,8 +126,8 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         super::loaded::TableFormat::Json => println!("{summary:#}"),
         super::loaded::TableFormat::Table => {
             println!(
-                "{messages} messages: {} bounces and {} complaints recorded, {} known already, {} naming no address, {skipped} skipped (not a failure report)",
-                tally.bounces, tally.complaints, tally.known, tally.unmatched
+                "{messages} messages: {} bounces, {} complaints and {} unsubscribes recorded, {} known already, {} naming no send or address, {skipped} skipped (not a report)",
+                tally.bounces, tally.complaints, tally.unsubscribes, tally.known, tally.unmatched
             );
         }
     }

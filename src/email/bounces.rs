@@ -5,7 +5,7 @@
 //! Applying the same report twice changes nothing the second time.
 
 use super::compliance::{MARKETING_PURPOSE, SendRef, send_by_uid};
-use super::links::{return_path_send, uid_forms};
+use super::links::{mailto_unsubscribe_send, return_path_send, uid_forms};
 use super::reports::{Report, ReportKind, send_uid_of_message_id};
 use crate::crm::privacy::{Consent, email_hash, record_consent};
 use crate::store::db::{Db, OptionalRow, params};
@@ -60,6 +60,9 @@ pub fn send_of(conn: Db<'_>, key: &[u8], report: &Report) -> Result<Option<SendR
 
 /// Applies one report: the send, the suppression, the contact, the consent.
 pub fn apply(conn: Db<'_>, key: &[u8], report: &Report, at: UnixMs) -> Result<Applied, StoreError> {
+    if report.kind == ReportKind::Unsubscribe {
+        return unsubscribe(conn, key, report, at);
+    }
     let send = send_of(conn, key, report)?;
     let Some(address) = report
         .recipient
@@ -71,7 +74,9 @@ pub fn apply(conn: Db<'_>, key: &[u8], report: &Report, at: UnixMs) -> Result<Ap
     };
     let hash = email_hash(&address);
     let (reason, column, status_from) = match report.kind {
-        ReportKind::Bounce => ("bounced", "bounced_at", "('active', 'unsubscribed')"),
+        ReportKind::Bounce | ReportKind::Unsubscribe => {
+            ("bounced", "bounced_at", "('active', 'unsubscribed')")
+        }
         ReportKind::Complaint => (
             "complained",
             "complained_at",
@@ -157,4 +162,34 @@ pub fn apply(conn: Db<'_>, key: &[u8], report: &Report, at: UnixMs) -> Result<Ap
         contact_id,
         address,
     })
+}
+
+/// Mail to a send's `mailto:` unsubscribe address: only its signed tag names
+/// whom to unsubscribe (anyone can write a From line).
+fn unsubscribe(
+    conn: Db<'_>,
+    key: &[u8],
+    report: &Report,
+    at: UnixMs,
+) -> Result<Applied, StoreError> {
+    for address in &report.return_paths {
+        let Some(uid) = mailto_unsubscribe_send(key, address) else {
+            continue;
+        };
+        for form in uid_forms(&uid) {
+            if let Some(send) = send_by_uid(conn, &form)? {
+                let newly = super::compliance::unsubscribe(conn, &send, "mailto", at)?;
+                return Ok(if newly {
+                    Applied::Recorded {
+                        contact_id: send.contact_id,
+                        address: send.to.clone(),
+                        send: Some(send),
+                    }
+                } else {
+                    Applied::Known
+                });
+            }
+        }
+    }
+    Ok(Applied::Unmatched)
 }

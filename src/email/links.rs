@@ -9,6 +9,7 @@ use crate::analytics::token::hmac_sha256;
 
 const PURPOSE: &[u8] = b"email-link:";
 const BOUNCE_PURPOSE: &[u8] = b"email-bounce:";
+const MAILTO_PURPOSE: &[u8] = b"email-mailto-unsubscribe:";
 
 /// The bytes of a return path's signature: 80 bits, so that the tagged local
 /// part fits the 64 characters SMTP allows with a short base name.
@@ -48,6 +49,41 @@ pub fn return_path(key: &[u8], base: &str, send_uid: &str) -> Option<String> {
     let sig = hex::encode(&signed(key, BOUNCE_PURPOSE, &compact)[..BOUNCE_SIG]);
     let tagged = format!("{local}+{compact}{sig}");
     (tagged.len() <= 64).then(|| format!("{tagged}@{domain}"))
+}
+
+/// The `mailto:` unsubscribe address of one send (RFC 2369's second form of
+/// `List-Unsubscribe`): `base`'s local part tagged `+u<uid hex><signature>`.
+/// Mail to it, imported with `funnel bounces import`, unsubscribes the
+/// recipient of that send. `None` when it would not fit 64 characters.
+pub fn mailto_unsubscribe(key: &[u8], base: &str, send_uid: &str) -> Option<String> {
+    let (local, domain) = base.rsplit_once('@')?;
+    let compact: String = send_uid
+        .chars()
+        .filter(|c| *c != '-')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if compact.len() != 32 || !compact.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let sig = hex::encode(&signed(key, MAILTO_PURPOSE, &compact)[..BOUNCE_SIG]);
+    let tagged = format!("{local}+u{compact}{sig}");
+    (tagged.len() <= 64).then(|| format!("{tagged}@{domain}"))
+}
+
+/// The send uid (compact, see [`uid_forms`]) a `mailto:` unsubscribe address
+/// names, if its signature holds.
+pub fn mailto_unsubscribe_send(key: &[u8], address: &str) -> Option<String> {
+    let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let (local, _) = address.rsplit_once('@')?;
+    let (_, tag) = local.rsplit_once('+')?;
+    let tag = tag.to_ascii_lowercase();
+    let tag = tag.strip_prefix('u')?;
+    if tag.len() != 32 + 2 * BOUNCE_SIG {
+        return None;
+    }
+    let (uid, sig) = tag.split_at(32);
+    let given = hex::decode(sig).ok()?;
+    same(&given, &signed(key, MAILTO_PURPOSE, uid)[..BOUNCE_SIG]).then(|| uid.to_string())
 }
 
 /// The send uid a tagged return path (as [`return_path`] makes them) names, if
@@ -210,6 +246,25 @@ mod tests {
             return_path(b"k", &format!("{}@x.example", "a".repeat(20)), uid),
             None,
             "too long for SMTP: sent from the base address"
+        );
+    }
+
+    #[test]
+    fn a_mailto_unsubscribe_names_its_send_and_is_no_return_path() {
+        let uid = "01a24311-a637-7643-a08f-1c5d5585a818";
+        let to = mailto_unsubscribe(b"k", "hello@acme.example", uid).expect("fits");
+        assert!(to.starts_with("hello+u01a24311"), "{to}");
+        assert_eq!(
+            mailto_unsubscribe_send(b"k", &to).as_deref(),
+            Some("01a24311a6377643a08f1c5d5585a818")
+        );
+        assert_eq!(mailto_unsubscribe_send(b"other", &to), None);
+        assert_eq!(return_path_send(b"k", &to), None, "not a bounce address");
+        let rp = return_path(b"k", "hello@acme.example", uid).expect("fits");
+        assert_eq!(
+            mailto_unsubscribe_send(b"k", &rp),
+            None,
+            "not an unsubscribe"
         );
     }
 

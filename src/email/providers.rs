@@ -337,7 +337,7 @@ fn sendgrid(
             )
             .trim()
             .to_string(),
-            ReportKind::Complaint => "abuse".to_string(),
+            ReportKind::Complaint | ReportKind::Unsubscribe => "abuse".to_string(),
         };
         out.reports.push(report(
             kind,
@@ -394,7 +394,7 @@ fn mailgun(key: &str, body: &[u8]) -> Result<Inbound, ProviderError> {
         )
         .trim()
         .to_string(),
-        ReportKind::Complaint => "abuse".to_string(),
+        ReportKind::Complaint | ReportKind::Unsubscribe => "abuse".to_string(),
     };
     out.reports.push(report(
         kind,
@@ -446,7 +446,7 @@ fn postmark(
         )
         .trim()
         .to_string(),
-        ReportKind::Complaint => "abuse".to_string(),
+        ReportKind::Complaint | ReportKind::Unsubscribe => "abuse".to_string(),
     };
     out.reports.push(report(
         kind,

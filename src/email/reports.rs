@@ -9,11 +9,13 @@
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
-/// A permanent failure or a complaint.
+/// A permanent failure, a complaint, or mail to a send's `mailto:`
+/// unsubscribe address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportKind {
     Bounce,
     Complaint,
+    Unsubscribe,
 }
 
 impl ReportKind {
@@ -22,6 +24,7 @@ impl ReportKind {
         match self {
             ReportKind::Bounce => "email_bounced",
             ReportKind::Complaint => "email_complained",
+            ReportKind::Unsubscribe => "email_unsubscribed",
         }
     }
 }
@@ -39,7 +42,8 @@ pub struct Report {
     pub message_id: Option<String>,
     /// What the reporter said (`5.1.1 smtp; 550 no such user`, `abuse`).
     pub detail: String,
-    /// Who reported: `dsn`, `arf`, `ses`, `sendgrid`, `mailgun`, `postmark`.
+    /// Who reported: `dsn`, `arf`, `mailto`, `ses`, `sendgrid`, `mailgun`,
+    /// `postmark`.
     pub source: &'static str,
 }
 
@@ -56,6 +60,29 @@ pub fn parse_message(raw: &[u8]) -> Parsed {
     let Some(message) = MessageParser::default().parse(raw) else {
         return Parsed::Ignored("not an email message".into());
     };
+    // Mail to a send's `mailto:` unsubscribe address (`local+u<tag>@…`): its
+    // signature is checked where it is applied.
+    let to_unsubscribe: Vec<String> = ["to", "delivered-to", "x-original-to", "envelope-to"]
+        .iter()
+        .filter_map(|h| message.header_raw(*h))
+        .flat_map(|v| v.split(','))
+        .map(|v| angle_free(v).to_string())
+        .filter(|v| {
+            v.rsplit_once('@')
+                .and_then(|(local, _)| local.rsplit_once('+'))
+                .is_some_and(|(_, tag)| tag.len() == 53 && tag.starts_with(['u', 'U']))
+        })
+        .collect();
+    if !to_unsubscribe.is_empty() {
+        return Parsed::Reports(vec![Report {
+            kind: ReportKind::Unsubscribe,
+            recipient: None,
+            return_paths: to_unsubscribe,
+            message_id: None,
+            detail: "mail to the unsubscribe address".into(),
+            source: "mailto",
+        }]);
+    }
     let report_type = message
         .content_type()
         .filter(|c| {

@@ -94,6 +94,7 @@ mod tests {
             unsubscribe: Some("https://go.acme.example/u/x.y".into()),
             message_id: None,
             return_path: None,
+            unsubscribe_mailto: None,
         };
         to_eml(&r, "k1", 0, None).expect("eml")
     }

@@ -270,6 +270,10 @@ pub fn compose(
         .return_path
         .as_deref()
         .and_then(|base| email::links::return_path(signing_key, base, c.send_uid));
+    rendered.unsubscribe_mailto = settings
+        .return_path
+        .as_deref()
+        .and_then(|base| email::links::mailto_unsubscribe(signing_key, base, c.send_uid));
     let eml = email::to_eml(&rendered, c.key, now, dkim).map_err(|e| e.to_string())?;
     Ok((rendered, eml))
 }

@@ -95,6 +95,7 @@ where
             axum::Json(serde_json::json!({
                 "bounces": t.bounces,
                 "complaints": t.complaints,
+                "unsubscribes": t.unsubscribes,
                 "known": t.known,
                 "unmatched": t.unmatched,
                 "ignored": ignored,

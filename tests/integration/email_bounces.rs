@@ -2,8 +2,9 @@
 //! signed return path (VERP), seen by a real SMTP server; a mailbox of a
 //! delivery status notification sent back to one of them, an ARF complaint
 //! quoting another message and an auto-reply, imported with `funnel bounces
-//! import`, bounces the one, marks the other complained and skips the third,
-//! and a second import changes nothing. Provider webhooks on a running daemon
+//! import`, bounces the one, marks the other complained and skips the third;
+//! mail to a message's signed `mailto:` unsubscribe address unsubscribes its
+//! recipient (a forged one no one); a second import changes nothing. Provider webhooks on a running daemon
 //! (SES through SNS, SendGrid, Mailgun, Postmark), signed with keys made by
 //! `openssl`, count only when their signature holds.
 
@@ -15,7 +16,7 @@ use base64::Engine as _;
 use crate::daemon::up_with_env;
 use crate::http_client::http;
 use crate::smtp_sink::SmtpSink;
-use crate::support::{demo, run};
+use crate::support::{demo, json_out, run};
 
 fn scalar_i64(d: &std::path::Path, sql: &str) -> i64 {
     crate::backend::scalar(d, sql, funnel::db_params![])
@@ -43,17 +44,6 @@ fn import_readers(d: &std::path::Path, n: usize) {
     );
 }
 
-fn json_of(args: &[&str], d: &std::path::Path) -> serde_json::Value {
-    let out = run(args, d);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
 #[test]
 fn bounce_notices_and_complaints_from_a_mailbox_mark_their_sends_once() {
     let dir = demo();
@@ -61,17 +51,7 @@ fn bounce_notices_and_complaints_from_a_mailbox_mark_their_sends_once() {
     let Some(sink) = SmtpSink::start(&d.join("received")) else {
         return;
     };
-    let config = std::fs::read_to_string(d.join("funnel.yaml")).expect("funnel.yaml");
-    let config = config
-        .replace(
-            "  outbox: .funnel/outbox\n",
-            &format!(
-                "  outbox: .funnel/outbox\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: none\n",
-                sink.port
-            ),
-        )
-        .replace("  rate_limit: 10\n", "");
-    std::fs::write(d.join("funnel.yaml"), config).expect("write");
+    crate::smtp_sink::relay_to_sink(d, &sink, "");
     std::fs::write(
         d.join("campaigns/launch.yaml"),
         "name: Launch\naudience:\n  list: newsletter\ntemplate: onboarding-tips\n",
@@ -127,8 +107,27 @@ fn bounce_notices_and_complaints_from_a_mailbox_mark_their_sends_once() {
         original2.replace("\r\n", "\n").replace('\n', "\r\n")
     );
     let reply = "From: reader3@example.org\r\nTo: hello@northwind.example\r\nSubject: Out of office\r\n\r\nBack on Monday.\r\n";
+    // The mailto form of reader4's List-Unsubscribe, used by their mail client;
+    // and the same address with its signature changed, which names no one.
+    let (_, eml4) = &envelopes["reader4@example.org"];
+    let eml4 = std::fs::read_to_string(eml4).expect("eml");
+    let mailto = eml4
+        .split("mailto:")
+        .nth(1)
+        .and_then(|s| s.split('?').next())
+        .unwrap_or_else(|| panic!("no mailto unsubscribe in {eml4}"))
+        .to_string();
+    assert!(mailto.starts_with("hello+u"), "{mailto}");
+    let unsubscribe =
+        format!("From: reader4@example.org\r\nTo: {mailto}\r\nSubject: unsubscribe\r\n\r\n\r\n");
+    let (local, domain) = mailto.split_once('@').expect("address");
+    let last = if local.ends_with('0') { '1' } else { '0' };
+    let forged = format!(
+        "From: someone@example.org\r\nTo: {}{last}@{domain}\r\nSubject: unsubscribe\r\n\r\n\r\n",
+        &local[..local.len() - 1]
+    );
     let mut mbox = String::new();
-    for m in [&dsn, &arf, &reply.to_string()] {
+    for m in [&dsn, &arf, &reply.to_string(), &unsubscribe, &forged] {
         mbox.push_str("From MAILER-DAEMON Fri Dec  4 10:00:00 2026\n");
         mbox.push_str(&m.replace("\r\n", "\n"));
         mbox.push('\n');
@@ -145,14 +144,17 @@ fn bounce_notices_and_complaints_from_a_mailbox_mark_their_sends_once() {
     );
     assert_eq!(status_of(d, "reader1@example.org"), "active");
 
-    let got = json_of(
+    let got = json_out(
         &["bounces", "import", "bounces.mbox", "--format", "json"],
         d,
     );
-    assert_eq!(got["messages"], 3, "{got:#}");
+    assert_eq!(got["messages"], 5, "{got:#}");
     assert_eq!(got["bounces"], 1, "{got:#}");
     assert_eq!(got["complaints"], 1, "{got:#}");
+    assert_eq!(got["unsubscribes"], 1, "{got:#}");
+    assert_eq!(got["unmatched"], 1, "the forged address: {got:#}");
     assert_eq!(got["skipped"], 1, "{got:#}");
+    assert_eq!(status_of(d, "reader4@example.org"), "unsubscribed");
     assert_eq!(status_of(d, "reader1@example.org"), "bounced");
     assert_eq!(status_of(d, "reader2@example.org"), "complained");
     assert_eq!(status_of(d, "reader3@example.org"), "active");
@@ -163,7 +165,7 @@ fn bounce_notices_and_complaints_from_a_mailbox_mark_their_sends_once() {
         ),
         2
     );
-    let stats = json_of(&["campaigns", "stats", "launch", "--format", "json"], d);
+    let stats = json_out(&["campaigns", "stats", "launch", "--format", "json"], d);
     assert_eq!(stats["variants"][0]["bounced"], 1, "{stats:#}");
     assert_eq!(stats["variants"][0]["complaints"], 1, "{stats:#}");
     assert_eq!(stats["variants"][0]["delivered"], 3, "{stats:#}");
@@ -172,13 +174,14 @@ fn bounce_notices_and_complaints_from_a_mailbox_mark_their_sends_once() {
     assert_eq!(scalar_i64(d, events), 2);
 
     // The same mailbox again: known, nothing recorded twice.
-    let again = json_of(
+    let again = json_out(
         &["bounces", "import", "bounces.mbox", "--format", "json"],
         d,
     );
     assert_eq!(again["bounces"], 0, "{again:#}");
     assert_eq!(again["complaints"], 0, "{again:#}");
-    assert_eq!(again["known"], 2, "{again:#}");
+    assert_eq!(again["unsubscribes"], 0, "{again:#}");
+    assert_eq!(again["known"], 3, "{again:#}");
     assert_eq!(scalar_i64(d, events), 2);
 }
 

@@ -58,17 +58,11 @@ fn a_broadcast_survives_sigkills_of_its_sender_with_duplicates_only_in_flight() 
     let Some(sink) = SmtpSink::start(&d.join("received")) else {
         return;
     };
-    let config = std::fs::read_to_string(d.join("funnel.yaml")).expect("funnel.yaml");
-    let config = config
-        .replace(
-            "  outbox: .funnel/outbox\n",
-            &format!(
-                "  outbox: .funnel/outbox\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: none\n  tracking:\n    opens: false\n    clicks: false\n",
-                sink.port
-            ),
-        )
-        .replace("  rate_limit: 10\n", "");
-    std::fs::write(d.join("funnel.yaml"), config).expect("write");
+    crate::smtp_sink::relay_to_sink(
+        d,
+        &sink,
+        "  tracking:\n    opens: false\n    clicks: false\n",
+    );
     std::fs::write(
         d.join("campaigns/big.yaml"),
         "name: Big\naudience:\n  list: newsletter\ntemplate: onboarding-tips\n",

@@ -205,10 +205,19 @@ fn mail_reaches_a_real_smtp_server_and_one_click_unsubscribe_stops_marketing_at_
     );
     let list = header(tips, "list-unsubscribe");
     assert_eq!(list.len(), 1, "{tips:#}");
-    let url = list[0]
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .to_string();
+    // Both forms of RFC 2369: the https URL (RFC 8058's one-click POST goes
+    // there) and a signed mailto address.
+    let forms: Vec<&str> = list[0]
+        .split(", ")
+        .map(|f| f.trim_matches(['<', '>']))
+        .collect();
+    assert_eq!(forms.len(), 2, "{list:?}");
+    assert!(
+        forms[1].starts_with("mailto:hello+u")
+            && forms[1].ends_with("@northwind.example?subject=unsubscribe"),
+        "{list:?}"
+    );
+    let url = forms[0].to_string();
     let path = url
         .strip_prefix("https://go.northwind.example")
         .unwrap_or_else(|| panic!("unsubscribe under public_url: {url}"));

@@ -163,6 +163,7 @@ fn send_email_queues_one_message_per_key_and_writes_its_eml() {
                 unsubscribe: None,
                 message_id: None,
                 return_path: None,
+                unsubscribe_mailto: None,
             };
             funnel::email::outbox::enqueue(c, &key, &funnel::uid::new(T0), &r, "x", None, None, T0)
         })

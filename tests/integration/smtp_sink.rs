@@ -131,3 +131,21 @@ impl SmtpSink {
         }
     }
 }
+
+/// Points the demo workspace at `d` to the sink: `email.smtp` on its port
+/// (plain SMTP, loopback), `extra` lines added under `email:`, and no per-second
+/// rate limit.
+pub fn relay_to_sink(d: &Path, sink: &SmtpSink, extra: &str) {
+    let config = std::fs::read_to_string(d.join("funnel.yaml")).expect("funnel.yaml");
+    let changed = config
+        .replace(
+            "  outbox: .funnel/outbox\n",
+            &format!(
+                "  outbox: .funnel/outbox\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: none\n{extra}",
+                sink.port
+            ),
+        )
+        .replace("  rate_limit: 10\n", "");
+    assert!(changed.contains("tls: none"), "funnel.yaml changed shape");
+    std::fs::write(d.join("funnel.yaml"), changed).expect("write funnel.yaml");
+}

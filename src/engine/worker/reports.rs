@@ -19,6 +19,7 @@ const CHUNK: usize = 500;
 pub struct ReportTally {
     pub bounces: usize,
     pub complaints: usize,
+    pub unsubscribes: usize,
     /// Reports of what was recorded already.
     pub known: usize,
     /// Reports naming no address.
@@ -54,6 +55,7 @@ impl Worker {
                                 match r.kind {
                                     ReportKind::Bounce => t.bounces += 1,
                                     ReportKind::Complaint => t.complaints += 1,
+                                    ReportKind::Unsubscribe => t.unsubscribes += 1,
                                 }
                                 contact_email_event(
                                     ctx,
@@ -72,6 +74,7 @@ impl Worker {
                 .await?;
             tally.bounces += t.bounces;
             tally.complaints += t.complaints;
+            tally.unsubscribes += t.unsubscribes;
             tally.known += t.known;
             tally.unmatched += t.unmatched;
         }
