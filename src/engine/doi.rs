@@ -192,6 +192,14 @@ pub fn confirm(
         )?
         .execute(params![list, contact_id, now])?;
     let joined = crate::crm::contact::add_to_list(ctx.conn, contact_id, list, now)?;
+    // Confirming a subscription is an explicit opt-in: an earlier unsubscribe
+    // no longer stands (a bounce, a complaint or an erasure still does).
+    ctx.conn
+        .prepare_cached(
+            "UPDATE contacts SET status = 'active', updated_at = max(updated_at, ?2) \
+             WHERE id = ?1 AND status = 'unsubscribed'",
+        )?
+        .execute(params![contact_id, now])?;
     let name = ctx
         .engine
         .lists

@@ -3,8 +3,8 @@
 //! confirmation email with a signed link, and the welcome drip (which starts
 //! on `list_joined`) waits. A `GET` of the link shows a button and changes
 //! nothing; its `POST` joins the list, records the consent with its proof and
-//! starts the drip; using it again records nothing twice; a forged link finds
-//! nothing.
+//! starts the drip (and lifts an earlier unsubscribe: confirming is an
+//! opt-in); using it again records nothing twice; a forged link finds nothing.
 
 use crate::daemon::up;
 use crate::support::demo;
@@ -33,6 +33,31 @@ fn a_signup_joins_a_double_opt_in_list_only_when_confirmed() {
     }
     let dir = demo();
     let d = dir.path();
+    // Lea unsubscribed once; signing up and confirming is a new opt-in.
+    for args in [
+        &["contacts", "add", "lea@example.org", "--name", "Lea"][..],
+        &[
+            "contacts",
+            "edit",
+            "lea@example.org",
+            "--status",
+            "unsubscribed",
+        ][..],
+    ] {
+        let out = crate::support::run(args, d);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let lea_status = || -> String {
+        crate::backend::scalar(
+            d,
+            "SELECT status FROM contacts WHERE email = 'lea@example.org'",
+            funnel::db_params![],
+        )
+    };
     let u = up(d);
     let (status, _, body) = u.to_site(
         "POST",
@@ -93,6 +118,7 @@ fn a_signup_joins_a_double_opt_in_list_only_when_confirmed() {
         "{page}"
     );
     assert_eq!(scalar(d, members), 0, "a GET (a link scanner) joins no one");
+    assert_eq!(lea_status(), "unsubscribed");
 
     let post = |p: &str| {
         crate::http_client::http(
@@ -107,6 +133,7 @@ fn a_signup_joins_a_double_opt_in_list_only_when_confirmed() {
     };
     assert_eq!(post(&path), 200);
     assert_eq!(scalar(d, members), 1, "joined on confirmation");
+    assert_eq!(lea_status(), "active", "the confirmation is an opt-in");
     let proof = "SELECT count(*) FROM consent_ledger WHERE purpose = 'list:newsletter' \
                  AND granted = 1 AND source = 'double opt-in' AND wording LIKE '%requested_at%'";
     assert_eq!(scalar(d, proof), 1, "the consent, with its proof");
