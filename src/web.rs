@@ -91,6 +91,18 @@ pub fn router(state: Arc<SiteServer>) -> Router {
         .with_state(state)
 }
 
+/// Whether a request's body is an HTML form post (urlencoded, or multipart
+/// when `multipart` allows it), by its `Content-Type`.
+pub fn is_form(headers: &axum::http::HeaderMap, multipart: bool) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.starts_with("application/x-www-form-urlencoded")
+                || (multipart && t.starts_with("multipart/form-data"))
+        })
+}
+
 /// A 4xx or 5xx answer with a JSON body: `{"error": {"code", "message"}}`, the
 /// code named after the status (`not_found`, `unprocessable_entity`, …).
 pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {

@@ -60,9 +60,15 @@ pub fn send_of(conn: Db<'_>, key: &[u8], report: &Report) -> Result<Option<SendR
 
 /// Applies one report: the send, the suppression, the contact, the consent.
 pub fn apply(conn: Db<'_>, key: &[u8], report: &Report, at: UnixMs) -> Result<Applied, StoreError> {
-    if report.kind == ReportKind::Unsubscribe {
-        return unsubscribe(conn, key, report, at);
-    }
+    let (reason, column, status_from) = match report.kind {
+        ReportKind::Unsubscribe => return unsubscribe(conn, key, report, at),
+        ReportKind::Bounce => ("bounced", "bounced_at", "('active', 'unsubscribed')"),
+        ReportKind::Complaint => (
+            "complained",
+            "complained_at",
+            "('active', 'unsubscribed', 'bounced')",
+        ),
+    };
     let send = send_of(conn, key, report)?;
     let Some(address) = report
         .recipient
@@ -73,16 +79,6 @@ pub fn apply(conn: Db<'_>, key: &[u8], report: &Report, at: UnixMs) -> Result<Ap
         return Ok(Applied::Unmatched);
     };
     let hash = email_hash(&address);
-    let (reason, column, status_from) = match report.kind {
-        ReportKind::Bounce | ReportKind::Unsubscribe => {
-            ("bounced", "bounced_at", "('active', 'unsubscribed')")
-        }
-        ReportKind::Complaint => (
-            "complained",
-            "complained_at",
-            "('active', 'unsubscribed', 'bounced')",
-        ),
-    };
     // A complaint outranks a bounce and an unsubscribe; an erasure outranks all.
     let prior: Option<String> = conn
         .prepare_cached("SELECT reason FROM suppressions WHERE email_hash = ?1")?

@@ -6,7 +6,7 @@
 //! (`/confirm/<token>`), which works the same way.
 
 use axum::extract::{FromRef, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::unsubscribe::{html_page, masked};
@@ -97,11 +97,7 @@ async fn save<S>(
 where
     Worker: FromRef<S>,
 {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    if !form {
+    if !super::is_form(&headers, false) {
         return super::json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the preference form posts application/x-www-form-urlencoded",

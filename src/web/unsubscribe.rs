@@ -109,13 +109,7 @@ async fn confirm<S>(
 where
     Worker: FromRef<S>,
 {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| {
-            t.starts_with("application/x-www-form-urlencoded")
-                || t.starts_with("multipart/form-data")
-        });
+    let form = super::is_form(&headers, true);
     // RFC 8058 asks for exactly this field; a multipart body carries it too.
     let one_click = form
         && std::str::from_utf8(&body)
