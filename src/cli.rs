@@ -33,6 +33,7 @@ mod simulate;
 mod templates;
 mod test;
 mod tokens;
+mod tui;
 mod up;
 mod validate;
 mod worker;
@@ -79,6 +80,8 @@ pub enum Command {
     Daemon(daemon::Args),
     /// API tokens for the daemon's /api, each with a role (owner, editor, viewer).
     Tokens(tokens::Args),
+    /// The terminal UI: contacts, segments, deals, campaigns, executions, dashboard.
+    Tui(tui::Args),
     /// The log of changes: who, what, when, before and after.
     Audit(audit::Args),
     /// Check every file of a workspace and report all problems found.
@@ -174,6 +177,7 @@ pub fn main() -> ExitCode {
         Command::Up(args) => up::run(args, cli.color),
         Command::Daemon(args) => daemon::run(args, cli.color),
         Command::Tokens(args) => tokens::run(args, cli.color),
+        Command::Tui(args) => tui::run(args, cli.color),
         Command::Audit(args) => audit::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),

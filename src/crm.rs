@@ -15,6 +15,7 @@ pub mod deal;
 pub mod dedupe;
 pub mod directory;
 pub mod export;
+pub mod filter;
 pub mod import;
 pub mod merge;
 pub mod privacy;

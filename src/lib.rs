@@ -35,6 +35,8 @@
 //! Shells (call the core, print):
 //! - [`cli`]: the `funnel` command line, one file per subcommand.
 //! - [`web`]: sites over HTTP: files, form posts, tracking beacons, live reload.
+//! - [`tui`]: `funnel tui`, the marketers' terminal UI over a store: contacts,
+//!   deals, campaigns, executions, dashboard.
 //! - [`daemon`]: the long-running process (`funnel up`, `funnel daemon`): every
 //!   site by host, the worker, health and metrics, validated reloads.
 
@@ -59,6 +61,7 @@ pub mod scaffold;
 pub mod schema;
 pub mod site_edit;
 pub mod store;
+pub mod tui;
 pub mod uid;
 pub mod validate;
 pub mod web;

@@ -255,10 +255,15 @@ pub fn print_steps(steps: &[crate::engine::manage::StepRow], width: Option<usize
 /// Who a change made from this command line is recorded as: `FUNNEL_ACTOR`, else
 /// the repository's `git config user.email`, else `cli`.
 pub fn actor(root: &Path) -> String {
+    known_actor(root).unwrap_or_else(|| "cli".to_string())
+}
+
+/// `FUNNEL_ACTOR`, else the repository's `git config user.email`, if either is set.
+pub fn known_actor(root: &Path) -> Option<String> {
     if let Ok(a) = std::env::var("FUNNEL_ACTOR")
         && !a.trim().is_empty()
     {
-        return a.trim().chars().take(200).collect();
+        return Some(a.trim().chars().take(200).collect());
     }
     std::process::Command::new("git")
         .args(["config", "user.email"])
@@ -269,5 +274,4 @@ pub fn actor(root: &Path) -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| "cli".to_string())
 }

@@ -66,22 +66,7 @@ pub fn list(
     after: i64,
     limit: usize,
 ) -> Result<Vec<Summary>, CrmError> {
-    let score = scoring.score_sql(conn, now, Mode::Set)?;
-    let pred = match filter {
-        Some(cond) => segment::compile(
-            cond,
-            &Scope {
-                segments: &scoring.segments,
-                score: Some(&score),
-                now,
-                mode: Mode::Set,
-            },
-        )?,
-        None => segment::Predicate {
-            sql: "(1 = 1)".into(),
-            params: Vec::new(),
-        },
-    };
+    let pred = predicate(conn, scoring, filter, now)?;
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE c.id > ? AND ({}) ORDER BY c.id LIMIT ?",
         pred.sql
@@ -92,6 +77,96 @@ pub fn list(
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(&crate::store::db::refs(&params), summary_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Where a page of a listing starts, newest first (highest id first). Every form
+/// is one keyset query on the primary key: jumping to the end of a long listing
+/// reads one page backwards, never the rows before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// The newest contacts.
+    First,
+    /// The contacts just older than this id.
+    Below(i64),
+    /// This id and the contacts just older (a page re-read in place).
+    AtOrBelow(i64),
+    /// The contacts just newer than this id (a page up).
+    Above(i64),
+    /// The oldest contacts.
+    Last,
+}
+
+/// A page of contacts meeting `filter` (all contacts when `None`), newest first,
+/// at most `limit`, starting where `cursor` says.
+pub fn page(
+    conn: Db<'_>,
+    scoring: &Scoring,
+    filter: Option<&Condition>,
+    now: UnixMs,
+    cursor: Cursor,
+    limit: usize,
+) -> Result<Vec<Summary>, CrmError> {
+    let pred = predicate(conn, scoring, filter, now)?;
+    let (bound, order, key) = match cursor {
+        Cursor::First => ("1 = 1", "DESC", None),
+        Cursor::Below(id) => ("c.id < ?", "DESC", Some(id)),
+        Cursor::AtOrBelow(id) => ("c.id <= ?", "DESC", Some(id)),
+        Cursor::Above(id) => ("c.id > ?", "ASC", Some(id)),
+        Cursor::Last => ("1 = 1", "ASC", None),
+    };
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM contacts c WHERE {bound} AND ({}) ORDER BY c.id {order} LIMIT ?",
+        pred.sql
+    );
+    let mut params: Vec<Sql> = key.map(Sql::Int).into_iter().collect();
+    params.extend(pred.params);
+    params.push(Sql::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(&crate::store::db::refs(&params), summary_row)?;
+    let mut rows: Vec<Summary> = rows.collect::<Result<_, _>>()?;
+    if order == "ASC" {
+        rows.reverse();
+    }
+    Ok(rows)
+}
+
+/// How many contacts meet `filter` (all contacts when `None`).
+pub fn count(
+    conn: Db<'_>,
+    scoring: &Scoring,
+    filter: Option<&Condition>,
+    now: UnixMs,
+) -> Result<u64, CrmError> {
+    let pred = predicate(conn, scoring, filter, now)?;
+    let sql = format!("SELECT count(*) FROM contacts c WHERE {}", pred.sql);
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(&crate::store::db::refs(&pred.params), |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn predicate(
+    conn: Db<'_>,
+    scoring: &Scoring,
+    filter: Option<&Condition>,
+    now: UnixMs,
+) -> Result<segment::Predicate, CrmError> {
+    let Some(cond) = filter else {
+        return Ok(segment::Predicate {
+            sql: "1 = 1".into(),
+            params: Vec::new(),
+        });
+    };
+    let score = scoring.score_sql(conn, now, Mode::Set)?;
+    Ok(segment::compile(
+        cond,
+        &Scope {
+            segments: &scoring.segments,
+            score: Some(&score),
+            now,
+            mode: Mode::Set,
+        },
+    )?)
 }
 
 /// Search as you type over emails, names and company domains: every word of the

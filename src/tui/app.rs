@@ -1,0 +1,427 @@
+//! The TUI's state and its input handling, with no terminal: keys, mouse and
+//! ticks change an [`App`]; [`App::render`] draws it into any ratatui frame.
+//! That split is what lets the tests drive every screen with keys and snapshot
+//! it from a `TestBackend`.
+
+use std::sync::Arc;
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+
+use super::counts::Counter;
+use super::source::{Change, Source};
+use super::theme::Theme;
+use super::{campaigns, contacts, dashboard, deals, executions};
+
+/// The views, in the order of the tab bar and of the keys `1`–`5`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewId {
+    Contacts,
+    Deals,
+    Campaigns,
+    Executions,
+    Dashboard,
+}
+
+impl ViewId {
+    pub const ALL: [ViewId; 5] = [
+        ViewId::Contacts,
+        ViewId::Deals,
+        ViewId::Campaigns,
+        ViewId::Executions,
+        ViewId::Dashboard,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewId::Contacts => "contacts",
+            ViewId::Deals => "deals",
+            ViewId::Campaigns => "campaigns",
+            ViewId::Executions => "executions",
+            ViewId::Dashboard => "dashboard",
+        }
+    }
+
+    /// A view named in full or by a prefix (`:exec`).
+    pub fn parse(name: &str) -> Option<ViewId> {
+        let name = name.trim().to_lowercase();
+        if name.is_empty() {
+            return None;
+        }
+        ViewId::ALL
+            .into_iter()
+            .find(|v| v.name().starts_with(&name))
+    }
+}
+
+/// What a prompt at the bottom line is asking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    Search,
+    Filter,
+    Command,
+    AddTag,
+    RemoveTag,
+    AddToList,
+    RemoveFromList,
+    SetField,
+    SetStage,
+    BulkTag,
+}
+
+impl Ask {
+    pub fn label(self) -> &'static str {
+        match self {
+            Ask::Search => "/",
+            Ask::Filter => "filter: ",
+            Ask::Command => ":",
+            Ask::AddTag => "add tag: ",
+            Ask::RemoveTag => "remove tag: ",
+            Ask::AddToList => "add to list: ",
+            Ask::RemoveFromList => "remove from list: ",
+            Ask::SetField => "set field (name=value): ",
+            Ask::SetStage => "set stage: ",
+            Ask::BulkTag => "tag the marked contacts: ",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Prompt { ask: Ask, text: String },
+    Confirm { question: String, change: Change },
+}
+
+/// What a view asks the app to do after a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    None,
+    Prompt(Ask, String),
+    Confirm(String, Change),
+    Apply(Change),
+    Error(String),
+    Info(String),
+}
+
+/// A line for the person at the keyboard, until the next key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub error: bool,
+}
+
+/// The whole TUI.
+pub struct App {
+    pub source: Arc<dyn Source>,
+    pub theme: Theme,
+    pub view: ViewId,
+    pub mode: Mode,
+    pub help: bool,
+    pub message: Option<Message>,
+    pub quit: bool,
+    pub size: (u16, u16),
+    pub contacts: contacts::Contacts,
+    pub deals: deals::Deals,
+    pub campaigns: campaigns::Campaigns,
+    pub executions: executions::Executions,
+    pub dashboard: dashboard::Dashboard,
+    pub counter: Counter,
+    ticks: u64,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("view", &self.view)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Ticks between reloads of the open view (a tick is 250 ms in the terminal).
+const REFRESH_TICKS: u64 = 2;
+/// Ticks between recounts of the segments.
+const RECOUNT_TICKS: u64 = 120;
+
+impl App {
+    /// The app on its first screen, the contacts, sized `width`×`height`. The
+    /// segment counts start in the background; the first page does not wait.
+    pub fn new(source: Arc<dyn Source>, theme: Theme, width: u16, height: u16) -> App {
+        let counter = Counter::start(source.clone());
+        let mut app = App {
+            contacts: contacts::Contacts::new(source.info()),
+            deals: deals::Deals::default(),
+            campaigns: campaigns::Campaigns::default(),
+            executions: executions::Executions::default(),
+            dashboard: dashboard::Dashboard::default(),
+            source,
+            theme,
+            view: ViewId::Contacts,
+            mode: Mode::Normal,
+            help: false,
+            message: None,
+            quit: false,
+            size: (width, height),
+            counter,
+            ticks: 0,
+        };
+        app.contacts.resize(width, height);
+        app.contacts.request_counts(&mut app.counter);
+        app.load();
+        app
+    }
+
+    /// Loads the open view's data afresh.
+    pub fn load(&mut self) {
+        let source = self.source.clone();
+        let result = match self.view {
+            ViewId::Contacts => self.contacts.load(&*source),
+            ViewId::Deals => self.deals.load(&*source),
+            ViewId::Campaigns => self.campaigns.load(&*source),
+            ViewId::Executions => self.executions.load(&*source),
+            ViewId::Dashboard => self.dashboard.load(&*source),
+        };
+        if let Err(e) = result {
+            self.set_error(e.to_string());
+        }
+    }
+
+    /// Re-reads what is on screen in place (another process may have changed
+    /// it), without moving the selection.
+    pub fn refresh(&mut self) {
+        let source = self.source.clone();
+        let result = match self.view {
+            ViewId::Contacts => self.contacts.refresh(&*source),
+            _ => {
+                self.load();
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.set_error(e.to_string());
+        }
+    }
+
+    /// Every 250 ms: counts that arrived are shown; the open view is re-read
+    /// every half second, the segments recounted every half minute.
+    pub fn tick(&mut self) {
+        self.ticks += 1;
+        self.take_counts();
+        if self.ticks.is_multiple_of(RECOUNT_TICKS) {
+            self.contacts.request_counts(&mut self.counter);
+        }
+        if self.ticks.is_multiple_of(REFRESH_TICKS) && matches!(self.mode, Mode::Normal) {
+            self.refresh();
+        }
+    }
+
+    /// Shows every count the background counter has finished.
+    pub fn take_counts(&mut self) {
+        for (key, result) in self.counter.finished() {
+            self.contacts.set_count(&key, result);
+        }
+    }
+
+    /// Waits until the counter has answered everything asked (tests).
+    pub fn wait_for_counts(&mut self) {
+        for (key, result) in self.counter.wait_idle() {
+            self.contacts.set_count(&key, result);
+        }
+    }
+
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.size = (width, height);
+        if self.contacts.resize(width, height) && self.view == ViewId::Contacts {
+            self.refresh();
+        }
+    }
+
+    pub fn set_error(&mut self, text: String) {
+        self.message = Some(Message { text, error: true });
+    }
+
+    fn set_info(&mut self, text: String) {
+        self.message = Some(Message { text, error: false });
+    }
+
+    pub fn switch(&mut self, view: ViewId) {
+        if self.view != view {
+            self.view = view;
+            self.load();
+        }
+    }
+
+    pub fn mouse(&mut self, ev: MouseEvent) {
+        let code = match ev.kind {
+            MouseEventKind::ScrollDown => KeyCode::Down,
+            MouseEventKind::ScrollUp => KeyCode::Up,
+            _ => return,
+        };
+        if matches!(self.mode, Mode::Normal) && !self.help {
+            self.view_key(KeyEvent::new(code, KeyModifiers::NONE));
+        }
+    }
+
+    pub fn key(&mut self, key: KeyEvent) {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.quit = true;
+            return;
+        }
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Prompt { ask, text } => self.prompt_key(ask, text, key),
+            Mode::Confirm { question, change } => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => self.apply(change),
+                KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
+                    self.set_info("cancelled".into());
+                }
+                _ => self.mode = Mode::Confirm { question, change },
+            },
+            Mode::Normal => self.normal_key(key),
+        }
+    }
+
+    fn normal_key(&mut self, key: KeyEvent) {
+        self.message = None;
+        if self.help {
+            if matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+            ) {
+                self.help = false;
+            }
+            return;
+        }
+        match key.code {
+            KeyCode::Char('q') if !self.view_is_nested() => self.quit = true,
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Char(':') => {
+                self.mode = Mode::Prompt {
+                    ask: Ask::Command,
+                    text: String::new(),
+                }
+            }
+            KeyCode::Char(c @ '1'..='5') => {
+                let i = usize::from(c as u8 - b'1');
+                self.switch(ViewId::ALL[i]);
+            }
+            _ => self.view_key(key),
+        }
+    }
+
+    /// Whether `q` means "back" here (a drilled-in detail) rather than quit.
+    fn view_is_nested(&self) -> bool {
+        match self.view {
+            ViewId::Contacts => self.contacts.detail_open,
+            ViewId::Executions => self.executions.detail.is_some(),
+            _ => false,
+        }
+    }
+
+    fn view_key(&mut self, key: KeyEvent) {
+        let source = self.source.clone();
+        let action = match self.view {
+            ViewId::Contacts => self.contacts.key(&*source, key),
+            ViewId::Deals => self.deals.key(&*source, key),
+            ViewId::Campaigns => self.campaigns.key(&*source, key),
+            ViewId::Executions => self.executions.key(&*source, key),
+            ViewId::Dashboard => self.dashboard.key(&*source, key),
+        };
+        self.act(action);
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::None => {}
+            Action::Prompt(ask, text) => self.mode = Mode::Prompt { ask, text },
+            Action::Confirm(question, change) => self.mode = Mode::Confirm { question, change },
+            Action::Apply(change) => self.apply(change),
+            Action::Error(e) => self.set_error(e),
+            Action::Info(i) => self.set_info(i),
+        }
+    }
+
+    fn prompt_key(&mut self, ask: Ask, mut text: String, key: KeyEvent) {
+        match key.code {
+            KeyCode::Esc => {
+                if ask == Ask::Search {
+                    let source = self.source.clone();
+                    if let Err(e) = self.contacts.search(&*source, "") {
+                        self.set_error(e.to_string());
+                    }
+                }
+                return;
+            }
+            KeyCode::Enter => return self.submit(ask, text),
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => text.clear(),
+            KeyCode::Char('w') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                let keep = text.trim_end().rfind(' ').map_or(0, |i| i + 1);
+                text.truncate(keep);
+            }
+            KeyCode::Char(c) if text.chars().count() < 200 => text.push(c),
+            _ => {}
+        }
+        if ask == Ask::Search {
+            // Search as you type: every keystroke is one ranked query.
+            let source = self.source.clone();
+            if let Err(e) = self.contacts.search(&*source, &text) {
+                self.set_error(e.to_string());
+            }
+        }
+        self.mode = Mode::Prompt { ask, text };
+    }
+
+    fn submit(&mut self, ask: Ask, text: String) {
+        match ask {
+            Ask::Command => self.command(&text),
+            Ask::Search => self.contacts.pane = contacts::Pane::List,
+            _ => {
+                let source = self.source.clone();
+                let action = match self.view {
+                    ViewId::Contacts => {
+                        self.contacts
+                            .submit(&*source, &mut self.counter, ask, &text)
+                    }
+                    _ => Action::None,
+                };
+                self.act(action);
+            }
+        }
+    }
+
+    fn command(&mut self, text: &str) {
+        let word = text.trim();
+        match word {
+            "q" | "quit" => self.quit = true,
+            "help" => self.help = true,
+            _ => match ViewId::parse(word) {
+                Some(v) => self.switch(v),
+                None => self.set_error(format!(
+                    "no view `{word}`; the views are contacts, deals, campaigns, executions, dashboard"
+                )),
+            },
+        }
+    }
+
+    /// Makes a change through the source, then re-reads what it touched.
+    pub fn apply(&mut self, change: Change) {
+        let source = self.source.clone();
+        match source.apply(change) {
+            Ok(text) => {
+                self.set_info(text);
+                self.refresh();
+                if self.view == ViewId::Contacts {
+                    self.contacts.request_counts(&mut self.counter);
+                }
+            }
+            Err(e) => self.set_error(e.to_string()),
+        }
+    }
+
+    pub fn render(&mut self, f: &mut Frame<'_>) {
+        super::render::frame(self, f);
+    }
+}

@@ -1,0 +1,686 @@
+//! The TUI's [`Source`] on the workspace's own store: reads through the CRM,
+//! engine and email modules' listing functions, changes through the engine's
+//! worker exactly as the CLI and API make them, so a tag added here starts the
+//! workflows it triggers and is written to the audit log with the actor's name.
+
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+
+use super::source::{
+    CampaignRow, Change, ConsentEntry, ContactDetail, Dashboard, Info, Pipeline, Result, Source,
+    SourceError, Stage, WorkflowCounts,
+};
+use crate::crm::deal::{self, DealRow};
+use crate::crm::directory::{self, Cursor, Summary};
+use crate::crm::{CrmEvent, contact};
+use crate::email::campaign;
+use crate::engine::manage::{self, ExecutionDetail, ExecutionRow};
+use crate::engine::{Engine, EngineError, worker::Worker};
+use crate::model::contacts::Condition;
+use crate::store::db::{Db, params};
+use crate::store::{Store, UnixMs};
+
+const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
+
+/// The workspace's store, read and changed in this process.
+#[derive(Debug)]
+pub struct Local {
+    info: Info,
+    store: Store,
+    engine: Arc<Engine>,
+    worker: Worker,
+    rt: tokio::runtime::Runtime,
+    clock: Option<UnixMs>,
+}
+
+impl Local {
+    pub fn new(
+        store: Store,
+        engine: Arc<Engine>,
+        location: String,
+        actor: Option<String>,
+    ) -> Result<Local> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| SourceError(format!("cannot start the runtime: {e}")))?;
+        let worker = {
+            let _guard = rt.enter();
+            Worker::new(store.clone(), engine.clone())?
+        };
+        let info = Info {
+            location,
+            actor,
+            segments: engine.scoring.segments.keys().cloned().collect(),
+            lists: engine.lists.keys().cloned().collect(),
+            pipelines: engine
+                .pipelines
+                .iter()
+                .map(|(id, p)| Pipeline {
+                    id: id.clone(),
+                    name: p.name.clone(),
+                    stages: p
+                        .stages
+                        .iter()
+                        .map(|s| Stage {
+                            id: s.id.as_str().to_string(),
+                            name: s.name.clone(),
+                            probability: s.probability.unwrap_or(0.0),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            workflows: engine.workflows().map(|(id, _)| id.clone()).collect(),
+        };
+        Ok(Local {
+            info,
+            store,
+            engine,
+            worker,
+            rt,
+            clock: None,
+        })
+    }
+
+    /// Draws every screen as of `now` (tests and snapshots).
+    pub fn at(mut self, now: UnixMs) -> Local {
+        self.clock = Some(now);
+        self.worker.set_time(now);
+        self
+    }
+
+    fn actor(&self) -> Result<String> {
+        self.info.actor.clone().ok_or_else(|| {
+            SourceError(
+                "changes need a name for the audit log: set FUNNEL_ACTOR or `git config user.email`"
+                    .into(),
+            )
+        })
+    }
+
+    /// A CRM change on the writer, audited in the same transaction; the
+    /// workflows its events start run to their first wait.
+    fn crm_change(
+        &self,
+        action: &'static str,
+        contact_id: i64,
+        details: Json,
+        f: impl FnOnce(Db<'_>, UnixMs) -> std::result::Result<Vec<CrmEvent>, EngineError>
+        + Send
+        + 'static,
+    ) -> Result<usize> {
+        let actor = self.actor()?;
+        let worker = self.worker.clone();
+        let (_, ingested) = self.rt.block_on(async move {
+            let done = worker
+                .crm_change(move |db, now| {
+                    let events = f(db, now)?;
+                    let uid = directory::summary(db, contact_id)?.uid;
+                    crate::audit::record(db, &actor, action, "contact", Some(&uid), &details, now)?;
+                    Ok(((), events))
+                })
+                .await?;
+            worker.settle().await;
+            worker.deliver_outbox().await?;
+            Ok::<_, EngineError>(done)
+        })?;
+        Ok(ingested.started.len())
+    }
+}
+
+fn started(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => "; 1 workflow started".into(),
+        n => format!("; {n} workflows started"),
+    }
+}
+
+impl Source for Local {
+    fn info(&self) -> &Info {
+        &self.info
+    }
+
+    fn now(&self) -> UnixMs {
+        self.clock.unwrap_or_else(crate::store::now_ms)
+    }
+
+    fn contacts(
+        &self,
+        filter: Option<&Condition>,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Summary>> {
+        let now = self.now();
+        let scoring = &self.engine.scoring;
+        Ok(self.store.read(|db| {
+            directory::page(db, scoring, filter, now, cursor, limit).map_err(to_store)
+        })?)
+    }
+
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<Summary>> {
+        // Contacts changed since the indexer last ran are indexed first (a small
+        // write, skipped when nothing waits), so a search is never stale.
+        let pending = self.store.read(crate::store::search::reindex_pending)?;
+        if pending {
+            self.store
+                .write(|db| crate::store::search::reindex_contacts(db, usize::MAX))
+                .wait()?;
+        }
+        Ok(self
+            .store
+            .read(|db| directory::search(db, query, limit).map_err(to_store))?)
+    }
+
+    fn count(&self, filter: Option<&Condition>) -> Result<u64> {
+        let now = self.now();
+        let scoring = &self.engine.scoring;
+        Ok(self
+            .store
+            .read(|db| directory::count(db, scoring, filter, now).map_err(to_store))?)
+    }
+
+    fn contact(&self, id: i64) -> Result<ContactDetail> {
+        let now = self.now();
+        let scoring = &self.engine.scoring;
+        Ok(self.store.read(|db| {
+            (|| -> std::result::Result<ContactDetail, crate::crm::CrmError> {
+                let summary = directory::summary(db, id)?;
+                let view = contact::view(db, id, scoring, now)?;
+                let score = scoring.explain(db, id, now)?;
+                let deals = contact_deals(db, id)?;
+                let consent = consent(db, &summary.email)?;
+                let timeline = directory::timeline(db, id, None, 50)?;
+                Ok(ContactDetail {
+                    summary,
+                    view,
+                    score,
+                    deals,
+                    consent,
+                    timeline,
+                })
+            })()
+            .map_err(to_store)
+        })?)
+    }
+
+    fn deals(&self, pipeline: &str) -> Result<Vec<DealRow>> {
+        Ok(self.store.read(|db| {
+            deal::list(db, Some(pipeline), None, Some("open"), 2_000).map_err(to_store)
+        })?)
+    }
+
+    fn campaigns(&self) -> Result<Vec<CampaignRow>> {
+        let now = self.now();
+        let e = &self.engine;
+        let mut rows = Vec::new();
+        for (key, c) in &e.campaigns {
+            let row = self.store.read(|db| {
+                let state = campaign::state(db, key)?;
+                let (plan, stats) = match &state {
+                    None => (
+                        campaign::plan(db, key, c, &e.scoring.segments, &e.scoring, now).ok(),
+                        Vec::new(),
+                    ),
+                    Some(s) => (None, campaign::stats(db, s.id)?),
+                };
+                Ok(CampaignRow {
+                    key: key.clone(),
+                    name: c.name.clone(),
+                    status: state.as_ref().map_or("draft".into(), |s| s.status.clone()),
+                    recipients: state.as_ref().map(|s| s.recipients),
+                    winner: state.and_then(|s| s.winner),
+                    plan,
+                    stats,
+                })
+            })?;
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+
+    fn workflow_counts(&self) -> Result<Vec<WorkflowCounts>> {
+        let since = self.now() - 30 * DAY;
+        let ids = self.info.workflows.clone();
+        Ok(self.store.read(move |db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT status, count(*) FROM executions \
+                 WHERE workflow_id = ?1 AND started_at >= ?2 GROUP BY status",
+            )?;
+            let mut out = Vec::new();
+            for id in ids {
+                let mut w = WorkflowCounts {
+                    workflow: id.clone(),
+                    ..WorkflowCounts::default()
+                };
+                let rows = stmt.query_map(params![id, since], |r| {
+                    Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
+                })?;
+                for row in rows {
+                    let (status, n) = row?;
+                    let n = u64::try_from(n).unwrap_or(0);
+                    match status.as_str() {
+                        "running" | "queued" => w.running += n,
+                        "waiting" => w.waiting += n,
+                        "failed" => w.failed += n,
+                        _ => w.completed += n,
+                    }
+                }
+                out.push(w);
+            }
+            Ok(out)
+        })?)
+    }
+
+    fn executions(
+        &self,
+        workflow: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Vec<ExecutionRow>> {
+        let f = manage::Filter {
+            workflow: workflow.map(String::from),
+            status: status.map(String::from),
+            limit: 500,
+        };
+        Ok(self
+            .store
+            .read(|db| manage::list(db, &f).map_err(engine_to_store))?)
+    }
+
+    fn execution(&self, uid: &str) -> Result<ExecutionDetail> {
+        Ok(self
+            .store
+            .read(|db| manage::show(db, uid).map_err(engine_to_store))?)
+    }
+
+    fn dashboard(&self) -> Result<Dashboard> {
+        let now = self.now();
+        let workflows = self.info.workflows.clone();
+        Ok(self.store.read(move |db| dashboard(db, now, &workflows))?)
+    }
+
+    fn apply(&self, change: Change) -> Result<String> {
+        let e = self.engine.clone();
+        match change {
+            Change::AddTags { contact: id, tags } => {
+                let details = json!({"tags": tags});
+                let n = tags.len();
+                let s = self.crm_change("tag", id, details, move |db, now| {
+                    let mut events = contact::add_tags(db, id, &tags, now)?;
+                    events.extend(e.scoring.observe(db, id, now)?);
+                    Ok(events)
+                })?;
+                Ok(format!("{n} tag(s) added{}", started(s)))
+            }
+            Change::RemoveTags { contact: id, tags } => {
+                let details = json!({"tags": tags});
+                self.crm_change("untag", id, details, move |db, now| {
+                    contact::remove_tags(db, id, &tags)?;
+                    Ok(e.scoring.observe(db, id, now)?)
+                })?;
+                Ok("tag(s) removed".into())
+            }
+            Change::AddToList { contact: id, list } => {
+                if !e.lists.contains_key(&list) {
+                    return Err(SourceError(format!(
+                        "no list `{list}`; {}",
+                        known(e.lists.keys(), "the lists are")
+                    )));
+                }
+                let details = json!({"list": list});
+                let s = self.crm_change("add_to_list", id, details, move |db, now| {
+                    let added = contact::add_to_list(db, id, &list, now)?;
+                    Ok(if added {
+                        vec![CrmEvent::ListJoined {
+                            contact_id: id,
+                            list,
+                        }]
+                    } else {
+                        Vec::new()
+                    })
+                })?;
+                Ok(format!("added to the list{}", started(s)))
+            }
+            Change::RemoveFromList { contact: id, list } => {
+                let details = json!({"list": list});
+                self.crm_change("remove_from_list", id, details, move |db, _| {
+                    contact::remove_from_list(db, id, &list)?;
+                    Ok(Vec::new())
+                })?;
+                Ok("removed from the list".into())
+            }
+            Change::SetField {
+                contact: id,
+                name,
+                value,
+            } => {
+                let details = json!({"field": name, "value": value});
+                let s = self.crm_change("set_field", id, details, move |db, now| {
+                    let fields = std::iter::once((name, value)).collect();
+                    let mut events = contact::set_fields(db, id, &fields, now)?;
+                    events.extend(e.scoring.observe(db, id, now)?);
+                    Ok(events)
+                })?;
+                Ok(format!("field set{}", started(s)))
+            }
+            Change::SetStage { contact: id, stage } => {
+                let details = json!({"stage": stage});
+                let s = self.crm_change("set_stage", id, details, move |db, now| {
+                    Ok(contact::set_stage(db, id, &stage, now)?)
+                })?;
+                Ok(format!("stage set{}", started(s)))
+            }
+            Change::MoveDeal {
+                deal: deal_id,
+                pipeline,
+                stage,
+            } => {
+                let id: i64 = self.store.read(|db| {
+                    db.query_row(
+                        "SELECT contact_id FROM deals WHERE id = ?1",
+                        params![deal_id],
+                        |r| r.get(0),
+                    )
+                })?;
+                let status = e.deal_status(&pipeline, &stage);
+                let details = json!({"pipeline": pipeline, "stage": stage});
+                let shown = stage.clone();
+                let s = self.crm_change("move_deal", id, details, move |db, now| {
+                    let (deal_id, events) =
+                        deal::move_to_stage(db, id, &pipeline, &stage, None, Some("tui"), now)?;
+                    deal::set_status(db, deal_id, status, now)?;
+                    Ok(events)
+                })?;
+                Ok(format!("deal moved to {shown}{}", started(s)))
+            }
+            Change::BulkTag { contacts, tag } => {
+                let actor = self.actor()?;
+                let worker = self.worker.clone();
+                let n = contacts.len();
+                let started_n = self.rt.block_on(async move {
+                    let (_, done) = worker
+                        .crm_change(move |db, now| {
+                            let mut events = Vec::new();
+                            for id in &contacts {
+                                events.extend(contact::add_tags(
+                                    db,
+                                    *id,
+                                    std::slice::from_ref(&tag),
+                                    now,
+                                )?);
+                                events.extend(e.scoring.observe(db, *id, now)?);
+                            }
+                            crate::audit::record(
+                                db,
+                                &actor,
+                                "bulk_tag",
+                                "contact",
+                                None,
+                                &json!({"tag": tag, "contacts": contacts.len()}),
+                                now,
+                            )?;
+                            Ok(((), events))
+                        })
+                        .await?;
+                    worker.settle().await;
+                    worker.deliver_outbox().await?;
+                    Ok::<_, EngineError>(done.started.len())
+                })?;
+                Ok(format!("tagged {n} contact(s){}", started(started_n)))
+            }
+            Change::CampaignSend { key } => {
+                let actor = self.actor()?;
+                let worker = self.worker.clone();
+                let store = self.store.clone();
+                let state = self.rt.block_on(async move {
+                    let k = key.clone();
+                    let before = store.read_async(move |db| campaign::state(db, &k)).await?;
+                    let state = worker.start_campaign(&key).await?;
+                    if before.is_none() {
+                        let n = state.recipients;
+                        store
+                            .write(move |db| {
+                                crate::audit::record(
+                                    db,
+                                    &actor,
+                                    "campaign.send",
+                                    "campaign",
+                                    Some(&key),
+                                    &json!({"recipients": n}),
+                                    crate::store::now_ms(),
+                                )
+                            })
+                            .await?;
+                    }
+                    Ok::<_, EngineError>(state)
+                })?;
+                Ok(format!(
+                    "{} recipients frozen ({}); the daemon sends them",
+                    state.recipients, state.status
+                ))
+            }
+            Change::CampaignPause { key } => {
+                self.campaign_transition(key, &["sending", "scheduled", "testing"], "paused")
+            }
+            Change::CampaignResume { key } => self.campaign_transition(key, &["paused"], "sending"),
+            Change::RetryExecution { uid } => {
+                let actor = self.actor()?;
+                let worker = self.worker.clone();
+                let now = self.now();
+                let status = self.rt.block_on(async move {
+                    let s = worker
+                        .transact(now, move |ctx| manage::retry(ctx, &uid, &actor))
+                        .await?;
+                    worker.settle().await;
+                    Ok::<_, EngineError>(s)
+                })?;
+                Ok(format!("retried: {status}"))
+            }
+            Change::CancelExecution { uid } => {
+                let actor = self.actor()?;
+                let worker = self.worker.clone();
+                let now = self.now();
+                let cancelled = self.rt.block_on(async move {
+                    worker
+                        .transact(now, move |ctx| manage::cancel(ctx, &uid, &actor))
+                        .await
+                })?;
+                Ok(if cancelled {
+                    "cancelled".into()
+                } else {
+                    "it had finished already; nothing to cancel".into()
+                })
+            }
+        }
+    }
+}
+
+impl Local {
+    fn campaign_transition(
+        &self,
+        key: String,
+        from: &'static [&'static str],
+        to: &'static str,
+    ) -> Result<String> {
+        let actor = self.actor()?;
+        let k = key.clone();
+        let changed = self
+            .store
+            .write(move |db| {
+                let changed = campaign::transition(db, &k, from, to)?;
+                if changed {
+                    crate::audit::record(
+                        db,
+                        &actor,
+                        &format!("campaign.{to}"),
+                        "campaign",
+                        Some(&k),
+                        &json!({"status": to}),
+                        crate::store::now_ms(),
+                    )?;
+                }
+                Ok(changed)
+            })
+            .wait()?;
+        if changed {
+            Ok(format!("{key}: {to}"))
+        } else {
+            Err(SourceError(format!(
+                "{key} is not in a state that can become {to}"
+            )))
+        }
+    }
+}
+
+fn known<'a>(ids: impl Iterator<Item = &'a String>, what: &str) -> String {
+    let ids: Vec<&str> = ids.map(String::as_str).collect();
+    format!("{what} {}", ids.join(", "))
+}
+
+fn to_store(e: crate::crm::CrmError) -> crate::store::StoreError {
+    crate::store::StoreError::Invalid(e.to_string())
+}
+
+fn engine_to_store(e: EngineError) -> crate::store::StoreError {
+    crate::store::StoreError::Invalid(e.to_string())
+}
+
+fn contact_deals(db: Db<'_>, id: i64) -> std::result::Result<Vec<DealRow>, crate::crm::CrmError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT d.id, d.uid, c.email, d.pipeline, d.stage, d.value, d.status, d.created_at, \
+         d.updated_at FROM deals d JOIN contacts c ON c.id = d.contact_id \
+         WHERE d.contact_id = ?1 ORDER BY d.id DESC LIMIT 20",
+    )?;
+    let rows = stmt.query_map(params![id], |r| {
+        Ok(DealRow {
+            id: r.get(0)?,
+            uid: r.get(1)?,
+            contact: r.get(2)?,
+            pipeline: r.get(3)?,
+            stage: r.get(4)?,
+            value: r.get(5)?,
+            status: r.get(6)?,
+            created_at: r.get(7)?,
+            updated_at: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+fn consent(
+    db: Db<'_>,
+    email: &str,
+) -> std::result::Result<Vec<ConsentEntry>, crate::crm::CrmError> {
+    let hash = crate::crm::privacy::email_hash(email);
+    let mut stmt = db.prepare_cached(
+        "SELECT purpose, granted, source, recorded_at FROM consent_ledger \
+         WHERE email_hash = ?1 ORDER BY recorded_at DESC LIMIT 20",
+    )?;
+    let rows = stmt.query_map(params![hash], |r| {
+        Ok(ConsentEntry {
+            purpose: r.get(0)?,
+            granted: r.get::<i64>(1)? != 0,
+            source: r.get(2)?,
+            recorded_at: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Counts per bucket of `width` ms over `buckets` buckets ending at `now`.
+fn series(
+    db: Db<'_>,
+    sql: &str,
+    extra: Option<&str>,
+    now: UnixMs,
+    width: i64,
+    buckets: usize,
+) -> std::result::Result<Vec<u64>, crate::store::StoreError> {
+    let n = i64::try_from(buckets).unwrap_or(0);
+    let start = (now / width - n + 1) * width;
+    let mut out = vec![0u64; buckets];
+    let mut stmt = db.prepare_cached(sql)?;
+    let pair = |r: crate::store::db::Row<'_>| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?));
+    let rows: Vec<(i64, i64)> = match extra {
+        Some(x) => stmt
+            .query_map(params![start, width, x], pair)?
+            .collect::<std::result::Result<_, _>>()?,
+        None => stmt
+            .query_map(params![start, width], pair)?
+            .collect::<std::result::Result<_, _>>()?,
+    };
+    for (bucket, count) in rows {
+        if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| out.get_mut(b)) {
+            *slot += u64::try_from(count).unwrap_or(0);
+        }
+    }
+    Ok(out)
+}
+
+fn dashboard(
+    db: Db<'_>,
+    now: UnixMs,
+    workflows: &[String],
+) -> std::result::Result<Dashboard, crate::store::StoreError> {
+    let contacts: i64 = db.query_row("SELECT count(*) FROM contacts", params![], |r| r.get(0))?;
+    let new_contacts = series(
+        db,
+        "SELECT (created_at - ?1) / ?2, count(*) FROM contacts WHERE created_at >= ?1 GROUP BY 1",
+        None,
+        now,
+        DAY,
+        14,
+    )?;
+    let mut executions = vec![0u64; 24];
+    for w in workflows {
+        let per = series(
+            db,
+            "SELECT (started_at - ?1) / ?2, count(*) FROM executions \
+             WHERE workflow_id = ?3 AND started_at >= ?1 GROUP BY 1",
+            Some(w),
+            now,
+            HOUR,
+            24,
+        )?;
+        for (slot, n) in executions.iter_mut().zip(per) {
+            *slot += n;
+        }
+    }
+    let engagement = |kind: &str| {
+        series(
+            db,
+            "SELECT (occurred_at - ?1) / ?2, count(*) FROM activities \
+             WHERE type = ?3 AND occurred_at >= ?1 GROUP BY 1",
+            Some(kind),
+            now,
+            DAY,
+            14,
+        )
+    };
+    let opens = engagement("email_opened")?;
+    let clicks = engagement("email_clicked")?;
+    let since = now - 30 * DAY;
+    let mut stmt = db.prepare_cached(
+        "SELECT coalesce(source, '-') || ' / ' || coalesce(subject, '-'), count(*) FROM activities \
+         WHERE type = 'form_submit' AND occurred_at >= ?1 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12",
+    )?;
+    let conversions = stmt
+        .query_map(params![since], |r| {
+            Ok((
+                r.get::<String>(0)?,
+                u64::try_from(r.get::<i64>(1)?).unwrap_or(0),
+            ))
+        })?
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(Dashboard {
+        contacts: u64::try_from(contacts).unwrap_or(0),
+        new_contacts,
+        conversions,
+        executions,
+        opens,
+        clicks,
+    })
+}

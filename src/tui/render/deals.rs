@@ -1,0 +1,93 @@
+//! The deals board: one column per stage with its count and weighted total.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph};
+
+use super::{cut, pane, thousands};
+use crate::tui::app::App;
+
+pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
+    let t = app.theme;
+    let d = &app.deals;
+    let Some(p) = d.current() else {
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                "no pipelines: describe one in contacts/pipelines.yaml",
+                t.dim(),
+            ))
+            .block(pane(t, " deals ".into(), true)),
+            area,
+        );
+        return;
+    };
+    let [head, board] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let open: usize = d.columns.iter().map(Vec::len).sum();
+    let weighted: f64 = d
+        .columns
+        .iter()
+        .zip(&p.stages)
+        .map(|(col, s)| col.iter().filter_map(|x| x.value).sum::<f64>() * s.probability)
+        .sum();
+    let pipelines = if d.pipelines.len() > 1 {
+        format!("  ([ ] {} of {})", d.pipeline + 1, d.pipelines.len())
+    } else {
+        String::new()
+    };
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(format!(" {} ", p.name), t.title()),
+            Span::raw(format!(
+                "{open} open deals · weighted {}{pipelines}",
+                money(weighted)
+            )),
+        ])),
+        head,
+    );
+    let n = p.stages.len().max(1);
+    let constraints: Vec<Constraint> = (0..n)
+        .map(|_| Constraint::Ratio(1, u32::try_from(n).unwrap_or(1)))
+        .collect();
+    let areas = Layout::horizontal(constraints).split(board);
+    for (i, stage) in p.stages.iter().enumerate() {
+        let empty = Vec::new();
+        let col = d.columns.get(i).unwrap_or(&empty);
+        let total: f64 = col.iter().filter_map(|x| x.value).sum();
+        let width = usize::from(areas[i].width.saturating_sub(2));
+        let items: Vec<ListItem> = col
+            .iter()
+            .map(|deal| {
+                ListItem::new(vec![
+                    Line::from(cut(&deal.contact, width)),
+                    Line::from(Span::styled(deal.value.map_or("-".into(), money), t.dim())),
+                ])
+            })
+            .collect();
+        let focused = i == d.column;
+        let title = format!(
+            " {} {} · {} ",
+            stage.name,
+            col.len(),
+            money(total * stage.probability)
+        );
+        let mut state = ListState::default().with_selected(
+            focused
+                .then(|| d.card.get(i).copied())
+                .flatten()
+                .filter(|_| !col.is_empty()),
+        );
+        f.render_stateful_widget(
+            List::new(items)
+                .block(pane(t, cut(&title, width + 2), focused))
+                .highlight_style(t.selected()),
+            areas[i],
+            &mut state,
+        );
+    }
+}
+
+/// Whole currency units with separators: 12,500.
+fn money(v: f64) -> String {
+    thousands(v.max(0.0).round() as u64)
+}

@@ -1,0 +1,207 @@
+//! What the TUI reads and changes, as one trait: every screen asks a [`Source`]
+//! and never a database, so the same screens run on the workspace's own store
+//! ([`super::local::Local`]) or, later, on a team's daemon through its API.
+//! Every read is bounded (a page, a window of time), so a screen costs the same
+//! on a store of a hundred contacts as on one of a million.
+
+use serde_json::Value as Json;
+
+use crate::crm::deal::DealRow;
+use crate::crm::directory::{Cursor, Summary, TimelineEntry};
+use crate::email::campaign::{Plan, VariantStats};
+use crate::engine::manage::{ExecutionDetail, ExecutionRow};
+use crate::model::contacts::Condition;
+use crate::store::UnixMs;
+
+/// A read or a change that failed, as the person at the keyboard should see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+impl From<crate::store::StoreError> for SourceError {
+    fn from(e: crate::store::StoreError) -> Self {
+        SourceError(e.to_string())
+    }
+}
+
+impl From<crate::crm::CrmError> for SourceError {
+    fn from(e: crate::crm::CrmError) -> Self {
+        SourceError(e.to_string())
+    }
+}
+
+impl From<crate::engine::EngineError> for SourceError {
+    fn from(e: crate::engine::EngineError) -> Self {
+        SourceError(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, SourceError>;
+
+/// What does not change while the TUI runs (until the workspace is reloaded).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Info {
+    /// Where the data comes from (`.funnel/funnel.db`, a remote's name).
+    pub location: String,
+    /// Who changes are recorded as; `None` refuses changes.
+    pub actor: Option<String>,
+    pub segments: Vec<String>,
+    pub lists: Vec<String>,
+    pub pipelines: Vec<Pipeline>,
+    pub workflows: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pipeline {
+    pub id: String,
+    pub name: String,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stage {
+    pub id: String,
+    pub name: String,
+    pub probability: f64,
+}
+
+/// Everything the detail pane shows of one contact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactDetail {
+    pub summary: Summary,
+    /// The contact as templates see it (fields, tags, lists, score, …).
+    pub view: Json,
+    /// The score's parts (`funnel contacts score-explain`).
+    pub score: Json,
+    pub deals: Vec<DealRow>,
+    pub consent: Vec<ConsentEntry>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentEntry {
+    pub purpose: String,
+    pub granted: bool,
+    pub source: Option<String>,
+    pub recorded_at: UnixMs,
+}
+
+/// One campaign with its plan (before sending) or its numbers (after).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignRow {
+    pub key: String,
+    pub name: String,
+    pub status: String,
+    pub recipients: Option<i64>,
+    pub winner: Option<String>,
+    pub plan: Option<Plan>,
+    pub stats: Vec<VariantStats>,
+}
+
+/// Executions of one workflow by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkflowCounts {
+    pub workflow: String,
+    pub running: u64,
+    pub waiting: u64,
+    pub failed: u64,
+    pub completed: u64,
+}
+
+/// The dashboard's numbers: totals, and series oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dashboard {
+    pub contacts: u64,
+    /// New contacts per day, the last 14 days.
+    pub new_contacts: Vec<u64>,
+    /// Form posts per site and component, the last 30 days, most first.
+    pub conversions: Vec<(String, u64)>,
+    /// Executions started per hour, the last 24 hours.
+    pub executions: Vec<u64>,
+    /// Email opens and clicks per day, the last 14 days.
+    pub opens: Vec<u64>,
+    pub clicks: Vec<u64>,
+}
+
+/// A change made from the TUI; each is audited with the actor's name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    AddTags {
+        contact: i64,
+        tags: Vec<String>,
+    },
+    RemoveTags {
+        contact: i64,
+        tags: Vec<String>,
+    },
+    AddToList {
+        contact: i64,
+        list: String,
+    },
+    RemoveFromList {
+        contact: i64,
+        list: String,
+    },
+    SetField {
+        contact: i64,
+        name: String,
+        value: Json,
+    },
+    SetStage {
+        contact: i64,
+        stage: String,
+    },
+    MoveDeal {
+        deal: i64,
+        pipeline: String,
+        stage: String,
+    },
+    /// The same tag on many contacts at once.
+    BulkTag {
+        contacts: Vec<i64>,
+        tag: String,
+    },
+    CampaignSend {
+        key: String,
+    },
+    CampaignPause {
+        key: String,
+    },
+    CampaignResume {
+        key: String,
+    },
+    RetryExecution {
+        uid: String,
+    },
+    CancelExecution {
+        uid: String,
+    },
+}
+
+/// The TUI's data, wherever it lives.
+pub trait Source: Send + Sync {
+    fn info(&self) -> &Info;
+    /// The time screens are drawn at (fixed in tests, so snapshots hold).
+    fn now(&self) -> UnixMs;
+    /// A page of contacts, newest first.
+    fn contacts(
+        &self,
+        filter: Option<&Condition>,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Summary>>;
+    /// Contacts matching every word, best first.
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<Summary>>;
+    /// How many contacts meet `filter` (all contacts when `None`).
+    fn count(&self, filter: Option<&Condition>) -> Result<u64>;
+    fn contact(&self, id: i64) -> Result<ContactDetail>;
+    fn deals(&self, pipeline: &str) -> Result<Vec<DealRow>>;
+    fn campaigns(&self) -> Result<Vec<CampaignRow>>;
+    fn workflow_counts(&self) -> Result<Vec<WorkflowCounts>>;
+    fn executions(&self, workflow: Option<&str>, status: Option<&str>)
+    -> Result<Vec<ExecutionRow>>;
+    fn execution(&self, uid: &str) -> Result<ExecutionDetail>;
+    fn dashboard(&self) -> Result<Dashboard>;
+    /// Makes a change as the actor; what to tell them it did.
+    fn apply(&self, change: Change) -> Result<String>;
+}
