@@ -54,17 +54,38 @@ pub fn list(
     )?;
     let rows = stmt.query_map(
         params![since, actor, i64::try_from(limit).unwrap_or(i64::MAX)],
-        |r| {
-            Ok(Entry {
-                id: r.get(0)?,
-                actor: r.get(1)?,
-                action: r.get(2)?,
-                entity: r.get(3)?,
-                entity_id: r.get(4)?,
-                details: r.get(5)?,
-                recorded_at: r.get(6)?,
-            })
-        },
+        entry,
+    )?;
+    rows.collect()
+}
+
+fn entry(r: crate::store::db::Row<'_>) -> Result<Entry, StoreError> {
+    Ok(Entry {
+        id: r.get(0)?,
+        actor: r.get(1)?,
+        action: r.get(2)?,
+        entity: r.get(3)?,
+        entity_id: r.get(4)?,
+        details: r.get(5)?,
+        recorded_at: r.get(6)?,
+    })
+}
+
+/// The newest entries about one entity (a contact's uid, a campaign's key),
+/// at most `limit`, newest first (through the index on entity).
+pub fn for_entity(
+    db: Db<'_>,
+    entity: &str,
+    entity_id: &str,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT id, actor, action, entity, entity_id, details, recorded_at FROM audit_log \
+         WHERE entity = ?1 AND entity_id = ?2 ORDER BY recorded_at DESC, id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![entity, entity_id, i64::try_from(limit).unwrap_or(i64::MAX)],
+        entry,
     )?;
     rows.collect()
 }
@@ -109,5 +130,15 @@ mod tests {
         let ada = list(db, 15, Some("ada"), 10).expect("list");
         assert_eq!(ada.len(), 1);
         assert_eq!(ada[0].action, "revoke");
+        let token = for_entity(db, "token", "ci", 10).expect("entity");
+        assert_eq!(
+            token.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["revoke", "create"]
+        );
+        assert!(
+            for_entity(db, "contact", "ci", 10)
+                .expect("entity")
+                .is_empty()
+        );
     }
 }

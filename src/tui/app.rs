@@ -102,6 +102,8 @@ pub enum Action {
     Apply(Change),
     Error(String),
     Info(String),
+    /// Show this contact (by email) in the contacts view.
+    OpenContact(String),
 }
 
 /// A line for the person at the keyboard, until the next key.
@@ -338,6 +340,13 @@ impl App {
             Action::Apply(change) => self.apply(change),
             Action::Error(e) => self.set_error(e),
             Action::Info(i) => self.set_info(i),
+            Action::OpenContact(email) => {
+                self.view = ViewId::Contacts;
+                let source = self.source.clone();
+                if let Err(e) = self.contacts.open(&*source, &email) {
+                    self.set_error(e.to_string());
+                }
+            }
         }
     }
 

@@ -218,6 +218,17 @@ impl Contacts {
         self.load_detail(source)
     }
 
+    /// Shows one contact (found by its email) with its detail open.
+    pub fn open(&mut self, source: &dyn Source, email: &str) -> Result<()> {
+        self.search(source, email)?;
+        if let Some(at) = self.rows.iter().position(|r| r.email == email) {
+            self.table.select(Some(at));
+        }
+        self.detail_open = !self.wide;
+        self.pane = Pane::Detail;
+        self.load_detail(source)
+    }
+
     fn move_by(&mut self, source: &dyn Source, down: bool, n: usize) -> Result<()> {
         let Some(at) = self.table.selected() else {
             return Ok(());

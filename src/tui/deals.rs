@@ -4,15 +4,14 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::Action;
-use super::source::{Change, Pipeline, Result, Source};
+use super::source::{Change, DealColumn, Pipeline, Result, Source};
 use crate::crm::deal::DealRow;
 
 #[derive(Debug, Default)]
 pub struct Deals {
     pub pipelines: Vec<Pipeline>,
     pub pipeline: usize,
-    /// Open deals per stage of the pipeline, newest first.
-    pub columns: Vec<Vec<DealRow>>,
+    pub columns: Vec<DealColumn>,
     pub column: usize,
     pub card: Vec<usize>,
     /// The deal just moved: the board follows it to its new column.
@@ -30,20 +29,14 @@ impl Deals {
             self.columns.clear();
             return Ok(());
         };
-        let rows = source.deals(&p.id)?;
-        let mut columns: Vec<Vec<DealRow>> = vec![Vec::new(); p.stages.len()];
-        for d in rows {
-            if let Some(i) = p.stages.iter().position(|s| s.id == d.stage) {
-                columns[i].push(d);
-            }
-        }
+        let columns = source.board(&p.id)?;
         self.card.resize(columns.len(), 0);
         for (i, col) in columns.iter().enumerate() {
-            self.card[i] = self.card[i].min(col.len().saturating_sub(1));
+            self.card[i] = self.card[i].min(col.deals.len().saturating_sub(1));
         }
         if let Some(id) = self.follow.take() {
             for (i, col) in columns.iter().enumerate() {
-                if let Some(at) = col.iter().position(|d| d.id == id) {
+                if let Some(at) = col.deals.iter().position(|d| d.id == id) {
                     self.column = i;
                     self.card[i] = at;
                 }
@@ -56,23 +49,24 @@ impl Deals {
 
     pub fn selected(&self) -> Option<&DealRow> {
         let col = self.columns.get(self.column)?;
-        col.get(*self.card.get(self.column)?)
+        col.deals.get(*self.card.get(self.column)?)
     }
 
     pub fn key(&mut self, source: &dyn Source, key: KeyEvent) -> Action {
         let n = self.columns.len();
         match key.code {
-            KeyCode::Left | KeyCode::Char('h') => self.column = self.column.saturating_sub(1),
+            KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab => {
+                self.column = self.column.saturating_sub(1)
+            }
             KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab => {
                 self.column = (self.column + 1).min(n.saturating_sub(1))
             }
-            KeyCode::BackTab => self.column = self.column.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => {
                 if let (Some(c), Some(col)) = (
                     self.card.get_mut(self.column),
                     self.columns.get(self.column),
                 ) {
-                    *c = (*c + 1).min(col.len().saturating_sub(1));
+                    *c = (*c + 1).min(col.deals.len().saturating_sub(1));
                 }
             }
             KeyCode::Up | KeyCode::Char('k') => {
@@ -96,6 +90,11 @@ impl Deals {
             KeyCode::Char('H') | KeyCode::Char('<') | KeyCode::Char('L') | KeyCode::Char('>') => {
                 let forward = matches!(key.code, KeyCode::Char('L') | KeyCode::Char('>'));
                 return self.move_selected(forward);
+            }
+            KeyCode::Enter => {
+                if let Some(d) = self.selected() {
+                    return Action::OpenContact(d.contact.clone());
+                }
             }
             _ => {}
         }

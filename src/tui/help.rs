@@ -35,7 +35,8 @@ pub fn keys(view: ViewId) -> &'static [(&'static str, &'static str)] {
             ("h/l ←/→", "stage column"),
             ("j/k ↓/↑", "deal"),
             ("H / L", "move the deal a stage back / on"),
-            ("[ / ]", "previous / next pipeline"),
+            ("Enter", "open the deal's contact"),
+            ("[ / ]", "pipeline: previous / next"),
         ],
         ViewId::Campaigns => &[
             ("j/k ↓/↑", "campaign"),
@@ -47,7 +48,7 @@ pub fn keys(view: ViewId) -> &'static [(&'static str, &'static str)] {
             ("j/k ↓/↑", "move"),
             ("Tab", "workflows / executions"),
             ("f", "status: all, running, waiting, failed, completed"),
-            ("Enter", "step timeline"),
+            ("Enter", "open the step timeline"),
             ("r", "retry from the failed step"),
             ("c", "cancel"),
             ("Esc", "back"),

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use serde_json::{Value as Json, json};
 
 use super::source::{
-    CampaignRow, Change, ConsentEntry, ContactDetail, Dashboard, Info, Pipeline, Result, Source,
-    SourceError, Stage, WorkflowCounts,
+    CampaignRow, Change, ConsentEntry, ContactDetail, Dashboard, DealColumn, Info, Pipeline,
+    Result, Source, SourceError, Stage, WorkflowCounts,
 };
 use crate::crm::deal::{self, DealRow};
-use crate::crm::directory::{self, Cursor, Summary};
+use crate::crm::directory::{self, Cursor, Summary, TimelineEntry};
 use crate::crm::{CrmEvent, contact};
 use crate::email::campaign;
 use crate::engine::manage::{self, ExecutionDetail, ExecutionRow};
@@ -22,6 +22,8 @@ use crate::store::db::{Db, params};
 use crate::store::{Store, UnixMs};
 
 const DAY: i64 = 86_400_000;
+/// Deals a board column shows at most (the newest); its count covers all.
+const COLUMN: usize = 200;
 const HOUR: i64 = 3_600_000;
 
 /// The workspace's store, read and changed in this process.
@@ -193,7 +195,7 @@ impl Source for Local {
                 let score = scoring.explain(db, id, now)?;
                 let deals = contact_deals(db, id)?;
                 let consent = consent(db, &summary.email)?;
-                let timeline = directory::timeline(db, id, None, 50)?;
+                let timeline = timeline(db, id, &summary.uid)?;
                 Ok(ContactDetail {
                     summary,
                     view,
@@ -207,9 +209,32 @@ impl Source for Local {
         })?)
     }
 
-    fn deals(&self, pipeline: &str) -> Result<Vec<DealRow>> {
+    fn board(&self, pipeline: &str) -> Result<Vec<DealColumn>> {
+        let stages: Vec<String> = self
+            .info
+            .pipelines
+            .iter()
+            .find(|p| p.id == pipeline)
+            .map(|p| p.stages.iter().map(|s| s.id.clone()).collect())
+            .unwrap_or_default();
         Ok(self.store.read(|db| {
-            deal::list(db, Some(pipeline), None, Some("open"), 2_000).map_err(to_store)
+            let totals = deal::by_stage(db, pipeline).map_err(to_store)?;
+            stages
+                .iter()
+                .map(|stage| {
+                    let (count, total) = totals
+                        .iter()
+                        .find(|(s, _, _)| s == stage)
+                        .map_or((0, 0.0), |(_, n, v)| (*n, *v));
+                    Ok(DealColumn {
+                        stage: stage.clone(),
+                        count: u64::try_from(count).unwrap_or(0),
+                        total,
+                        deals: deal::list(db, Some(pipeline), Some(stage), None, COLUMN)
+                            .map_err(to_store)?,
+                    })
+                })
+                .collect()
         })?)
     }
 
@@ -588,6 +613,56 @@ fn consent(
         })
     })?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Entries a timeline shows at most.
+const TIMELINE: usize = 50;
+
+/// What the contact did (activities) and what was done to them (the audit
+/// log's changes), newest first.
+fn timeline(
+    db: Db<'_>,
+    id: i64,
+    uid: &str,
+) -> std::result::Result<Vec<TimelineEntry>, crate::crm::CrmError> {
+    let mut all = directory::timeline(db, id, None, TIMELINE)?;
+    for e in crate::audit::for_entity(db, "contact", uid, TIMELINE)? {
+        let d = &e.details;
+        let subject = match e.action.as_str() {
+            "tag" | "untag" => d.get("tags").map(|t| match t {
+                Json::Array(a) => a
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            }),
+            "move_deal" => Some(format!(
+                "{} → {}",
+                d["pipeline"].as_str().unwrap_or("?"),
+                d["stage"].as_str().unwrap_or("?")
+            )),
+            "add_to_list" | "remove_from_list" => d["list"].as_str().map(String::from),
+            "set_stage" => d["stage"].as_str().map(String::from),
+            "set_field" => Some(format!(
+                "{} = {}",
+                d["field"].as_str().unwrap_or("?"),
+                d["value"]
+            )),
+            _ => None,
+        };
+        all.push(TimelineEntry {
+            id: -e.id,
+            kind: e.action,
+            subject,
+            data: e.details,
+            source: Some(format!("by {}", e.actor)),
+            occurred_at: e.recorded_at,
+        });
+    }
+    all.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then(b.id.cmp(&a.id)));
+    all.truncate(TIMELINE);
+    Ok(all)
 }
 
 /// Counts per bucket of `width` ms over `buckets` buckets ending at `now`.

@@ -92,7 +92,11 @@ fn hints(app: &App) -> Line<'static> {
         .take(5)
         .chain([("?", "help"), ("q", "quit")].iter());
     for (k, what) in keys {
-        let what = what.split([',', ' ']).next().unwrap_or(what);
+        let what = what
+            .split([',', ' '])
+            .next()
+            .unwrap_or(what)
+            .trim_end_matches(':');
         spans.push(Span::styled((*k).to_string(), t.key()));
         spans.push(Span::raw(format!(" {what}  ")));
     }
@@ -177,6 +181,27 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// JSON as one line with its keys sorted, so a value reads the same whichever
+/// backend stored it (PostgreSQL's JSONB orders keys its own way).
+pub fn json_line(v: &serde_json::Value) -> String {
+    fn sorted(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                serde_json::Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(v).to_string()
 }
 
 /// `text` cut to `width` characters, with an ellipsis when cut.

@@ -98,6 +98,15 @@ pub struct CampaignRow {
     pub stats: Vec<VariantStats>,
 }
 
+/// One stage of a pipeline's board: every deal counted, the newest shown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DealColumn {
+    pub stage: String,
+    pub count: u64,
+    pub total: f64,
+    pub deals: Vec<DealRow>,
+}
+
 /// Executions of one workflow by status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkflowCounts {
@@ -195,7 +204,8 @@ pub trait Source: Send + Sync {
     /// How many contacts meet `filter` (all contacts when `None`).
     fn count(&self, filter: Option<&Condition>) -> Result<u64>;
     fn contact(&self, id: i64) -> Result<ContactDetail>;
-    fn deals(&self, pipeline: &str) -> Result<Vec<DealRow>>;
+    /// A pipeline's board: one column per stage, in the pipeline's order.
+    fn board(&self, pipeline: &str) -> Result<Vec<DealColumn>>;
     fn campaigns(&self) -> Result<Vec<CampaignRow>>;
     fn workflow_counts(&self) -> Result<Vec<WorkflowCounts>>;
     fn executions(&self, workflow: Option<&str>, status: Option<&str>)

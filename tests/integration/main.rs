@@ -46,5 +46,7 @@ mod smtp_sink;
 mod store;
 mod support;
 mod templates;
+mod tui;
+mod tui_fixture;
 mod validate_cli;
 mod workers;

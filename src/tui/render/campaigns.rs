@@ -33,12 +33,12 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         Table::new(
             rows,
             [
-                Constraint::Min(10),
-                Constraint::Length(9),
-                Constraint::Length(7),
+                Constraint::Min(12),
+                Constraint::Length(8),
+                Constraint::Length(6),
             ],
         )
-        .header(Row::new(vec!["CAMPAIGN", "STATUS", "SENT TO"]).style(t.dim()))
+        .header(Row::new(vec!["CAMPAIGN", "STATUS", "TO"]).style(t.dim()))
         .block(pane(t, " campaigns ".into(), true))
         .row_highlight_style(t.selected()),
         list,

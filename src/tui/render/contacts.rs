@@ -285,6 +285,12 @@ fn detail(
             Span::styled(format!("  {:>4} ", ago(now, a.occurred_at)), t.dim()),
             Span::raw(a.kind.clone()),
             Span::raw(format!(" {}", a.subject.as_deref().unwrap_or(""))),
+            Span::styled(
+                a.source
+                    .as_ref()
+                    .map_or(String::new(), |s| format!("  {s}")),
+                t.dim(),
+            ),
         ]));
     }
     let title = format!(" {} ", s.email);

@@ -22,10 +22,15 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         );
         return;
     };
+    let wide = area.width >= 100;
     let [top, charts, bottom] = Layout::vertical([
         Constraint::Length(3),
-        Constraint::Min(6),
-        Constraint::Percentage(40),
+        if wide {
+            Constraint::Percentage(50)
+        } else {
+            Constraint::Length(8)
+        },
+        Constraint::Min(3),
     ])
     .areas(area);
     let sum = |v: &[u64]| v.iter().sum::<u64>();
@@ -44,24 +49,33 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         .block(pane(t, " dashboard ".into(), false)),
         top,
     );
-    let cells = Layout::default()
-        .direction(if area.width >= 100 {
-            Direction::Horizontal
-        } else {
-            Direction::Vertical
-        })
-        .constraints([Constraint::Ratio(1, 4); 4])
-        .split(charts);
-    let spark = |title: String, data: &[u64]| {
+    // Four across on a wide screen, two by two on a narrow one.
+    let cells: Vec<Rect> = if wide {
+        Layout::horizontal([Constraint::Ratio(1, 4); 4])
+            .split(charts)
+            .to_vec()
+    } else {
+        Layout::vertical([Constraint::Ratio(1, 2); 2])
+            .split(charts)
+            .iter()
+            .flat_map(|row| {
+                Layout::horizontal([Constraint::Ratio(1, 2); 2])
+                    .split(*row)
+                    .to_vec()
+            })
+            .collect()
+    };
+    let spark = |title: String, data: &[u64], width: u16| {
         Sparkline::default()
             .block(pane(t, title, false))
-            .data(data.to_vec())
+            .data(stretch(data, usize::from(width.saturating_sub(2))))
             .style(t.title())
     };
     f.render_widget(
         spark(
             format!(" new contacts/day {} ", sum(&d.new_contacts)),
             &d.new_contacts,
+            cells[0].width,
         ),
         cells[0],
     );
@@ -69,15 +83,24 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         spark(
             format!(" executions/hour {} ", sum(&d.executions)),
             &d.executions,
+            cells[1].width,
         ),
         cells[1],
     );
     f.render_widget(
-        spark(format!(" opens/day {} ", sum(&d.opens)), &d.opens),
+        spark(
+            format!(" opens/day {} ", sum(&d.opens)),
+            &d.opens,
+            cells[2].width,
+        ),
         cells[2],
     );
     f.render_widget(
-        spark(format!(" clicks/day {} ", sum(&d.clicks)), &d.clicks),
+        spark(
+            format!(" clicks/day {} ", sum(&d.clicks)),
+            &d.clicks,
+            cells[3].width,
+        ),
         cells[3],
     );
     if d.conversions.is_empty() {
@@ -115,4 +138,12 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
             )),
         bottom,
     );
+}
+
+/// Each point repeated so the series fills `width` columns.
+fn stretch(data: &[u64], width: usize) -> Vec<u64> {
+    let each = (width / data.len().max(1)).max(1);
+    data.iter()
+        .flat_map(|v| std::iter::repeat_n(*v, each))
+        .collect()
 }

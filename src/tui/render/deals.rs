@@ -23,12 +23,19 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         return;
     };
     let [head, board] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    let open: usize = d.columns.iter().map(Vec::len).sum();
+    let open: u64 = d
+        .columns
+        .iter()
+        .zip(&p.stages)
+        .filter(|(_, s)| s.probability > 0.0 && s.probability < 1.0)
+        .map(|(c, _)| c.count)
+        .sum();
     let weighted: f64 = d
         .columns
         .iter()
         .zip(&p.stages)
-        .map(|(col, s)| col.iter().filter_map(|x| x.value).sum::<f64>() * s.probability)
+        .filter(|(_, s)| s.probability < 1.0)
+        .map(|(c, s)| c.total * s.probability)
         .sum();
     let pipelines = if d.pipelines.len() > 1 {
         format!("  ([ ] {} of {})", d.pipeline + 1, d.pipelines.len())
@@ -39,7 +46,7 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         Paragraph::new(Line::from(vec![
             Span::styled(format!(" {} ", p.name), t.title()),
             Span::raw(format!(
-                "{open} open deals · weighted {}{pipelines}",
+                "{open} open deals · weighted pipeline {}{pipelines}",
                 money(weighted)
             )),
         ])),
@@ -51,11 +58,12 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         .collect();
     let areas = Layout::horizontal(constraints).split(board);
     for (i, stage) in p.stages.iter().enumerate() {
-        let empty = Vec::new();
-        let col = d.columns.get(i).unwrap_or(&empty);
-        let total: f64 = col.iter().filter_map(|x| x.value).sum();
+        let Some(col) = d.columns.get(i) else {
+            continue;
+        };
         let width = usize::from(areas[i].width.saturating_sub(2));
         let items: Vec<ListItem> = col
+            .deals
             .iter()
             .map(|deal| {
                 ListItem::new(vec![
@@ -65,21 +73,30 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
             })
             .collect();
         let focused = i == d.column;
-        let title = format!(
-            " {} {} · {} ",
-            stage.name,
-            col.len(),
-            money(total * stage.probability)
+        let totals = format!(
+            " {} · {} ",
+            col.count,
+            money(
+                col.total
+                    * if stage.probability > 0.0 {
+                        stage.probability
+                    } else {
+                        1.0
+                    }
+            )
         );
         let mut state = ListState::default().with_selected(
             focused
                 .then(|| d.card.get(i).copied())
                 .flatten()
-                .filter(|_| !col.is_empty()),
+                .filter(|_| !col.deals.is_empty()),
         );
         f.render_stateful_widget(
             List::new(items)
-                .block(pane(t, cut(&title, width + 2), focused))
+                .block(
+                    pane(t, cut(&format!(" {} ", stage.name), width + 2), focused)
+                        .title_bottom(Line::from(cut(&totals, width + 2)).right_aligned()),
+                )
                 .highlight_style(t.selected()),
             areas[i],
             &mut state,

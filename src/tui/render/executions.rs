@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{ago, cut, pane, when};
+use super::{ago, cut, json_line, pane, when};
 use crate::tui::app::App;
 use crate::tui::executions::{Pane, STATUSES};
 
@@ -27,7 +27,7 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
                     when(x.started_at)
                 )),
             ]),
-            Line::from(format!("trigger {}", cut(&d.trigger.to_string(), 300))),
+            Line::from(format!("trigger {}", cut(&json_line(&d.trigger), 300))),
         ];
         if let Some(err) = &x.error {
             lines.push(Line::from(Span::styled(format!("error {err}"), t.error())));
@@ -50,25 +50,25 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
             }
             if let Some(out) = &s.output {
                 lines.push(Line::from(Span::styled(
-                    format!("      output {}", cut(&out.to_string(), 400)),
+                    format!("      output {}", cut(&json_line(out), 400)),
                     t.dim(),
                 )));
             }
         }
         lines.push(Line::from(format!(
             "vars {}",
-            cut(&d.vars.to_string(), 400)
+            cut(&json_line(&d.vars), 400)
         )));
         f.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: false })
                 .scroll((e.detail_scroll, 0))
-                .block(pane(t, format!(" execution {} ", x.id), true)),
+                .block(pane(t, format!(" execution of {} ", x.workflow), true)),
             area,
         );
         return;
     }
-    let side = if area.width >= 120 { 40 } else { 26 };
+    let side = if area.width >= 120 { 44 } else { 30 };
     let [left, right] =
         Layout::horizontal([Constraint::Length(side), Constraint::Min(20)]).areas(area);
     let width = usize::from(left.width.saturating_sub(2));
@@ -76,7 +76,10 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         .workflows
         .iter()
         .map(|w| {
-            let counts = format!("{}▶ {}⏸ {}✗", w.running, w.waiting, w.failed);
+            let counts = format!(
+                "{}▶ {}⏸ {}✗ {}✓",
+                w.running, w.waiting, w.failed, w.completed
+            );
             let name = cut(
                 &w.workflow,
                 width.saturating_sub(counts.chars().count() + 1),
@@ -119,7 +122,7 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         })
         .collect();
     let mut widths = vec![
-        Constraint::Length(16),
+        Constraint::Length(if wide { 26 } else { 14 }),
         Constraint::Length(9),
         Constraint::Min(12),
         Constraint::Length(4),

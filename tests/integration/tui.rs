@@ -1,0 +1,359 @@
+//! The TUI without a terminal: every screen rendered into ratatui's
+//! `TestBackend` from the seeded fixture (at 80×24 and 160×48) and compared
+//! with its snapshot, and the key handling checked on the app's state, with
+//! the changes it makes read back from the store.
+
+use std::sync::Arc;
+
+use funnel::tui::app::{App, Mode, ViewId};
+use funnel::tui::source::Source;
+use funnel::tui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::backend;
+use super::tui_fixture::{ACTOR, seeded, source};
+
+const SMALL: (u16, u16) = (80, 24);
+const LARGE: (u16, u16) = (160, 48);
+
+fn app(source: Arc<dyn Source>, (w, h): (u16, u16)) -> App {
+    let mut app = App::new(source, Theme::new(false), w, h);
+    app.wait_for_counts();
+    app
+}
+
+/// The screen as text, public ids masked (they are random) and row ids too
+/// (PostgreSQL's sequences skip the values an upsert's conflict used).
+fn screen(app: &mut App) -> String {
+    let (w, h) = app.size;
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    term.draw(|f| app.render(f)).expect("draw");
+    let text = term.backend().to_string();
+    mask_row_ids(&mask_uids(&text))
+}
+
+/// `"contact_id":27` as `"contact_id":#`.
+fn mask_row_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("_id\":") {
+        let (head, tail) = rest.split_at(at + 5);
+        out.push_str(head);
+        let digits = tail.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 {
+            out.push('#');
+            out.push_str(&" ".repeat(digits - 1));
+        }
+        rest = &tail[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn mask_uids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let take: String = chars[i..chars.len().min(i + 36)].iter().collect();
+        let is_uid = take.len() == 36
+            && take.chars().enumerate().all(|(k, c)| {
+                if [8, 13, 18, 23].contains(&k) {
+                    c == '-'
+                } else {
+                    c.is_ascii_hexdigit()
+                }
+            });
+        if is_uid {
+            out.push_str("<uid>");
+            i += 36;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn keys(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+/// Every screen at one size, each under its own snapshot name.
+fn every_screen(size: (u16, u16), tag: &str) {
+    let (_dir, engine, store) = seeded();
+    let src = source(engine, store);
+    let mut a = app(src.clone(), size);
+    let shot = |name: &str, a: &mut App| {
+        insta::assert_snapshot!(format!("tui_{tag}_{name}"), screen(a));
+    };
+    shot("contacts", &mut a);
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Enter);
+    shot("contact_detail", &mut a);
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('/'));
+    keys(&mut a, "grace cob");
+    shot("search", &mut a);
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('?'));
+    shot("help", &mut a);
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('2'));
+    shot("deals", &mut a);
+    key(&mut a, KeyCode::Char('3'));
+    shot("campaigns", &mut a);
+    key(&mut a, KeyCode::Char('4'));
+    shot("executions", &mut a);
+    key(&mut a, KeyCode::Enter);
+    shot("execution_detail", &mut a);
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('5'));
+    shot("dashboard", &mut a);
+}
+
+#[test]
+fn every_screen_at_80_by_24() {
+    every_screen(SMALL, "80x24");
+}
+
+#[test]
+fn every_screen_at_160_by_48() {
+    every_screen(LARGE, "160x48");
+}
+
+#[test]
+fn the_list_pages_by_keyset_both_ways_and_the_end_is_the_oldest_contact() {
+    let (_dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), SMALL);
+    let page = a.contacts.page;
+    let first = a.contacts.rows[0].email.clone();
+    assert_eq!(a.contacts.rows.len(), page, "a full first page");
+    key(&mut a, KeyCode::End);
+    let oldest = a.contacts.selected().expect("selected").email.clone();
+    assert_eq!(oldest, "ada@analytical.example", "the end is the oldest");
+    assert_eq!(a.contacts.rows.len(), page, "the last page is full too");
+    key(&mut a, KeyCode::Home);
+    assert_eq!(a.contacts.selected().expect("selected").email, first);
+    // Moving past the page reads the next rows: no contact is skipped or repeated.
+    let mut seen = vec![first.clone()];
+    for _ in 0..40 {
+        key(&mut a, KeyCode::Char('j'));
+        let e = a.contacts.selected().expect("selected").email.clone();
+        if seen.last() != Some(&e) {
+            seen.push(e);
+        }
+    }
+    let total = 27; // 24 seeded, 3 from the form posts
+    assert_eq!(seen.len(), total, "every contact once: {seen:?}");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("ada@analytical.example")
+    );
+    // And back up, a line at a time, to the newest.
+    for _ in 0..40 {
+        key(&mut a, KeyCode::Char('k'));
+    }
+    assert_eq!(a.contacts.selected().expect("selected").email, first);
+    key(&mut a, KeyCode::PageDown);
+    key(&mut a, KeyCode::PageUp);
+    assert_eq!(a.contacts.rows[0].email, first);
+}
+
+#[test]
+fn segments_count_in_the_background_and_filter_the_list() {
+    let (_dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), SMALL);
+    let counts = a.contacts.counts();
+    assert_eq!(counts["all contacts"], Some(27));
+    // Choose a segment from the sidebar: the list shows its members only.
+    key(&mut a, KeyCode::BackTab);
+    assert_eq!(a.contacts.pane, funnel::tui::contacts::Pane::Segments);
+    let target = a.contacts.segments.iter().position(|s| {
+        s.count
+            .as_ref()
+            .is_some_and(|c| c.as_ref().is_ok_and(|n| *n > 0))
+            && s.id.is_some()
+    });
+    if let Some(target) = target {
+        for _ in 0..target {
+            key(&mut a, KeyCode::Char('j'));
+        }
+        key(&mut a, KeyCode::Enter);
+        let n = a.contacts.segments[target]
+            .count
+            .clone()
+            .expect("counted")
+            .expect("ok");
+        assert_eq!(a.contacts.pane, funnel::tui::contacts::Pane::List);
+        assert_eq!(
+            u64::try_from(a.contacts.rows.len()).expect("len"),
+            n.min(u64::try_from(a.contacts.page).expect("page"))
+        );
+    }
+    // A typed filter: every word must hold.
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('f'));
+    keys(&mut a, "tag:vip plan=pro");
+    key(&mut a, KeyCode::Enter);
+    a.wait_for_counts();
+    assert_eq!(a.contacts.matching, Some(4), "indexes 0, 6, 12, 18");
+    assert!(a.contacts.rows.iter().all(|r| {
+        [0, 6, 12, 18]
+            .iter()
+            .any(|i| r.email == super::tui_fixture::email(*i))
+    }));
+    // A bad filter says where and why, and keeps the list as it was.
+    key(&mut a, KeyCode::Char('f'));
+    key(&mut a, KeyCode::Char('u'));
+    a.key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    keys(&mut a, "tag:vip colour:red");
+    key(&mut a, KeyCode::Enter);
+    let m = a.message.clone().expect("a message");
+    assert!(m.error && m.text.contains("column 9"), "{m:?}");
+}
+
+#[test]
+fn a_tag_added_from_the_detail_is_stored_audited_and_on_the_timeline() {
+    let (dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), LARGE);
+    key(&mut a, KeyCode::Char('/'));
+    keys(&mut a, "ada love");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.contacts.rows.len(), 1);
+    key(&mut a, KeyCode::Char('t'));
+    assert!(matches!(a.mode, Mode::Prompt { .. }));
+    keys(&mut a, "webinar-2026");
+    key(&mut a, KeyCode::Enter);
+    let m = a.message.clone().expect("message");
+    assert!(!m.error, "{m:?}");
+    let tags: i64 = backend::scalar(
+        dir.path(),
+        "SELECT count(*) FROM contact_tags t JOIN contacts c ON c.id = t.contact_id \
+         WHERE c.email = 'ada@analytical.example' AND t.tag = 'webinar-2026'",
+        funnel::db_params![],
+    );
+    assert_eq!(tags, 1);
+    let actor: String = backend::scalar(
+        dir.path(),
+        "SELECT actor FROM audit_log WHERE action = 'tag' ORDER BY id DESC LIMIT 1",
+        funnel::db_params![],
+    );
+    assert_eq!(actor, ACTOR);
+    let detail = a.contacts.detail.clone().expect("detail shown");
+    assert!(
+        detail.timeline.iter().any(|e| e.kind == "tag"
+            && e.subject.as_deref() == Some("webinar-2026")
+            && e.source.as_deref() == Some(&format!("by {ACTOR}")[..])),
+        "{:?}",
+        detail.timeline
+    );
+}
+
+#[test]
+fn a_deal_moves_a_stage_on_with_the_keyboard_and_the_board_follows_it() {
+    let (dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), SMALL);
+    a.switch(ViewId::Deals);
+    // Lead column: two deals; the second column (qualified) two.
+    assert_eq!(a.deals.columns[0].deals.len(), 2);
+    assert_eq!(a.deals.columns[0].count, 2);
+    let contact = a.deals.selected().expect("a deal").contact.clone();
+    key(&mut a, KeyCode::Char('L'));
+    let m = a.message.clone().expect("message");
+    assert!(!m.error, "{m:?}");
+    assert_eq!(a.deals.column, 1, "the board follows the deal");
+    assert_eq!(a.deals.selected().expect("deal").contact, contact);
+    let stage: String = backend::scalar(
+        dir.path(),
+        &format!(
+            "SELECT d.stage FROM deals d JOIN contacts c ON c.id = d.contact_id \
+             WHERE c.email = '{contact}'"
+        ),
+        funnel::db_params![],
+    );
+    assert_eq!(stage, "qualified");
+    // The first stage has nothing before it.
+    key(&mut a, KeyCode::Char('h'));
+    key(&mut a, KeyCode::Char('h'));
+    key(&mut a, KeyCode::Char('H'));
+    assert!(a.message.clone().expect("message").error);
+    // Enter opens the deal's contact, with the move on its timeline.
+    key(&mut a, KeyCode::Char('l'));
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.view, ViewId::Contacts);
+    let detail = a.contacts.detail.clone().expect("detail");
+    assert_eq!(detail.summary.email, contact);
+    assert!(
+        detail
+            .timeline
+            .iter()
+            .any(|e| e.kind == "move_deal" && e.subject.as_deref() == Some("sales → qualified")),
+        "{:?}",
+        detail.timeline
+    );
+}
+
+#[test]
+fn changes_need_a_name_for_the_audit_log() {
+    let (_dir, engine, store) = seeded();
+    let src: Arc<dyn Source> = Arc::new(
+        funnel::tui::local::Local::new(store, engine, "x".into(), None)
+            .expect("source")
+            .at(super::tui_fixture::NOW),
+    );
+    let mut a = app(src, SMALL);
+    key(&mut a, KeyCode::Char('t'));
+    keys(&mut a, "x");
+    key(&mut a, KeyCode::Enter);
+    let m = a.message.clone().expect("message");
+    assert!(m.error && m.text.contains("FUNNEL_ACTOR"), "{m:?}");
+}
+
+#[test]
+fn keys_jump_views_confirm_and_quit() {
+    let (_dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), SMALL);
+    key(&mut a, KeyCode::Char(':'));
+    keys(&mut a, "exec");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.view, ViewId::Executions);
+    key(&mut a, KeyCode::Char(':'));
+    keys(&mut a, "nowhere");
+    key(&mut a, KeyCode::Enter);
+    assert!(
+        a.message
+            .clone()
+            .expect("message")
+            .text
+            .contains("no view `nowhere`")
+    );
+    // Cancelling an execution asks first; `n` leaves it running.
+    key(&mut a, KeyCode::Char('c'));
+    assert!(matches!(a.mode, Mode::Confirm { .. }));
+    key(&mut a, KeyCode::Char('n'));
+    assert!(matches!(a.mode, Mode::Normal));
+    key(&mut a, KeyCode::Char('3'));
+    assert_eq!(a.view, ViewId::Campaigns);
+    key(&mut a, KeyCode::Char('s'));
+    assert!(
+        matches!(&a.mode, Mode::Confirm { question, .. } if question.starts_with("send december-dispatch"))
+    );
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('?'));
+    assert!(a.help);
+    key(&mut a, KeyCode::Char('q'));
+    assert!(!a.help && !a.quit, "q closes the help first");
+    key(&mut a, KeyCode::Char('q'));
+    assert!(a.quit);
+}
