@@ -48,5 +48,6 @@ mod support;
 mod templates;
 mod tui;
 mod tui_fixture;
+mod tui_terminal;
 mod validate_cli;
 mod workers;

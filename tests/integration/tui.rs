@@ -357,3 +357,60 @@ fn keys_jump_views_confirm_and_quit() {
     key(&mut a, KeyCode::Char('q'));
     assert!(a.quit);
 }
+
+#[test]
+fn a_change_from_another_process_shows_in_the_open_view_within_a_second() {
+    let (dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), LARGE);
+    let before = a.contacts.rows[0].email.clone();
+    // Another process (the CLI) adds a contact and tags one on screen.
+    let out = super::support::run(
+        &[
+            "contacts",
+            "add",
+            "zoe@newcomer.example",
+            "--name",
+            "Zoe New",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = super::support::run(&["contacts", "tag", &before, "from-elsewhere"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The terminal loop ticks every 250 ms; four ticks are a second.
+    let started = std::time::Instant::now();
+    let mut seen_at = None;
+    for _ in 0..4 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        a.tick();
+        let top = a.contacts.rows[0].email.clone();
+        let tagged = a.contacts.detail.as_ref().is_some_and(|d| {
+            d.view["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|x| x == "from-elsewhere"))
+        });
+        if top == "zoe@newcomer.example" && tagged {
+            seen_at = Some(started.elapsed());
+            break;
+        }
+    }
+    let seen = seen_at.unwrap_or_else(|| {
+        panic!(
+            "not shown within a second: top {:?}, detail {:?}",
+            a.contacts.rows.first().map(|r| &r.email),
+            a.contacts.detail.as_ref().map(|d| &d.view["tags"])
+        )
+    });
+    assert!(seen <= std::time::Duration::from_millis(1_100), "{seen:?}");
+    // The selection stayed on the contact it was on.
+    assert_eq!(a.contacts.selected().expect("selected").email, before);
+    assert!(screen(&mut a).contains("zoe@newcomer.example"));
+}
