@@ -14,6 +14,7 @@ pub mod contacts;
 pub mod counts;
 pub mod dashboard;
 pub mod deals;
+pub mod dupes;
 pub mod executions;
 pub mod help;
 pub mod local;

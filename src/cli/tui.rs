@@ -35,6 +35,12 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let source: Arc<dyn crate::tui::source::Source> = Arc::new(source);
     let theme = Theme::new(color.enabled(&std::io::stdout()));
-    crate::tui::term::run(|w, h| App::new(source, theme, w, h)).context("the terminal failed")?;
+    let exports = ws.root.join(".funnel/exports");
+    crate::tui::term::run(|w, h| {
+        let mut app = App::new(source, theme, w, h);
+        app.export_dir = exports;
+        app
+    })
+    .context("the terminal failed")?;
     Ok(ExitCode::SUCCESS)
 }

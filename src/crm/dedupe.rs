@@ -13,6 +13,7 @@ use crate::store::db::Db;
 use serde::Serialize;
 
 use super::CrmError;
+use crate::store::UnixMs;
 use crate::store::db::params;
 
 /// Neighbours each contact is compared with inside a block.
@@ -195,7 +196,12 @@ pub fn candidates(conn: Db<'_>) -> Result<Vec<Pair>, CrmError> {
             }
         }
     }
-    let mut out: Vec<Pair> = found.into_values().collect();
+    // Pairs someone dismissed stay dismissed.
+    let dismissed = dismissed(conn)?;
+    let mut out: Vec<Pair> = found
+        .into_values()
+        .filter(|p| !dismissed.contains(&(p.a, p.b)))
+        .collect();
     out.sort_by(|x, y| {
         y.score
             .total_cmp(&x.score)
@@ -203,6 +209,32 @@ pub fn candidates(conn: Db<'_>) -> Result<Vec<Pair>, CrmError> {
             .then(x.b.cmp(&y.b))
     });
     Ok(out)
+}
+
+fn dismissed(conn: Db<'_>) -> Result<std::collections::HashSet<(i64, i64)>, CrmError> {
+    let mut stmt = conn.prepare_cached("SELECT a_id, b_id FROM duplicate_dismissals")?;
+    let rows = stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records that `a` and `b` are two people: the pair is never offered again.
+pub fn dismiss(conn: Db<'_>, a: i64, b: i64, by: &str, at: UnixMs) -> Result<(), CrmError> {
+    let (a, b) = (a.min(b), a.max(b));
+    conn.prepare_cached(
+        "INSERT INTO duplicate_dismissals (a_id, b_id, dismissed_by, dismissed_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (a_id, b_id) DO NOTHING",
+    )?
+    .execute(params![a, b, by, at])?;
+    Ok(())
+}
+
+/// Takes a dismissal back (an undo).
+pub fn undismiss(conn: Db<'_>, a: i64, b: i64) -> Result<bool, CrmError> {
+    let (a, b) = (a.min(b), a.max(b));
+    Ok(conn
+        .prepare_cached("DELETE FROM duplicate_dismissals WHERE a_id = ?1 AND b_id = ?2")?
+        .execute(params![a, b])?
+        > 0)
 }
 
 fn pair(a: &Row, b: &Row, score: f64, reason: String) -> Pair {
@@ -230,6 +262,26 @@ mod tests {
             "adal@gmail.com"
         );
         assert_eq!(canonical_email("a.b+x@example.org"), "a.b@example.org");
+    }
+
+    #[test]
+    fn a_dismissed_pair_is_never_offered_again_until_undone() {
+        let store = crate::store::test_db::TestDb::open();
+        let db = store.db();
+        db.execute_batch(
+            "INSERT INTO contacts (id, uid, email, name, created_at, updated_at) VALUES
+               (1, 'a', 'ada.l@gmail.com', 'Ada Lovelace', 0, 0),
+               (2, 'b', 'adal+news@gmail.com', 'Ada Lovelace', 0, 0);",
+        )
+        .expect("insert");
+        let pairs = |db| candidates(db).expect("candidates");
+        assert_eq!(pairs(db).len(), 1, "one address, canonically");
+        dismiss(db, 2, 1, "mira", 5).expect("dismiss");
+        assert!(pairs(db).is_empty());
+        dismiss(db, 1, 2, "mira", 6).expect("a second dismissal is no error");
+        assert!(undismiss(db, 2, 1).expect("undo"));
+        assert_eq!(pairs(db).len(), 1);
+        assert!(!undismiss(db, 1, 2).expect("nothing to undo"));
     }
 
     #[test]

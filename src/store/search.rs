@@ -50,6 +50,11 @@ pub fn search_contacts<T>(
         return Ok(Vec::new());
     }
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    if let [word] = words
+        && let Some((lower, upper)) = one_letter(word)
+    {
+        return first_letter(db, columns, lower, upper, limit, f);
+    }
     let (sql, all, any) = match db {
         Db::Sqlite(_) => (
             format!(
@@ -90,6 +95,51 @@ pub fn search_contacts<T>(
     let values: [&dyn super::db::ToValue; 3] = [&all, &limit, &any];
     let n = stmt.parameter_count();
     let rows = stmt.query_map(&values[..n], &mut f)?;
+    rows.collect()
+}
+
+/// A one-letter query's letter, lower and upper case.
+fn one_letter(word: &str) -> Option<(char, char)> {
+    let mut chars = word.chars();
+    let c = chars.next()?;
+    if chars.next().is_some() {
+        return None;
+    }
+    Some((c, c.to_uppercase().next().unwrap_or(c)))
+}
+
+/// A one-letter query: the contacts whose address or name starts with the
+/// letter, by the email and name indexes, in address order. Both full-text
+/// indexes keep prefixes of two letters and more only (one letter would make a
+/// posting list of a good part of the store), so a first keystroke reads at
+/// most three short index ranges instead of every word starting with it.
+fn first_letter<T>(
+    db: Db<'_>,
+    columns: &str,
+    lower: char,
+    upper: char,
+    limit: i64,
+    mut f: impl FnMut(Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let next = |c: char| char::from_u32(u32::from(c) + 1).unwrap_or(c).to_string();
+    let sql = format!(
+        "SELECT {columns} FROM contacts c WHERE c.id IN ( \
+           SELECT id FROM (SELECT id FROM contacts WHERE email >= ?1 AND email < ?2 ORDER BY email LIMIT ?5) e \
+           UNION SELECT id FROM (SELECT id FROM contacts WHERE name >= ?1 AND name < ?2 ORDER BY name LIMIT ?5) l \
+           UNION SELECT id FROM (SELECT id FROM contacts WHERE name >= ?3 AND name < ?4 ORDER BY name LIMIT ?5) u) \
+         ORDER BY c.email LIMIT ?5"
+    );
+    let mut stmt = db.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            lower.to_string(),
+            next(lower),
+            upper.to_string(),
+            next(upper),
+            limit
+        ],
+        &mut f,
+    )?;
     rows.collect()
 }
 
@@ -288,6 +338,10 @@ mod tests {
             "all words, prefixes"
         );
         assert_eq!(found(db, "ada"), ["ada@example.org", "carla@other.test"]);
+        // One letter: addresses and names that start with it.
+        assert_eq!(found(db, "b"), ["bob@example.org"]);
+        assert_eq!(found(db, "C"), ["carla@other.test"]);
+        assert!(found(db, "z").is_empty());
         assert_eq!(found(db, "engines"), ["ada@example.org"], "company domain");
         assert!(found(db, "ovelace").is_empty(), "the start of a word only");
         assert!(found(db, "lovelace zed").is_empty());

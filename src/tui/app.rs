@@ -67,6 +67,7 @@ pub enum Ask {
     SetField,
     SetStage,
     BulkTag,
+    BulkTagFilter,
 }
 
 impl Ask {
@@ -82,6 +83,7 @@ impl Ask {
             Ask::SetField => "set field (name=value): ",
             Ask::SetStage => "set stage: ",
             Ask::BulkTag => "tag the marked contacts: ",
+            Ask::BulkTagFilter => "tag every contact of the filter: ",
         }
     }
 }
@@ -104,6 +106,10 @@ pub enum Action {
     Info(String),
     /// Show this contact (by email) in the contacts view.
     OpenContact(String),
+    /// Open the duplicates queue (found in the background).
+    OpenDuplicates,
+    /// Write everything held about this contact to a JSON file.
+    ExportData(i64),
 }
 
 /// A line for the person at the keyboard, until the next key.
@@ -129,6 +135,8 @@ pub struct App {
     pub executions: executions::Executions,
     pub dashboard: dashboard::Dashboard,
     pub counter: Counter,
+    /// Where `E` writes a person's data (the workspace's `.funnel/exports/`).
+    pub export_dir: std::path::PathBuf,
     ticks: u64,
 }
 
@@ -166,6 +174,7 @@ impl App {
             quit: false,
             size: (width, height),
             counter,
+            export_dir: std::path::PathBuf::from("."),
             ticks: 0,
         };
         app.contacts.resize(width, height);
@@ -218,10 +227,22 @@ impl App {
         }
     }
 
-    /// Shows every count the background counter has finished.
+    /// Shows every count the background counter has finished, and the
+    /// duplicates queue once found.
     pub fn take_counts(&mut self) {
         for (key, result) in self.counter.finished() {
             self.contacts.set_count(&key, result);
+        }
+        if let Some(d) = &mut self.contacts.dupes {
+            let was = d.loading;
+            match d.poll() {
+                Ok(()) if was && !d.loading => {
+                    let n = d.pairs.len();
+                    self.set_info(format!("{n} likely duplicate pair(s)"));
+                }
+                Ok(()) => {}
+                Err(e) => self.set_error(e.to_string()),
+            }
         }
     }
 
@@ -229,6 +250,11 @@ impl App {
     pub fn wait_for_counts(&mut self) {
         for (key, result) in self.counter.wait_idle() {
             self.contacts.set_count(&key, result);
+        }
+        if let Some(d) = &mut self.contacts.dupes
+            && let Err(e) = d.wait()
+        {
+            self.set_error(e.to_string());
         }
     }
 
@@ -314,7 +340,7 @@ impl App {
     /// Whether `q` means "back" here (a drilled-in detail) rather than quit.
     fn view_is_nested(&self) -> bool {
         match self.view {
-            ViewId::Contacts => self.contacts.detail_open,
+            ViewId::Contacts => self.contacts.detail_open || self.contacts.dupes.is_some(),
             ViewId::Executions => self.executions.detail.is_some(),
             _ => false,
         }
@@ -340,6 +366,17 @@ impl App {
             Action::Apply(change) => self.apply(change),
             Action::Error(e) => self.set_error(e),
             Action::Info(i) => self.set_info(i),
+            Action::ExportData(id) => {
+                let source = self.source.clone();
+                match export(&*source, id, &self.export_dir) {
+                    Ok(path) => self.set_info(format!("wrote {path}")),
+                    Err(e) => self.set_error(e),
+                }
+            }
+            Action::OpenDuplicates => {
+                self.contacts.dupes = Some(super::dupes::Dupes::start(self.source.clone()));
+                self.set_info("looking for duplicates…".into());
+            }
             Action::OpenContact(email) => {
                 self.view = ViewId::Contacts;
                 let source = self.source.clone();
@@ -418,9 +455,12 @@ impl App {
     /// Makes a change through the source, then re-reads what it touched.
     pub fn apply(&mut self, change: Change) {
         let source = self.source.clone();
-        match source.apply(change) {
+        match source.apply(change.clone()) {
             Ok(text) => {
                 self.set_info(text);
+                if let Some(d) = &mut self.contacts.dupes {
+                    d.applied(&change, source.clone());
+                }
                 self.refresh();
                 if self.view == ViewId::Contacts {
                     self.contacts.request_counts(&mut self.counter);
@@ -433,4 +473,21 @@ impl App {
     pub fn render(&mut self, f: &mut Frame<'_>) {
         super::render::frame(self, f);
     }
+}
+
+/// Writes a person's data to `<dir>/<uid>.json`.
+fn export(source: &dyn Source, id: i64, dir: &std::path::Path) -> Result<String, String> {
+    let data = source.export_data(id).map_err(|e| e.to_string())?;
+    let uid = data
+        .pointer("/contact/0/uid")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("contact")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect::<String>();
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(format!("{uid}.json"));
+    let text = serde_json::to_string_pretty(&data).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path.display().to_string())
 }

@@ -71,6 +71,8 @@ pub struct Contacts {
     pub pipelines: Vec<String>,
     /// The page starts at the newest contact: a re-read shows new arrivals.
     first_is_newest: bool,
+    /// The duplicates queue, when open.
+    pub dupes: Option<super::dupes::Dupes>,
 }
 
 impl Contacts {
@@ -102,6 +104,7 @@ impl Contacts {
             wide: false,
             pipelines: info.pipelines.iter().map(|p| p.id.clone()).collect(),
             first_is_newest: true,
+            dupes: None,
         }
     }
 
@@ -326,6 +329,13 @@ impl Contacts {
 
     fn key_inner(&mut self, source: &dyn Source, key: KeyEvent) -> Result<Action> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if let Some(d) = &mut self.dupes {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Char('q')) {
+                self.dupes = None;
+                return Ok(Action::None);
+            }
+            return Ok(d.key(key));
+        }
         match key.code {
             KeyCode::Tab => {
                 self.pane = match self.pane {
@@ -414,6 +424,16 @@ impl Contacts {
                             self.move_by(source, true, 1)?;
                         }
                     }
+                    KeyCode::Char('D') => return Ok(Action::OpenDuplicates),
+                    KeyCode::Char('A') => {
+                        if self.filter_text.is_empty() && self.segment == 0 {
+                            return Ok(Action::Error(
+                                "choose a segment or a filter (f) first, then press A to tag all of it"
+                                    .into(),
+                            ));
+                        }
+                        return Ok(Action::Prompt(Ask::BulkTagFilter, String::new()));
+                    }
                     KeyCode::Char('a') => {
                         if self.marked.is_empty() {
                             return Ok(Action::Error(
@@ -453,6 +473,21 @@ impl Contacts {
 
     /// Keys that change the selected contact.
     fn contact_key(&mut self, key: KeyEvent) -> Result<Action> {
+        if matches!(key.code, KeyCode::Char('X') | KeyCode::Char('E')) {
+            let Some(s) = self.selected() else {
+                return Ok(Action::Error("no contact selected".into()));
+            };
+            if key.code == KeyCode::Char('X') {
+                return Ok(Action::Confirm(
+                    format!(
+                        "forget {} everywhere (activities, executions, emails) and suppress the address? This cannot be undone",
+                        s.email
+                    ),
+                    Change::Forget { contact: s.id },
+                ));
+            }
+            return Ok(Action::ExportData(s.id));
+        }
         let ask = match key.code {
             KeyCode::Char('t') => Ask::AddTag,
             KeyCode::Char('T') => Ask::RemoveTag,
@@ -490,6 +525,25 @@ impl Contacts {
         }
         if text.is_empty() {
             return Action::None;
+        }
+        if ask == Ask::BulkTagFilter {
+            let segment = self.segments[self.segment].id.clone();
+            let what = match (&segment, self.filter_text.is_empty()) {
+                (Some(s), true) => format!("segment {s}"),
+                (Some(s), false) => format!("segment {s} and `{}`", self.filter_text),
+                (None, _) => format!("`{}`", self.filter_text),
+            };
+            let n = self
+                .matching
+                .map_or("every".to_string(), |n| format!("all {n}"));
+            return Action::Confirm(
+                format!("add tag `{text}` to {n} contact(s) of {what}?"),
+                Change::BulkTagFilter {
+                    segment,
+                    filter: self.filter_text.clone(),
+                    tag: text.to_string(),
+                },
+            );
         }
         if ask == Ask::BulkTag {
             let contacts: Vec<i64> = self.marked.iter().copied().collect();

@@ -6,10 +6,20 @@ use super::app::ViewId;
 /// Keys that work in every view.
 pub const GLOBAL: &[(&str, &str)] = &[
     ("1-5", "switch view"),
-    (":", "jump to a view by name (:deals)"),
+    (":", "jump to a view (:deals)"),
     ("?", "this help"),
     ("q", "quit (back, in a detail)"),
     ("Ctrl-c", "quit"),
+];
+
+/// The keys of the duplicates queue (inside the contacts view).
+pub const DUPLICATES: &[(&str, &str)] = &[
+    ("j/k ↓/↑", "pair"),
+    ("m", "merge: keep the left contact"),
+    ("M", "merge: keep the right contact"),
+    ("x", "not duplicates (never offered again)"),
+    ("u", "undo the last merge or dismissal"),
+    ("Esc", "back to the list"),
 ];
 
 /// The keys of one view, most used first.
@@ -18,18 +28,22 @@ pub fn keys(view: ViewId) -> &'static [(&'static str, &'static str)] {
         ViewId::Contacts => &[
             ("j/k ↓/↑", "move"),
             ("/", "search as you type"),
-            ("f", "filter: tag:vip status:active score>=50 …"),
-            ("Tab", "next pane (segments, list, detail)"),
-            ("Enter", "open the contact / apply the segment"),
+            ("f", "filter (tag:vip plan=pro score>=50 …)"),
+            ("Tab", "next pane"),
+            ("Enter", "open / apply the segment"),
             ("PgDn/PgUp", "page down / up"),
             ("g/G", "first / last page"),
             ("t / T", "add / remove tags"),
-            ("L / R", "add to / remove from a list"),
+            ("L / R", "add to / remove from list"),
             ("e", "set a field (name=value)"),
             ("s", "set the lifecycle stage"),
             ("Space", "mark for a bulk change"),
             ("a", "tag every marked contact"),
-            ("Esc", "back, clear search, marks, filter"),
+            ("A", "tag all of the filter"),
+            ("D", "the duplicates queue"),
+            ("X", "forget (erase everywhere)"),
+            ("E", "export the data (JSON)"),
+            ("Esc", "back / clear"),
         ],
         ViewId::Deals => &[
             ("h/l ←/→", "stage column"),
@@ -47,7 +61,7 @@ pub fn keys(view: ViewId) -> &'static [(&'static str, &'static str)] {
         ViewId::Executions => &[
             ("j/k ↓/↑", "move"),
             ("Tab", "workflows / executions"),
-            ("f", "status: all, running, waiting, failed, completed"),
+            ("f", "status filter (cycles)"),
             ("Enter", "open the step timeline"),
             ("r", "retry from the failed step"),
             ("c", "cancel"),

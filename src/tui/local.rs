@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde_json::{Value as Json, json};
 
 use super::source::{
-    CampaignRow, Change, ConsentEntry, ContactDetail, Dashboard, DealColumn, Info, Pipeline,
-    Result, Source, SourceError, Stage, WorkflowCounts,
+    CampaignRow, Change, ConsentEntry, ContactDetail, Dashboard, DealColumn, DuplicatePair, Info,
+    Pipeline, Result, Source, SourceError, Stage, WorkflowCounts,
 };
 use crate::crm::deal::{self, DealRow};
 use crate::crm::directory::{self, Cursor, Summary, TimelineEntry};
@@ -327,6 +327,33 @@ impl Source for Local {
         Ok(self.store.read(move |db| dashboard(db, now, &workflows))?)
     }
 
+    fn duplicates(&self, limit: usize) -> Result<Vec<DuplicatePair>> {
+        Ok(self.store.read(|db| {
+            (|| -> std::result::Result<Vec<DuplicatePair>, crate::crm::CrmError> {
+                let pairs = crate::crm::dedupe::candidates(db)?;
+                pairs
+                    .into_iter()
+                    .take(limit)
+                    .map(|p| {
+                        Ok(DuplicatePair {
+                            a: directory::summary(db, p.a)?,
+                            b: directory::summary(db, p.b)?,
+                            score: p.score,
+                            reason: p.reason,
+                        })
+                    })
+                    .collect()
+            })()
+            .map_err(to_store)
+        })?)
+    }
+
+    fn export_data(&self, id: i64) -> Result<Json> {
+        Ok(self
+            .store
+            .read(|db| crate::crm::privacy::export_data(db, id).map_err(to_store))?)
+    }
+
     fn apply(&self, change: Change) -> Result<String> {
         let e = self.engine.clone();
         match change {
@@ -456,6 +483,87 @@ impl Source for Local {
                 })?;
                 Ok(format!("tagged {n} contact(s){}", started(started_n)))
             }
+            Change::BulkTagFilter {
+                segment,
+                filter: line,
+                tag,
+            } => {
+                let actor = self.actor()?;
+                let now = self.now();
+                let typed = crate::crm::filter::parse(&line)
+                    .map_err(|err| SourceError(format!("filter {err}")))?;
+                let parts: Vec<Condition> = segment
+                    .iter()
+                    .map(|s| Condition::Segment(crate::model::scalar::Ident(s.clone())))
+                    .chain(typed)
+                    .collect();
+                if parts.is_empty() {
+                    return Err(SourceError(
+                        "choose a segment or type a filter first: a bulk change never covers every contact by accident".into(),
+                    ));
+                }
+                let filter = Condition::All(parts);
+                let label = format!("{} {line}", segment.unwrap_or_default());
+                let n = self
+                    .store
+                    .write(move |db| {
+                        let n = crate::crm::bulk::apply(
+                            db,
+                            &e.scoring,
+                            &filter,
+                            &crate::crm::bulk::Action::Tag(vec![tag.clone()]),
+                            now,
+                            &mut |_| {},
+                        )
+                        .map_err(to_store)?;
+                        crate::audit::record(
+                            db,
+                            &actor,
+                            "bulk_tag",
+                            "contact",
+                            None,
+                            &json!({"tag": tag, "filter": label, "contacts": n}),
+                            now,
+                        )?;
+                        Ok(n)
+                    })
+                    .wait()?;
+                Ok(format!("tagged {n} contact(s)"))
+            }
+            Change::Merge { keep, other } => self.merge_change(keep, other, true),
+            Change::Unmerge { keep, other } => self.merge_change(keep, other, false),
+            Change::Dismiss { a, b } => self.dismissal(a, b, true),
+            Change::Undismiss { a, b } => self.dismissal(a, b, false),
+            Change::Forget { contact: id } => {
+                let actor = self.actor()?;
+                let now = self.now();
+                let gone = self
+                    .store
+                    .write(move |db| {
+                        let uid = directory::summary(db, id).map_err(to_store)?.uid;
+                        let gone = crate::crm::privacy::forget(db, id, now).map_err(to_store)?;
+                        // The uid only: the log must not keep what was erased.
+                        crate::audit::record(
+                            db,
+                            &actor,
+                            "forget",
+                            "contact",
+                            Some(&uid),
+                            &json!({}),
+                            now,
+                        )?;
+                        Ok(gone)
+                    })
+                    .wait()?;
+                self.store.scrub_old_versions()?;
+                let files =
+                    crate::crm::privacy::scrub_outbox_dir(&e.settings.outbox_dir, &gone.email)
+                        .map_err(|err| SourceError(format!("cannot scrub the outbox: {err}")))?;
+                Ok(format!(
+                    "forgot {}: {} activities, {} executions, {} emails ({files} files); the address is suppressed",
+                    gone.email, gone.activities, gone.executions, gone.outbox
+                ))
+            }
             Change::CampaignSend { key } => {
                 let actor = self.actor()?;
                 let worker = self.worker.clone();
@@ -524,6 +632,73 @@ impl Source for Local {
 }
 
 impl Local {
+    /// Merges `other` into `keep`, or undoes that merge; audited.
+    fn merge_change(&self, keep: i64, other: i64, merge: bool) -> Result<String> {
+        let actor = self.actor()?;
+        let now = self.now();
+        self.store
+            .write(move |db| {
+                let kept = directory::summary(db, keep).map_err(to_store)?;
+                let text = if merge {
+                    let gone = directory::summary(db, other).map_err(to_store)?;
+                    crate::crm::merge::merge(db, keep, other, now).map_err(to_store)?;
+                    format!("merged {} into {}", gone.email, kept.email)
+                } else {
+                    let back =
+                        crate::crm::merge::unmerge(db, keep, Some(other), now).map_err(to_store)?;
+                    let back = directory::summary(db, back).map_err(to_store)?;
+                    format!("restored {} from {}", back.email, kept.email)
+                };
+                crate::audit::record(
+                    db,
+                    &actor,
+                    if merge { "merge" } else { "unmerge" },
+                    "contact",
+                    Some(&kept.uid),
+                    &json!({"other": other}),
+                    now,
+                )?;
+                Ok(text)
+            })
+            .wait()
+            .map_err(SourceError::from)
+    }
+
+    /// Records that two contacts are two people, or takes that back.
+    fn dismissal(&self, a: i64, b: i64, dismiss: bool) -> Result<String> {
+        let actor = self.actor()?;
+        let now = self.now();
+        self.store
+            .write(move |db| {
+                if dismiss {
+                    crate::crm::dedupe::dismiss(db, a, b, &actor, now).map_err(to_store)?;
+                } else {
+                    crate::crm::dedupe::undismiss(db, a, b).map_err(to_store)?;
+                }
+                let uid = directory::summary(db, a.min(b)).map_err(to_store)?.uid;
+                crate::audit::record(
+                    db,
+                    &actor,
+                    if dismiss {
+                        "dismiss_duplicate"
+                    } else {
+                        "undismiss_duplicate"
+                    },
+                    "contact",
+                    Some(&uid),
+                    &json!({"a": a.min(b), "b": a.max(b)}),
+                    now,
+                )?;
+                Ok(if dismiss {
+                    "not duplicates: the pair will not be offered again".to_string()
+                } else {
+                    "the pair is back in the queue".to_string()
+                })
+            })
+            .wait()
+            .map_err(SourceError::from)
+    }
+
     fn campaign_transition(
         &self,
         key: String,

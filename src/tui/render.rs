@@ -6,6 +6,7 @@ mod campaigns;
 mod contacts;
 mod dashboard;
 mod deals;
+mod dupes;
 mod executions;
 
 use ratatui::Frame;
@@ -87,7 +88,7 @@ fn footer(app: &App, f: &mut Frame<'_>, area: Rect) {
 fn hints(app: &App) -> Line<'static> {
     let t = app.theme;
     let mut spans = Vec::new();
-    let keys = super::help::keys(app.view)
+    let keys = current_keys(app)
         .iter()
         .take(5)
         .chain([("?", "help"), ("q", "quit")].iter());
@@ -105,18 +106,32 @@ fn hints(app: &App) -> Line<'static> {
 
 fn help(app: &App, f: &mut Frame<'_>, body: Rect) {
     let t = app.theme;
-    let rows: Vec<Row> = super::help::keys(app.view)
+    let keys: Vec<&(&str, &str)> = current_keys(app)
         .iter()
         .chain(super::help::GLOBAL)
-        .map(|(k, what)| {
-            Row::new(vec![
-                Span::styled((*k).to_string(), t.key()),
-                Span::raw((*what).to_string()),
-            ])
+        .collect();
+    // Two columns when one does not fit the height.
+    let per_column = if keys.len() + 2 > usize::from(body.height) {
+        keys.len().div_ceil(2)
+    } else {
+        keys.len()
+    };
+    let two = per_column < keys.len();
+    let rows: Vec<Row> = (0..per_column)
+        .map(|i| {
+            let mut cells = Vec::new();
+            for k in [keys.get(i), keys.get(i + per_column).filter(|_| two)]
+                .into_iter()
+                .flatten()
+            {
+                cells.push(Span::styled(k.0.to_string(), t.key()));
+                cells.push(Span::raw(k.1.to_string()));
+            }
+            Row::new(cells)
         })
         .collect();
     let height = (u16::try_from(rows.len()).unwrap_or(u16::MAX) + 2).min(body.height);
-    let width = body.width.min(64);
+    let width = body.width.min(if two { 120 } else { 64 });
     let area = Rect {
         x: body.x + (body.width - width) / 2,
         y: body.y + (body.height - height) / 2,
@@ -126,7 +141,20 @@ fn help(app: &App, f: &mut Frame<'_>, body: Rect) {
     f.render_widget(Clear, area);
     let title = format!(" keys: {} (Esc closes) ", app.view.name());
     f.render_widget(
-        Table::new(rows, [Constraint::Length(10), Constraint::Min(10)]).block(
+        Table::new(
+            rows,
+            if two {
+                vec![
+                    Constraint::Length(9),
+                    Constraint::Min(10),
+                    Constraint::Length(9),
+                    Constraint::Min(10),
+                ]
+            } else {
+                vec![Constraint::Length(10), Constraint::Min(10)]
+            },
+        )
+        .block(
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(t.focused_border())
@@ -134,6 +162,15 @@ fn help(app: &App, f: &mut Frame<'_>, body: Rect) {
         ),
         area,
     );
+}
+
+/// The keys of what is on screen: a view, or the duplicates queue inside one.
+fn current_keys(app: &App) -> &'static [(&'static str, &'static str)] {
+    if app.view == ViewId::Contacts && app.contacts.dupes.is_some() {
+        super::help::DUPLICATES
+    } else {
+        super::help::keys(app.view)
+    }
 }
 
 /// A bordered block, brighter when it has the focus.

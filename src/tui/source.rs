@@ -98,6 +98,15 @@ pub struct CampaignRow {
     pub stats: Vec<VariantStats>,
 }
 
+/// Two contacts that look like one person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuplicatePair {
+    pub a: Summary,
+    pub b: Summary,
+    pub score: f64,
+    pub reason: String,
+}
+
 /// One stage of a pipeline's board: every deal counted, the newest shown.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DealColumn {
@@ -170,6 +179,34 @@ pub enum Change {
         contacts: Vec<i64>,
         tag: String,
     },
+    /// A tag on every contact a segment and a filter line (`crm::filter`) match.
+    BulkTagFilter {
+        segment: Option<String>,
+        filter: String,
+        tag: String,
+    },
+    /// `other` merged into `keep` (both histories kept; undone by `Unmerge`).
+    Merge {
+        keep: i64,
+        other: i64,
+    },
+    Unmerge {
+        keep: i64,
+        other: i64,
+    },
+    /// `a` and `b` are two people: never offered as duplicates again.
+    Dismiss {
+        a: i64,
+        b: i64,
+    },
+    Undismiss {
+        a: i64,
+        b: i64,
+    },
+    /// Erase the person everywhere and suppress the address.
+    Forget {
+        contact: i64,
+    },
     CampaignSend {
         key: String,
     },
@@ -212,6 +249,11 @@ pub trait Source: Send + Sync {
     -> Result<Vec<ExecutionRow>>;
     fn execution(&self, uid: &str) -> Result<ExecutionDetail>;
     fn dashboard(&self) -> Result<Dashboard>;
+    /// Likely duplicate pairs, best first, at most `limit` (reads the whole
+    /// store: call it off the drawing thread).
+    fn duplicates(&self, limit: usize) -> Result<Vec<DuplicatePair>>;
+    /// Everything held about a person (`funnel contacts export-data`).
+    fn export_data(&self, contact: i64) -> Result<Json>;
     /// Makes a change as the actor; what to tell them it did.
     fn apply(&self, change: Change) -> Result<String>;
 }

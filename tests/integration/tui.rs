@@ -154,7 +154,7 @@ fn the_list_pages_by_keyset_both_ways_and_the_end_is_the_oldest_contact() {
             seen.push(e);
         }
     }
-    let total = 27; // 24 seeded, 3 from the form posts
+    let total = 28; // 24 seeded, Ada's second address, 3 from the form posts
     assert_eq!(seen.len(), total, "every contact once: {seen:?}");
     assert_eq!(
         seen.last().map(String::as_str),
@@ -175,7 +175,7 @@ fn segments_count_in_the_background_and_filter_the_list() {
     let (_dir, engine, store) = seeded();
     let mut a = app(source(engine, store), SMALL);
     let counts = a.contacts.counts();
-    assert_eq!(counts["all contacts"], Some(27));
+    assert_eq!(counts["all contacts"], Some(28));
     // Choose a segment from the sidebar: the list shows its members only.
     key(&mut a, KeyCode::BackTab);
     assert_eq!(a.contacts.pane, funnel::tui::contacts::Pane::Segments);
@@ -228,7 +228,7 @@ fn a_tag_added_from_the_detail_is_stored_audited_and_on_the_timeline() {
     let (dir, engine, store) = seeded();
     let mut a = app(source(engine, store), LARGE);
     key(&mut a, KeyCode::Char('/'));
-    keys(&mut a, "ada love");
+    keys(&mut a, "katherine john");
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.contacts.rows.len(), 1);
     key(&mut a, KeyCode::Char('t'));
@@ -240,7 +240,7 @@ fn a_tag_added_from_the_detail_is_stored_audited_and_on_the_timeline() {
     let tags: i64 = backend::scalar(
         dir.path(),
         "SELECT count(*) FROM contact_tags t JOIN contacts c ON c.id = t.contact_id \
-         WHERE c.email = 'ada@analytical.example' AND t.tag = 'webinar-2026'",
+         WHERE c.email = 'katherine@nasa.example' AND t.tag = 'webinar-2026'",
         funnel::db_params![],
     );
     assert_eq!(tags, 1);
@@ -413,4 +413,119 @@ fn a_change_from_another_process_shows_in_the_open_view_within_a_second() {
     // The selection stayed on the contact it was on.
     assert_eq!(a.contacts.selected().expect("selected").email, before);
     assert!(screen(&mut a).contains("zoe@newcomer.example"));
+}
+
+#[test]
+fn the_duplicates_queue_merges_dismisses_and_undoes() {
+    let (dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), LARGE);
+    key(&mut a, KeyCode::Char('D'));
+    a.wait_for_counts();
+    let d = a.contacts.dupes.as_ref().expect("queue open");
+    assert_eq!(d.pairs.len(), 1, "{:?}", d.pairs);
+    let pair = d.pairs[0].clone();
+    assert_eq!(pair.a.email, "ada@analytical.example");
+    assert_eq!(pair.b.email, "ada+news@analytical.example");
+    insta::assert_snapshot!("tui_160x48_duplicates", screen(&mut a));
+    let contacts = |dir: &std::path::Path| -> i64 {
+        backend::scalar(dir, "SELECT count(*) FROM contacts", funnel::db_params![])
+    };
+    let before = contacts(dir.path());
+    // Merge asks first; the merged contact is gone, and undo brings it back.
+    key(&mut a, KeyCode::Char('m'));
+    assert!(matches!(&a.mode, Mode::Confirm { question, .. }
+        if question == "merge ada+news@analytical.example into ada@analytical.example?"));
+    key(&mut a, KeyCode::Char('y'));
+    assert!(!a.message.clone().expect("message").error);
+    assert_eq!(contacts(dir.path()), before - 1);
+    assert!(a.contacts.dupes.as_ref().expect("open").pairs.is_empty());
+    key(&mut a, KeyCode::Char('u'));
+    a.wait_for_counts();
+    assert_eq!(contacts(dir.path()), before);
+    assert_eq!(a.contacts.dupes.as_ref().expect("open").pairs.len(), 1);
+    // Dismissed: stored, so it is not offered again, even to the CLI.
+    key(&mut a, KeyCode::Char('x'));
+    assert!(a.contacts.dupes.as_ref().expect("open").pairs.is_empty());
+    let out = super::support::run(&["contacts", "dedupe", "--format", "json"], dir.path());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[]",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    key(&mut a, KeyCode::Char('u'));
+    a.wait_for_counts();
+    assert_eq!(a.contacts.dupes.as_ref().expect("open").pairs.len(), 1);
+    key(&mut a, KeyCode::Esc);
+    assert!(a.contacts.dupes.is_none());
+}
+
+#[test]
+fn forget_asks_first_and_erases_and_export_writes_the_persons_data() {
+    let (dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), SMALL);
+    let out = tempfile::tempdir().expect("tempdir");
+    a.export_dir = out.path().to_path_buf();
+    key(&mut a, KeyCode::Char('/'));
+    keys(&mut a, "grace hopper");
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Char('E'));
+    let m = a.message.clone().expect("message");
+    assert!(!m.error, "{m:?}");
+    let file = std::fs::read_dir(out.path())
+        .expect("exports")
+        .next()
+        .expect("one file")
+        .expect("entry")
+        .path();
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+    assert_eq!(data["contact"][0]["email"], "grace@cobol.example");
+    key(&mut a, KeyCode::Char('X'));
+    assert!(
+        matches!(&a.mode, Mode::Confirm { question, .. } if question.contains("cannot be undone"))
+    );
+    key(&mut a, KeyCode::Char('y'));
+    let m = a.message.clone().expect("message");
+    assert!(
+        !m.error && m.text.starts_with("forgot grace@cobol.example"),
+        "{m:?}"
+    );
+    let left: i64 = backend::scalar(
+        dir.path(),
+        "SELECT count(*) FROM contacts WHERE email = 'grace@cobol.example'",
+        funnel::db_params![],
+    );
+    assert_eq!(left, 0);
+    let audited: String = backend::scalar(
+        dir.path(),
+        "SELECT actor FROM audit_log WHERE action = 'forget'",
+        funnel::db_params![],
+    );
+    assert_eq!(audited, ACTOR);
+}
+
+#[test]
+fn a_tag_for_a_whole_filter_names_the_count_and_tags_exactly_those() {
+    let (dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), SMALL);
+    key(&mut a, KeyCode::Char('A'));
+    assert!(a.message.clone().expect("refused without a filter").error);
+    key(&mut a, KeyCode::Char('f'));
+    keys(&mut a, "plan=pro");
+    key(&mut a, KeyCode::Enter);
+    a.wait_for_counts();
+    assert_eq!(a.contacts.matching, Some(12));
+    key(&mut a, KeyCode::Char('A'));
+    keys(&mut a, "pro-q4");
+    key(&mut a, KeyCode::Enter);
+    assert!(matches!(&a.mode, Mode::Confirm { question, .. }
+        if question == "add tag `pro-q4` to all 12 contact(s) of `plan=pro`?"));
+    key(&mut a, KeyCode::Char('y'));
+    let tagged: i64 = backend::scalar(
+        dir.path(),
+        "SELECT count(*) FROM contact_tags WHERE tag = 'pro-q4'",
+        funnel::db_params![],
+    );
+    assert_eq!(tagged, 12);
 }

@@ -162,6 +162,19 @@ pub fn seeded() -> (tempfile::TempDir, Arc<Engine>, Store) {
                     deal::set_status(db, deal_id, status, at + HOUR).map_err(to_store)?;
                 }
             }
+            // Ada again, through a newsletter form with a tagged address: the
+            // duplicates queue's pair.
+            let u = contact::Upsert {
+                contact: NewContact {
+                    email: "ada+news@analytical.example".into(),
+                    name: Some("Ada Lovelace".into()),
+                    source_site: Some("demo".into()),
+                    source_component: Some("newsletter".into()),
+                    ..NewContact::default()
+                },
+                ..contact::Upsert::default()
+            };
+            contact::upsert(db, &u, NOW - 3 * 24 * HOUR).map_err(to_store)?;
             Ok(())
         })
         .wait()

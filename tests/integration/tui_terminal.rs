@@ -139,8 +139,8 @@ fn a_marketer_searches_tags_and_moves_a_deal_in_a_real_terminal() {
     t.wait_for("newest first");
     // Search as you type, then open the one match.
     t.keys(&["/"]);
-    t.type_text("ada love");
-    t.wait_for("search “ada love” · 1 found");
+    t.type_text("katherine john");
+    t.wait_for("search “katherine john” · 1 found");
     t.keys(&["Enter"]);
     // Add a tag to her.
     t.keys(&["t"]);
@@ -165,7 +165,7 @@ fn a_marketer_searches_tags_and_moves_a_deal_in_a_real_terminal() {
     let tagged: i64 = backend::scalar(
         root,
         "SELECT count(*) FROM contact_tags t JOIN contacts c ON c.id = t.contact_id \
-         WHERE c.email = 'ada@analytical.example' AND t.tag = 'webinar-2026'",
+         WHERE c.email = 'katherine@nasa.example' AND t.tag = 'webinar-2026'",
         funnel::db_params![],
     );
     assert_eq!(tagged, 1);

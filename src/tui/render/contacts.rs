@@ -25,6 +25,10 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         Layout::horizontal([Constraint::Length(side), Constraint::Min(20)]).areas(area);
     sidebar(app, f, left);
     let c = &mut app.contacts;
+    if let Some(d) = &c.dupes {
+        super::dupes::render(t, now, d, f, rest);
+        return;
+    }
     if c.wide {
         let [list_area, detail_area] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
