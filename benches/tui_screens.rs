@@ -120,7 +120,7 @@ fn main() {
         firsts.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(app.contacts.rows.len(), app.contacts.page);
         let t = Instant::now();
-        app.wait_for_counts();
+        app.wait_for_background();
         println!(
             "  first screen {:.1} ms; segment counts {:.0} ms later in the background: {:?}",
             firsts[firsts.len() - 1],
@@ -137,7 +137,7 @@ fn main() {
             .at(now),
     );
     let mut app = App::new(source, Theme::new(true), 160, 48);
-    app.wait_for_counts();
+    app.wait_for_background();
     let mut term = Terminal::new(TestBackend::new(160, 48)).expect("terminal");
     draw(&mut term, &mut app);
 
@@ -145,14 +145,16 @@ fn main() {
     let mut keys = Vec::new();
     for query in ["lena fi", "okafor ch", "co4", "ramí", "zo"] {
         press(&mut term, &mut app, KeyCode::Char('/'));
+        let mut each = Vec::new();
         for c in query.chars() {
             let ms = press(&mut term, &mut app, KeyCode::Char(c));
             keys.push(ms);
+            each.push(format!("{ms:.1}"));
         }
         println!(
-            "  search {query:?}: {} shown, last keystroke {:.1} ms",
+            "  search {query:?}: {} shown; keystrokes {} ms",
             app.contacts.rows.len(),
-            keys[keys.len() - 1]
+            each.join(", ")
         );
         press(&mut term, &mut app, KeyCode::Esc);
     }
@@ -164,7 +166,7 @@ fn main() {
         press(&mut term, &mut app, KeyCode::Char(c));
     }
     let first_page = press(&mut term, &mut app, KeyCode::Enter);
-    app.wait_for_counts();
+    app.wait_for_background();
     println!(
         "filter plan=pro tag:newsletter: {:?} contacts; first page {first_page:.1} ms",
         app.contacts.matching

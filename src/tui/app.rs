@@ -151,6 +151,8 @@ impl std::fmt::Debug for App {
 
 /// Ticks between reloads of the open view (a tick is 250 ms in the terminal).
 const REFRESH_TICKS: u64 = 2;
+/// Ticks between reloads of the views whose reads cost the store's size.
+const SLOW_REFRESH_TICKS: u64 = 60;
 /// Ticks between recounts of the segments.
 const RECOUNT_TICKS: u64 = 120;
 
@@ -191,7 +193,10 @@ impl App {
             ViewId::Deals => self.deals.load(&*source),
             ViewId::Campaigns => self.campaigns.load(&*source),
             ViewId::Executions => self.executions.load(&*source),
-            ViewId::Dashboard => self.dashboard.load(&*source),
+            ViewId::Dashboard => {
+                self.dashboard.load(source);
+                Ok(())
+            }
         };
         if let Err(e) = result {
             self.set_error(e.to_string());
@@ -204,18 +209,27 @@ impl App {
         let source = self.source.clone();
         let result = match self.view {
             ViewId::Contacts => self.contacts.refresh(&*source),
-            _ => {
+            ViewId::Deals | ViewId::Executions => {
                 self.load();
                 Ok(())
             }
+            // A plan counts its audience; the dashboard counts the store.
+            ViewId::Campaigns | ViewId::Dashboard
+                if self.ticks.is_multiple_of(SLOW_REFRESH_TICKS) =>
+            {
+                self.load();
+                Ok(())
+            }
+            ViewId::Campaigns | ViewId::Dashboard => Ok(()),
         };
         if let Err(e) = result {
             self.set_error(e.to_string());
         }
     }
 
-    /// Every 250 ms: counts that arrived are shown; the open view is re-read
-    /// every half second, the segments recounted every half minute.
+    /// Every 250 ms: what the background finished is shown; the open view is
+    /// re-read every half second (campaigns and the dashboard every 15 s), the
+    /// segments recounted every half minute.
     pub fn tick(&mut self) {
         self.ticks += 1;
         self.take_counts();
@@ -233,6 +247,9 @@ impl App {
         for (key, result) in self.counter.finished() {
             self.contacts.set_count(&key, result);
         }
+        if let Err(e) = self.dashboard.poll() {
+            self.set_error(e.to_string());
+        }
         if let Some(d) = &mut self.contacts.dupes {
             let was = d.loading;
             match d.poll() {
@@ -246,8 +263,12 @@ impl App {
         }
     }
 
-    /// Waits until the counter has answered everything asked (tests).
-    pub fn wait_for_counts(&mut self) {
+    /// Waits until every read under way in the background is in: counts, the
+    /// duplicates queue, the dashboard (tests, benchmarks).
+    pub fn wait_for_background(&mut self) {
+        if let Err(e) = self.dashboard.wait() {
+            self.set_error(e.to_string());
+        }
         for (key, result) in self.counter.wait_idle() {
             self.contacts.set_count(&key, result);
         }
@@ -461,9 +482,11 @@ impl App {
                 if let Some(d) = &mut self.contacts.dupes {
                     d.applied(&change, source.clone());
                 }
-                self.refresh();
                 if self.view == ViewId::Contacts {
+                    self.refresh();
                     self.contacts.request_counts(&mut self.counter);
+                } else {
+                    self.load();
                 }
             }
             Err(e) => self.set_error(e.to_string()),

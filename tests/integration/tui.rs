@@ -20,7 +20,7 @@ const LARGE: (u16, u16) = (160, 48);
 
 fn app(source: Arc<dyn Source>, (w, h): (u16, u16)) -> App {
     let mut app = App::new(source, Theme::new(false), w, h);
-    app.wait_for_counts();
+    app.wait_for_background();
     app
 }
 
@@ -113,12 +113,15 @@ fn every_screen(size: (u16, u16), tag: &str) {
     shot("deals", &mut a);
     key(&mut a, KeyCode::Char('3'));
     shot("campaigns", &mut a);
+    key(&mut a, KeyCode::Char('j'));
+    shot("campaign_sent", &mut a);
     key(&mut a, KeyCode::Char('4'));
     shot("executions", &mut a);
     key(&mut a, KeyCode::Enter);
     shot("execution_detail", &mut a);
     key(&mut a, KeyCode::Esc);
     key(&mut a, KeyCode::Char('5'));
+    a.wait_for_background();
     shot("dashboard", &mut a);
 }
 
@@ -206,7 +209,7 @@ fn segments_count_in_the_background_and_filter_the_list() {
     key(&mut a, KeyCode::Char('f'));
     keys(&mut a, "tag:vip plan=pro");
     key(&mut a, KeyCode::Enter);
-    a.wait_for_counts();
+    a.wait_for_background();
     assert_eq!(a.contacts.matching, Some(4), "indexes 0, 6, 12, 18");
     assert!(a.contacts.rows.iter().all(|r| {
         [0, 6, 12, 18]
@@ -420,7 +423,7 @@ fn the_duplicates_queue_merges_dismisses_and_undoes() {
     let (dir, engine, store) = seeded();
     let mut a = app(source(engine, store), LARGE);
     key(&mut a, KeyCode::Char('D'));
-    a.wait_for_counts();
+    a.wait_for_background();
     let d = a.contacts.dupes.as_ref().expect("queue open");
     assert_eq!(d.pairs.len(), 1, "{:?}", d.pairs);
     let pair = d.pairs[0].clone();
@@ -440,7 +443,7 @@ fn the_duplicates_queue_merges_dismisses_and_undoes() {
     assert_eq!(contacts(dir.path()), before - 1);
     assert!(a.contacts.dupes.as_ref().expect("open").pairs.is_empty());
     key(&mut a, KeyCode::Char('u'));
-    a.wait_for_counts();
+    a.wait_for_background();
     assert_eq!(contacts(dir.path()), before);
     assert_eq!(a.contacts.dupes.as_ref().expect("open").pairs.len(), 1);
     // Dismissed: stored, so it is not offered again, even to the CLI.
@@ -454,7 +457,7 @@ fn the_duplicates_queue_merges_dismisses_and_undoes() {
         String::from_utf8_lossy(&out.stderr)
     );
     key(&mut a, KeyCode::Char('u'));
-    a.wait_for_counts();
+    a.wait_for_background();
     assert_eq!(a.contacts.dupes.as_ref().expect("open").pairs.len(), 1);
     key(&mut a, KeyCode::Esc);
     assert!(a.contacts.dupes.is_none());
@@ -514,7 +517,7 @@ fn a_tag_for_a_whole_filter_names_the_count_and_tags_exactly_those() {
     key(&mut a, KeyCode::Char('f'));
     keys(&mut a, "plan=pro");
     key(&mut a, KeyCode::Enter);
-    a.wait_for_counts();
+    a.wait_for_background();
     assert_eq!(a.contacts.matching, Some(12));
     key(&mut a, KeyCode::Char('A'));
     keys(&mut a, "pro-q4");

@@ -80,6 +80,13 @@ const DEALS: &[(usize, &str, f64)] = &[
 /// The demo workspace in a temporary folder with its store seeded.
 pub fn seeded() -> (tempfile::TempDir, Arc<Engine>, Store) {
     let dir = super::support::demo();
+    // A broadcast without a schedule or a test, sent below.
+    std::fs::write(
+        dir.path().join("campaigns/november-news.yaml"),
+        "name: November News\naudience:\n  list: newsletter\ntemplate: case-study\n\
+         subject: Northwind in November\n",
+    )
+    .expect("campaign");
     let ws = funnel::workspace::load(dir.path(), Path::new(".")).expect("load the demo");
     let engine = Arc::new(Engine::from_workspace(&ws).expect("engine"));
     let store = backend::open(dir.path());
@@ -207,6 +214,16 @@ pub fn seeded() -> (tempfile::TempDir, Arc<Engine>, Store) {
             rt.block_on(worker.ingest_at(ev, at)).expect("ingest");
             rt.block_on(worker.settle());
         }
+        // The broadcast, an hour ago, into the dev outbox.
+        worker.set_time(NOW - HOUR);
+        rt.block_on(async {
+            worker.start_campaign("november-news").await?;
+            worker.campaigns_tick().await?;
+            worker.deliver_outbox().await?;
+            worker.campaigns_tick().await?;
+            Ok::<_, funnel::engine::EngineError>(())
+        })
+        .expect("send the campaign");
     }
     (dir, engine, store)
 }
