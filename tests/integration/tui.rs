@@ -532,3 +532,50 @@ fn a_tag_for_a_whole_filter_names_the_count_and_tags_exactly_those() {
     );
     assert_eq!(tagged, 12);
 }
+
+#[test]
+fn it_works_beside_the_daemon_on_the_same_store() {
+    let (dir, engine, store) = seeded();
+    let daemon = super::daemon::up(dir.path());
+    let mut a = app(source(engine, store), LARGE);
+    // A visitor's form post through the daemon shows in the open list.
+    assert_eq!(daemon.post_form("visitor@daemon.example"), 303);
+    let mut shown = false;
+    for _ in 0..4 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        a.tick();
+        if a.contacts.rows[0].email == "visitor@daemon.example" {
+            shown = true;
+            break;
+        }
+    }
+    assert!(
+        shown,
+        "top: {:?}",
+        a.contacts.rows.first().map(|r| &r.email)
+    );
+    // The selection stayed on its contact; the newcomer is above it.
+    assert_eq!(
+        a.contacts.selected().expect("selected").email,
+        "ola@example.org"
+    );
+    key(&mut a, KeyCode::Char('g'));
+    assert_eq!(
+        a.contacts.selected().expect("selected").email,
+        "visitor@daemon.example"
+    );
+    // A change from the TUI while the daemon writes too.
+    key(&mut a, KeyCode::Char('t'));
+    keys(&mut a, "met-at-booth");
+    key(&mut a, KeyCode::Enter);
+    let m = a.message.clone().expect("message");
+    assert!(!m.error, "{m:?}");
+    assert_eq!(daemon.post_form("second@daemon.example"), 303);
+    let tagged: i64 = backend::scalar(
+        dir.path(),
+        "SELECT count(*) FROM contact_tags t JOIN contacts c ON c.id = t.contact_id \
+         WHERE c.email = 'visitor@daemon.example' AND t.tag = 'met-at-booth'",
+        funnel::db_params![],
+    );
+    assert_eq!(tagged, 1);
+}
