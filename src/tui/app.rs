@@ -66,8 +66,8 @@ pub enum Ask {
     RemoveFromList,
     SetField,
     SetStage,
-    BulkTag,
-    BulkTagFilter,
+    Bulk,
+    BulkFilter,
 }
 
 impl Ask {
@@ -82,8 +82,8 @@ impl Ask {
             Ask::RemoveFromList => "remove from list: ",
             Ask::SetField => "set field (name=value): ",
             Ask::SetStage => "set stage: ",
-            Ask::BulkTag => "tag the marked contacts: ",
-            Ask::BulkTagFilter => "tag every contact of the filter: ",
+            Ask::Bulk => "change the marked (tag X, untag X, list L, unlist L, field n=v): ",
+            Ask::BulkFilter => "change all of the filter (tag X, list L, field n=v …): ",
         }
     }
 }

@@ -428,19 +428,20 @@ impl Contacts {
                     KeyCode::Char('A') => {
                         if self.filter_text.is_empty() && self.segment == 0 {
                             return Ok(Action::Error(
-                                "choose a segment or a filter (f) first, then press A to tag all of it"
+                                "choose a segment or a filter (f) first, then press A to change all of it"
                                     .into(),
                             ));
                         }
-                        return Ok(Action::Prompt(Ask::BulkTagFilter, String::new()));
+                        return Ok(Action::Prompt(Ask::BulkFilter, String::new()));
                     }
                     KeyCode::Char('a') => {
                         if self.marked.is_empty() {
                             return Ok(Action::Error(
-                                "mark contacts with Space first, then press a to tag them".into(),
+                                "mark contacts with Space first, then press a to change them"
+                                    .into(),
                             ));
                         }
-                        return Ok(Action::Prompt(Ask::BulkTag, String::new()));
+                        return Ok(Action::Prompt(Ask::Bulk, String::new()));
                     }
                     _ => return self.contact_key(key),
                 }
@@ -526,9 +527,21 @@ impl Contacts {
         if text.is_empty() {
             return Action::None;
         }
-        if ask == Ask::BulkTagFilter {
+        if matches!(ask, Ask::Bulk | Ask::BulkFilter) {
+            let action = match crate::crm::bulk::Action::parse(text) {
+                Ok(a) => a,
+                Err(e) => return Action::Error(e),
+            };
+            let what = action.describe();
+            if ask == Ask::Bulk {
+                let contacts: Vec<i64> = self.marked.iter().copied().collect();
+                return Action::Confirm(
+                    format!("{what} for {} marked contact(s)?", contacts.len()),
+                    Change::Bulk { contacts, action },
+                );
+            }
             let segment = self.segments[self.segment].id.clone();
-            let what = match (&segment, self.filter_text.is_empty()) {
+            let of = match (&segment, self.filter_text.is_empty()) {
                 (Some(s), true) => format!("segment {s}"),
                 (Some(s), false) => format!("segment {s} and `{}`", self.filter_text),
                 (None, _) => format!("`{}`", self.filter_text),
@@ -537,22 +550,11 @@ impl Contacts {
                 .matching
                 .map_or("every".to_string(), |n| format!("all {n}"));
             return Action::Confirm(
-                format!("add tag `{text}` to {n} contact(s) of {what}?"),
-                Change::BulkTagFilter {
+                format!("{what} for {n} contact(s) of {of}?"),
+                Change::BulkFilter {
                     segment,
                     filter: self.filter_text.clone(),
-                    tag: text.to_string(),
-                },
-            );
-        }
-        if ask == Ask::BulkTag {
-            let contacts: Vec<i64> = self.marked.iter().copied().collect();
-            let n = contacts.len();
-            return Action::Confirm(
-                format!("add tag `{text}` to {n} marked contact(s)?"),
-                Change::BulkTag {
-                    contacts,
-                    tag: text.to_string(),
+                    action,
                 },
             );
         }

@@ -448,45 +448,34 @@ impl Source for Local {
                 })?;
                 Ok(format!("deal moved to {shown}{}", started(s)))
             }
-            Change::BulkTag { contacts, tag } => {
+            Change::Bulk { contacts, action } => {
                 let actor = self.actor()?;
-                let worker = self.worker.clone();
-                let n = contacts.len();
-                let started_n = self.rt.block_on(async move {
-                    let (_, done) = worker
-                        .crm_change(move |db, now| {
-                            let mut events = Vec::new();
-                            for id in &contacts {
-                                events.extend(contact::add_tags(
-                                    db,
-                                    *id,
-                                    std::slice::from_ref(&tag),
-                                    now,
-                                )?);
-                                events.extend(e.scoring.observe(db, *id, now)?);
-                            }
-                            crate::audit::record(
-                                db,
-                                &actor,
-                                "bulk_tag",
-                                "contact",
-                                None,
-                                &json!({"tag": tag, "contacts": contacts.len()}),
-                                now,
-                            )?;
-                            Ok(((), events))
-                        })
-                        .await?;
-                    worker.settle().await;
-                    worker.deliver_outbox().await?;
-                    Ok::<_, EngineError>(done.started.len())
-                })?;
-                Ok(format!("tagged {n} contact(s){}", started(started_n)))
+                let now = self.now();
+                let what = action.describe();
+                let n = self
+                    .store
+                    .write(move |db| {
+                        let n =
+                            crate::crm::bulk::apply_ids(db, &e.scoring, &contacts, &action, now)
+                                .map_err(to_store)?;
+                        crate::audit::record(
+                            db,
+                            &actor,
+                            "bulk",
+                            "contact",
+                            None,
+                            &json!({"change": action.describe(), "contacts": contacts}),
+                            now,
+                        )?;
+                        Ok(n)
+                    })
+                    .wait()?;
+                Ok(format!("{what}: {n} contact(s)"))
             }
-            Change::BulkTagFilter {
+            Change::BulkFilter {
                 segment,
                 filter: line,
-                tag,
+                action,
             } => {
                 let actor = self.actor()?;
                 let now = self.now();
@@ -504,31 +493,25 @@ impl Source for Local {
                 }
                 let filter = Condition::All(parts);
                 let label = format!("{} {line}", segment.unwrap_or_default());
+                let what = action.describe();
                 let n = self
                     .store
                     .write(move |db| {
-                        let n = crate::crm::bulk::apply(
-                            db,
-                            &e.scoring,
-                            &filter,
-                            &crate::crm::bulk::Action::Tag(vec![tag.clone()]),
-                            now,
-                            &mut |_| {},
-                        )
-                        .map_err(to_store)?;
+                        let n = crate::crm::bulk::apply(db, &e.scoring, &filter, &action, now, &mut |_| {})
+                            .map_err(to_store)?;
                         crate::audit::record(
                             db,
                             &actor,
-                            "bulk_tag",
+                            "bulk",
                             "contact",
                             None,
-                            &json!({"tag": tag, "filter": label, "contacts": n}),
+                            &json!({"change": action.describe(), "filter": label.trim(), "contacts": n}),
                             now,
                         )?;
                         Ok(n)
                     })
                     .wait()?;
-                Ok(format!("tagged {n} contact(s)"))
+                Ok(format!("{what}: {n} contact(s)"))
             }
             Change::Merge { keep, other } => self.merge_change(keep, other, true),
             Change::Unmerge { keep, other } => self.merge_change(keep, other, false),

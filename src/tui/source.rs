@@ -174,16 +174,17 @@ pub enum Change {
         pipeline: String,
         stage: String,
     },
-    /// The same tag on many contacts at once.
-    BulkTag {
+    /// One change (a tag, a list, a field) on the marked contacts.
+    Bulk {
         contacts: Vec<i64>,
-        tag: String,
+        action: crate::crm::bulk::Action,
     },
-    /// A tag on every contact a segment and a filter line (`crm::filter`) match.
-    BulkTagFilter {
+    /// One change on every contact a segment and a filter line (`crm::filter`)
+    /// match, as `funnel contacts bulk` makes it.
+    BulkFilter {
         segment: Option<String>,
         filter: String,
-        tag: String,
+        action: crate::crm::bulk::Action,
     },
     /// `other` merged into `keep` (both histories kept; undone by `Unmerge`).
     Merge {

@@ -509,7 +509,7 @@ fn forget_asks_first_and_erases_and_export_writes_the_persons_data() {
 }
 
 #[test]
-fn a_tag_for_a_whole_filter_names_the_count_and_tags_exactly_those() {
+fn a_change_for_a_whole_filter_names_the_count_and_changes_exactly_those() {
     let (dir, engine, store) = seeded();
     let mut a = app(source(engine, store), SMALL);
     key(&mut a, KeyCode::Char('A'));
@@ -520,10 +520,14 @@ fn a_tag_for_a_whole_filter_names_the_count_and_tags_exactly_those() {
     a.wait_for_background();
     assert_eq!(a.contacts.matching, Some(12));
     key(&mut a, KeyCode::Char('A'));
-    keys(&mut a, "pro-q4");
+    keys(&mut a, "tag pro-q4");
     key(&mut a, KeyCode::Enter);
-    assert!(matches!(&a.mode, Mode::Confirm { question, .. }
-        if question == "add tag `pro-q4` to all 12 contact(s) of `plan=pro`?"));
+    assert!(
+        matches!(&a.mode, Mode::Confirm { question, .. }
+        if question == "add tag pro-q4 for all 12 contact(s) of `plan=pro`?"),
+        "{:?}",
+        a.mode
+    );
     key(&mut a, KeyCode::Char('y'));
     let tagged: i64 = backend::scalar(
         dir.path(),
@@ -578,4 +582,49 @@ fn it_works_beside_the_daemon_on_the_same_store() {
         funnel::db_params![],
     );
     assert_eq!(tagged, 1);
+}
+
+#[test]
+fn marked_contacts_change_together_after_a_confirmation() {
+    let (dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), SMALL);
+    key(&mut a, KeyCode::Char('a'));
+    assert!(a.message.clone().expect("nothing marked").error);
+    // Space marks and moves on: the first two contacts.
+    key(&mut a, KeyCode::Char(' '));
+    key(&mut a, KeyCode::Char(' '));
+    assert_eq!(a.contacts.marked.len(), 2);
+    assert!(screen(&mut a).contains("2 marked"));
+    key(&mut a, KeyCode::Char('a'));
+    keys(&mut a, "nonsense here");
+    key(&mut a, KeyCode::Enter);
+    assert!(
+        a.message
+            .clone()
+            .expect("a bad line")
+            .text
+            .contains("`nonsense` is not a change")
+    );
+    key(&mut a, KeyCode::Char('a'));
+    keys(&mut a, "field plan=enterprise");
+    key(&mut a, KeyCode::Enter);
+    assert!(
+        matches!(&a.mode, Mode::Confirm { question, .. }
+        if question == "set plan = \"enterprise\" for 2 marked contact(s)?"),
+        "{:?}",
+        a.mode
+    );
+    key(&mut a, KeyCode::Char('y'));
+    let n: i64 = backend::scalar(
+        dir.path(),
+        "SELECT count(*) FROM contact_fields WHERE field = 'plan' AND value_text = 'enterprise'",
+        funnel::db_params![],
+    );
+    assert_eq!(n, 2);
+    let audited: String = backend::scalar(
+        dir.path(),
+        "SELECT actor FROM audit_log WHERE action = 'bulk'",
+        funnel::db_params![],
+    );
+    assert_eq!(audited, ACTOR);
 }
