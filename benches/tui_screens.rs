@@ -7,7 +7,7 @@
 //! - each keystroke of a search as you type, until the screen is redrawn;
 //! - a filter of about 100,000 contacts (`plan=pro tag:newsletter`): its first
 //!   page, the jump to its end (one reverse keyset query), and each page up
-//!   from there and down from the top.
+//!   from there and down from the top; the same for two of the demo's segments.
 //!
 //! `cargo bench --bench tui_screens` (`-- --contacts N --seed S --store FILE`);
 //! the generated store is kept at `target/tui-bench.db` and reused while it has
@@ -189,4 +189,28 @@ fn main() {
         lines.push(press(&mut term, &mut app, KeyCode::Char('j')));
     }
     report("line down past the page (one keyset row)", &lines);
+
+    // 4. The demo's segments of about 85,000 and 250,000 contacts, chosen in
+    // the sidebar: one with an email condition (opened nothing in 90 days), one
+    // of fields.
+    press(&mut term, &mut app, KeyCode::Esc);
+    for segment in ["dormant-subscribers", "enterprise-prospects"] {
+        let at = app
+            .contacts
+            .segments
+            .iter()
+            .position(|s| s.id.as_deref() == Some(segment))
+            .expect("the demo's segment");
+        app.contacts.segment_cursor = at;
+        app.contacts.pane = funnel::tui::contacts::Pane::Segments;
+        let first = press(&mut term, &mut app, KeyCode::Enter);
+        let end = press(&mut term, &mut app, KeyCode::End);
+        let mut up = Vec::new();
+        for _ in 0..20 {
+            up.push(press(&mut term, &mut app, KeyCode::PageUp));
+        }
+        let n = app.contacts.segments[at].count.clone();
+        println!("segment {segment} ({n:?}): first page {first:.1} ms, end {end:.1} ms");
+        report("  page up from its end", &up);
+    }
 }

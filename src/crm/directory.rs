@@ -226,20 +226,60 @@ fn predicate(
 /// Search as you type over emails, names and company domains: every word of the
 /// query must match the start of a word (prefix search on FTS5's prefix index),
 /// best matches first. The caller runs the batched indexer first (a write).
+///
+/// One-letter words are not looked up in the full-text index (it keeps prefixes
+/// of two letters and more; one letter is a posting list of a good part of the
+/// store): the longer words find the candidates, and a one-letter word must
+/// start a word of the address (its domain included) or the name. A query of
+/// one-letter words only starts from the contacts whose address or name starts
+/// with the first.
 pub fn search(conn: Db<'_>, query: &str, limit: usize) -> Result<Vec<Summary>, CrmError> {
     // Ranking reads every match, and a prefix of a few letters matches a good
     // part of a large store: relevance is computed over the first
     // RANK_WINDOW matches in index order (all of them, for any query specific
     // enough to be worth ranking), so that every keystroke answers at once.
     let words = crate::store::search::query_words(query);
-    Ok(crate::store::search::search_contacts(
+    let (letters, long): (Vec<String>, Vec<String>) =
+        words.into_iter().partition(|w| w.chars().count() == 1);
+    if letters.is_empty() || (long.is_empty() && letters.len() == 1) {
+        let words = if long.is_empty() { letters } else { long };
+        return Ok(crate::store::search::search_contacts(
+            conn,
+            SUMMARY_COLUMNS,
+            &words,
+            RANK_WINDOW,
+            limit,
+            summary_row,
+        )?);
+    }
+    let lead = if long.is_empty() {
+        vec![letters[0].clone()]
+    } else {
+        long
+    };
+    let candidates = crate::store::search::search_contacts(
         conn,
         SUMMARY_COLUMNS,
-        &words,
+        &lead,
         RANK_WINDOW,
-        limit,
+        RANK_WINDOW,
         summary_row,
-    )?)
+    )?;
+    Ok(candidates
+        .into_iter()
+        .filter(|s| letters.iter().all(|l| starts_a_word(s, l)))
+        .take(limit)
+        .collect())
+}
+
+/// Whether a word of the contact's address or name starts with `prefix`
+/// (words split as the search index splits them).
+fn starts_a_word(s: &Summary, prefix: &str) -> bool {
+    [Some(s.email.as_str()), s.name.as_deref()]
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()))
+        .any(|w| w.to_lowercase().starts_with(prefix))
 }
 
 /// One entry of a contact's timeline.
@@ -334,6 +374,36 @@ mod tests {
         assert_eq!(ids(db, f, Cursor::Above(2), 3), [8, 6, 4]);
         assert_eq!(ids(db, f, Cursor::Above(48), 3), [50]);
         assert_eq!(ids(db, None, Cursor::Below(3), 5), [2, 1]);
+    }
+
+    #[test]
+    fn one_letter_words_narrow_what_the_longer_words_found() {
+        let store = TestDb::open();
+        let db = store.db();
+        db.execute_batch(
+            "INSERT INTO contacts (id, uid, email, name, created_at, updated_at) VALUES
+               (1, 'a', 'lena.fischer@north.test', 'Lena Fischer', 0, 0),
+               (2, 'b', 'lena@otto.test', 'Lena Otto', 0, 0),
+               (3, 'c', 'finn@otto.test', 'Finn Otto', 0, 0);",
+        )
+        .expect("insert");
+        crate::store::search::reindex_contacts(db, 100).expect("index");
+        let found = |q: &str| -> Vec<i64> {
+            let mut ids: Vec<i64> = search(db, q, 10)
+                .expect("search")
+                .iter()
+                .map(|s| s.id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        assert_eq!(found("lena"), [1, 2]);
+        assert_eq!(found("lena f"), [1]);
+        assert_eq!(found("lena o"), [2], "the address's domain counts");
+        assert_eq!(found("otto f"), [3]);
+        assert_eq!(found("f o"), [3], "letters only: the first leads");
+        assert_eq!(found("l f"), [1]);
+        assert!(found("lena z").is_empty());
     }
 
     #[test]

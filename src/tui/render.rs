@@ -255,6 +255,28 @@ pub fn cut(text: &str, width: usize) -> String {
 mod tests {
     use super::*;
 
+    /// A name from a web form may carry terminal escapes (an OSC 52 clipboard
+    /// write, a screen clear): none may reach the terminal.
+    #[test]
+    fn control_characters_in_stored_text_never_reach_the_terminal() {
+        use ratatui::Terminal;
+        use ratatui::backend::TestBackend;
+        let hostile = "Eve\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2J\u{9b}31m\r\nX";
+        let mut term = Terminal::new(TestBackend::new(40, 3)).expect("terminal");
+        term.draw(|f| {
+            f.render_widget(Paragraph::new(Line::from(hostile)), f.area());
+        })
+        .expect("draw");
+        let buffer = term.backend().buffer();
+        for cell in buffer.content() {
+            assert!(
+                !cell.symbol().chars().any(char::is_control),
+                "{:?} reached the screen",
+                cell.symbol()
+            );
+        }
+    }
+
     #[test]
     fn numbers_and_times_read_as_people_write_them() {
         assert_eq!(thousands(0), "0");
