@@ -325,12 +325,24 @@ fn status_name(s: &str) -> &'static str {
 }
 
 fn load(ctx: &Ctx<'_>, id: i64) -> Result<Option<Exec>, EngineError> {
+    // On PostgreSQL several writers advance executions at once: two timers of
+    // one execution (two fibers of a for_each) fired by two writers would each
+    // read the state and the second write would lose the first's progress. The
+    // row lock makes the second wait and read the first's result. (SQLite has
+    // one writer.)
+    let sql = match ctx.conn {
+        Db::Sqlite(_) => {
+            "SELECT uid, workflow_id, version_hash, contact_id, status, trigger_data, state, error \
+             FROM executions WHERE id = ?1"
+        }
+        Db::Postgres(_) => {
+            "SELECT uid, workflow_id, version_hash, contact_id, status, trigger_data, state, error \
+             FROM executions WHERE id = ?1 FOR UPDATE"
+        }
+    };
     let row = ctx
         .conn
-        .prepare_cached(
-            "SELECT uid, workflow_id, version_hash, contact_id, status, trigger_data, state, error \
-             FROM executions WHERE id = ?1",
-        )?
+        .prepare_cached(sql)?
         .query_row(params![id], |r| {
             Ok((
                 r.get::<String>(0)?,

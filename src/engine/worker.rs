@@ -662,7 +662,10 @@ impl Drop for StopOnDrop {
 /// Takes up to [`BATCH`] due timers and handles each in a savepoint of its own: one
 /// broken execution fails alone instead of blocking the queue.
 fn take_due(ctx: &mut Ctx<'_>) -> Result<Tick, EngineError> {
-    let due = super::run::take_due_timers(ctx.conn, ctx.now, BATCH)?;
+    let mut due = super::run::take_due_timers(ctx.conn, ctx.now, BATCH)?;
+    // Executions are locked in one order by every writer (see `run::load`), so
+    // two writers firing timers of the same executions cannot deadlock.
+    due.sort_by_key(|t| (t.execution, t.id));
     let fired = due.len();
     for super::run::DueTimer {
         id,
