@@ -31,8 +31,14 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let location =
         crate::store::StoreLocation::from_config(&ws.root, ws.config.as_ref().map(|d| &d.value))?;
     let actor = super::loaded::known_actor(&ws.root);
+    let fields = ws
+        .fields
+        .as_ref()
+        .map(|d| d.value.fields.keys().cloned().collect())
+        .unwrap_or_default();
     let source = Local::new(store, engine, location.describe(), actor)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_fields(fields);
     let source: Arc<dyn crate::tui::source::Source> = Arc::new(source);
     let theme = Theme::new(color.enabled(&std::io::stdout()));
     let exports = ws.root.join(".funnel/exports");

@@ -65,11 +65,14 @@ pub fn search_contacts<T>(
             fts5_query(words),
             String::new(),
         ),
-        // Candidates from either index (any word), then every word checked against
-        // the contact's own vector and its fields together.
+        // Candidates: contacts whose own vector has every word, and contacts with
+        // a field that has any (a word may be in a field, the others in the
+        // name); then every word checked against both together. Taking any word
+        // from the contact's vector too would fill the window with everyone
+        // whose address ends in `.com` for a query with `com` in it.
         Db::Postgres(_) => (
             format!(
-                "SELECT {columns} FROM (SELECT id FROM contacts WHERE search @@ to_tsquery('simple', ?3) \
+                "SELECT {columns} FROM (SELECT id FROM contacts WHERE search @@ to_tsquery('simple', ?1) \
                    UNION SELECT contact_id FROM contact_fields WHERE value_text IS NOT NULL \
                    AND to_tsvector('simple', regexp_replace(value_text, '[^[:alnum:]]+', ' ', 'g')) \
                    @@ to_tsquery('simple', ?3) LIMIT {window}) m \

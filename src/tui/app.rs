@@ -138,6 +138,7 @@ pub struct App {
     /// Where `E` writes a person's data (the workspace's `.funnel/exports/`).
     pub export_dir: std::path::PathBuf,
     ticks: u64,
+    next_refresh: u64,
 }
 
 impl std::fmt::Debug for App {
@@ -178,6 +179,7 @@ impl App {
             counter,
             export_dir: std::path::PathBuf::from("."),
             ticks: 0,
+            next_refresh: REFRESH_TICKS,
         };
         app.contacts.resize(width, height);
         app.contacts.request_counts(&mut app.counter);
@@ -209,10 +211,11 @@ impl App {
         let source = self.source.clone();
         let result = match self.view {
             ViewId::Contacts => self.contacts.refresh(&*source),
-            ViewId::Deals | ViewId::Executions => {
+            ViewId::Deals | ViewId::Executions if self.ticks.is_multiple_of(2 * REFRESH_TICKS) => {
                 self.load();
                 Ok(())
             }
+            ViewId::Deals | ViewId::Executions => Ok(()),
             // A plan counts its audience; the dashboard counts the store.
             ViewId::Campaigns | ViewId::Dashboard
                 if self.ticks.is_multiple_of(SLOW_REFRESH_TICKS) =>
@@ -233,11 +236,18 @@ impl App {
     pub fn tick(&mut self) {
         self.ticks += 1;
         self.take_counts();
-        if self.ticks.is_multiple_of(RECOUNT_TICKS) {
+        // Recounts only once the last ones are in: slow counts never pile up.
+        if self.ticks.is_multiple_of(RECOUNT_TICKS) && self.counter.is_idle() {
             self.contacts.request_counts(&mut self.counter);
         }
-        if self.ticks.is_multiple_of(REFRESH_TICKS) && matches!(self.mode, Mode::Normal) {
+        if self.ticks >= self.next_refresh && matches!(self.mode, Mode::Normal) {
+            let started = std::time::Instant::now();
             self.refresh();
+            // A re-read that costs more than a tenth of its interval (a sparse
+            // filter on a large store) is done less often.
+            let cost = started.elapsed().as_millis();
+            let every = (u64::try_from(cost).unwrap_or(u64::MAX) / 25).max(REFRESH_TICKS);
+            self.next_refresh = self.ticks + every;
         }
     }
 
@@ -252,7 +262,11 @@ impl App {
         }
         if let Some(d) = &mut self.contacts.dupes {
             let was = d.loading;
-            match d.poll() {
+            let polled = d.poll();
+            if d.again && !d.loading {
+                d.reload(self.source.clone());
+            }
+            match polled {
                 Ok(()) if was && !d.loading => {
                     let n = d.pairs.len();
                     self.set_info(format!("{n} likely duplicate pair(s)"));
@@ -369,14 +383,21 @@ impl App {
 
     fn view_key(&mut self, key: KeyEvent) {
         let source = self.source.clone();
-        let action = match self.view {
-            ViewId::Contacts => self.contacts.key(&*source, key),
-            ViewId::Deals => self.deals.key(&*source, key),
-            ViewId::Campaigns => self.campaigns.key(&*source, key),
-            ViewId::Executions => self.executions.key(&*source, key),
-            ViewId::Dashboard => self.dashboard.key(&*source, key),
-        };
+        let action = self.view_action(&*source, key);
+        if self.contacts.needs_count {
+            self.contacts.request_filter_count(&mut self.counter);
+        }
         self.act(action);
+    }
+
+    fn view_action(&mut self, source: &dyn Source, key: KeyEvent) -> Action {
+        match self.view {
+            ViewId::Contacts => self.contacts.key(source, key),
+            ViewId::Deals => self.deals.key(source, key),
+            ViewId::Campaigns => self.campaigns.key(source, key),
+            ViewId::Executions => self.executions.key(source, key),
+            ViewId::Dashboard => self.dashboard.key(source, key),
+        }
     }
 
     fn act(&mut self, action: Action) {
@@ -489,7 +510,15 @@ impl App {
                     self.load();
                 }
             }
-            Err(e) => self.set_error(e.to_string()),
+            Err(e) => {
+                self.set_error(e.to_string());
+                // An undo that failed stays undoable.
+                if let Some(d) = &mut self.contacts.dupes
+                    && matches!(change, Change::Unmerge { .. } | Change::Undismiss { .. })
+                {
+                    d.undo.push(change);
+                }
+            }
         }
     }
 

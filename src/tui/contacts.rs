@@ -57,6 +57,10 @@ pub struct Contacts {
     filter: Option<Condition>,
     /// How many contacts the current filter matches, once counted.
     pub matching: Option<u64>,
+    /// Bumped at each change of filter: a count of an older one is dropped.
+    generation: u64,
+    /// The filter changed and its count was not asked for yet.
+    pub needs_count: bool,
     /// Non-empty: the list shows ranked search results.
     pub query: String,
     pub rows: Vec<Summary>,
@@ -93,6 +97,8 @@ impl Contacts {
             filter_text: String::new(),
             filter: None,
             matching: None,
+            generation: 0,
+            needs_count: false,
             query: String::new(),
             rows: Vec::new(),
             table: TableState::default(),
@@ -126,12 +132,20 @@ impl Contacts {
                     .map(|id| Condition::Segment(Ident(id.clone())));
             counter.request(s.key(), filter);
         }
-        counter.request("filter".into(), self.filter.clone());
+        counter.request(format!("filter:{}", self.generation), self.filter.clone());
+    }
+
+    /// The current filter's count alone (after the filter changed).
+    pub fn request_filter_count(&mut self, counter: &mut Counter) {
+        self.needs_count = false;
+        counter.request(format!("filter:{}", self.generation), self.filter.clone());
     }
 
     pub fn set_count(&mut self, key: &str, result: Result<u64>) {
-        if key == "filter" {
-            self.matching = result.ok();
+        if let Some(generation) = key.strip_prefix("filter:") {
+            if generation == self.generation.to_string() {
+                self.matching = result.ok();
+            }
             return;
         }
         if let Some(s) = self.segments.iter_mut().find(|s| s.key() == key) {
@@ -159,8 +173,13 @@ impl Contacts {
     pub fn refresh(&mut self, source: &dyn Source) -> Result<()> {
         if !self.query.is_empty() {
             let keep = self.table.selected().unwrap_or(0);
+            let id = self.selected().map(|s| s.id);
             let rows = source.search(&self.query, SEARCH_LIMIT)?;
-            self.set_rows(rows, keep);
+            // The selection follows its contact, wherever the ranking puts it.
+            let at = id
+                .and_then(|id| rows.iter().position(|r| r.id == id))
+                .unwrap_or(keep);
+            self.set_rows(rows, at);
             return self.load_detail(source);
         }
         let at_top = self.table.offset() == 0 && self.first_is_newest;
@@ -224,8 +243,22 @@ impl Contacts {
     /// Shows one contact (found by its email) with its detail open.
     pub fn open(&mut self, source: &dyn Source, email: &str) -> Result<()> {
         self.search(source, email)?;
-        if let Some(at) = self.rows.iter().position(|r| r.email == email) {
-            self.table.select(Some(at));
+        match self.rows.iter().position(|r| r.email == email) {
+            Some(at) => self.table.select(Some(at)),
+            None => {
+                // Not among the ranked matches (a common address): by its
+                // address exactly.
+                let exact = Condition::Field(crate::model::contacts::FieldCondition {
+                    name: "email".into(),
+                    eq: Some(serde_json::Value::String(email.to_string())),
+                    ..Default::default()
+                });
+                let rows = source.contacts(Some(&exact), Cursor::First, 1)?;
+                if rows.is_empty() {
+                    return Err(SourceError(format!("no contact {email}")));
+                }
+                self.set_rows(rows, 0);
+            }
         }
         self.detail_open = !self.wide;
         self.pane = Pane::Detail;
@@ -268,6 +301,10 @@ impl Contacts {
         } else if let Some(first) = self.rows.first() {
             let more = source.contacts(self.filter.as_ref(), Cursor::Above(first.id), n)?;
             let got = more.len();
+            // Fewer than asked for: the page now starts at the newest.
+            if got < n {
+                self.first_is_newest = true;
+            }
             if got == 0 {
                 self.first_is_newest = true;
                 self.table.select(Some(0));
@@ -315,6 +352,8 @@ impl Contacts {
             (Some(s), Some(t)) => Some(Condition::All(vec![s, t])),
         };
         self.matching = None;
+        self.generation += 1;
+        self.needs_count = true;
         self.first_is_newest = true;
         self.marked.clear();
         self.load(source)
@@ -518,7 +557,7 @@ impl Contacts {
             self.query.clear();
             return match self.apply_filter(source) {
                 Ok(()) => {
-                    self.request_counts(counter);
+                    self.request_filter_count(counter);
                     Action::None
                 }
                 Err(e) => Action::Error(e.to_string()),

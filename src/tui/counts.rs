@@ -58,6 +58,11 @@ impl Counter {
         }
     }
 
+    /// Whether every count asked for is in.
+    pub fn is_idle(&self) -> bool {
+        self.outstanding == 0
+    }
+
     /// The counts finished since the last call.
     pub fn finished(&mut self) -> Vec<(String, Result<u64>)> {
         let out: Vec<_> = self.done.try_iter().collect();

@@ -21,6 +21,8 @@ pub struct Dupes {
     rx: Option<Receiver<Result<Vec<DuplicatePair>>>>,
     /// What takes back each change made here, the last on top.
     pub undo: Vec<Change>,
+    /// A reload was asked for while one was under way.
+    pub again: bool,
 }
 
 impl Dupes {
@@ -32,12 +34,20 @@ impl Dupes {
             loading: false,
             rx: None,
             undo: Vec::new(),
+            again: false,
         };
         d.reload(source);
         d
     }
 
     pub fn reload(&mut self, source: Arc<dyn Source>) {
+        if self.loading {
+            // The search under way may have read before the change: once it is
+            // in, another one.
+            self.again = true;
+            return;
+        }
+        self.again = false;
         let (tx, rx) = channel();
         std::thread::Builder::new()
             .name("funnel-tui-duplicates".into())

@@ -58,6 +58,7 @@ impl Local {
             actor,
             segments: engine.scoring.segments.keys().cloned().collect(),
             lists: engine.lists.keys().cloned().collect(),
+            fields: Vec::new(),
             pipelines: engine
                 .pipelines
                 .iter()
@@ -85,6 +86,51 @@ impl Local {
             rt,
             clock: None,
         })
+    }
+
+    /// The custom fields of contacts/fields.yaml, which field changes must name.
+    pub fn with_fields(mut self, fields: Vec<String>) -> Local {
+        self.info.fields = fields;
+        self
+    }
+
+    /// Refuses a change that names what the workspace does not have (a field,
+    /// a list, a stage), saying what it has, before anything is written.
+    fn check(&self, change: &Change) -> Result<()> {
+        use crate::crm::bulk::Action;
+        let known = |what: &str, name: &str, all: &[String]| -> Result<()> {
+            if all.iter().any(|x| x == name) {
+                return Ok(());
+            }
+            let ids: Vec<&str> = all.iter().map(String::as_str).collect();
+            Err(SourceError(format!(
+                "no {what} `{name}`; {}",
+                crate::diagnostic::suggest(name, &ids, &format!("the {what}s are"))
+            )))
+        };
+        let action = match change {
+            Change::Bulk { action, .. } | Change::BulkFilter { action, .. } => Some(action),
+            _ => None,
+        };
+        match (change, action) {
+            (Change::SetField { name, .. }, _) | (_, Some(Action::SetField(name, _))) => {
+                known("field", name, &self.info.fields)
+            }
+            (Change::AddToList { list, .. }, _) | (_, Some(Action::AddToList(list))) => {
+                known("list", list, &self.info.lists)
+            }
+            (Change::SetStage { stage, .. }, _) => serde_json::from_value::<
+                crate::model::workflow::LifecycleStage,
+            >(Json::String(stage.clone()))
+            .map(|_| ())
+            .map_err(|_| {
+                SourceError(format!(
+                    "no stage `{stage}`; the stages are subscriber, lead, marketing_qualified, \
+                         sales_qualified, opportunity, customer, evangelist, other"
+                ))
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Draws every screen as of `now` (tests and snapshots).
@@ -230,8 +276,7 @@ impl Source for Local {
                         stage: stage.clone(),
                         count: u64::try_from(count).unwrap_or(0),
                         total,
-                        deals: deal::list(db, Some(pipeline), Some(stage), None, COLUMN)
-                            .map_err(to_store)?,
+                        deals: column(db, pipeline, stage)?,
                     })
                 })
                 .collect()
@@ -355,6 +400,7 @@ impl Source for Local {
     }
 
     fn apply(&self, change: Change) -> Result<String> {
+        self.check(&change)?;
         let e = self.engine.clone();
         match change {
             Change::AddTags { contact: id, tags } => {
@@ -376,12 +422,6 @@ impl Source for Local {
                 Ok("tag(s) removed".into())
             }
             Change::AddToList { contact: id, list } => {
-                if !e.lists.contains_key(&list) {
-                    return Err(SourceError(format!(
-                        "no list `{list}`; {}",
-                        known(e.lists.keys(), "the lists are")
-                    )));
-                }
                 let details = json!({"list": list});
                 let s = self.crm_change("add_to_list", id, details, move |db, now| {
                     let added = contact::add_to_list(db, id, &list, now)?;
@@ -718,11 +758,6 @@ impl Local {
     }
 }
 
-fn known<'a>(ids: impl Iterator<Item = &'a String>, what: &str) -> String {
-    let ids: Vec<&str> = ids.map(String::as_str).collect();
-    format!("{what} {}", ids.join(", "))
-}
-
 fn to_store(e: crate::crm::CrmError) -> crate::store::StoreError {
     crate::store::StoreError::Invalid(e.to_string())
 }
@@ -731,25 +766,47 @@ fn engine_to_store(e: EngineError) -> crate::store::StoreError {
     crate::store::StoreError::Invalid(e.to_string())
 }
 
+/// The newest deals of one stage, by the (pipeline, stage) index.
+fn column(
+    db: Db<'_>,
+    pipeline: &str,
+    stage: &str,
+) -> std::result::Result<Vec<DealRow>, crate::store::StoreError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT d.id, d.uid, c.email, d.pipeline, d.stage, d.value, d.status, d.created_at, \
+         d.updated_at FROM deals d JOIN contacts c ON c.id = d.contact_id \
+         WHERE d.pipeline = ?1 AND d.stage = ?2 ORDER BY d.id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![pipeline, stage, i64::try_from(COLUMN).unwrap_or(i64::MAX)],
+        deal_row,
+    )?;
+    rows.collect()
+}
+
+fn deal_row(
+    r: crate::store::db::Row<'_>,
+) -> std::result::Result<DealRow, crate::store::StoreError> {
+    Ok(DealRow {
+        id: r.get(0)?,
+        uid: r.get(1)?,
+        contact: r.get(2)?,
+        pipeline: r.get(3)?,
+        stage: r.get(4)?,
+        value: r.get(5)?,
+        status: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
 fn contact_deals(db: Db<'_>, id: i64) -> std::result::Result<Vec<DealRow>, crate::crm::CrmError> {
     let mut stmt = db.prepare_cached(
         "SELECT d.id, d.uid, c.email, d.pipeline, d.stage, d.value, d.status, d.created_at, \
          d.updated_at FROM deals d JOIN contacts c ON c.id = d.contact_id \
          WHERE d.contact_id = ?1 ORDER BY d.id DESC LIMIT 20",
     )?;
-    let rows = stmt.query_map(params![id], |r| {
-        Ok(DealRow {
-            id: r.get(0)?,
-            uid: r.get(1)?,
-            contact: r.get(2)?,
-            pipeline: r.get(3)?,
-            stage: r.get(4)?,
-            value: r.get(5)?,
-            status: r.get(6)?,
-            created_at: r.get(7)?,
-            updated_at: r.get(8)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![id], deal_row)?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 

@@ -47,6 +47,8 @@ pub struct Info {
     pub actor: Option<String>,
     pub segments: Vec<String>,
     pub lists: Vec<String>,
+    /// The custom fields of contacts/fields.yaml: the only ones a change sets.
+    pub fields: Vec<String>,
     pub pipelines: Vec<Pipeline>,
     pub workflows: Vec<String>,
 }

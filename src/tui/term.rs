@@ -38,11 +38,26 @@ pub fn run(make: impl FnOnce(u16, u16) -> App) -> std::io::Result<()> {
     enable_raw_mode()?;
     let _guard = Guard;
     execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
-    let hook = std::panic::take_hook();
+    // A panic of the drawing thread restores the terminal before its message
+    // is printed; one of a background thread (counts, the dashboard) leaves it
+    // alone, as the loop goes on drawing.
+    let main = std::thread::current().id();
+    let hook = std::sync::Arc::new(std::panic::take_hook());
+    let chained = hook.clone();
     std::panic::set_hook(Box::new(move |info| {
-        restore();
-        hook(info);
+        if std::thread::current().id() == main {
+            restore();
+        }
+        chained(info);
     }));
+    let result = run_loop(make);
+    // The previous hook again (the process may go on after the TUI).
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| hook(info)));
+    result
+}
+
+fn run_loop(make: impl FnOnce(u16, u16) -> App) -> std::io::Result<()> {
     let mut terminal: Terminal<CrosstermBackend<Stdout>> =
         Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     let size = terminal.size()?;

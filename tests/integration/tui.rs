@@ -253,6 +253,27 @@ fn a_tag_added_from_the_detail_is_stored_audited_and_on_the_timeline() {
         funnel::db_params![],
     );
     assert_eq!(actor, ACTOR);
+    // What the workspace does not have is refused with what it has.
+    for (k, text, says) in [
+        ('e', "colour=red", "no field `colour`"),
+        ('s', "champion", "no stage `champion`"),
+        ('L', "vips", "no list `vips`"),
+    ] {
+        key(&mut a, KeyCode::Char(k));
+        keys(&mut a, text);
+        key(&mut a, KeyCode::Enter);
+        let m = a.message.clone().expect("message");
+        assert!(m.error && m.text.contains(says), "{m:?}");
+    }
+    key(&mut a, KeyCode::Char('e'));
+    keys(&mut a, "plan=enterprise");
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Char('s'));
+    keys(&mut a, "opportunity");
+    key(&mut a, KeyCode::Enter);
+    let d = a.contacts.detail.clone().expect("detail");
+    assert_eq!(d.view["fields"]["plan"], "enterprise");
+    assert_eq!(d.summary.stage.as_deref(), Some("opportunity"));
     let detail = a.contacts.detail.clone().expect("detail shown");
     assert!(
         detail.timeline.iter().any(|e| e.kind == "tag"

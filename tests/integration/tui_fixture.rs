@@ -234,6 +234,13 @@ fn to_store(e: funnel::crm::CrmError) -> funnel::store::StoreError {
 
 /// The TUI's source on the fixture, drawn as of [`NOW`].
 pub fn source(engine: Arc<Engine>, store: Store) -> Arc<dyn Source> {
+    let demo = super::support::repo_root();
+    let ws = funnel::workspace::load(&demo, Path::new(".")).expect("the demo workspace");
+    let fields = ws
+        .fields
+        .as_ref()
+        .map(|d| d.value.fields.keys().cloned().collect())
+        .unwrap_or_default();
     Arc::new(
         Local::new(
             store,
@@ -242,6 +249,7 @@ pub fn source(engine: Arc<Engine>, store: Store) -> Arc<dyn Source> {
             Some(ACTOR.into()),
         )
         .expect("source")
+        .with_fields(fields)
         .at(NOW),
     )
 }
