@@ -193,7 +193,10 @@ impl App {
         let result = match self.view {
             ViewId::Contacts => self.contacts.load(&*source),
             ViewId::Deals => self.deals.load(&*source),
-            ViewId::Campaigns => self.campaigns.load(&*source),
+            ViewId::Campaigns => {
+                self.campaigns.load(source.clone());
+                Ok(())
+            }
             ViewId::Executions => self.executions.load(&*source),
             ViewId::Dashboard => {
                 self.dashboard.load(source);
@@ -260,6 +263,9 @@ impl App {
         if let Err(e) = self.dashboard.poll() {
             self.set_error(e.to_string());
         }
+        if let Err(e) = self.campaigns.poll() {
+            self.set_error(e.to_string());
+        }
         if let Some(d) = &mut self.contacts.dupes {
             let was = d.loading;
             let polled = d.poll();
@@ -281,6 +287,9 @@ impl App {
     /// duplicates queue, the dashboard (tests, benchmarks).
     pub fn wait_for_background(&mut self) {
         if let Err(e) = self.dashboard.wait() {
+            self.set_error(e.to_string());
+        }
+        if let Err(e) = self.campaigns.wait() {
             self.set_error(e.to_string());
         }
         for (key, result) in self.counter.wait_idle() {

@@ -1,22 +1,74 @@
 //! The campaigns view: each campaign's state, its plan before sending and its
 //! numbers per variant after; send, pause and resume, each confirmed first.
+//! A draft's plan counts its audience, which on a large store takes a while:
+//! the view reads in the background and keeps showing what it had meanwhile.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::Action;
-use super::source::{CampaignRow, Change, Result, Source};
+use super::source::{CampaignRow, Change, Result, Source, SourceError};
 
 #[derive(Debug, Default)]
 pub struct Campaigns {
     pub rows: Vec<CampaignRow>,
     pub selected: usize,
+    /// Whether the first read is in.
+    pub loaded: bool,
+    rx: Option<Receiver<Result<Vec<CampaignRow>>>>,
 }
 
 impl Campaigns {
-    pub fn load(&mut self, source: &dyn Source) -> Result<()> {
-        self.rows = source.campaigns()?;
-        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    /// Starts a read in the background (unless one is under way).
+    pub fn load(&mut self, source: Arc<dyn Source>) {
+        if self.rx.is_some() {
+            return;
+        }
+        let (tx, rx) = channel();
+        std::thread::Builder::new()
+            .name("funnel-tui-campaigns".into())
+            .spawn(move || {
+                let _ = tx.send(source.campaigns());
+            })
+            .ok();
+        self.rx = Some(rx);
+    }
+
+    /// Takes the rows if they are ready.
+    pub fn poll(&mut self) -> Result<()> {
+        let Some(rx) = &self.rx else { return Ok(()) };
+        match rx.try_recv() {
+            Ok(r) => {
+                self.rx = None;
+                self.set(r?);
+            }
+            Err(TryRecvError::Empty) => {}
+            Err(TryRecvError::Disconnected) => {
+                self.rx = None;
+                return Err(SourceError("the campaigns' read stopped".into()));
+            }
+        }
         Ok(())
+    }
+
+    /// Blocks until a read under way is in (tests).
+    pub fn wait(&mut self) -> Result<()> {
+        let Some(rx) = self.rx.take() else {
+            return Ok(());
+        };
+        let r = rx
+            .recv()
+            .map_err(|_| SourceError("the campaigns' read stopped".into()))?;
+        self.set(r?);
+        Ok(())
+    }
+
+    fn set(&mut self, rows: Vec<CampaignRow>) {
+        self.rows = rows;
+        self.loaded = true;
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
     }
 
     pub fn current(&self) -> Option<&CampaignRow> {

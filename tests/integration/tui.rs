@@ -112,6 +112,7 @@ fn every_screen(size: (u16, u16), tag: &str) {
     key(&mut a, KeyCode::Char('2'));
     shot("deals", &mut a);
     key(&mut a, KeyCode::Char('3'));
+    a.wait_for_background();
     shot("campaigns", &mut a);
     key(&mut a, KeyCode::Char('j'));
     shot("campaign_sent", &mut a);
@@ -369,6 +370,7 @@ fn keys_jump_views_confirm_and_quit() {
     assert!(matches!(a.mode, Mode::Normal));
     key(&mut a, KeyCode::Char('3'));
     assert_eq!(a.view, ViewId::Campaigns);
+    a.wait_for_background();
     key(&mut a, KeyCode::Char('s'));
     assert!(
         matches!(&a.mode, Mode::Confirm { question, .. } if question.starts_with("send december-dispatch"))

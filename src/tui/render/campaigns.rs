@@ -45,12 +45,13 @@ pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {
         &mut state,
     );
     let Some(r) = c.current() else {
+        let text = if c.loaded {
+            "no campaigns in campaigns/"
+        } else {
+            "loading…"
+        };
         f.render_widget(
-            Paragraph::new(Span::styled("no campaigns in campaigns/", t.dim())).block(pane(
-                t,
-                " campaign ".into(),
-                false,
-            )),
+            Paragraph::new(Span::styled(text, t.dim())).block(pane(t, " campaign ".into(), false)),
             detail,
         );
         return;
