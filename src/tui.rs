@@ -9,6 +9,7 @@
 //! audit log with the person's name.
 
 pub mod app;
+pub mod background;
 pub mod campaigns;
 pub mod contacts;
 pub mod counts;

@@ -128,6 +128,40 @@ pub fn list(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The newest deals of one stage of a pipeline, at most `limit` (a board's
+/// column), by the (pipeline, stage) index.
+pub fn in_stage(
+    conn: Db<'_>,
+    pipeline: &str,
+    stage: &str,
+    limit: usize,
+) -> Result<Vec<DealRow>, CrmError> {
+    let sql = format!(
+        "SELECT {DEAL_COLUMNS} FROM deals d JOIN contacts c ON c.id = d.contact_id \
+         WHERE d.pipeline = ?1 AND d.stage = ?2 ORDER BY d.id DESC LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![pipeline, stage, i64::try_from(limit).unwrap_or(i64::MAX)],
+        deal_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A contact's deals, newest first, at most `limit`.
+pub fn of_contact(conn: Db<'_>, contact_id: i64, limit: usize) -> Result<Vec<DealRow>, CrmError> {
+    let sql = format!(
+        "SELECT {DEAL_COLUMNS} FROM deals d JOIN contacts c ON c.id = d.contact_id \
+         WHERE d.contact_id = ?1 ORDER BY d.id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![contact_id, i64::try_from(limit).unwrap_or(i64::MAX)],
+        deal_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// One stage change of a deal.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StageChange {

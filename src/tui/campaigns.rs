@@ -4,64 +4,52 @@
 //! the view reads in the background and keeps showing what it had meanwhile.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::Action;
-use super::source::{CampaignRow, Change, Result, Source, SourceError};
+use super::background::Pending;
+use super::source::{CampaignRow, Change, Result, Source};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Campaigns {
     pub rows: Vec<CampaignRow>,
     pub selected: usize,
     /// Whether the first read is in.
     pub loaded: bool,
-    rx: Option<Receiver<Result<Vec<CampaignRow>>>>,
+    read: Pending<Vec<CampaignRow>>,
+}
+
+impl Default for Campaigns {
+    fn default() -> Self {
+        Campaigns {
+            rows: Vec::new(),
+            selected: 0,
+            loaded: false,
+            read: Pending::new("campaigns"),
+        }
+    }
 }
 
 impl Campaigns {
     /// Starts a read in the background (unless one is under way).
     pub fn load(&mut self, source: Arc<dyn Source>) {
-        if self.rx.is_some() {
-            return;
-        }
-        let (tx, rx) = channel();
-        std::thread::Builder::new()
-            .name("funnel-tui-campaigns".into())
-            .spawn(move || {
-                let _ = tx.send(source.campaigns());
-            })
-            .ok();
-        self.rx = Some(rx);
+        self.read.start(move || source.campaigns());
     }
 
     /// Takes the rows if they are ready.
     pub fn poll(&mut self) -> Result<()> {
-        let Some(rx) = &self.rx else { return Ok(()) };
-        match rx.try_recv() {
-            Ok(r) => {
-                self.rx = None;
-                self.set(r?);
-            }
-            Err(TryRecvError::Empty) => {}
-            Err(TryRecvError::Disconnected) => {
-                self.rx = None;
-                return Err(SourceError("the campaigns' read stopped".into()));
-            }
+        if let Some(r) = self.read.poll() {
+            self.set(r?);
         }
         Ok(())
     }
 
     /// Blocks until a read under way is in (tests).
     pub fn wait(&mut self) -> Result<()> {
-        let Some(rx) = self.rx.take() else {
-            return Ok(());
-        };
-        let r = rx
-            .recv()
-            .map_err(|_| SourceError("the campaigns' read stopped".into()))?;
-        self.set(r?);
+        if let Some(r) = self.read.wait() {
+            self.set(r?);
+        }
         Ok(())
     }
 

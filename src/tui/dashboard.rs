@@ -4,61 +4,47 @@
 //! while open.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 use ratatui::crossterm::event::KeyEvent;
 
 use super::app::Action;
-use super::source::{self, Result, Source, SourceError};
+use super::background::Pending;
+use super::source::{self, Result, Source};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Dashboard {
     pub data: Option<source::Dashboard>,
-    rx: Option<Receiver<Result<source::Dashboard>>>,
+    read: Pending<source::Dashboard>,
+}
+
+impl Default for Dashboard {
+    fn default() -> Self {
+        Dashboard {
+            data: None,
+            read: Pending::new("dashboard"),
+        }
+    }
 }
 
 impl Dashboard {
     /// Starts reading the numbers in the background (unless a read is under way).
     pub fn load(&mut self, source: Arc<dyn Source>) {
-        if self.rx.is_some() {
-            return;
-        }
-        let (tx, rx) = channel();
-        std::thread::Builder::new()
-            .name("funnel-tui-dashboard".into())
-            .spawn(move || {
-                let _ = tx.send(source.dashboard());
-            })
-            .ok();
-        self.rx = Some(rx);
+        self.read.start(move || source.dashboard());
     }
 
     /// Takes the numbers if they are ready.
     pub fn poll(&mut self) -> Result<()> {
-        let Some(rx) = &self.rx else { return Ok(()) };
-        match rx.try_recv() {
-            Ok(r) => {
-                self.rx = None;
-                self.data = Some(r?);
-            }
-            Err(TryRecvError::Empty) => {}
-            Err(TryRecvError::Disconnected) => {
-                self.rx = None;
-                return Err(SourceError("the dashboard's read stopped".into()));
-            }
+        if let Some(r) = self.read.poll() {
+            self.data = Some(r?);
         }
         Ok(())
     }
 
     /// Blocks until a read under way is in (tests).
     pub fn wait(&mut self) -> Result<()> {
-        let Some(rx) = self.rx.take() else {
-            return Ok(());
-        };
-        let r = rx
-            .recv()
-            .map_err(|_| SourceError("the dashboard's read stopped".into()))?;
-        self.data = Some(r?);
+        if let Some(r) = self.read.wait() {
+            self.data = Some(r?);
+        }
         Ok(())
     }
 

@@ -3,12 +3,12 @@
 //! dismiss (stored: the pair is never offered again), each undoable.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::Action;
-use super::source::{Change, DuplicatePair, Result, Source, SourceError};
+use super::background::Pending;
+use super::source::{Change, DuplicatePair, Result, Source};
 
 /// Pairs the queue shows at most, best first.
 const LIMIT: usize = 500;
@@ -18,7 +18,7 @@ pub struct Dupes {
     pub pairs: Vec<DuplicatePair>,
     pub selected: usize,
     pub loading: bool,
-    rx: Option<Receiver<Result<Vec<DuplicatePair>>>>,
+    read: Pending<Vec<DuplicatePair>>,
     /// What takes back each change made here, the last on top.
     pub undo: Vec<Change>,
     /// A reload was asked for while one was under way.
@@ -32,7 +32,7 @@ impl Dupes {
             pairs: Vec::new(),
             selected: 0,
             loading: false,
-            rx: None,
+            read: Pending::new("duplicates"),
             undo: Vec::new(),
             again: false,
         };
@@ -41,54 +41,34 @@ impl Dupes {
     }
 
     pub fn reload(&mut self, source: Arc<dyn Source>) {
-        if self.loading {
+        if self.read.busy() {
             // The search under way may have read before the change: once it is
             // in, another one.
             self.again = true;
             return;
         }
         self.again = false;
-        let (tx, rx) = channel();
-        std::thread::Builder::new()
-            .name("funnel-tui-duplicates".into())
-            .spawn(move || {
-                let _ = tx.send(source.duplicates(LIMIT));
-            })
-            .ok();
-        self.rx = Some(rx);
+        self.read.start(move || source.duplicates(LIMIT));
         self.loading = true;
     }
 
     /// Takes the pairs if they are ready.
     pub fn poll(&mut self) -> Result<()> {
-        let Some(rx) = &self.rx else { return Ok(()) };
-        match rx.try_recv() {
-            Ok(found) => {
-                self.finish(found)?;
-            }
-            Err(TryRecvError::Empty) => {}
-            Err(TryRecvError::Disconnected) => {
-                self.rx = None;
-                self.loading = false;
-                return Err(SourceError("the duplicate search stopped".into()));
-            }
+        match self.read.poll() {
+            Some(found) => self.finish(found),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Blocks until the pairs are in (tests).
     pub fn wait(&mut self) -> Result<()> {
-        let Some(rx) = self.rx.take() else {
-            return Ok(());
-        };
-        let found = rx
-            .recv()
-            .map_err(|_| SourceError("the duplicate search stopped".into()))?;
-        self.finish(found)
+        match self.read.wait() {
+            Some(found) => self.finish(found),
+            None => Ok(()),
+        }
     }
 
     fn finish(&mut self, found: Result<Vec<DuplicatePair>>) -> Result<()> {
-        self.rx = None;
         self.loading = false;
         self.pairs = found?;
         self.selected = self.selected.min(self.pairs.len().saturating_sub(1));

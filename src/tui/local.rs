@@ -11,7 +11,7 @@ use super::source::{
     CampaignRow, Change, ConsentEntry, ContactDetail, Dashboard, DealColumn, DuplicatePair, Info,
     Pipeline, Result, Source, SourceError, Stage, WorkflowCounts,
 };
-use crate::crm::deal::{self, DealRow};
+use crate::crm::deal;
 use crate::crm::directory::{self, Cursor, Summary, TimelineEntry};
 use crate::crm::{CrmEvent, contact};
 use crate::email::campaign;
@@ -239,7 +239,7 @@ impl Source for Local {
                 let summary = directory::summary(db, id)?;
                 let view = contact::view(db, id, scoring, now)?;
                 let score = scoring.explain(db, id, now)?;
-                let deals = contact_deals(db, id)?;
+                let deals = deal::of_contact(db, id, 20)?;
                 let consent = consent(db, &summary.email)?;
                 let timeline = timeline(db, id, &summary.uid)?;
                 Ok(ContactDetail {
@@ -276,7 +276,7 @@ impl Source for Local {
                         stage: stage.clone(),
                         count: u64::try_from(count).unwrap_or(0),
                         total,
-                        deals: column(db, pipeline, stage)?,
+                        deals: deal::in_stage(db, pipeline, stage, COLUMN).map_err(to_store)?,
                     })
                 })
                 .collect()
@@ -764,50 +764,6 @@ fn to_store(e: crate::crm::CrmError) -> crate::store::StoreError {
 
 fn engine_to_store(e: EngineError) -> crate::store::StoreError {
     crate::store::StoreError::Invalid(e.to_string())
-}
-
-/// The newest deals of one stage, by the (pipeline, stage) index.
-fn column(
-    db: Db<'_>,
-    pipeline: &str,
-    stage: &str,
-) -> std::result::Result<Vec<DealRow>, crate::store::StoreError> {
-    let mut stmt = db.prepare_cached(
-        "SELECT d.id, d.uid, c.email, d.pipeline, d.stage, d.value, d.status, d.created_at, \
-         d.updated_at FROM deals d JOIN contacts c ON c.id = d.contact_id \
-         WHERE d.pipeline = ?1 AND d.stage = ?2 ORDER BY d.id DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(
-        params![pipeline, stage, i64::try_from(COLUMN).unwrap_or(i64::MAX)],
-        deal_row,
-    )?;
-    rows.collect()
-}
-
-fn deal_row(
-    r: crate::store::db::Row<'_>,
-) -> std::result::Result<DealRow, crate::store::StoreError> {
-    Ok(DealRow {
-        id: r.get(0)?,
-        uid: r.get(1)?,
-        contact: r.get(2)?,
-        pipeline: r.get(3)?,
-        stage: r.get(4)?,
-        value: r.get(5)?,
-        status: r.get(6)?,
-        created_at: r.get(7)?,
-        updated_at: r.get(8)?,
-    })
-}
-
-fn contact_deals(db: Db<'_>, id: i64) -> std::result::Result<Vec<DealRow>, crate::crm::CrmError> {
-    let mut stmt = db.prepare_cached(
-        "SELECT d.id, d.uid, c.email, d.pipeline, d.stage, d.value, d.status, d.created_at, \
-         d.updated_at FROM deals d JOIN contacts c ON c.id = d.contact_id \
-         WHERE d.contact_id = ?1 ORDER BY d.id DESC LIMIT 20",
-    )?;
-    let rows = stmt.query_map(params![id], deal_row)?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
 fn consent(
