@@ -651,3 +651,56 @@ fn marked_contacts_change_together_after_a_confirmation() {
     );
     assert_eq!(audited, ACTOR);
 }
+
+#[test]
+fn the_mouse_wheel_scrolls_and_a_resize_refits_the_page() {
+    use ratatui::crossterm::event::{MouseEvent, MouseEventKind};
+    let (_dir, engine, store) = seeded();
+    let mut a = app(source(engine, store), SMALL);
+    let wheel = |a: &mut App, kind| {
+        a.mouse(MouseEvent {
+            kind,
+            column: 40,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        });
+    };
+    wheel(&mut a, MouseEventKind::ScrollDown);
+    wheel(&mut a, MouseEventKind::ScrollDown);
+    assert_eq!(a.contacts.table.selected(), Some(2));
+    wheel(&mut a, MouseEventKind::ScrollUp);
+    assert_eq!(a.contacts.table.selected(), Some(1));
+    // 80×24 holds 19 rows; 160×48 holds 28 contacts, all of them.
+    assert_eq!(a.contacts.rows.len(), 19);
+    a.resize(160, 48);
+    assert_eq!(a.contacts.page, 43);
+    assert_eq!(a.contacts.rows.len(), 28);
+    assert!(
+        a.contacts.detail.is_some(),
+        "wide enough for the detail pane"
+    );
+    let text = screen(&mut a);
+    assert!(text.contains("ada@analytical.example"), "{text}");
+    a.resize(80, 24);
+    assert_eq!(a.contacts.page, 19);
+    assert!(screen(&mut a).lines().count() >= 24);
+}
+
+#[test]
+fn without_color_nothing_is_told_by_color_alone() {
+    use ratatui::style::Color;
+    let (_dir, engine, store) = seeded();
+    let src = source(engine, store);
+    for color in [true, false] {
+        let mut a = App::new(src.clone(), Theme::new(color), 80, 24);
+        let mut term = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        term.draw(|f| a.render(f)).expect("draw");
+        let colored = term
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .any(|c| c.fg != Color::Reset || c.bg != Color::Reset);
+        assert_eq!(colored, color, "color {color}");
+    }
+}
