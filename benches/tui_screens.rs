@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use funnel::desk::Source;
+use funnel::desk::local::Local;
 use funnel::model::config::Synchronous;
 use funnel::store::{Store, StoreLocation};
 use funnel::tui::app::App;
-use funnel::tui::local::Local;
-use funnel::tui::source::Source;
 use funnel::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -23,6 +23,7 @@ mod import;
 mod init;
 mod lists;
 mod loaded;
+mod login;
 mod new;
 mod preview;
 mod publish;
@@ -82,6 +83,10 @@ pub enum Command {
     Tokens(tokens::Args),
     /// The terminal UI: contacts, segments, deals, campaigns, executions, dashboard.
     Tui(tui::Args),
+    /// Keep a team's daemon as a named remote, with your token.
+    Login(login::Args),
+    /// Forget a remote and its token.
+    Logout(login::LogoutArgs),
     /// The log of changes: who, what, when, before and after.
     Audit(audit::Args),
     /// Check every file of a workspace and report all problems found.
@@ -178,6 +183,8 @@ pub fn main() -> ExitCode {
         Command::Daemon(args) => daemon::run(args, cli.color),
         Command::Tokens(args) => tokens::run(args, cli.color),
         Command::Tui(args) => tui::run(args, cli.color),
+        Command::Login(args) => login::run(args),
+        Command::Logout(args) => login::logout(args),
         Command::Audit(args) => audit::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),

@@ -29,6 +29,10 @@
 //! - [`proposals`]: changes through the API as validated commits on git branches, merged on approval.
 //! - [`site_edit`]: a site's component instances added, configured or removed as
 //!   edits of its `site.yaml` that keep every other line as written.
+//! - [`desk`]: what the TUI reads and changes, on the local store or a remote
+//!   daemon's API (the same trait, the same screens).
+//! - [`remotes`]: the user's named remotes (a daemon's URL and a token) in
+//!   their config folder.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -50,12 +54,14 @@ pub mod catalog;
 pub mod cli;
 pub mod crm;
 pub mod daemon;
+pub mod desk;
 pub mod diagnostic;
 pub mod email;
 pub mod engine;
 pub mod model;
 pub mod proposals;
 pub mod publish;
+pub mod remotes;
 pub mod rng;
 pub mod scaffold;
 pub mod schema;

@@ -1,4 +1,5 @@
-//! `funnel tui`: the terminal UI on the workspace's store.
+//! `funnel tui`: the terminal UI on the workspace's store, or on a team's
+//! daemon with `--remote NAME` (a remote kept by `funnel login`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,13 +8,19 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::ColorChoice;
-use crate::tui::{App, local::Local, theme::Theme};
+use crate::desk::local::Local;
+use crate::desk::remote::Remote;
+use crate::tui::{App, theme::Theme};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The workspace (default: the one around the current folder).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "remote")]
     workspace: Option<PathBuf>,
+    /// A team's daemon, kept by `funnel login NAME --remote URL`: its data,
+    /// changed with your token's name and role.
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
 }
 
 pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
@@ -22,6 +29,22 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         anyhow::bail!(
             "funnel tui needs a terminal; for scripts use `funnel contacts`, `funnel deals` and the others"
         );
+    }
+    let theme = Theme::new(color.enabled(&std::io::stdout()));
+    if let Some(name) = &args.remote {
+        let remotes = crate::remotes::Remotes::load(&crate::remotes::config_dir()?)?;
+        let profile = remotes.get(name)?;
+        let source = Remote::connect(name, profile).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let source: Arc<dyn crate::desk::Source> = Arc::new(source);
+        // Exports land where the command was started: there is no workspace.
+        let exports = std::env::current_dir()?.join("funnel-exports");
+        crate::tui::term::run(|w, h| {
+            let mut app = App::new(source, theme, w, h);
+            app.export_dir = exports;
+            app
+        })
+        .context("the terminal failed")?;
+        return Ok(ExitCode::SUCCESS);
     }
     let Some(ws) = super::loaded::valid_workspace(args.workspace.as_deref(), color)? else {
         return Ok(ExitCode::from(1));
@@ -39,8 +62,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let source = Local::new(store, engine, location.describe(), actor)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_fields(fields);
-    let source: Arc<dyn crate::tui::source::Source> = Arc::new(source);
-    let theme = Theme::new(color.enabled(&std::io::stdout()));
+    let source: Arc<dyn crate::desk::Source> = Arc::new(source);
     let exports = ws.root.join(".funnel/exports");
     crate::tui::term::run(|w, h| {
         let mut app = App::new(source, theme, w, h);

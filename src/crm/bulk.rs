@@ -14,7 +14,8 @@ use crate::model::contacts::Condition;
 use crate::store::UnixMs;
 
 /// What to do to every matching contact.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     Tag(Vec<String>),
     Untag(Vec<String>),

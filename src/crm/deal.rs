@@ -72,7 +72,7 @@ pub fn move_to_stage(
 }
 
 /// A deal as listings show it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DealRow {
     pub id: i64,
     pub uid: String,

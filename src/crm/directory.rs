@@ -17,7 +17,7 @@ use crate::store::UnixMs;
 const RANK_WINDOW: usize = 2_000;
 
 /// One line of a contact listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub id: i64,
     pub uid: String,
@@ -82,7 +82,10 @@ pub fn list(
 /// Where a page of a listing starts, newest first (highest id first). Every form
 /// is one keyset query on the primary key: jumping to the end of a long listing
 /// reads one page backwards, never the rows before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Cursor {
     /// The newest contacts.
     First,
@@ -283,7 +286,7 @@ fn starts_a_word(s: &Summary, prefix: &str) -> bool {
 }
 
 /// One entry of a contact's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TimelineEntry {
     pub id: i64,
     #[serde(rename = "type")]

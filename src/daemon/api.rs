@@ -12,6 +12,7 @@ mod automation;
 mod campaigns;
 mod catalog;
 mod crm;
+mod desk;
 mod insight;
 pub mod openapi;
 mod proposals;
@@ -294,6 +295,102 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "crm",
             "Record an activity on a contact's timeline",
             post(crm::activity),
+        )),
+        route(
+            M::GET,
+            "/api/workspace",
+            Some(R::Viewer),
+            "desk",
+            "Who the token is (`role`, and `info.actor` when it may change things) and what the workspace has: segments, lists, fields, pipelines, workflows",
+            get(desk::workspace),
+        ),
+        with_body::<desk::PageBody>(route(
+            M::POST,
+            "/api/crm/contacts/page",
+            Some(R::Viewer),
+            "crm",
+            "A keyset page of contacts meeting a condition (`where`, `cursor`, `limit`), newest first",
+            post(desk::page),
+        )),
+        with_body::<desk::CountBody>(route(
+            M::POST,
+            "/api/crm/contacts/count",
+            Some(R::Viewer),
+            "crm",
+            "How many contacts meet a condition (`where`)",
+            post(desk::count),
+        )),
+        route(
+            M::GET,
+            "/api/crm/contacts/search",
+            Some(R::Viewer),
+            "crm",
+            "Contacts matching every word of `q`, best first, at most `limit`",
+            get(desk::search),
+        ),
+        route(
+            M::GET,
+            "/api/crm/contacts/{id}/detail",
+            Some(R::Viewer),
+            "crm",
+            "A contact with its score's parts, deals, consent and timeline (activities and audited changes)",
+            get(desk::detail),
+        ),
+        route(
+            M::GET,
+            "/api/crm/contacts/{id}/export",
+            Some(R::Editor),
+            "crm",
+            "Everything held about a person (a data subject's export)",
+            get(desk::export),
+        ),
+        route(
+            M::GET,
+            "/api/crm/pipelines/{id}/board",
+            Some(R::Viewer),
+            "crm",
+            "A pipeline's board: per stage its count, weighted total and newest deals",
+            get(desk::board),
+        ),
+        route(
+            M::GET,
+            "/api/crm/duplicates",
+            Some(R::Viewer),
+            "crm",
+            "Likely duplicate pairs, best first, at most `limit` (dismissed pairs never)",
+            get(desk::duplicates),
+        ),
+        route(
+            M::GET,
+            "/api/crm/campaigns/overview",
+            Some(R::Viewer),
+            "crm",
+            "Each campaign's state with its plan (before sending) or numbers per variant (after)",
+            get(desk::campaigns),
+        ),
+        route(
+            M::GET,
+            "/api/automation/counts",
+            Some(R::Viewer),
+            "automation",
+            "Executions per workflow by status, the last 30 days",
+            get(desk::counts),
+        ),
+        route(
+            M::GET,
+            "/api/analytics/dashboard",
+            Some(R::Viewer),
+            "analytics",
+            "Contacts, new contacts per day, conversions per site and component, executions per hour, opens and clicks per day",
+            get(desk::dashboard),
+        ),
+        with_body::<crate::desk::Change>(route(
+            M::POST,
+            "/api/changes",
+            Some(R::Editor),
+            "desk",
+            "One change as `funnel tui` makes it (`change`: add_tags, set_field, move_deal, bulk, merge, dismiss, forget, campaign_send, …), audited as the token; erasing needs an owner",
+            post(desk::change),
         )),
         route(
             M::GET,

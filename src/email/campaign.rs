@@ -79,7 +79,7 @@ fn variant_case(c: &Campaign, key: &str) -> Option<(String, Vec<Sql>, i64)> {
 }
 
 /// What sending would do now.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Plan {
     /// Active contacts in the audience: each gets one email.
     pub recipients: u64,
@@ -270,7 +270,7 @@ pub fn transition(conn: Db<'_>, key: &str, from: &[&str], to: &str) -> Result<bo
 }
 
 /// One variant's numbers (`""`: a campaign without a test, or its winner's share).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct VariantStats {
     pub variant: String,
     pub recipients: u64,

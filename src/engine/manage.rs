@@ -10,7 +10,7 @@ use super::run::{Ctx, Wake, advance, is_final};
 use super::state::ExecState;
 
 /// One execution, as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ExecutionRow {
     pub id: String,
     pub workflow: String,
@@ -88,19 +88,30 @@ pub fn list(conn: Db<'_>, f: &Filter) -> Result<Vec<ExecutionRow>, EngineError> 
 }
 
 /// One step record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StepRow {
     pub step: String,
     pub attempt: u32,
     pub status: String,
+    /// Absent when the step stored none; a stored JSON `null` stays `null`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub output: Option<Json>,
     pub error: Option<String>,
     pub started_at: i64,
     pub finished_at: Option<i64>,
 }
 
+/// A field that is there, `null` included (serde reads `null` as `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    <Json as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// An execution with its steps and state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ExecutionDetail {
     #[serde(flatten)]
     pub execution: ExecutionRow,

@@ -9,9 +9,9 @@ use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
 use super::counts::Counter;
-use super::source::{Change, Source};
 use super::theme::Theme;
 use super::{campaigns, contacts, dashboard, deals, executions};
+use crate::desk::{Change, Source};
 
 /// The views, in the order of the tab bar and of the keys `1`–`5`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
-use super::source::{Result, SourceError};
+use crate::desk::{Result, SourceError};
 
 #[derive(Debug)]
 pub struct Pending<T> {
@@ -60,6 +60,6 @@ impl<T: Send + 'static> Pending<T> {
     }
 
     fn stopped(&self) -> SourceError {
-        SourceError(format!("the {} read stopped", self.what))
+        SourceError::new(format!("the {} read stopped", self.what))
     }
 }

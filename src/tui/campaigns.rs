@@ -9,7 +9,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::Action;
 use super::background::Pending;
-use super::source::{CampaignRow, Change, Result, Source};
+use crate::desk::{CampaignRow, Change, Result, Source};
 
 #[derive(Debug)]
 pub struct Campaigns {

@@ -10,8 +10,8 @@ use ratatui::widgets::TableState;
 
 use super::app::{Action, Ask};
 use super::counts::Counter;
-use super::source::{Change, ContactDetail, Info, Result, Source, SourceError};
 use crate::crm::directory::{Cursor, Summary};
+use crate::desk::{Change, ContactDetail, Info, Result, Source, SourceError};
 use crate::model::contacts::Condition;
 use crate::model::scalar::Ident;
 
@@ -149,7 +149,7 @@ impl Contacts {
             return;
         }
         if let Some(s) = self.segments.iter_mut().find(|s| s.key() == key) {
-            s.count = Some(result.map_err(|e| e.0));
+            s.count = Some(result.map_err(|e| e.message));
         }
     }
 
@@ -255,7 +255,7 @@ impl Contacts {
                 });
                 let rows = source.contacts(Some(&exact), Cursor::First, 1)?;
                 if rows.is_empty() {
-                    return Err(SourceError(format!("no contact {email}")));
+                    return Err(SourceError::new(format!("no contact {email}")));
                 }
                 self.set_rows(rows, 0);
             }
@@ -341,7 +341,7 @@ impl Contacts {
 
     fn apply_filter(&mut self, source: &dyn Source) -> Result<()> {
         let typed = crate::crm::filter::parse(&self.filter_text)
-            .map_err(|e| SourceError(format!("filter {e}")))?;
+            .map_err(|e| SourceError::new(format!("filter {e}")))?;
         let segment = self.segments[self.segment]
             .id
             .as_ref()

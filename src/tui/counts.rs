@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use super::source::{Result, Source};
+use crate::desk::{Result, Source};
 use crate::model::contacts::Condition;
 
 struct Job {

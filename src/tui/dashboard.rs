@@ -9,7 +9,7 @@ use ratatui::crossterm::event::KeyEvent;
 
 use super::app::Action;
 use super::background::Pending;
-use super::source::{self, Result, Source};
+use crate::desk::{self as source, Result, Source};
 
 #[derive(Debug)]
 pub struct Dashboard {

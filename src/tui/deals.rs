@@ -4,8 +4,8 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::Action;
-use super::source::{Change, DealColumn, Pipeline, Result, Source};
 use crate::crm::deal::DealRow;
+use crate::desk::{Change, DealColumn, Pipeline, Result, Source};
 
 #[derive(Debug, Default)]
 pub struct Deals {

@@ -8,7 +8,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::Action;
 use super::background::Pending;
-use super::source::{Change, DuplicatePair, Result, Source};
+use crate::desk::{Change, DuplicatePair, Result, Source};
 
 /// Pairs the queue shows at most, best first.
 const LIMIT: usize = 500;

@@ -5,7 +5,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::Action;
-use super::source::{Change, Result, Source, WorkflowCounts};
+use crate::desk::{Change, Result, Source, WorkflowCounts};
 use crate::engine::manage::{ExecutionDetail, ExecutionRow};
 
 /// The status filter, cycled with `f`.

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use funnel::desk::Source;
 use funnel::tui::app::{App, Mode, ViewId};
-use funnel::tui::source::Source;
 use funnel::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -333,7 +333,7 @@ fn a_deal_moves_a_stage_on_with_the_keyboard_and_the_board_follows_it() {
 fn changes_need_a_name_for_the_audit_log() {
     let (_dir, engine, store) = seeded();
     let src: Arc<dyn Source> = Arc::new(
-        funnel::tui::local::Local::new(store, engine, "x".into(), None)
+        funnel::desk::local::Local::new(store, engine, "x".into(), None)
             .expect("source")
             .at(super::tui_fixture::NOW),
     );

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use funnel::crm::{contact, deal};
+use funnel::desk::Source;
+use funnel::desk::local::Local;
 use funnel::engine::Engine;
 use funnel::engine::ingest::Event;
 use funnel::engine::worker::Worker;
 use funnel::store::{NewActivity, NewContact, Store};
-use funnel::tui::local::Local;
-use funnel::tui::source::Source;
 use serde_json::json;
 
 use super::backend;

@@ -37,7 +37,7 @@ fn keep(e: CrmError) -> StoreError {
 }
 
 /// A contact named by its uid, email or numeric id.
-fn resolve(db: Db<'_>, key: &str) -> Result<i64, CrmError> {
+pub(super) fn resolve(db: Db<'_>, key: &str) -> Result<i64, CrmError> {
     if !key.contains('@') {
         let by_uid: Option<i64> = db
             .prepare_cached("SELECT id FROM contacts WHERE uid = ?1")?

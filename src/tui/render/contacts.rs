@@ -7,9 +7,9 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph, Row, Table, Wrap};
 use serde_json::Value as Json;
 
 use super::{ago, cut, pane, thousands, when};
+use crate::desk::ContactDetail;
 use crate::tui::app::App;
 use crate::tui::contacts::Pane;
-use crate::tui::source::ContactDetail;
 use crate::tui::theme::Theme;
 
 pub fn render(app: &mut App, f: &mut Frame<'_>, area: Rect) {

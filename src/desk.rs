@@ -1,9 +1,15 @@
-//! What the TUI reads and changes, as one trait: every screen asks a [`Source`]
-//! and never a database, so the same screens run on the workspace's own store
-//! ([`super::local::Local`]) or, later, on a team's daemon through its API.
-//! Every read is bounded (a page, a window of time), so a screen costs the same
-//! on a store of a hundred contacts as on one of a million.
+//! The marketer's desk: everything the TUI reads and changes, as one trait. A
+//! screen asks a [`Source`] and never a database, so the same screens run on
+//! the workspace's own store ([`local::Local`]) or on a team's daemon through
+//! its API ([`remote::Remote`]), where the daemon answers each request with a
+//! [`local::Local`] of its own under the token's name. Every read is bounded
+//! (a page, a window of time), so a screen costs the same on a store of a
+//! hundred contacts as on one of a million.
 
+pub mod local;
+pub mod remote;
+
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::crm::deal::DealRow;
@@ -14,32 +20,82 @@ use crate::model::contacts::Condition;
 use crate::store::UnixMs;
 
 /// A read or a change that failed, as the person at the keyboard should see it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SourceError(pub String);
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{message}")]
+pub struct SourceError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// What kind of failure, so the daemon answers each with its status and a
+/// remote desk shows the daemon's own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request names what does not fit (a list, a field, a state).
+    Invalid,
+    /// The contact, execution or campaign is not there (any more).
+    NotFound,
+    /// The person may not make this change (no name for the audit log, a
+    /// role too small).
+    Refused,
+    /// The store or the remote failed; trying again may work.
+    Unavailable,
+}
+
+impl SourceError {
+    pub fn new(message: impl Into<String>) -> SourceError {
+        SourceError::of(ErrorKind::Invalid, message)
+    }
+
+    pub fn of(kind: ErrorKind, message: impl Into<String>) -> SourceError {
+        SourceError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
 
 impl From<crate::store::StoreError> for SourceError {
     fn from(e: crate::store::StoreError) -> Self {
-        SourceError(e.to_string())
+        use crate::store::StoreError as S;
+        match e {
+            S::NotFound(m) => SourceError::of(ErrorKind::NotFound, m),
+            S::NoRows => SourceError::of(ErrorKind::NotFound, "it is not there (any more)"),
+            S::Invalid(m) => SourceError::new(m),
+            other => SourceError::of(ErrorKind::Unavailable, other.to_string()),
+        }
     }
 }
 
 impl From<crate::crm::CrmError> for SourceError {
     fn from(e: crate::crm::CrmError) -> Self {
-        SourceError(e.to_string())
+        use crate::crm::CrmError as C;
+        match e {
+            C::Store(s) => s.into(),
+            C::NoContact(_) | C::NotFound(_) => SourceError::of(ErrorKind::NotFound, e.to_string()),
+            other => SourceError::new(other.to_string()),
+        }
     }
 }
 
 impl From<crate::engine::EngineError> for SourceError {
     fn from(e: crate::engine::EngineError) -> Self {
-        SourceError(e.to_string())
+        use crate::engine::EngineError as E;
+        match e {
+            E::Store(s) => s.into(),
+            E::UnknownExecution(_) | E::UnknownWorkflow(_) => {
+                SourceError::of(ErrorKind::NotFound, e.to_string())
+            }
+            other => SourceError::new(other.to_string()),
+        }
     }
 }
 
 pub type Result<T> = std::result::Result<T, SourceError>;
 
 /// What does not change while the TUI runs (until the workspace is reloaded).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Info {
     /// Where the data comes from (`.funnel/funnel.db`, a remote's name).
     pub location: String,
@@ -53,14 +109,14 @@ pub struct Info {
     pub workflows: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pipeline {
     pub id: String,
     pub name: String,
     pub stages: Vec<Stage>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stage {
     pub id: String,
     pub name: String,
@@ -68,7 +124,7 @@ pub struct Stage {
 }
 
 /// Everything the detail pane shows of one contact.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContactDetail {
     pub summary: Summary,
     /// The contact as templates see it (fields, tags, lists, score, …).
@@ -80,7 +136,7 @@ pub struct ContactDetail {
     pub timeline: Vec<TimelineEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentEntry {
     pub purpose: String,
     pub granted: bool,
@@ -89,7 +145,7 @@ pub struct ConsentEntry {
 }
 
 /// One campaign with its plan (before sending) or its numbers (after).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignRow {
     pub key: String,
     pub name: String,
@@ -101,7 +157,7 @@ pub struct CampaignRow {
 }
 
 /// Two contacts that look like one person.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DuplicatePair {
     pub a: Summary,
     pub b: Summary,
@@ -110,7 +166,7 @@ pub struct DuplicatePair {
 }
 
 /// One stage of a pipeline's board: every deal counted, the newest shown.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DealColumn {
     pub stage: String,
     pub count: u64,
@@ -119,7 +175,7 @@ pub struct DealColumn {
 }
 
 /// Executions of one workflow by status.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowCounts {
     pub workflow: String,
     pub running: u64,
@@ -129,7 +185,7 @@ pub struct WorkflowCounts {
 }
 
 /// The dashboard's numbers: totals, and series oldest first.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
     pub contacts: u64,
     /// New contacts per day, the last 14 days.
@@ -144,7 +200,8 @@ pub struct Dashboard {
 }
 
 /// A change made from the TUI; each is audited with the actor's name.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Change {
     AddTags {
         contact: i64,

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 
-use super::source::{
-    CampaignRow, Change, ConsentEntry, ContactDetail, Dashboard, DealColumn, DuplicatePair, Info,
-    Pipeline, Result, Source, SourceError, Stage, WorkflowCounts,
+use super::{
+    CampaignRow, Change, ConsentEntry, ContactDetail, Dashboard, DealColumn, DuplicatePair,
+    ErrorKind, Info, Pipeline, Result, Source, SourceError, Stage, WorkflowCounts,
 };
 use crate::crm::deal;
 use crate::crm::directory::{self, Cursor, Summary, TimelineEntry};
@@ -33,8 +33,25 @@ pub struct Local {
     store: Store,
     engine: Arc<Engine>,
     worker: Worker,
-    rt: tokio::runtime::Runtime,
+    rt: Runtime,
     clock: Option<UnixMs>,
+}
+
+/// Where a change's async work runs: a runtime of its own (the TUI), or the
+/// daemon's, entered from one of its blocking threads.
+#[derive(Debug)]
+enum Runtime {
+    Own(tokio::runtime::Runtime),
+    Shared(tokio::runtime::Handle),
+}
+
+impl Runtime {
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match self {
+            Runtime::Own(rt) => rt.block_on(f),
+            Runtime::Shared(h) => h.block_on(f),
+        }
+    }
 }
 
 impl Local {
@@ -48,44 +65,44 @@ impl Local {
             .worker_threads(1)
             .enable_all()
             .build()
-            .map_err(|e| SourceError(format!("cannot start the runtime: {e}")))?;
+            .map_err(|e| {
+                SourceError::of(
+                    ErrorKind::Unavailable,
+                    format!("cannot start the runtime: {e}"),
+                )
+            })?;
         let worker = {
             let _guard = rt.enter();
             Worker::new(store.clone(), engine.clone())?
         };
-        let info = Info {
-            location,
-            actor,
-            segments: engine.scoring.segments.keys().cloned().collect(),
-            lists: engine.lists.keys().cloned().collect(),
-            fields: Vec::new(),
-            pipelines: engine
-                .pipelines
-                .iter()
-                .map(|(id, p)| Pipeline {
-                    id: id.clone(),
-                    name: p.name.clone(),
-                    stages: p
-                        .stages
-                        .iter()
-                        .map(|s| Stage {
-                            id: s.id.as_str().to_string(),
-                            name: s.name.clone(),
-                            probability: s.probability.unwrap_or(0.0),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            workflows: engine.workflows().map(|(id, _)| id.clone()).collect(),
-        };
         Ok(Local {
-            info,
+            info: info(&engine, location, actor),
             store,
             engine,
             worker,
-            rt,
+            rt: Runtime::Own(rt),
             clock: None,
         })
+    }
+
+    /// The daemon's desk for one request: its worker (the store's one writer,
+    /// running its current engine) on its runtime. Call the result from a
+    /// blocking thread (`spawn_blocking`), never from a task.
+    pub fn on_worker(
+        worker: Worker,
+        handle: tokio::runtime::Handle,
+        location: String,
+        actor: Option<String>,
+    ) -> Local {
+        let engine = worker.engine();
+        Local {
+            info: info(&engine, location, actor),
+            store: worker.store().clone(),
+            engine,
+            worker,
+            rt: Runtime::Shared(handle),
+            clock: None,
+        }
     }
 
     /// The custom fields of contacts/fields.yaml, which field changes must name.
@@ -103,7 +120,7 @@ impl Local {
                 return Ok(());
             }
             let ids: Vec<&str> = all.iter().map(String::as_str).collect();
-            Err(SourceError(format!(
+            Err(SourceError::new(format!(
                 "no {what} `{name}`; {}",
                 crate::diagnostic::suggest(name, &ids, &format!("the {what}s are"))
             )))
@@ -124,7 +141,7 @@ impl Local {
             >(Json::String(stage.clone()))
             .map(|_| ())
             .map_err(|_| {
-                SourceError(format!(
+                SourceError::new(format!(
                     "no stage `{stage}`; the stages are subscriber, lead, marketing_qualified, \
                          sales_qualified, opportunity, customer, evangelist, other"
                 ))
@@ -142,9 +159,10 @@ impl Local {
 
     fn actor(&self) -> Result<String> {
         self.info.actor.clone().ok_or_else(|| {
-            SourceError(
+            SourceError::of(
+                ErrorKind::Refused,
                 "changes need a name for the audit log: set FUNNEL_ACTOR or `git config user.email`"
-                    .into(),
+                    ,
             )
         })
     }
@@ -176,6 +194,36 @@ impl Local {
             Ok::<_, EngineError>(done)
         })?;
         Ok(ingested.started.len())
+    }
+}
+
+/// What the screens need of the workspace: its segments, lists, pipelines and
+/// workflows as the engine runs them.
+fn info(engine: &Engine, location: String, actor: Option<String>) -> Info {
+    Info {
+        location,
+        actor,
+        segments: engine.scoring.segments.keys().cloned().collect(),
+        lists: engine.lists.keys().cloned().collect(),
+        fields: Vec::new(),
+        pipelines: engine
+            .pipelines
+            .iter()
+            .map(|(id, p)| Pipeline {
+                id: id.clone(),
+                name: p.name.clone(),
+                stages: p
+                    .stages
+                    .iter()
+                    .map(|s| Stage {
+                        id: s.id.as_str().to_string(),
+                        name: s.name.clone(),
+                        probability: s.probability.unwrap_or(0.0),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        workflows: engine.workflows().map(|(id, _)| id.clone()).collect(),
     }
 }
 
@@ -520,15 +568,15 @@ impl Source for Local {
                 let actor = self.actor()?;
                 let now = self.now();
                 let typed = crate::crm::filter::parse(&line)
-                    .map_err(|err| SourceError(format!("filter {err}")))?;
+                    .map_err(|err| SourceError::new(format!("filter {err}")))?;
                 let parts: Vec<Condition> = segment
                     .iter()
                     .map(|s| Condition::Segment(crate::model::scalar::Ident(s.clone())))
                     .chain(typed)
                     .collect();
                 if parts.is_empty() {
-                    return Err(SourceError(
-                        "choose a segment or type a filter first: a bulk change never covers every contact by accident".into(),
+                    return Err(SourceError::new(
+                        "choose a segment or type a filter first: a bulk change never covers every contact by accident",
                     ));
                 }
                 let filter = Condition::All(parts);
@@ -581,7 +629,12 @@ impl Source for Local {
                 self.store.scrub_old_versions()?;
                 let files =
                     crate::crm::privacy::scrub_outbox_dir(&e.settings.outbox_dir, &gone.email)
-                        .map_err(|err| SourceError(format!("cannot scrub the outbox: {err}")))?;
+                        .map_err(|err| {
+                            SourceError::of(
+                                ErrorKind::Unavailable,
+                                format!("cannot scrub the outbox: {err}"),
+                            )
+                        })?;
                 Ok(format!(
                     "forgot {}: {} activities, {} executions, {} emails ({files} files); the address is suppressed",
                     gone.email, gone.activities, gone.executions, gone.outbox
@@ -751,19 +804,32 @@ impl Local {
         if changed {
             Ok(format!("{key}: {to}"))
         } else {
-            Err(SourceError(format!(
+            Err(SourceError::new(format!(
                 "{key} is not in a state that can become {to}"
             )))
         }
     }
 }
 
+/// A CRM error inside a store closure, its kind kept (a missing contact stays
+/// not found; the store's own failure stays the store's).
 fn to_store(e: crate::crm::CrmError) -> crate::store::StoreError {
-    crate::store::StoreError::Invalid(e.to_string())
+    use crate::crm::CrmError as C;
+    use crate::store::StoreError as S;
+    match e {
+        C::Store(s) => s,
+        C::NoContact(_) | C::NotFound(_) => S::NotFound(e.to_string()),
+        other => S::Invalid(other.to_string()),
+    }
 }
 
 fn engine_to_store(e: EngineError) -> crate::store::StoreError {
-    crate::store::StoreError::Invalid(e.to_string())
+    use crate::store::StoreError as S;
+    match e {
+        EngineError::Store(s) => s,
+        EngineError::UnknownExecution(_) => S::NotFound(e.to_string()),
+        other => S::Invalid(other.to_string()),
+    }
 }
 
 fn consent(
