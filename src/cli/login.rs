@@ -50,8 +50,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     all.set(&args.name, profile)?;
     all.save()?;
     println!(
-        "logged in to {} as a {}{}; saved in {}",
+        "logged in to {} as {} {}{}; saved in {}",
         args.name,
+        if remote.role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        },
         remote.role,
         remote
             .info()

@@ -25,15 +25,21 @@ pub struct Args {
 
 pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal as _;
+    // A remote's name is checked first: a typo is told before anything else.
+    let profile = match &args.remote {
+        Some(name) => {
+            let remotes = crate::remotes::Remotes::load(&crate::remotes::config_dir()?)?;
+            Some(remotes.get(name)?.clone())
+        }
+        None => None,
+    };
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
             "funnel tui needs a terminal; for scripts use `funnel contacts`, `funnel deals` and the others"
         );
     }
     let theme = Theme::new(color.enabled(&std::io::stdout()));
-    if let Some(name) = &args.remote {
-        let remotes = crate::remotes::Remotes::load(&crate::remotes::config_dir()?)?;
-        let profile = remotes.get(name)?;
+    if let (Some(name), Some(profile)) = (&args.remote, &profile) {
         let source = Remote::connect(name, profile).map_err(|e| anyhow::anyhow!("{e}"))?;
         let source: Arc<dyn crate::desk::Source> = Arc::new(source);
         // Exports land where the command was started: there is no workspace.

@@ -179,6 +179,10 @@ impl Local {
         + 'static,
     ) -> Result<usize> {
         let actor = self.actor()?;
+        // A contact that is not there is named as such, not left to a
+        // constraint of the write.
+        self.store
+            .read(|db| directory::summary(db, contact_id).map_err(to_store))?;
         let worker = self.worker.clone();
         let (_, ingested) = self.rt.block_on(async move {
             let done = worker

@@ -48,6 +48,7 @@ mod support;
 mod templates;
 mod tui;
 mod tui_fixture;
+mod tui_remote;
 mod tui_terminal;
 mod validate_cli;
 mod workers;

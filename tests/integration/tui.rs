@@ -15,10 +15,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::backend;
 use super::tui_fixture::{ACTOR, seeded, source};
 
-const SMALL: (u16, u16) = (80, 24);
-const LARGE: (u16, u16) = (160, 48);
+pub(super) const SMALL: (u16, u16) = (80, 24);
+pub(super) const LARGE: (u16, u16) = (160, 48);
 
-fn app(source: Arc<dyn Source>, (w, h): (u16, u16)) -> App {
+pub(super) fn app(source: Arc<dyn Source>, (w, h): (u16, u16)) -> App {
     let mut app = App::new(source, Theme::new(false), w, h);
     app.wait_for_background();
     app
@@ -26,7 +26,7 @@ fn app(source: Arc<dyn Source>, (w, h): (u16, u16)) -> App {
 
 /// The screen as text, public ids masked (they are random) and row ids too
 /// (PostgreSQL's sequences skip the values an upsert's conflict used).
-fn screen(app: &mut App) -> String {
+pub(super) fn screen(app: &mut App) -> String {
     let (w, h) = app.size;
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     term.draw(|f| app.render(f)).expect("draw");
@@ -77,11 +77,11 @@ fn mask_uids(text: &str) -> String {
     out
 }
 
-fn key(app: &mut App, code: KeyCode) {
+pub(super) fn key(app: &mut App, code: KeyCode) {
     app.key(KeyEvent::new(code, KeyModifiers::NONE));
 }
 
-fn keys(app: &mut App, text: &str) {
+pub(super) fn keys(app: &mut App, text: &str) {
     for c in text.chars() {
         key(app, KeyCode::Char(c));
     }
