@@ -127,6 +127,7 @@ fn every_api_route_answers_by_role() {
                 "/api/crm/campaigns/{id}",
                 "/api/crm/campaigns/december-dispatch",
             )
+            .replace("/api/crm/pipelines/{id}", "/api/crm/pipelines/sales")
             .replace("{site}", "demo")
     };
     let body_for = |path: &str| -> Json {
