@@ -347,7 +347,10 @@ fn login_keeps_a_remote_that_tui_opens_and_logout_forgets_it() {
         .expect("funnel tui");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no remote named `tem`") && err.contains("team"), "{err}");
+    assert!(
+        err.contains("no remote named `tem`") && err.contains("team"),
+        "{err}"
+    );
     let out = funnel_for(dir.path())
         .args(["logout", "team"])
         .env("FUNNEL_CONFIG_DIR", config.path())

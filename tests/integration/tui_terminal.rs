@@ -91,7 +91,8 @@ fn tmux_available() -> bool {
     found
 }
 
-fn start(root: &Path) -> Tmux {
+/// `funnel tui ARGS` in a new tmux session, with `env` besides the store's.
+fn start(root: &Path, args: &str, extra: &[String]) -> Tmux {
     let tmux = Tmux {
         socket: format!("funnel-test-{}-{}", std::process::id(), backend::run_id()),
     };
@@ -100,6 +101,7 @@ fn start(root: &Path) -> Tmux {
         "NO_COLOR=1".to_string(),
         "TERM=xterm-256color".to_string(),
     ];
+    env.extend(extra.iter().cloned());
     if backend::is_postgres() {
         let mut c = Command::new("true");
         backend::apply(&mut c, root);
@@ -115,9 +117,8 @@ fn start(root: &Path) -> Tmux {
         cmd.args(["-e", e]);
     }
     cmd.arg(format!(
-        "{} tui --workspace {}; sleep 30",
-        env!("CARGO_BIN_EXE_funnel"),
-        root.display()
+        "{} tui {args}; sleep 30",
+        env!("CARGO_BIN_EXE_funnel")
     ));
     let out = cmd.output().expect("tmux new-session");
     assert!(
@@ -135,7 +136,49 @@ fn a_marketer_searches_tags_and_moves_a_deal_in_a_real_terminal() {
     }
     let (dir, _engine, _store) = seeded();
     let root = dir.path();
-    let t = start(root);
+    let t = start(root, &format!("--workspace {}", root.display()), &[]);
+    search_tag_and_move(&t, root, ACTOR);
+}
+
+#[test]
+fn the_same_in_a_real_terminal_on_a_teams_daemon() {
+    if !tmux_available() {
+        return;
+    }
+    let (dir, _engine, _store) = seeded();
+    let root = dir.path();
+    let token = super::support::api_token(root, "mira", "editor");
+    let daemon = super::daemon::up(root);
+    let config = tempfile::tempdir().expect("config dir");
+    let out = super::support::funnel_for(root)
+        .args([
+            "login",
+            "team",
+            "--remote",
+            &format!("http://{}", daemon.addr),
+        ])
+        .env("FUNNEL_CONFIG_DIR", config.path())
+        .env("FUNNEL_TOKEN", &token)
+        .output()
+        .expect("funnel login");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No workspace and no FUNNEL_ACTOR's say: the daemon names the token.
+    let away = tempfile::tempdir().expect("another folder");
+    let t = start(
+        away.path(),
+        "--remote team",
+        &[format!("FUNNEL_CONFIG_DIR={}", config.path().display())],
+    );
+    search_tag_and_move(&t, root, "token:mira");
+}
+
+/// Searches a contact, tags her, moves a deal, and finds both in the store,
+/// audited as `actor`, and on the contacts' timelines.
+fn search_tag_and_move(t: &Tmux, root: &Path, actor: &str) {
     t.wait_for("newest first");
     // Search as you type, then open the one match.
     t.keys(&["/"]);
@@ -150,7 +193,7 @@ fn a_marketer_searches_tags_and_moves_a_deal_in_a_real_terminal() {
     t.wait_for("1 tag(s) added");
     // On her timeline, with who did it (the line may wrap before the name).
     let s = t.wait_for("tag webinar-2026  by");
-    assert!(s.contains(ACTOR), "{s}");
+    assert!(s.contains(actor), "{s}");
     // Move the first lead's deal on a stage, then open its contact.
     t.keys(&["2"]);
     t.wait_for("New business");
@@ -179,7 +222,7 @@ fn a_marketer_searches_tags_and_moves_a_deal_in_a_real_terminal() {
     let audited: i64 = backend::scalar(
         root,
         "SELECT count(*) FROM audit_log WHERE actor = ?1 AND action IN ('tag', 'move_deal')",
-        funnel::db_params![ACTOR],
+        funnel::db_params![actor],
     );
     assert_eq!(audited, 2);
 }
