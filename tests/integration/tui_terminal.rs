@@ -91,10 +91,18 @@ fn tmux_available() -> bool {
     found
 }
 
+/// Tests in one process each get a tmux server of their own.
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// `funnel tui ARGS` in a new tmux session, with `env` besides the store's.
 fn start(root: &Path, args: &str, extra: &[String]) -> Tmux {
     let tmux = Tmux {
-        socket: format!("funnel-test-{}-{}", std::process::id(), backend::run_id()),
+        socket: format!(
+            "funnel-test-{}-{}-{}",
+            std::process::id(),
+            backend::run_id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
     };
     let mut env = vec![
         format!("FUNNEL_ACTOR={ACTOR}"),
