@@ -27,6 +27,24 @@ const REBASE_AFTER: f64 = 256.0;
 /// A score's SQL as compiled for a mode, a moment and an epoch.
 type CompiledScore = (Mode, UnixMs, UnixMs, Predicate);
 
+/// How long an explained contact's engagement parts are shown again unread:
+/// their points decay with time, by very little in a minute.
+const EXPLAINED_FOR_MS: i64 = 60_000;
+/// Contacts whose engagement parts are kept.
+const EXPLAINED_KEPT: usize = 64;
+
+/// One contact's engagement parts as last read from its timeline, with what
+/// they were read at: the stored engagement and the last activity change
+/// whenever an activity counts, so an equal pair means nothing new to read.
+#[derive(Debug, Clone)]
+struct Explained {
+    id: i64,
+    engagement: u64,
+    last_activity: Option<UnixMs>,
+    at: UnixMs,
+    parts: Vec<Json>,
+}
+
 /// Compiled scoring rules.
 #[derive(Debug, Clone, Default)]
 pub struct Scoring {
@@ -44,6 +62,10 @@ pub struct Scoring {
     /// observes and shows a contact's score several times at the same moment,
     /// and compiling the fit rules costs more than running them.
     compiled: std::sync::Arc<std::sync::Mutex<Option<CompiledScore>>>,
+    /// Engagement parts of the contacts explained lately: a detail pane shown
+    /// again and again (the TUI re-reads it every half second) reads the
+    /// contact's whole timeline only when something in it counts.
+    explained: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Explained>>>,
 }
 
 impl Scoring {
@@ -69,6 +91,7 @@ impl Scoring {
             segments,
             rules_hash: crate::engine::program::content_hash(&rules),
             compiled: Default::default(),
+            explained: Default::default(),
         }
     }
 
@@ -210,7 +233,62 @@ impl Scoring {
                 fit.push(json!({"rule": rule.name, "points": rule.points}));
             }
         }
-        let mut engagement = Vec::new();
+        let (adjustments, stored, last_activity): (f64, f64, Option<UnixMs>) = conn
+            .prepare_cached(
+                "SELECT adjustments, engagement, last_activity FROM contacts WHERE id = ?1",
+            )?
+            .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+            .ok_or(CrmError::NoContact(id))?;
+        let key = (id, stored.to_bits(), last_activity);
+        let kept = self.explained.lock().ok().and_then(|kept| {
+            kept.iter()
+                .find(|e| {
+                    (e.id, e.engagement, e.last_activity) == key
+                        && (0..EXPLAINED_FOR_MS).contains(&(now - e.at))
+                })
+                .map(|e| e.parts.clone())
+        });
+        let engagement = match kept {
+            Some(parts) => parts,
+            None => {
+                let parts = self.engagement_parts(conn, id, now)?;
+                if let Ok(mut kept) = self.explained.lock() {
+                    kept.retain(|e| e.id != id);
+                    if kept.len() >= EXPLAINED_KEPT {
+                        kept.pop_front();
+                    }
+                    kept.push_back(Explained {
+                        id,
+                        engagement: key.1,
+                        last_activity,
+                        at: now,
+                        parts: parts.clone(),
+                    });
+                }
+                parts
+            }
+        };
+        let score = self.score(conn, id, now)?;
+        let band = self
+            .thresholds
+            .iter()
+            .rev()
+            .find(|t| score >= t.1)
+            .map(|t| t.0.clone());
+        Ok(json!({
+            "score": shown(score),
+            "band": band,
+            "fit": fit,
+            "engagement": engagement,
+            "adjustments": adjustments,
+            "half_life_days": self.half_life_ms / DAY_MS as f64,
+        }))
+    }
+
+    /// Points per engagement rule from the contact's whole timeline, as the
+    /// stored engagement sums them (daily caps, decay to `now`).
+    fn engagement_parts(&self, conn: Db<'_>, id: i64, now: UnixMs) -> Result<Vec<Json>, CrmError> {
         let mut stmt = conn.prepare_cached(
             "SELECT type, subject, data, occurred_at FROM activities WHERE contact_id = ?1 \
              ORDER BY occurred_at, id",
@@ -234,34 +312,16 @@ impl Scoring {
                 e.1 += 1;
             }
         }
-        for (i, (points, activities)) in per_rule {
-            let rule = &self.engagement[i];
-            engagement.push(json!({
-                "rule": rule.name,
-                "activities": activities,
-                "points": shown(points),
-            }));
-        }
-        let adjustments: f64 = conn
-            .prepare_cached("SELECT adjustments FROM contacts WHERE id = ?1")?
-            .query_row(params![id], |r| r.get(0))
-            .optional()?
-            .ok_or(CrmError::NoContact(id))?;
-        let score = self.score(conn, id, now)?;
-        let band = self
-            .thresholds
-            .iter()
-            .rev()
-            .find(|t| score >= t.1)
-            .map(|t| t.0.clone());
-        Ok(json!({
-            "score": shown(score),
-            "band": band,
-            "fit": fit,
-            "engagement": engagement,
-            "adjustments": adjustments,
-            "half_life_days": self.half_life_ms / DAY_MS as f64,
-        }))
+        Ok(per_rule
+            .into_iter()
+            .map(|(i, (points, activities))| {
+                json!({
+                    "rule": self.engagement[i].name,
+                    "activities": activities,
+                    "points": shown(points),
+                })
+            })
+            .collect())
     }
 
     /// Recomputes every contact's engagement from its timeline, when the rules

@@ -319,6 +319,64 @@ fn scores_combine_fit_capped_engagement_and_adjustments_and_decay_exactly() {
     assert!(warm >= 1, "cy is warm");
 }
 
+/// `score-explain`'s parts for one contact at `at`.
+fn explained(h: &super::engine_support::Harness, email: &str, at: i64) -> Json {
+    let engine = h.worker.engine().clone();
+    let id = id_of(h, email);
+    h.store()
+        .read(move |c| engine.scoring.explain(c, id, at).map_err(to_store))
+        .expect("explain")
+}
+
+#[test]
+fn an_explanation_shown_again_follows_each_new_activity_and_older_ones_too() {
+    let h = harness(&[
+        ("contacts/segments.yaml", SEGMENTS),
+        ("contacts/scoring.yaml", SCORING),
+    ]);
+    let now = T0 + 40 * DAY;
+    seed(&h, now);
+    let first = explained(&h, "cy@example.org", now);
+    assert_eq!(first["engagement"][0]["activities"], 2, "{first}");
+    // Shown again unchanged: the same parts.
+    assert_eq!(explained(&h, "cy@example.org", now), first);
+    // A new view counts at once, and so does one backdated before the last
+    // (the detail pane re-reads the explanation every half second).
+    let engine = h.worker.engine().clone();
+    let cy = id_of(&h, "cy@example.org");
+    for (n, ago) in [(3, 0), (4, 5 * DAY)] {
+        let scoring = engine.scoring.clone();
+        h.store()
+            .write(move |c| {
+                let a = NewActivity {
+                    contact_id: cy,
+                    kind: "page_view".into(),
+                    subject: Some("/pricing".into()),
+                    data: json!({"page": "/pricing"}),
+                    source: Some("demo".into()),
+                    occurred_at: now - ago,
+                };
+                contact::add_activity(c, &a, &scoring).map_err(to_store)
+            })
+            .wait()
+            .expect("view");
+        let e = explained(&h, "cy@example.org", now);
+        assert_eq!(e["engagement"][0]["activities"], n, "{e}");
+        assert!(
+            (e["score"].as_f64().unwrap_or(0.0) - score(&h, "cy@example.org", now).round()).abs()
+                <= 1.0,
+            "{e}"
+        );
+    }
+    // A day later its points are read again, decayed.
+    let later = explained(&h, "cy@example.org", now + DAY);
+    let (a, b) = (
+        explained(&h, "cy@example.org", now)["engagement"][0]["points"].as_f64(),
+        later["engagement"][0]["points"].as_f64(),
+    );
+    assert!(b < a, "{a:?} then {b:?}");
+}
+
 #[test]
 fn crossings_fire_up_when_activity_arrives_and_down_from_the_sweep() {
     let on = |id: &str, dir: &str| {
