@@ -84,8 +84,11 @@ pub async fn workspace(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageBody {
-    /// A contact condition, as segments write them; none: every contact.
+    /// A contact condition, as segments write them (`{"all": [{"tag": "vip"},
+    /// {"score": {"gte": 50}}]}`; schema/segments.schema.json); none: every
+    /// contact. Recursive, so shown here as any JSON.
     #[serde(default, rename = "where")]
+    #[schemars(with = "Option<serde_json::Value>")]
     filter: Option<Condition>,
     /// Where the page starts (`"first"`, `{"below": id}`, `{"above": id}`,
     /// `{"at_or_below": id}`, `"last"`), newest first.
@@ -120,8 +123,9 @@ pub async fn page(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CountBody {
-    /// A contact condition; none: every contact.
+    /// A contact condition, as segments write them; none: every contact.
     #[serde(default, rename = "where")]
+    #[schemars(with = "Option<serde_json::Value>")]
     filter: Option<Condition>,
 }
 
