@@ -15,6 +15,7 @@ mod contacts_import;
 mod daemon;
 mod db;
 mod deals;
+mod deploy;
 mod emails;
 mod emit;
 mod executions;
@@ -143,6 +144,8 @@ pub enum Command {
     Preview(preview::Args),
     /// Build sites to static folders: pages, CSS, assets, sitemap; links checked.
     Publish(publish::Args),
+    /// Put a published site live: a commit on a branch, or a folder swapped in whole.
+    Deploy(deploy::Args),
     /// Companies: contacts grouped by email domain, with their open deals.
     Companies(companies::Args),
     /// Reports: first- and last-touch attribution, conversions by component.
@@ -178,6 +181,7 @@ pub fn main() -> ExitCode {
         Command::Deals(args) => deals::run(args, cli.color),
         Command::Companies(args) => companies::run(args, cli.color),
         Command::Publish(args) => publish::run(args, cli.color),
+        Command::Deploy(args) => deploy::run(args, cli.color),
         Command::Preview(args) => preview::run(args, cli.color),
         Command::Up(args) => up::run(args, cli.color),
         Command::Daemon(args) => daemon::run(args, cli.color),

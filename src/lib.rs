@@ -33,6 +33,10 @@
 //!   daemon's API (the same trait, the same screens).
 //! - [`remotes`]: the user's named remotes (a daemon's URL and a token) in
 //!   their config folder.
+//! - [`git`]: git plumbing that writes commits on branches without touching
+//!   the working tree (proposals, deploys).
+//! - [`deploy`]: a published site onto a git branch or into a folder swapped in
+//!   atomically, with a log per site.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -54,10 +58,12 @@ pub mod catalog;
 pub mod cli;
 pub mod crm;
 pub mod daemon;
+pub mod deploy;
 pub mod desk;
 pub mod diagnostic;
 pub mod email;
 pub mod engine;
+pub mod git;
 pub mod model;
 pub mod proposals;
 pub mod publish;

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -99,36 +98,7 @@ fn git(
     env: &[(&str, &str)],
     input: Option<&[u8]>,
 ) -> Result<String, ProposalError> {
-    use std::io::Write as _;
-    let mut cmd = Command::new("git");
-    cmd.args(args)
-        .current_dir(root)
-        .envs(env.iter().copied())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ProposalError::Git(format!("cannot run git: {e}")))?;
-    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin.write_all(data)?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(ProposalError::Git(
-            String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .chars()
-                .take(500)
-                .collect(),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::git::run(root, args, env, input).map_err(|e| ProposalError::Git(e.to_string()))
 }
 
 /// Validates the workspace at `root` as it would be with `files` (a path to its

@@ -36,6 +36,21 @@ pub struct Args {
     pub workspace: Option<PathBuf>,
 }
 
+/// How a build addresses the world: the flags, else funnel.yaml's `public_url`.
+pub(super) fn options(
+    ws: &crate::workspace::Workspace,
+    public_url: Option<String>,
+    base_url: Option<String>,
+) -> Options {
+    let public_url = public_url
+        .or_else(|| ws.config.as_ref().map(|c| c.value.public_url.to_string()))
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    Options {
+        public_url,
+        base_url,
+    }
+}
+
 pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let Some(ws) = super::loaded::valid_workspace(args.workspace.as_deref(), color)? else {
         return Ok(ExitCode::from(1));
@@ -51,15 +66,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     for s in &sites {
         super::loaded::known_site(&ws, s)?;
     }
-    let public_url = args
-        .public_url
-        .clone()
-        .or_else(|| ws.config.as_ref().map(|c| c.value.public_url.to_string()))
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let opts = Options {
-        public_url,
-        base_url: args.base_url.clone(),
-    };
+    let opts = options(&ws, args.public_url.clone(), args.base_url.clone());
     let bar = (sites.len() > 3).then(|| super::contacts_import::progress_bar(sites.len() as u64));
     let started = Instant::now();
     let mut report = Vec::new();

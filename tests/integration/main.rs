@@ -15,6 +15,7 @@ mod daemon_hooks;
 mod daemon_hostile;
 mod daemon_proposals;
 mod db_cli;
+mod deploy;
 mod email_bounces;
 mod email_campaigns;
 mod email_crash;
