@@ -9,6 +9,7 @@ mod audit;
 mod bounces;
 mod campaigns;
 mod companies;
+mod completions;
 mod components;
 mod contacts;
 mod contacts_import;
@@ -150,6 +151,8 @@ pub enum Command {
     Companies(companies::Args),
     /// Reports: first- and last-touch attribution, conversions by component.
     Analytics(analytics::Args),
+    /// Print the completion script for a shell (bash, zsh, fish, …).
+    Completions(completions::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -194,6 +197,7 @@ pub fn main() -> ExitCode {
         Command::Components(args) => components::run(args, cli.color),
         Command::New(args) => new::run(args, cli.color),
         Command::Analytics(args) => analytics::run(args, cli.color),
+        Command::Completions(args) => completions::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 #![allow(clippy::print_stderr)] // tests say why they skip
 
 mod backend;
+mod completions;
 mod crash;
 mod crm_attribution;
 mod crm_cli;
