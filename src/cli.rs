@@ -32,6 +32,7 @@ mod publish;
 mod run;
 mod schema;
 mod segments;
+mod service;
 mod simulate;
 mod templates;
 mod test;
@@ -153,6 +154,8 @@ pub enum Command {
     Analytics(analytics::Args),
     /// Print the completion script for a shell (bash, zsh, fish, …).
     Completions(completions::Args),
+    /// Run the daemon as a systemd service: `service install` writes its unit.
+    Service(service::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -198,6 +201,7 @@ pub fn main() -> ExitCode {
         Command::New(args) => new::run(args, cli.color),
         Command::Analytics(args) => analytics::run(args, cli.color),
         Command::Completions(args) => completions::run(args),
+        Command::Service(args) => service::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@
 //! - [`health`]: health, readiness and Prometheus metrics.
 //! - [`hooks`]: inbound webhooks, signed and checked against replays.
 //! - [`listen`]: the connections, with header and idle timeouts.
+//! - [`systemd`]: systemd's readiness, watchdog and stopping messages.
 //! - [`rollup`]: per-minute rollups of the metrics, kept in the store.
 //! - [`reload`]: the file watcher and the validated swap of engine and sites.
 
@@ -20,6 +21,7 @@ pub mod hosts;
 pub mod listen;
 pub mod reload;
 pub mod rollup;
+pub mod systemd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -233,7 +235,53 @@ impl Daemon {
             })
         };
         let rollups = rollup::spawn(&self);
+        let notifier = systemd::Notifier::from_env();
+        let watchdog = notifier.clone().and_then(|n| {
+            let every = n.watchdog?;
+            let d = self.clone();
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    // Alive means answering: a store that does not answer within
+                    // the interval lets systemd restart the daemon.
+                    let store = d.worker.store().clone();
+                    let answered = tokio::time::timeout(
+                        every,
+                        store.read_async(|db| {
+                            db.query_row("SELECT 1", crate::store::db::params![], |r| {
+                                r.get::<i64>(0)
+                            })
+                        }),
+                    )
+                    .await;
+                    if matches!(answered, Ok(Ok(_))) {
+                        n.send("WATCHDOG=1");
+                    } else {
+                        tracing::warn!("the store did not answer: no watchdog ping");
+                    }
+                }
+            }))
+        });
+        if let Some(n) = &notifier {
+            n.send(&format!(
+                "READY=1\nMAINPID={}\nSTATUS=serving on {}",
+                std::process::id(),
+                self.addr
+            ));
+        }
+        let stopping = notifier.clone();
+        let shutdown = async move {
+            shutdown.await;
+            if let Some(n) = stopping {
+                n.send("STOPPING=1\nSTATUS=draining");
+            }
+        };
         listen::serve(listener, self.router(), shutdown).await;
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         let _ = stop_tx.send(true);
         let _ = background.await;
         rollups.abort();

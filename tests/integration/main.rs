@@ -44,6 +44,7 @@ mod preview;
 mod publish;
 mod render;
 mod schema;
+mod service;
 mod smtp_sink;
 mod store;
 mod support;
