@@ -37,6 +37,8 @@
 //!   the working tree (proposals, deploys).
 //! - [`deploy`]: a published site onto a git branch or into a folder swapped in
 //!   atomically, with a log per site.
+//! - [`subscriptions`]: outbound webhook subscriptions (REST hooks): events queued
+//!   in their own transaction, delivered signed with retries by the worker.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -73,6 +75,7 @@ pub mod scaffold;
 pub mod schema;
 pub mod site_edit;
 pub mod store;
+pub mod subscriptions;
 pub mod tui;
 pub mod uid;
 pub mod validate;

@@ -133,6 +133,10 @@ fn erase(conn: Db<'_>, id: i64, email: &str, uid: &str, at: UnixMs) -> Result<Fo
         ),
         ("DELETE FROM email_sends WHERE contact_id = ?1", params![id]),
         (
+            "DELETE FROM hook_deliveries WHERE contact_id = ?1 OR instr(lower(payload), ?2) > 0",
+            id_and_needle,
+        ),
+        (
             "DELETE FROM contact_merges WHERE kept_id = ?1 OR merged_id = ?1 \
              OR instr(lower(snapshot), ?2) > 0",
             id_and_needle,

@@ -18,6 +18,7 @@ pub mod openapi;
 mod proposals;
 mod publishing;
 mod site_components;
+mod subscriptions;
 
 use std::sync::Arc;
 
@@ -495,6 +496,30 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "proposals",
             "Reject a proposal",
             post(proposals::reject),
+        ),
+        with_body::<subscriptions::SubscribeBody>(route(
+            M::POST,
+            "/api/hooks/subscriptions",
+            Some(R::Editor),
+            "hooks",
+            "Subscribe a URL to an event (`event`, `target_url`): each one posted signed with the secret this answers once, retried with backoff; a 410 answer unsubscribes",
+            post(subscriptions::subscribe),
+        )),
+        route(
+            M::GET,
+            "/api/hooks/subscriptions",
+            Some(R::Editor),
+            "hooks",
+            "The webhook subscriptions with their pending and failed deliveries (never a secret)",
+            get(subscriptions::list),
+        ),
+        route(
+            M::DELETE,
+            "/api/hooks/subscriptions/{id}",
+            Some(R::Editor),
+            "hooks",
+            "Unsubscribe: no more deliveries, waiting ones dropped (`unsubscribed`: whether it was there)",
+            axum::routing::delete(subscriptions::unsubscribe),
         ),
         route(
             M::GET,

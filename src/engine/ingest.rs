@@ -57,6 +57,9 @@ pub fn ingest(ctx: &mut Ctx<'_>, event: Event) -> Result<Ingested, EngineError> 
     while let Some((ev, depth)) = queue.pop() {
         let before = ctx.fx.events.len();
         one(ctx, &ev, &mut out)?;
+        // Queued with the event, in its transaction: a rolled-back event is
+        // never announced, an acknowledged one always is.
+        crate::subscriptions::enqueue(ctx.conn, &ev, ctx.now)?;
         let caused: Vec<CrmEvent> = ctx.fx.events.drain(before..).collect();
         if depth + 1 >= MAX_DEPTH {
             if !caused.is_empty() {

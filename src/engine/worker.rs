@@ -23,6 +23,7 @@ use super::{Engine, EngineError};
 
 pub mod campaigns;
 mod email;
+mod hooks;
 mod preferences;
 mod reports;
 use crate::store::db::params;
@@ -175,6 +176,11 @@ impl Worker {
         // New schedules may be due: look at the timers now.
         self.inner.wake.notify_one();
         Ok(())
+    }
+
+    /// The egress policy its remote calls and webhook deliveries follow.
+    pub fn egress(&self) -> &super::egress::Egress {
+        &self.inner.egress
     }
 
     pub fn store(&self) -> &Store {
@@ -595,6 +601,9 @@ impl Worker {
             };
             if let Err(e) = self.deliver_outbox().await {
                 tracing::warn!(error = %e, "email delivery failed; retrying later");
+            }
+            if let Err(e) = self.deliver_hooks().await {
+                tracing::warn!(error = %e, "webhook deliveries failed; retrying later");
             }
             let campaigns_queued = match self.campaigns_tick().await {
                 Ok(t) => t.queued > 0,

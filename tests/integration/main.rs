@@ -34,6 +34,7 @@ mod engine_support;
 mod engine_triggers;
 mod fixtures;
 mod history_growth;
+mod hook_subscriptions;
 mod hostile;
 mod http_client;
 mod http_server;
