@@ -28,6 +28,7 @@ mod loaded;
 mod login;
 mod new;
 mod preview;
+mod proposals;
 mod publish;
 mod run;
 mod schema;
@@ -39,6 +40,7 @@ mod test;
 mod tokens;
 mod tui;
 mod up;
+mod users;
 mod validate;
 mod worker;
 mod workflows;
@@ -84,6 +86,10 @@ pub enum Command {
     Daemon(daemon::Args),
     /// API tokens for the daemon's /api, each with a role (owner, editor, viewer).
     Tokens(tokens::Args),
+    /// The people of the workspace, each with a role and their own tokens.
+    Users(users::Args),
+    /// Changes proposed through the API: list, show, comment, approve, reject.
+    Proposals(proposals::Args),
     /// The terminal UI: contacts, segments, deals, campaigns, executions, dashboard.
     Tui(tui::Args),
     /// Keep a team's daemon as a named remote, with your token.
@@ -192,6 +198,8 @@ pub fn main() -> ExitCode {
         Command::Up(args) => up::run(args, cli.color),
         Command::Daemon(args) => daemon::run(args, cli.color),
         Command::Tokens(args) => tokens::run(args, cli.color),
+        Command::Users(args) => users::run(args, cli.color),
+        Command::Proposals(args) => proposals::run(args, cli.color),
         Command::Tui(args) => tui::run(args, cli.color),
         Command::Login(args) => login::run(args),
         Command::Logout(args) => login::logout(args),

@@ -21,6 +21,8 @@ use crate::store::{StoreError, UnixMs};
 pub enum ProposalError {
     #[error("{0}")]
     BadPath(String),
+    #[error("a comment is 1 to 10,000 bytes of text")]
+    BadComment,
     #[error("the change does not validate ({} error(s))", .0.len())]
     Invalid(Vec<Diagnostic>),
     #[error("the workspace is not a git repository with a commit: {0}")]
@@ -348,6 +350,58 @@ pub fn decide(
         return Err(ProposalError::NotOpen(p.id, p.status));
     }
     Ok(())
+}
+
+/// A comment on a proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comment {
+    pub author: String,
+    pub body: String,
+    pub created_at: UnixMs,
+}
+
+/// Adds a comment to a proposal (open or decided: a review goes on after).
+pub fn comment(
+    db: Db<'_>,
+    id: &str,
+    author: &str,
+    body: &str,
+    at: UnixMs,
+) -> Result<Comment, ProposalError> {
+    let body = body.trim();
+    if body.is_empty() || body.len() > 10_000 {
+        return Err(ProposalError::BadComment);
+    }
+    let internal: i64 = db
+        .prepare_cached("SELECT id FROM proposals WHERE uid = ?1")?
+        .query_row(params![id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| ProposalError::NotFound(id.to_string()))?;
+    db.prepare_cached(
+        "INSERT INTO proposal_comments (proposal_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![internal, author, body, at])?;
+    Ok(Comment {
+        author: author.to_string(),
+        body: body.to_string(),
+        created_at: at,
+    })
+}
+
+/// A proposal's comments, oldest first.
+pub fn comments(db: Db<'_>, id: &str) -> Result<Vec<Comment>, ProposalError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT c.author, c.body, c.created_at FROM proposal_comments c \
+         JOIN proposals p ON p.id = c.proposal_id WHERE p.uid = ?1 ORDER BY c.id",
+    )?;
+    let rows = stmt.query_map(params![id], |r| {
+        Ok(Comment {
+            author: r.get(0)?,
+            body: r.get(1)?,
+            created_at: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

@@ -290,6 +290,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         engine: &engine,
         store: &store,
         now,
+        actor: super::loaded::actor(&ws.root),
     };
     match args.command {
         Cmd::Add {
@@ -408,6 +409,21 @@ struct Cx<'a> {
     engine: &'a Arc<crate::engine::Engine>,
     store: &'a Store,
     now: crate::store::UnixMs,
+    /// Who the audit log names (`FUNNEL_ACTOR`, else `git config user.email`).
+    actor: String,
+}
+
+/// Records a change to a contact in the audit log, in the change's transaction.
+fn audited(
+    c: crate::store::db::Db<'_>,
+    actor: &str,
+    action: &str,
+    id: i64,
+    details: serde_json::Value,
+    now: crate::store::UnixMs,
+) -> Result<(), crate::store::StoreError> {
+    let uid = directory::summary(c, id).map_err(to_store)?.uid;
+    crate::audit::record(c, actor, action, "contact", Some(&uid), &details, now)
 }
 
 /// `funnel contacts add`.
@@ -433,11 +449,20 @@ fn add(
         tags: tag,
         lists: list,
     };
+    let actor = cx.actor.clone();
     let (id, created) = super::loaded::crm_change(store, engine.clone(), move |c, now| {
         let (id, events) = contact::upsert(c, &u, now)?;
         let created = events
             .iter()
             .any(|e| matches!(e, crate::crm::CrmEvent::ContactCreated { .. }));
+        audited(
+            c,
+            &actor,
+            if created { "create" } else { "update" },
+            id,
+            serde_json::json!({"email": u.contact.email}),
+            now,
+        )?;
         Ok(((id, created), events))
     })?;
     let s = store.read(move |c| directory::summary(c, id).map_err(to_store))?;
@@ -490,8 +515,17 @@ fn edit(
         StatusArg::Complained => "complained",
     });
     let e = engine.clone();
+    let actor = cx.actor.clone();
     let email = super::loaded::crm_change(store, engine.clone(), move |c, now| {
         let id = contact::resolve(c, &who)?;
+        audited(
+            c,
+            &actor,
+            "edit",
+            id,
+            serde_json::json!({"name": name, "phone": phone, "status": status, "stage": stage, "fields": fields}),
+            now,
+        )?;
         contact::edit(c, id, name.as_deref(), phone.as_deref(), status, now)?;
         let mut events = Vec::new();
         if let Some(s) = &stage {
@@ -635,8 +669,10 @@ fn search(cx: &Cx, query: String, limit: usize, format: ListFormat) -> anyhow::R
 fn tag(cx: &Cx, who: String, tags: Vec<String>) -> anyhow::Result<ExitCode> {
     let (engine, store) = (cx.engine, cx.store);
     let e = engine.clone();
+    let actor = cx.actor.clone();
     let added = super::loaded::crm_change(store, engine.clone(), move |c, now| {
         let id = contact::resolve(c, &who)?;
+        audited(c, &actor, "tag", id, serde_json::json!({"tags": tags}), now)?;
         let mut events = contact::add_tags(c, id, &tags, now)?;
         let added = events.len();
         events.extend(e.scoring.observe(c, id, now)?);
@@ -650,9 +686,18 @@ fn tag(cx: &Cx, who: String, tags: Vec<String>) -> anyhow::Result<ExitCode> {
 fn untag(cx: &Cx, who: String, tags: Vec<String>) -> anyhow::Result<ExitCode> {
     let (engine, store, now) = (cx.engine, cx.store, cx.now);
     let e = engine.clone();
+    let actor = cx.actor.clone();
     let removed = store
         .write(move |c| {
             let id = contact::resolve(c, &who).map_err(to_store)?;
+            audited(
+                c,
+                &actor,
+                "untag",
+                id,
+                serde_json::json!({"tags": tags}),
+                now,
+            )?;
             let n = contact::remove_tags(c, id, &tags).map_err(to_store)?;
             e.scoring.observe(c, id, now).map_err(to_store)?;
             Ok(n)
@@ -664,11 +709,22 @@ fn untag(cx: &Cx, who: String, tags: Vec<String>) -> anyhow::Result<ExitCode> {
 
 /// `funnel contacts rm`.
 fn remove(cx: &Cx, who: String) -> anyhow::Result<ExitCode> {
-    let (store,) = (cx.store,);
+    let (store, now) = (cx.store, cx.now);
+    let actor = cx.actor.clone();
     let email = store
         .write(move |c| {
             let id = contact::resolve(c, &who).map_err(to_store)?;
             let s = directory::summary(c, id).map_err(to_store)?;
+            // The uid only: a deleted contact's details do not stay in the log.
+            crate::audit::record(
+                c,
+                &actor,
+                "delete",
+                "contact",
+                Some(&s.uid),
+                &serde_json::json!({}),
+                now,
+            )?;
             directory::remove(c, id).map_err(to_store)?;
             Ok(s.email)
         })

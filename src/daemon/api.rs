@@ -15,6 +15,7 @@ mod crm;
 mod desk;
 mod insight;
 pub mod openapi;
+mod people;
 mod proposals;
 mod publishing;
 mod site_components;
@@ -521,6 +522,38 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "Unsubscribe: no more deliveries, waiting ones dropped (`unsubscribed`: whether it was there)",
             axum::routing::delete(subscriptions::unsubscribe),
         ),
+        with_body::<proposals::CommentBody>(route(
+            M::POST,
+            "/api/proposals/{id}/comments",
+            Some(R::Editor),
+            "proposals",
+            "Comment on a proposal (`body`), as the token's person",
+            post(proposals::add_comment),
+        )),
+        route(
+            M::GET,
+            "/api/users",
+            Some(R::Owner),
+            "access",
+            "The people of the workspace with their roles and live tokens",
+            get(people::list),
+        ),
+        with_body::<people::UserBody>(route(
+            M::POST,
+            "/api/users",
+            Some(R::Owner),
+            "access",
+            "Add a person (`email`, `name`, `role`); their first token's secret is answered once",
+            post(people::add),
+        )),
+        route(
+            M::DELETE,
+            "/api/users/{email}",
+            Some(R::Owner),
+            "access",
+            "Remove a person: their tokens open nothing from now on",
+            axum::routing::delete(people::remove),
+        ),
         route(
             M::GET,
             "/api/audit",
@@ -716,7 +749,7 @@ pub fn query<T: DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> 
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("the query string: {e}")))
 }
 
-/// The actor a change is recorded under.
+/// The actor a change is recorded under: the person, else the token.
 pub fn actor(p: &Principal) -> String {
-    format!("token:{}", p.name)
+    p.actor()
 }

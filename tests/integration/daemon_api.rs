@@ -74,6 +74,24 @@ fn every_api_route_answers_by_role() {
     let viewer = api_token(d, "vera", "viewer");
     let editor = api_token(d, "ed", "editor");
     let owner = api_token(d, "olga", "owner");
+    // A person for the owner's DELETE /api/users/{email} to remove.
+    let out = run(
+        &[
+            "users",
+            "add",
+            "walker@example.org",
+            "--name",
+            "Walker",
+            "--role",
+            "viewer",
+        ],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let u = up(d);
     // Something to point at: a contact (through a form) and its execution.
     assert_eq!(u.post_form("seed@example.org"), 303);
@@ -138,6 +156,7 @@ fn every_api_route_answers_by_role() {
                 "/api/hooks/subscriptions/{id}",
                 "/api/hooks/subscriptions/none",
             )
+            .replace("/api/users/{email}", "/api/users/walker@example.org")
             .replace("{site}", "demo")
     };
     let body_for = |path: &str| -> Json {

@@ -40,6 +40,7 @@ mod http_client;
 mod http_server;
 mod init;
 mod new_user;
+mod people;
 mod pg_tls;
 mod preview;
 mod publish;

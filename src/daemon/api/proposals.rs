@@ -25,6 +25,9 @@ fn proposal_error(e: ProposalError) -> Response {
         ProposalError::BadPath(m) => {
             ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "files", m).into_response()
         }
+        e @ ProposalError::BadComment => {
+            ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "body", e.to_string()).into_response()
+        }
         ProposalError::Invalid(diags) => {
             let list: Vec<Json> = diags
                 .iter()
@@ -321,10 +324,53 @@ pub async fn show(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Respo
     let found = d
         .worker()
         .store()
-        .read_async(move |db| Ok(proposals::get(db, &id)))
+        .read_async(move |db| {
+            Ok(proposals::get(db, &id).and_then(|p| Ok((p, proposals::comments(db, &id)?))))
+        })
         .await;
     match found {
-        Ok(Ok(p)) => axum::Json(json!({ "proposal": p })).into_response(),
+        Ok(Ok((p, comments))) => {
+            axum::Json(json!({ "proposal": p, "comments": comments })).into_response()
+        }
+        Ok(Err(e)) => proposal_error(e),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    /// The comment's text (1 to 10,000 bytes).
+    body: String,
+}
+
+/// `POST /api/proposals/{id}/comments`: a comment, by the token's person.
+pub async fn add_comment(
+    State(d): State<Arc<Daemon>>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let b: CommentBody = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let by = actor(&who);
+    let made = d
+        .worker()
+        .store()
+        .write(move |db| {
+            let now = crate::store::now_ms();
+            let made = proposals::comment(db, &id, &by, &b.body, now);
+            if made.is_ok() {
+                audit(db, &by, "comment", &id, json!({}), now)?;
+            }
+            Ok(made)
+        })
+        .await;
+    match made {
+        Ok(Ok(c)) => (StatusCode::CREATED, axum::Json(json!({ "comment": c }))).into_response(),
         Ok(Err(e)) => proposal_error(e),
         Err(e) => ApiError::internal(e).into_response(),
     }
