@@ -39,6 +39,8 @@
 //!   atomically, with a log per site.
 //! - [`subscriptions`]: outbound webhook subscriptions (REST hooks): events queued
 //!   in their own transaction, delivered signed with retries by the worker.
+//! - [`sync`]: the rules of sync between stores: hybrid logical clocks and the
+//!   join of two views of a contact.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -76,6 +78,7 @@ pub mod schema;
 pub mod site_edit;
 pub mod store;
 pub mod subscriptions;
+pub mod sync;
 pub mod tui;
 pub mod uid;
 pub mod validate;

@@ -1,0 +1,16 @@
+//! Sync between a laptop's store and the team's hosted one: the rules, as
+//! code that can be tested by itself before any store or network is involved.
+//!
+//! - [`hlc`]: hybrid logical clocks, so laptops whose clocks drift still order
+//!   their changes after what they have seen.
+//! - [`merge`]: one contact as sync sees it, and the join of two views of it:
+//!   fields and memberships by latest stamp (the node breaking ties), histories
+//!   as unions, an erasure absorbing everything. Commutative, associative and
+//!   idempotent, so stores converge whatever the order and however often a
+//!   page is sent again.
+//!
+//! The wire (`/api/sync`), the stores' change feeds and `funnel sync` build on
+//! these; docs/sync.md writes the rules down.
+
+pub mod hlc;
+pub mod merge;
