@@ -87,27 +87,30 @@ pub(super) fn keys(app: &mut App, text: &str) {
     }
 }
 
-/// Every screen at one size, each under its own snapshot name.
-fn every_screen(size: (u16, u16), tag: &str) {
-    let (_dir, engine, store) = seeded();
-    let src = source(engine, store);
-    let mut a = app(src.clone(), size);
-    let shot = |name: &str, a: &mut App| {
-        insta::assert_snapshot!(format!("tui_{tag}_{name}"), screen(a));
-    };
+/// The screens of every view, driven by the same keys (each with its name).
+pub(super) fn screens(src: Arc<dyn Source>, size: (u16, u16)) -> Vec<(&'static str, String)> {
+    let mut a = app(src, size);
+    let mut out = Vec::new();
+    let mut shot = |name: &'static str, a: &mut App| out.push((name, screen(a)));
     shot("contacts", &mut a);
-    key(&mut a, KeyCode::Char('j'));
-    key(&mut a, KeyCode::Char('j'));
-    key(&mut a, KeyCode::Char('j'));
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Char('j'));
+    }
     key(&mut a, KeyCode::Enter);
     shot("contact_detail", &mut a);
     key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('G'));
+    shot("contacts_end", &mut a);
     key(&mut a, KeyCode::Char('/'));
     keys(&mut a, "grace cob");
     shot("search", &mut a);
     key(&mut a, KeyCode::Esc);
     key(&mut a, KeyCode::Char('?'));
     shot("help", &mut a);
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('D'));
+    a.wait_for_background();
+    shot("duplicates_queue", &mut a);
     key(&mut a, KeyCode::Esc);
     key(&mut a, KeyCode::Char('2'));
     shot("deals", &mut a);
@@ -124,6 +127,15 @@ fn every_screen(size: (u16, u16), tag: &str) {
     key(&mut a, KeyCode::Char('5'));
     a.wait_for_background();
     shot("dashboard", &mut a);
+    out
+}
+
+/// Every screen at one size, each under its own snapshot name.
+fn every_screen(size: (u16, u16), tag: &str) {
+    let (_dir, engine, store) = seeded();
+    for (name, text) in screens(source(engine, store), size) {
+        insta::assert_snapshot!(format!("tui_{tag}_{name}"), text);
+    }
 }
 
 #[test]

@@ -9,12 +9,12 @@ use funnel::desk::local::Local;
 use funnel::desk::remote::Remote;
 use funnel::desk::{Change, ErrorKind, Source};
 use funnel::remotes::Profile;
-use funnel::tui::app::{App, ViewId};
+use funnel::tui::app::ViewId;
 use ratatui::crossterm::event::KeyCode;
 
 use super::backend;
 use super::support::{api_token, funnel_for};
-use super::tui::{LARGE, SMALL, app, key, keys, screen};
+use super::tui::{LARGE, SMALL, app, key, keys, screens};
 use super::tui_fixture::seeded;
 
 fn profile(daemon: &super::daemon::Up, token: &str) -> Profile {
@@ -28,46 +28,6 @@ fn profile(daemon: &super::daemon::Up, token: &str) -> Profile {
 
 fn remote(daemon: &super::daemon::Up, token: &str) -> Remote {
     Remote::connect("team", &profile(daemon, token)).expect("connect")
-}
-
-/// The screens of every view, driven by the same keys.
-fn screens(src: Arc<dyn Source>, size: (u16, u16)) -> Vec<(&'static str, String)> {
-    let mut a = app(src, size);
-    let mut out = Vec::new();
-    let mut shot = |name: &'static str, a: &mut App| out.push((name, screen(a)));
-    shot("contacts", &mut a);
-    for _ in 0..3 {
-        key(&mut a, KeyCode::Char('j'));
-    }
-    key(&mut a, KeyCode::Enter);
-    shot("contact_detail", &mut a);
-    key(&mut a, KeyCode::Esc);
-    key(&mut a, KeyCode::Char('G'));
-    shot("contacts_end", &mut a);
-    key(&mut a, KeyCode::Char('/'));
-    keys(&mut a, "grace cob");
-    shot("search", &mut a);
-    key(&mut a, KeyCode::Esc);
-    key(&mut a, KeyCode::Char('D'));
-    a.wait_for_background();
-    shot("duplicates", &mut a);
-    key(&mut a, KeyCode::Esc);
-    key(&mut a, KeyCode::Char('2'));
-    shot("deals", &mut a);
-    key(&mut a, KeyCode::Char('3'));
-    a.wait_for_background();
-    shot("campaigns", &mut a);
-    key(&mut a, KeyCode::Char('j'));
-    shot("campaign_sent", &mut a);
-    key(&mut a, KeyCode::Char('4'));
-    shot("executions", &mut a);
-    key(&mut a, KeyCode::Enter);
-    shot("execution_detail", &mut a);
-    key(&mut a, KeyCode::Esc);
-    key(&mut a, KeyCode::Char('5'));
-    a.wait_for_background();
-    shot("dashboard", &mut a);
-    out
 }
 
 #[test]
