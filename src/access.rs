@@ -271,12 +271,8 @@ pub fn add_user(
     now: UnixMs,
 ) -> Result<String, AccessError> {
     let email = email.trim().to_lowercase();
-    if !crate::validate::values::is_email(&email) || !valid_name(&email) {
+    if email.len() > 254 || !crate::validate::values::is_email(&email) {
         return Err(AccessError::BadEmail(email.chars().take(80).collect()));
-    }
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AccessError::BadUserName);
     }
     let taken: bool = db
         .prepare_cached(
@@ -286,12 +282,40 @@ pub fn add_user(
     if taken {
         return Err(AccessError::UserTaken(email));
     }
+    // The first token is named after the address when a token name can be
+    // (letters, digits, `-_.@`, 64 at most), else after the part before `@`.
+    let token_name = if valid_name(&email) {
+        email.clone()
+    } else {
+        let local: String = email
+            .split('@')
+            .next()
+            .unwrap_or("user")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .take(40)
+            .collect();
+        format!("user-{local}-{}", now.rem_euclid(1_000_000))
+    };
+    // Checked before anything is written, so a refusal leaves nothing behind.
+    let token_taken: bool = db
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE name = ?1 AND revoked_at IS NULL)",
+        )?
+        .query_row(params![token_name], |r| r.get(0))?;
+    if token_taken {
+        return Err(AccessError::NameTaken(token_name));
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AccessError::BadUserName);
+    }
     db.prepare_cached(
         "INSERT INTO users (email, name, role, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![email, name, role.as_str(), created_by, now])?;
     let id = user_id(db, &email)?.ok_or_else(|| AccessError::NoSuchUser(email.clone()))?;
-    create_for(db, &email, role, Some(id), created_by, now)
+    create_for(db, &token_name, role, Some(id), created_by, now)
 }
 
 fn user_id(db: Db<'_>, email: &str) -> Result<Option<i64>, AccessError> {
@@ -380,11 +404,20 @@ mod tests {
             add_user(db, "not an email", "X", Role::Viewer, "olaf", 3),
             Err(AccessError::BadEmail(_))
         ));
-        assert_eq!(users(db).expect("users")[0].tokens, 2);
+        let plus = add_user(db, "ann+work@example.org", "Ann", Role::Viewer, "olaf", 3)
+            .expect("a + address");
+        assert_eq!(
+            authenticate(db, &plus)
+                .expect("auth")
+                .and_then(|p| p.person)
+                .as_deref(),
+            Some("ann+work@example.org")
+        );
+        assert_eq!(users(db).expect("users")[1].tokens, 2);
         remove_user(db, "mira@example.org", 4).expect("remove");
         assert_eq!(authenticate(db, &first).expect("auth"), None);
         assert_eq!(authenticate(db, &second).expect("auth"), None);
-        assert!(users(db).expect("users").is_empty());
+        assert_eq!(users(db).expect("users").len(), 1);
     }
 
     #[test]

@@ -267,6 +267,10 @@ fn to_dir(path: &Path, build: &Build) -> Result<(String, bool), DeployError> {
         write_synced(&file, bytes).map_err(io(&file))?;
     }
     std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+    // The release's name is durable before the link points at it.
+    if let Ok(d) = std::fs::File::open(&releases) {
+        let _ = d.sync_all();
+    }
     // Then the switch: a new link beside the old, renamed over it in one step.
     let rel_target = Path::new(
         releases

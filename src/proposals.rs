@@ -21,7 +21,7 @@ use crate::store::{StoreError, UnixMs};
 pub enum ProposalError {
     #[error("{0}")]
     BadPath(String),
-    #[error("a comment is 1 to 10,000 bytes of text")]
+    #[error("a comment is 1 to 10,000 bytes of text, at most 500 on a proposal")]
     BadComment,
     #[error("the change does not validate ({} error(s))", .0.len())]
     Invalid(Vec<Diagnostic>),
@@ -352,6 +352,9 @@ pub fn decide(
     Ok(())
 }
 
+/// Comments a proposal takes at most (each show lists them all).
+const MAX_COMMENTS: i64 = 500;
+
 /// A comment on a proposal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Comment {
@@ -377,6 +380,12 @@ pub fn comment(
         .query_row(params![id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| ProposalError::NotFound(id.to_string()))?;
+    let n: i64 = db
+        .prepare_cached("SELECT count(*) FROM proposal_comments WHERE proposal_id = ?1")?
+        .query_row(params![internal], |r| r.get(0))?;
+    if n >= MAX_COMMENTS {
+        return Err(ProposalError::BadComment);
+    }
     db.prepare_cached(
         "INSERT INTO proposal_comments (proposal_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?

@@ -167,6 +167,19 @@ pub fn enqueue(db: Db<'_>, event: &Event, now: UnixMs) -> Result<usize, StoreErr
     Ok(subs.len())
 }
 
+/// How long delivered and given-up deliveries are kept (for the listing's
+/// counts and for looking into a failure).
+pub const KEEP_FINISHED_MS: i64 = 7 * 24 * 3_600_000;
+
+/// Deletes delivered and given-up deliveries last tried before `before`: their
+/// payloads hold people's data, kept only as long as they are useful.
+pub fn prune(db: Db<'_>, before: UnixMs) -> Result<usize, StoreError> {
+    db.prepare_cached(
+        "DELETE FROM hook_deliveries WHERE status IN ('delivered', 'failed') AND next_at < ?1",
+    )?
+    .execute(params![before])
+}
+
 /// Whether any delivery is due at `now` (a read, so an idle worker writes
 /// nothing).
 pub fn any_due(db: Db<'_>, now: UnixMs) -> Result<bool, StoreError> {
@@ -186,42 +199,65 @@ pub struct Due {
     pub uid: String,
     pub event: String,
     pub payload: String,
+    /// Attempts so far, this one counted.
     pub attempts: i64,
     pub target_url: String,
     pub secret: String,
 }
 
-/// Claims up to `limit` deliveries due at `now` under a lease, so two workers
-/// never send the same one at once and a dead worker's are sent after it.
+/// Claims up to `limit` deliveries due at `now` under a lease, counting the
+/// attempt as it claims: two workers never hold the same delivery (PostgreSQL
+/// skips rows another transaction holds; SQLite has one writer), and a dead
+/// worker's deliveries are sent again after the lease.
 pub fn claim(db: Db<'_>, now: UnixMs, limit: usize) -> Result<Vec<Due>, StoreError> {
-    let due: Vec<Due> = db
-        .prepare_cached(
-            "SELECT d.id, d.uid, d.event, d.payload, d.attempts, s.target_url, s.secret \
-             FROM hook_deliveries d JOIN hook_subscriptions s ON s.id = d.subscription_id \
-             WHERE d.status = 'pending' AND d.next_at <= ?1 ORDER BY d.next_at, d.id LIMIT ?2",
-        )?
+    let sql = db.pick(
+        "UPDATE hook_deliveries SET next_at = ?2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM hook_deliveries WHERE status = 'pending' AND next_at <= ?1 \
+           ORDER BY next_at, id LIMIT ?3) \
+         RETURNING id, uid, event, payload, attempts, subscription_id",
+        "UPDATE hook_deliveries SET next_at = $2, attempts = hook_deliveries.attempts + 1 \
+         WHERE id IN (SELECT id FROM hook_deliveries WHERE status = 'pending' AND next_at <= $1 \
+           ORDER BY next_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, uid, event, payload, attempts, subscription_id",
+    );
+    let claimed: Vec<(i64, String, String, String, i64, i64)> = db
+        .prepare_cached(sql)?
         .query_map(
-            params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
+            params![
+                now,
+                now + LEASE_MS,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
             |r| {
-                Ok(Due {
-                    id: r.get(0)?,
-                    uid: r.get(1)?,
-                    event: r.get(2)?,
-                    payload: r.get(3)?,
-                    attempts: r.get(4)?,
-                    target_url: r.get(5)?,
-                    secret: r.get(6)?,
-                })
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             },
         )?
         .collect::<Result<_, _>>()?;
-    let mut lease = db.prepare_cached(
-        "UPDATE hook_deliveries SET next_at = ?2 WHERE id = ?1 AND status = 'pending'",
-    )?;
-    for d in &due {
-        lease.execute(params![d.id, now + LEASE_MS])?;
+    let mut target =
+        db.prepare_cached("SELECT target_url, secret FROM hook_subscriptions WHERE id = ?1")?;
+    let mut out = Vec::with_capacity(claimed.len());
+    for (id, uid, event, payload, attempts, sub) in claimed {
+        let (target_url, secret): (String, String) =
+            target.query_row(params![sub], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        out.push(Due {
+            id,
+            uid,
+            event,
+            payload,
+            attempts,
+            target_url,
+            secret,
+        });
     }
-    Ok(due)
+    out.sort_by_key(|d| d.id);
+    Ok(out)
 }
 
 /// How a delivery went.
@@ -243,29 +279,30 @@ pub fn backoff_ms(attempts: i64) -> i64 {
     (2_000_i64 << doublings).min(3_600_000)
 }
 
-/// Records what became of a claimed delivery.
+/// Records what became of a claimed delivery, unless another worker claimed
+/// it again meanwhile (its attempt count moved on): a late answer never
+/// overwrites a newer one.
 pub fn finish(db: Db<'_>, due: &Due, outcome: &Outcome, now: UnixMs) -> Result<(), StoreError> {
     match outcome {
         Outcome::Delivered => {
             db.prepare_cached(
-                "UPDATE hook_deliveries SET status = 'delivered', attempts = attempts + 1, \
-                 delivered_at = ?2, last_error = NULL WHERE id = ?1",
+                "UPDATE hook_deliveries SET status = 'delivered', delivered_at = ?2, \
+                 last_error = NULL WHERE id = ?1 AND attempts = ?3",
             )?
-            .execute(params![due.id, now])?;
+            .execute(params![due.id, now, due.attempts])?;
         }
         Outcome::Failed(why) | Outcome::Refused(why) => {
-            let attempts = due.attempts + 1;
-            let give_up = matches!(outcome, Outcome::Refused(_)) || attempts >= MAX_ATTEMPTS;
+            let give_up = matches!(outcome, Outcome::Refused(_)) || due.attempts >= MAX_ATTEMPTS;
             db.prepare_cached(
-                "UPDATE hook_deliveries SET attempts = ?2, last_error = ?3, next_at = ?4, \
-                 status = ?5 WHERE id = ?1",
+                "UPDATE hook_deliveries SET last_error = ?2, next_at = ?3, status = ?4 \
+                 WHERE id = ?1 AND attempts = ?5 AND status = 'pending'",
             )?
             .execute(params![
                 due.id,
-                attempts,
                 why.chars().take(500).collect::<String>(),
-                now + backoff_ms(attempts),
-                if give_up { "failed" } else { "pending" }
+                now + backoff_ms(due.attempts),
+                if give_up { "failed" } else { "pending" },
+                due.attempts
             ])?;
         }
         Outcome::Gone => {

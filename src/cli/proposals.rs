@@ -137,12 +137,19 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             )
             .unwrap_or_else(|e| format!("(no diff: {e})"));
             println!("{diff}\n");
+            // Comments are anyone's text: no escape sequence reaches the terminal.
+            let clean = |t: &str| -> String {
+                t.chars()
+                    .filter(|c| !c.is_control() || *c == '\n')
+                    .collect::<String>()
+                    .replace('\n', "\n  ")
+            };
             for c in &comments {
                 println!(
                     "— {} at {}\n  {}",
-                    c.author,
+                    clean(&c.author),
                     shown_time(c.created_at),
-                    c.body.replace('\n', "\n  ")
+                    clean(&c.body)
                 );
             }
             if let Some(by) = &p.decided_by {

@@ -75,6 +75,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(
             i.run_as
                 .clone()
+                // Under sudo, the person who ran it, not root.
+                .or_else(|| std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()))
                 .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
                 .or_else(|| {
                     std::process::Command::new("id")
@@ -88,9 +90,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .context("who should the daemon run as? give --run-as USER")?,
         )
     };
+    if let Some(who) = &run_as {
+        let ok = who.len() <= 32
+            && who
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && who
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+        if !ok {
+            anyhow::bail!(
+                "`{who}` is not a user name systemd takes (lowercase letters, digits, `_`, `-`)"
+            );
+        }
+        if who == "root" && i.run_as.as_deref() != Some("root") {
+            anyhow::bail!(
+                "the daemon would run as root; name the account it should run as with --run-as USER (or --run-as root if you mean it)"
+            );
+        }
+    }
     let exe = std::env::current_exe()
         .and_then(|e| e.canonicalize())
         .context("finding the funnel binary")?;
+    // A unit file is line-based: a path with a line break (or ending in a
+    // backslash, which continues the line) could add a directive.
+    for p in [&exe, &root] {
+        let t = p.to_string_lossy();
+        if t.chars().any(char::is_control) || t.ends_with('\\') {
+            anyhow::bail!(
+                "{} cannot go in a unit file (a control character or a trailing backslash)",
+                p.display()
+            );
+        }
+    }
     let text = unit(&Unit {
         exe: &exe,
         root: &root,

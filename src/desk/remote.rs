@@ -25,7 +25,6 @@ use crate::store::UnixMs;
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A team's daemon, spoken to with one person's token.
-#[derive(Debug)]
 pub struct Remote {
     name: String,
     base: String,
@@ -35,6 +34,18 @@ pub struct Remote {
     info: Info,
     /// The token's role as the daemon says.
     pub role: String,
+}
+
+/// Never the token: a remote may end up in a log line or a panic.
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("name", &self.name)
+            .field("base", &self.base)
+            .field("token", &"<secret>")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(serde::Deserialize)]

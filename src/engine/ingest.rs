@@ -56,10 +56,12 @@ pub fn ingest(ctx: &mut Ctx<'_>, event: Event) -> Result<Ingested, EngineError> 
     let mut queue = vec![(event, 0u32)];
     while let Some((ev, depth)) = queue.pop() {
         let before = ctx.fx.events.len();
-        one(ctx, &ev, &mut out)?;
         // Queued with the event, in its transaction: a rolled-back event is
-        // never announced, an acknowledged one always is.
-        crate::subscriptions::enqueue(ctx.conn, &ev, ctx.now)?;
+        // never announced, an acknowledged one always is, an ignored one
+        // (a forgotten person's form) never.
+        if one(ctx, &ev, &mut out)? {
+            crate::subscriptions::enqueue(ctx.conn, &ev, ctx.now)?;
+        }
         let caused: Vec<CrmEvent> = ctx.fx.events.drain(before..).collect();
         if depth + 1 >= MAX_DEPTH {
             if !caused.is_empty() {
@@ -138,14 +140,15 @@ pub fn from_crm(e: &CrmEvent) -> Event {
     }
 }
 
-fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineError> {
+/// Handles one event; false when it was ignored.
+fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<bool, EngineError> {
     let data = trigger_data(ctx, &ev.kind, &ev.data)?;
     if ev.kind == "form_submission" && submitted_by_forgotten(ctx, &data)? {
         // A person who asked to be forgotten is not re-added, nor copied into
         // executions, by a form: only new consent (an import with it, or
         // `contacts consent`) lifts the suppression.
         tracing::info!("form submission from a suppressed address ignored");
-        return Ok(());
+        return Ok(false);
     }
     let before = ctx.fx.events.len();
     let contact_id = resolve_contact(ctx, ev, &data)?;
@@ -181,7 +184,7 @@ fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<(), EngineEr
             Started::Filtered => out.filtered.push(program.id.clone()),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn submitted_by_forgotten(ctx: &Ctx<'_>, data: &Json) -> Result<bool, EngineError> {

@@ -637,6 +637,19 @@ impl Worker {
                     Ok(pruned) => tracing::info!(pruned, "old executions pruned"),
                     Err(e) => tracing::warn!(error = %e, "pruning failed; retrying later"),
                 }
+                let before = now - crate::subscriptions::KEEP_FINISHED_MS;
+                match self
+                    .inner
+                    .store
+                    .write(move |c| crate::subscriptions::prune(c, before))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "finished webhook deliveries pruned"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pruning deliveries failed; retrying later")
+                    }
+                }
             }
             let wait = if backlog || campaigns_queued {
                 Duration::ZERO

@@ -412,7 +412,7 @@ impl<'c> Db<'c> {
 
     /// The statement for this backend, where the dialects differ. Only the store
     /// chooses by backend; the code above it writes one statement.
-    pub(super) fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+    pub(crate) fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
         match self {
             Db::Sqlite(_) => sqlite,
             Db::Postgres(_) => postgres,

@@ -7,6 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How far ahead of this machine's clock a received stamp may be.
+pub const MAX_DRIFT_MS: i64 = 24 * 3_600_000;
+
 /// One stamp; compared by wall time, then counter, then node.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Stamp {
@@ -52,8 +55,13 @@ impl Clock {
     }
 
     /// Takes in a stamp received from another node, so the next tick sorts
-    /// after it.
+    /// after it. A stamp further ahead of this machine's clock than
+    /// [`MAX_DRIFT_MS`] is not followed: one broken clock must not drag every
+    /// store's stamps into the future.
     pub fn observe(&mut self, seen: &Stamp, physical: i64) {
+        if seen.wall > physical.saturating_add(MAX_DRIFT_MS) {
+            return;
+        }
         let wall = self.wall.max(seen.wall).max(physical);
         self.counter = if wall == self.wall && wall == seen.wall {
             self.counter.max(seen.counter).saturating_add(1)

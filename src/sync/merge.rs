@@ -27,13 +27,22 @@ pub struct Register<T> {
     pub stamp: Stamp,
 }
 
-impl<T: Clone> Register<T> {
-    /// The later of two writes; equal stamps are the same write.
+impl<T: Clone + Serialize> Register<T> {
+    /// The later of two writes. Equal stamps should be one write; should two
+    /// differ anyway (a store restored from a backup reusing its node id), the
+    /// value's JSON text decides, so both sides still pick the same.
     fn join(&self, other: &Register<T>) -> Register<T> {
-        if other.stamp > self.stamp {
-            other.clone()
-        } else {
-            self.clone()
+        match other.stamp.cmp(&self.stamp) {
+            std::cmp::Ordering::Greater => other.clone(),
+            std::cmp::Ordering::Less => self.clone(),
+            std::cmp::Ordering::Equal => {
+                let text = |v: &T| serde_json::to_string(v).unwrap_or_default();
+                if text(&other.value) > text(&self.value) {
+                    other.clone()
+                } else {
+                    self.clone()
+                }
+            }
         }
     }
 }
@@ -58,7 +67,7 @@ pub struct ContactState {
     pub erased: Option<Stamp>,
 }
 
-fn join_map<T: Clone>(
+fn join_map<T: Clone + Serialize>(
     a: &BTreeMap<String, Register<T>>,
     b: &BTreeMap<String, Register<T>>,
 ) -> BTreeMap<String, Register<T>> {
