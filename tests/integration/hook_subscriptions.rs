@@ -133,6 +133,31 @@ fn events_are_delivered_signed_retried_and_stop_on_unsubscribe() {
         2,
         "nothing after unsubscribing"
     );
+    // A forgotten person's form is ignored, and so never announced.
+    let (status, _) = subscribe("form_submission", format!("{}/ok", server.url), &editor);
+    assert_eq!(status, 201);
+    let out = super::support::run(&["contacts", "forget", "first@example.org"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(u.post_form("first@example.org"), 303);
+    assert_eq!(u.post_form("fourth@example.org"), 303);
+    wait_for(&server, "/ok", 1, 15);
+    std::thread::sleep(Duration::from_secs(2));
+    let posted: Vec<Request> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/ok")
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(posted[0].body.to_string().contains("fourth@example.org"));
+    assert!(
+        !posted
+            .iter()
+            .any(|r| r.body.to_string().contains("first@example.org"))
+    );
     // A target that answers 410 Gone unsubscribes itself.
     let (status, _) = subscribe(
         "contact_created",
@@ -145,10 +170,15 @@ fn events_are_delivered_signed_retried_and_stop_on_unsubscribe() {
     let until = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, listed) = api(&u, "GET", "/api/hooks/subscriptions", Some(&editor), None);
-        if listed["subscriptions"]
+        let left = listed["subscriptions"]
             .as_array()
-            .is_some_and(Vec::is_empty)
-        {
+            .cloned()
+            .unwrap_or_default();
+        if !left.iter().any(|s| {
+            s["target_url"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/410"))
+        }) {
             break;
         }
         assert!(Instant::now() < until, "still subscribed: {listed}");
