@@ -54,6 +54,16 @@ use program::{Program, ProgramError};
 pub type ActiveSet = Arc<Vec<Arc<Program>>>;
 /// Operators' overrides of `active:`, by workflow id.
 pub type Overrides = Arc<HashMap<String, bool>>;
+/// The event kinds outbound webhook subscriptions wait for.
+pub type Subscribed = Arc<std::collections::HashSet<String>>;
+
+/// What an event may start and who hears of it, as of one store revision.
+#[derive(Debug, Clone)]
+pub struct Starting {
+    pub active: ActiveSet,
+    pub overrides: Overrides,
+    pub subscribed: Subscribed,
+}
 
 /// Why the engine could not do what was asked (step failures are not errors: they
 /// are recorded on the execution).
@@ -152,7 +162,7 @@ pub struct Engine {
     versions: Mutex<HashMap<String, Arc<Program>>>,
     /// The store's active workflows as last read, under the revision read with them.
     /// The active set and the operators' overrides, as of a store revision.
-    active: Mutex<Option<(String, ActiveSet, Overrides)>>,
+    active: Mutex<Option<(String, Starting)>>,
     pub emails: BTreeMap<String, EmailTemplate>,
     /// The static lists of contacts/lists.yaml.
     pub lists: BTreeMap<String, crate::model::contacts::ListDef>,
@@ -409,26 +419,31 @@ impl Engine {
     /// started from. Read again only when the store's revision moved. A store no
     /// workspace was registered in yet runs this engine's own workflows.
     pub fn active_set(&self, conn: Db<'_>) -> Result<ActiveSet, EngineError> {
-        Ok(self.starting(conn)?.0)
+        Ok(self.starting(conn)?.active)
     }
 
-    /// The active set with the operators' overrides: what an event may start.
-    /// Both are read again only when the store's revision moved (an override
-    /// moves it too), so an event costs one lookup, not a scan of `workflows`.
-    pub fn starting(&self, conn: Db<'_>) -> Result<(ActiveSet, Overrides), EngineError> {
+    /// The active set with the operators' overrides (what an event may start)
+    /// and the kinds webhook subscribers wait for. All are read again only when
+    /// the store's revision moved (an override, a subscription and an
+    /// unsubscription move it too), so an event costs one lookup, not scans of
+    /// `workflows` and `hook_subscriptions`.
+    pub fn starting(&self, conn: Db<'_>) -> Result<Starting, EngineError> {
         let revision: Option<String> = conn
             .prepare_cached("SELECT value FROM crm_state WHERE key = 'workflow_revision'")?
             .query_row(params![], |r| r.get(0))
             .optional()?;
         let Some(revision) = revision else {
-            let set = Arc::new(self.current.values().cloned().collect());
-            return Ok((set, Arc::new(Engine::overrides(conn)?)));
+            return Ok(Starting {
+                active: Arc::new(self.current.values().cloned().collect()),
+                overrides: Arc::new(Engine::overrides(conn)?),
+                subscribed: Arc::new(crate::subscriptions::kinds(conn)?),
+            });
         };
         if let Ok(cache) = self.active.lock()
-            && let Some((seen, set, overrides)) = cache.as_ref()
+            && let Some((seen, starting)) = cache.as_ref()
             && *seen == revision
         {
-            return Ok((set.clone(), overrides.clone()));
+            return Ok(starting.clone());
         }
         let stored: Vec<(String, String)> = {
             let mut stmt = conn.prepare_cached(
@@ -441,12 +456,15 @@ impl Engine {
         for (id, hash) in stored {
             set.push(self.version(conn, &id, &hash)?);
         }
-        let set: ActiveSet = Arc::new(set);
-        let overrides: Overrides = Arc::new(Engine::overrides(conn)?);
+        let starting = Starting {
+            active: Arc::new(set),
+            overrides: Arc::new(Engine::overrides(conn)?),
+            subscribed: Arc::new(crate::subscriptions::kinds(conn)?),
+        };
         if let Ok(mut cache) = self.active.lock() {
-            *cache = Some((revision, set.clone(), overrides.clone()));
+            *cache = Some((revision, starting.clone()));
         }
-        Ok((set, overrides))
+        Ok(starting)
     }
 
     /// The active version of one workflow, if it is in the store's active set.
@@ -544,8 +562,14 @@ impl Engine {
              updated_at = excluded.updated_at",
         )?
         .execute(params![id, active.map(i64::from), now])?;
-        // Moves the revision (where a checkout registered one), so every worker
-        // reads the overrides again with the active set.
+        // Every worker reads the overrides again with the active set.
+        Engine::move_revision(conn, now)?;
+        Ok(())
+    }
+
+    /// Moves the store's revision (where a checkout registered one), so every
+    /// worker sharing the store reads what [`Engine::starting`] caches again.
+    pub fn move_revision(conn: Db<'_>, now: UnixMs) -> Result<(), StoreError> {
         conn.prepare_cached("UPDATE crm_state SET value = ?1 WHERE key = 'workflow_revision'")?
             .execute(params![crate::uid::new(now)])?;
         Ok(())

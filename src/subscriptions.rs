@@ -84,12 +84,14 @@ pub fn subscribe(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![id, event, target_url, secret, created_by, now])?;
+    // Ingestion reads who subscribes only when the revision moves.
+    crate::engine::Engine::move_revision(db, now)?;
     Ok((id, secret))
 }
 
 /// Removes a subscription and every delivery still waiting for it; whether
 /// there was one.
-pub fn unsubscribe(db: Db<'_>, id: &str) -> Result<bool, StoreError> {
+pub fn unsubscribe(db: Db<'_>, id: &str, now: UnixMs) -> Result<bool, StoreError> {
     let sub: Option<i64> = db
         .prepare_cached("SELECT id FROM hook_subscriptions WHERE uid = ?1")?
         .query_row(params![id], |r| r.get(0))
@@ -101,6 +103,7 @@ pub fn unsubscribe(db: Db<'_>, id: &str) -> Result<bool, StoreError> {
         .execute(params![sub])?;
     db.prepare_cached("DELETE FROM hook_subscriptions WHERE id = ?1")?
         .execute(params![sub])?;
+    crate::engine::Engine::move_revision(db, now)?;
     Ok(true)
 }
 
@@ -126,12 +129,26 @@ pub fn list(db: Db<'_>) -> Result<Vec<Subscription>, StoreError> {
     rows.collect()
 }
 
+/// The event kinds somebody subscribes to (what [`enqueue`] is told, cached
+/// by the engine under the store's revision).
+pub fn kinds(db: Db<'_>) -> Result<std::collections::HashSet<String>, StoreError> {
+    db.prepare_cached("SELECT DISTINCT event FROM hook_subscriptions")?
+        .query_map(params![], |r| r.get(0))?
+        .collect()
+}
+
 /// Queues `event` for every subscription to its kind: called by the engine's
-/// ingestion, inside its transaction. One indexed read when nobody subscribes.
-pub fn enqueue(db: Db<'_>, event: &Event, now: UnixMs) -> Result<usize, StoreError> {
+/// ingestion, inside its transaction, with the kinds subscribed to as of its
+/// revision. Nothing is read for an event of a kind nobody subscribes to.
+pub fn enqueue(
+    db: Db<'_>,
+    event: &Event,
+    subscribed: &std::collections::HashSet<String>,
+    now: UnixMs,
+) -> Result<usize, StoreError> {
     // A run of one named workflow (a schedule's occurrence, a manual start)
     // is not an event the outside world asked for.
-    if event.workflow.is_some() {
+    if event.workflow.is_some() || !subscribed.contains(&event.kind) {
         return Ok(0);
     }
     let subs: Vec<i64> = db
@@ -314,7 +331,7 @@ pub fn finish(db: Db<'_>, due: &Due, outcome: &Outcome, now: UnixMs) -> Result<(
                 .query_row(params![due.id], |r| r.get(0))
                 .optional()?;
             if let Some(uid) = sub {
-                unsubscribe(db, &uid)?;
+                unsubscribe(db, &uid, now)?;
                 crate::audit::record(
                     db,
                     "funnel",

@@ -59,8 +59,8 @@ pub fn ingest(ctx: &mut Ctx<'_>, event: Event) -> Result<Ingested, EngineError> 
         // Queued with the event, in its transaction: a rolled-back event is
         // never announced, an acknowledged one always is, an ignored one
         // (a forgotten person's form) never.
-        if one(ctx, &ev, &mut out)? {
-            crate::subscriptions::enqueue(ctx.conn, &ev, ctx.now)?;
+        if let Some(subscribed) = one(ctx, &ev, &mut out)? {
+            crate::subscriptions::enqueue(ctx.conn, &ev, &subscribed, ctx.now)?;
         }
         let caused: Vec<CrmEvent> = ctx.fx.events.drain(before..).collect();
         if depth + 1 >= MAX_DEPTH {
@@ -140,15 +140,20 @@ pub fn from_crm(e: &CrmEvent) -> Event {
     }
 }
 
-/// Handles one event; false when it was ignored.
-fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<bool, EngineError> {
+/// Handles one event; the kinds webhook subscribers wait for, or None when the
+/// event was ignored.
+fn one(
+    ctx: &mut Ctx<'_>,
+    ev: &Event,
+    out: &mut Ingested,
+) -> Result<Option<super::Subscribed>, EngineError> {
     let data = trigger_data(ctx, &ev.kind, &ev.data)?;
     if ev.kind == "form_submission" && submitted_by_forgotten(ctx, &data)? {
         // A person who asked to be forgotten is not re-added, nor copied into
         // executions, by a form: only new consent (an import with it, or
         // `contacts consent`) lifts the suppression.
         tracing::info!("form submission from a suppressed address ignored");
-        return Ok(false);
+        return Ok(None);
     }
     let before = ctx.fx.events.len();
     let contact_id = resolve_contact(ctx, ev, &data)?;
@@ -166,11 +171,11 @@ fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<bool, Engine
     }
     record_page_event(ctx, &data, contact_id)?;
     deliver_to_waiting(ctx, ev, &data, contact_id, out)?;
-    let (active, overrides) = ctx.engine.starting(ctx.conn)?;
-    let candidates = active.iter().filter(|p| {
+    let starting = ctx.engine.starting(ctx.conn)?;
+    let candidates = starting.active.iter().filter(|p| {
         super::trigger_type(&p.workflow.trigger.kind) == ev.kind
             && ev.workflow.as_deref().is_none_or(|w| w == p.id)
-            && super::Engine::runs(p, &overrides)
+            && super::Engine::runs(p, &starting.overrides)
     });
     for program in candidates {
         if !trigger_matches(ctx, &program.workflow.trigger.kind, &data, contact_id)? {
@@ -184,7 +189,7 @@ fn one(ctx: &mut Ctx<'_>, ev: &Event, out: &mut Ingested) -> Result<bool, Engine
             Started::Filtered => out.filtered.push(program.id.clone()),
         }
     }
-    Ok(true)
+    Ok(Some(starting.subscribed))
 }
 
 fn submitted_by_forgotten(ctx: &Ctx<'_>, data: &Json) -> Result<bool, EngineError> {

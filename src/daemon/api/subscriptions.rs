@@ -144,7 +144,8 @@ pub async fn unsubscribe(
         .worker()
         .store()
         .write(move |db| {
-            let gone = subscriptions::unsubscribe(db, &key)?;
+            let now = crate::store::now_ms();
+            let gone = subscriptions::unsubscribe(db, &key, now)?;
             if gone {
                 crate::audit::record(
                     db,
@@ -153,7 +154,7 @@ pub async fn unsubscribe(
                     "hook_subscription",
                     Some(&key),
                     &json!({}),
-                    crate::store::now_ms(),
+                    now,
                 )?;
             }
             Ok(gone)
