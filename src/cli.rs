@@ -35,6 +35,7 @@ mod schema;
 mod segments;
 mod service;
 mod simulate;
+mod sync;
 mod templates;
 mod test;
 mod tokens;
@@ -96,6 +97,8 @@ pub enum Command {
     Login(login::Args),
     /// Forget a remote and its token.
     Logout(login::LogoutArgs),
+    /// Exchange contacts with a team's daemon, both ways (`status`: what waits).
+    Sync(sync::Args),
     /// The log of changes: who, what, when, before and after.
     Audit(audit::Args),
     /// Check every file of a workspace and report all problems found.
@@ -203,6 +206,7 @@ pub fn main() -> ExitCode {
         Command::Tui(args) => tui::run(args, cli.color),
         Command::Login(args) => login::run(args),
         Command::Logout(args) => login::logout(args),
+        Command::Sync(args) => sync::run(args, cli.color),
         Command::Audit(args) => audit::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),

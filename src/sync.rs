@@ -9,8 +9,16 @@
 //!   idempotent, so stores converge whatever the order and however often a
 //!   page is sent again.
 //!
-//! The wire (`/api/sync`), the stores' change feeds and `funnel sync` build on
-//! these; docs/sync.md writes the rules down.
+//! - [`store`]: each store's change feed (stamps kept by triggers) and
+//!   applying another store's page by those rules.
+//! - [`session`]: rounds of one page each way between a store and a hub (the
+//!   team's daemon, `POST /api/sync`), resumable and idempotent.
+//!
+//! docs/sync.md writes the rules down.
 
+#[cfg(test)]
+mod convergence;
 pub mod hlc;
 pub mod merge;
+pub mod session;
+pub mod store;

@@ -254,7 +254,7 @@ pub fn fields(conn: Db<'_>, id: i64) -> Result<serde_json::Map<String, Json>, Cr
 
 /// How a JSON value is stored: text in `value_text`, numbers in `value_num`, booleans
 /// in both (so they read back as booleans and compare as 0/1).
-fn to_columns(v: &Json) -> (Option<String>, Option<f64>) {
+pub(crate) fn to_columns(v: &Json) -> (Option<String>, Option<f64>) {
     match v {
         Json::String(s) => (Some(s.clone()), None),
         Json::Number(n) => (None, n.as_f64()),
@@ -264,7 +264,7 @@ fn to_columns(v: &Json) -> (Option<String>, Option<f64>) {
     }
 }
 
-fn from_columns(text: Option<String>, num: Option<f64>) -> Json {
+pub(crate) fn from_columns(text: Option<String>, num: Option<f64>) -> Json {
     match (text, num) {
         (Some(t), Some(_)) if t == "true" || t == "false" => Json::Bool(t == "true"),
         (Some(t), _) => Json::String(t),

@@ -20,6 +20,7 @@ mod proposals;
 mod publishing;
 mod site_components;
 mod subscriptions;
+mod sync;
 
 use std::sync::Arc;
 
@@ -498,6 +499,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "Reject a proposal",
             post(proposals::reject),
         ),
+        with_body::<crate::sync::session::Request>(route(
+            M::POST,
+            "/api/sync",
+            Some(R::Editor),
+            "sync",
+            "One round of `funnel sync`: applies the store's page of `changes` (node, item, stamp, value), answers the next page of this store's feed after `since` (never the asker's own changes); `status: true` only counts what waits",
+            post(sync::exchange),
+        )),
         with_body::<subscriptions::SubscribeBody>(route(
             M::POST,
             "/api/hooks/subscriptions",

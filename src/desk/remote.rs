@@ -97,7 +97,7 @@ impl Remote {
 
     /// One request and its JSON answer; an error answer becomes the daemon's
     /// message with the kind its status means.
-    fn call<T: DeserializeOwned>(
+    pub(crate) fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -285,5 +285,18 @@ impl Source for Remote {
             .map_err(|e| SourceError::new(format!("cannot send the change: {e}")))?;
         let a: Json = self.call(Method::POST, "/api/changes", Some(body))?;
         self.field(a, "message")
+    }
+}
+
+/// `funnel sync` through the daemon: each round is one `POST /api/sync`.
+impl crate::sync::session::Hub for Remote {
+    fn exchange(
+        &mut self,
+        req: &crate::sync::session::Request,
+    ) -> std::result::Result<crate::sync::session::Response, crate::sync::store::SyncError> {
+        let body = serde_json::to_value(req)
+            .map_err(|e| crate::sync::store::SyncError::Hub(e.to_string()))?;
+        self.call(Method::POST, "/api/sync", Some(body))
+            .map_err(|e| crate::sync::store::SyncError::Hub(e.to_string()))
     }
 }

@@ -1,0 +1,74 @@
+//! `POST /api/sync`: one round of `funnel sync` (an editor's token): the
+//! laptop's page of changes applied, then the next page of this store's feed
+//! for it, in one transaction. `status: true` only counts what waits.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::{ApiError, ApiResult, json_body};
+use crate::access::Principal;
+use crate::daemon::Daemon;
+use crate::store::StoreError;
+use crate::sync::session::{self, Request};
+use crate::sync::store::{self as sync_store, Cursor};
+
+pub async fn exchange(
+    State(d): State<Arc<Daemon>>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let req: Request = json_body(&headers, &body)?;
+    let unprocessable =
+        |field: &str, why: String| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, why);
+    if req.node.is_empty() || req.node.len() > 64 {
+        return Err(unprocessable(
+            "node",
+            "`node` is the syncing store's id (1 to 64 characters)".into(),
+        ));
+    }
+    Cursor::parse(&req.since).map_err(|e| unprocessable("since", e.to_string()))?;
+    if req
+        .limit
+        .is_some_and(|l| l == 0 || l > sync_store::MAX_PAGE)
+    {
+        return Err(unprocessable(
+            "limit",
+            format!("`limit` is 1 to {}", sync_store::MAX_PAGE),
+        ));
+    }
+    sync_store::check(&req.changes).map_err(|e| unprocessable("changes", e.to_string()))?;
+    let by = super::actor(&who);
+    let engine = d.worker().engine();
+    let answer = d
+        .worker()
+        .store()
+        .write_alone(move |db| {
+            let now = crate::store::now_ms();
+            let resp = session::serve(db, &req, now, Some(&engine.scoring))
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            if resp.applied.applied > 0 {
+                crate::audit::record(
+                    db,
+                    &by,
+                    "sync",
+                    "store",
+                    Some(&req.node),
+                    &json!({"applied": resp.applied.applied, "skipped": resp.applied.skipped}),
+                    now,
+                )?;
+            }
+            Ok(resp)
+        })
+        .await;
+    match answer {
+        Ok(resp) => Ok(axum::Json(resp).into_response()),
+        Err(StoreError::Invalid(why)) => Err(unprocessable("changes", why)),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
