@@ -9,7 +9,10 @@ CREATE TABLE sync_clock (
     one INTEGER PRIMARY KEY CHECK (one = 1),
     node TEXT NOT NULL,
     wall BIGINT NOT NULL DEFAULT 0,
-    applying INTEGER NOT NULL DEFAULT 0
+    applying INTEGER NOT NULL DEFAULT 0,
+    -- SQLite's twin keeps its largest deleted `ord` here; the sequence
+    -- never goes back.
+    ord_floor BIGINT NOT NULL DEFAULT 0
 );
 INSERT INTO sync_clock (one, node) VALUES (1, lower(hex(randomblob(8))));
 

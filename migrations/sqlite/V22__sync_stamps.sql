@@ -16,7 +16,10 @@ CREATE TABLE sync_clock (
     wall INTEGER NOT NULL DEFAULT 0,
     -- 1 inside the transaction that applies another store's changes: those
     -- keep their own stamps.
-    applying INTEGER NOT NULL DEFAULT 0
+    applying INTEGER NOT NULL DEFAULT 0,
+    -- The largest `ord` ever deleted: a new stamp's `ord` stays above it, so
+    -- the feed never hands out a place a cursor has passed.
+    ord_floor INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO sync_clock (one, node) VALUES (1, lower(hex(randomblob(8))));
 
@@ -49,7 +52,7 @@ CREATE TRIGGER sync_contacts_insert AFTER INSERT ON contacts
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.id, 'f:' || k, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c, (
         SELECT 'name' AS k WHERE new.name IS NOT NULL
         UNION ALL SELECT 'phone' WHERE new.phone IS NOT NULL
@@ -65,7 +68,7 @@ CREATE TRIGGER sync_contacts_update AFTER UPDATE OF name, phone, company_domain,
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.id, 'f:' || k, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c, (
         SELECT 'name' AS k WHERE new.name IS NOT old.name
         UNION ALL SELECT 'phone' WHERE new.phone IS NOT old.phone
@@ -80,6 +83,7 @@ END;
 -- A deleted contact (merged away or erased) takes its stamps with it; an
 -- erasure leaves its suppression's stamp.
 CREATE TRIGGER sync_contacts_delete AFTER DELETE ON contacts BEGIN
+    UPDATE sync_clock SET ord_floor = max(ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps));
     DELETE FROM sync_stamps WHERE contact_id = old.id;
 END;
 
@@ -87,7 +91,7 @@ CREATE TRIGGER sync_fields_insert AFTER INSERT ON contact_fields
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.contact_id, 'c:' || new.field, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
     ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
         ord = excluded.ord, peer = NULL;
@@ -98,7 +102,7 @@ WHEN (SELECT applying FROM sync_clock) = 0
     AND (new.value_text IS NOT old.value_text OR new.value_num IS NOT old.value_num) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.contact_id, 'c:' || new.field, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
     ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
         ord = excluded.ord, peer = NULL;
@@ -108,7 +112,7 @@ CREATE TRIGGER sync_fields_delete AFTER DELETE ON contact_fields
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT old.contact_id, 'c:' || old.field, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE EXISTS (SELECT 1 FROM contacts WHERE id = old.contact_id)
     ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
         ord = excluded.ord, peer = NULL;
@@ -118,7 +122,7 @@ CREATE TRIGGER sync_tags_insert AFTER INSERT ON contact_tags
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.contact_id, 't:' || new.tag, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
     ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
         ord = excluded.ord, peer = NULL;
@@ -128,7 +132,7 @@ CREATE TRIGGER sync_tags_delete AFTER DELETE ON contact_tags
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT old.contact_id, 't:' || old.tag, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE EXISTS (SELECT 1 FROM contacts WHERE id = old.contact_id)
     ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
         ord = excluded.ord, peer = NULL;
@@ -138,7 +142,7 @@ CREATE TRIGGER sync_lists_insert AFTER INSERT ON list_members
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.contact_id, 'l:' || new.list_id, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
     ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
         ord = excluded.ord, peer = NULL;
@@ -148,7 +152,7 @@ CREATE TRIGGER sync_lists_delete AFTER DELETE ON list_members
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT old.contact_id, 'l:' || old.list_id, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE EXISTS (SELECT 1 FROM contacts WHERE id = old.contact_id)
     ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
         ord = excluded.ord, peer = NULL;
@@ -159,7 +163,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord)
     SELECT new.contact_id, 'a:' || c.node || ':' || new.id, new.id,
         max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
     ON CONFLICT (contact_id, item) DO NOTHING;
 END;
@@ -169,7 +173,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord)
     SELECT new.contact_id, 'p:' || c.node || ':' || new.id, new.id,
         max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
     ON CONFLICT (contact_id, item) DO NOTHING;
 END;
@@ -179,7 +183,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 AND new.contact_id IS NOT NULL BEGIN
     INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord)
     SELECT new.contact_id, 'k:' || c.node || ':' || new.id, new.id,
         max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
     ON CONFLICT (contact_id, item) DO NOTHING;
 END;
@@ -189,7 +193,7 @@ CREATE TRIGGER sync_suppressions_insert AFTER INSERT ON suppressions
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT 0, 's:' || new.email_hash, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
     ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
         ord = excluded.ord, peer = NULL;
@@ -199,7 +203,7 @@ CREATE TRIGGER sync_suppressions_update AFTER UPDATE OF reason ON suppressions
 WHEN (SELECT applying FROM sync_clock) = 0 AND new.reason IS NOT old.reason BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT 0, 's:' || new.email_hash, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-        c.node, (SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)
+        c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
     ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
         ord = excluded.ord, peer = NULL;

@@ -395,3 +395,42 @@ fn a_cursor_is_two_numbers_or_nothing() {
         assert!(Cursor::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_change_after_an_erasure_is_still_ahead_of_the_cursor() {
+    let side = Side::new();
+    let now = crate::store::now_ms();
+    let ids: Vec<i64> = ["first@example.org", "last@example.org"]
+        .iter()
+        .map(|email| {
+            side.db
+                .transaction(|db| {
+                    let u = contact::Upsert {
+                        contact: NewContact {
+                            email: (*email).to_string(),
+                            ..NewContact::default()
+                        },
+                        fields: BTreeMap::new(),
+                        tags: vec!["lead".into()],
+                        lists: Vec::new(),
+                    };
+                    contact::upsert(db, &u, now).map(|(id, _)| id)
+                })
+                .expect("upsert")
+        })
+        .collect();
+    let read = store::feed(side.db.db(), Cursor::default(), None, 100).expect("feed");
+    let cursor = Cursor::parse(&read.cursor).expect("cursor");
+    // Erasing the person with the feed's last stamps, then a change: the
+    // change comes after the cursor, not in a place it has passed.
+    side.db
+        .transaction(|db| privacy::forget(db, ids[1], now))
+        .expect("forget");
+    side.db
+        .transaction(|db| contact::add_tags(db, ids[0], &["vip".into()], now))
+        .expect("tag");
+    let next = store::feed(side.db.db(), cursor, None, 100).expect("feed");
+    let items: Vec<&str> = next.changes.iter().map(|c| c.item.as_str()).collect();
+    assert!(items.contains(&"t:vip"), "{items:?}");
+    assert!(items.iter().any(|i| i.starts_with("s:")), "{items:?}");
+}

@@ -467,7 +467,7 @@ fn reason(c: &Change) -> Option<&str> {
 /// The order of a stamp written now.
 fn ord_sql(db: Db<'_>) -> &'static str {
     if db.backend_name() == "sqlite" {
-        "(SELECT coalesce(max(ord), 0) + 1 FROM sync_stamps)"
+        "(max((SELECT ord_floor FROM sync_clock), (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1)"
     } else {
         "nextval('sync_ord')"
     }

@@ -50,6 +50,7 @@ mod service;
 mod smtp_sink;
 mod store;
 mod support;
+mod sync;
 mod templates;
 mod tui;
 mod tui_fixture;
