@@ -505,7 +505,9 @@ pub fn routes() -> Vec<(Route, Handler)> {
             Some(R::Editor),
             "sync",
             "One round of `funnel sync`: applies the store's page of `changes` (node, item, stamp, value), answers the next page of this store's feed after `since` (never the asker's own changes); `status: true` only counts what waits",
-            post(sync::exchange),
+            // A round carries a page of changes: more than a form's 64 KiB.
+            post(sync::exchange)
+                .layer(axum::extract::DefaultBodyLimit::max(sync::MAX_BODY_BYTES)),
         )),
         with_body::<subscriptions::SubscribeBody>(route(
             M::POST,

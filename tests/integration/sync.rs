@@ -282,3 +282,93 @@ fn a_laptop_and_the_team_daemon_converge_and_an_erasure_holds() {
         assert_eq!(body["error"]["field"], field, "{body}");
     }
 }
+
+#[test]
+fn a_sync_killed_midway_resumes_without_duplicates() {
+    let team = demo();
+    let token = api_token(team.path(), "mira", "editor");
+    let daemon = super::daemon::up(team.path());
+    let url = format!("http://{}", daemon.addr);
+    let mine = demo();
+    let config = tempfile::tempdir().expect("config");
+    let (me, cfg) = (mine.path(), config.path());
+    let mut login = funnel();
+    login
+        .args(["login", "team", "--remote", &url])
+        .current_dir(me)
+        .env("FUNNEL_CONFIG_DIR", cfg)
+        .env("FUNNEL_TOKEN", &token);
+    ok(&login.output().expect("login"));
+    let people = 2_000;
+    let mut csv = String::from("email,name,company\n");
+    for i in 0..people {
+        csv.push_str(&format!("p{i}@example.org,Person {i},Acme {}\n", i % 7));
+    }
+    std::fs::write(me.join("people.csv"), csv).expect("csv");
+    ok(&laptop(me, cfg, &["contacts", "import", "people.csv"]));
+    for i in (0..people).step_by(10) {
+        ok(&laptop(
+            me,
+            cfg,
+            &["contacts", "tag", &format!("p{i}@example.org"), "sampled"],
+        ));
+        if i > 200 {
+            break;
+        }
+    }
+    // Small rounds, killed once the team's store has some but not all.
+    let mut child = funnel()
+        .args(["sync", "--page", "20"])
+        .current_dir(me)
+        .env("FUNNEL_CONFIG_DIR", cfg)
+        .env_remove("FUNNEL_STORE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sync");
+    let count = || -> i64 {
+        backend::scalar(
+            team.path(),
+            "SELECT count(*) FROM contacts WHERE email LIKE 'p%@example.org'",
+            funnel::db_params![],
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while count() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+    let midway = count();
+    assert!(
+        midway > 0 && midway < people,
+        "killed midway: {midway} of {people}"
+    );
+    let said = ok(&laptop(me, cfg, &["sync", "--format", "json"]));
+    let report: Json = serde_json::from_str(&said).expect("json");
+    assert!(report["report"]["sent"].as_i64() > Some(0), "{said}");
+    assert_eq!(count(), people);
+    // Each contact once, each tag once, each activity once: the same as the laptop.
+    let on_team = |sql: &str| -> i64 { backend::scalar(team.path(), sql, funnel::db_params![]) };
+    let store = funnel::store::Store::open_blocking(&funnel::store::StoreLocation::Sqlite {
+        path: me.join(".funnel/funnel.db"),
+        synchronous: funnel::model::config::Synchronous::Full,
+    })
+    .expect("laptop store");
+    let on_laptop = |sql: &'static str| -> i64 {
+        store
+            .read(|db| db.query_row(sql, funnel::db_params![], |r| r.get(0)))
+            .expect("laptop count")
+    };
+    for sql in [
+        "SELECT count(*) FROM contact_tags t JOIN contacts c ON c.id = t.contact_id WHERE c.email LIKE 'p%@example.org'",
+        "SELECT count(*) FROM activities a JOIN contacts c ON c.id = a.contact_id WHERE c.email LIKE 'p%@example.org'",
+        "SELECT count(*) FROM contact_fields f JOIN contacts c ON c.id = f.contact_id WHERE c.email LIKE 'p%@example.org'",
+    ] {
+        assert_eq!(on_team(sql), on_laptop(sql), "{sql}");
+    }
+    assert!(
+        on_laptop("SELECT count(*) FROM contact_tags WHERE tag = 'sampled'") > 0,
+        "the fixture has tags"
+    );
+}

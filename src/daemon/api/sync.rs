@@ -17,6 +17,10 @@ use crate::store::StoreError;
 use crate::sync::session::{self, Request};
 use crate::sync::store::{self as sync_store, Cursor};
 
+/// The largest round accepted: a page of [`sync_store::MAX_PAGE`] changes
+/// with room for activities' data.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
 pub async fn exchange(
     State(d): State<Arc<Daemon>>,
     Extension(who): Extension<Principal>,
