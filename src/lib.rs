@@ -39,8 +39,10 @@
 //!   atomically, with a log per site.
 //! - [`subscriptions`]: outbound webhook subscriptions (REST hooks): events queued
 //!   in their own transaction, delivered signed with retries by the worker.
-//! - [`sync`]: the rules of sync between stores: hybrid logical clocks and the
-//!   join of two views of a contact.
+//! - [`sync`]: sync between a laptop's store and the team's: hybrid logical
+//!   clocks, the join of two views of a contact, each store's change feed
+//!   (stamps kept by triggers), applying another store's page, and the rounds
+//!   of `funnel sync` / `POST /api/sync`.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!

@@ -506,8 +506,7 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "sync",
             "One round of `funnel sync`: applies the store's page of `changes` (node, item, stamp, value), answers the next page of this store's feed after `since` (never the asker's own changes); `status: true` only counts what waits",
             // A round carries a page of changes: more than a form's 64 KiB.
-            post(sync::exchange)
-                .layer(axum::extract::DefaultBodyLimit::max(sync::MAX_BODY_BYTES)),
+            post(sync::exchange).layer(axum::extract::DefaultBodyLimit::max(sync::MAX_BODY_BYTES)),
         )),
         with_body::<subscriptions::SubscribeBody>(route(
             M::POST,
