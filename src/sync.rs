@@ -16,6 +16,7 @@
 //!
 //! docs/sync.md writes the rules down.
 
+mod bulk;
 #[cfg(test)]
 mod convergence;
 pub mod hlc;

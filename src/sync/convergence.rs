@@ -216,12 +216,14 @@ fn dump(db: Db<'_>, emails: &[String]) -> Json {
             })
             .expect("adjustments");
         points.sort();
+        let mut tags = contact::tags(db, id).expect("tags");
+        tags.sort();
         out.insert(
             email.clone(),
             json!({
                 "contact": row,
                 "fields": contact::fields(db, id).expect("fields"),
-                "tags": contact::tags(db, id).expect("tags"),
+                "tags": tags,
                 "lists": lists,
                 "activities": activities,
                 "adjustments": points,

@@ -12,7 +12,7 @@
 //! activity of their own, raise no CRM events (so they start no workflow) and
 //! are remembered as coming from their peer, so they are never sent back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -29,7 +29,7 @@ use crate::store::{StoreError, UnixMs};
 /// Changes a page holds at most.
 pub const MAX_PAGE: usize = 5_000;
 /// The contact columns sync carries, as `f:<column>` items.
-const COLUMNS: [&str; 5] = ["name", "phone", "company_domain", "status", "stage"];
+pub(super) const COLUMNS: [&str; 5] = ["name", "phone", "company_domain", "status", "stage"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -411,8 +411,12 @@ pub fn apply(
         db.execute_batch("SELECT pg_advisory_xact_lock_shared(sync_lock_key())")?;
     }
     let mut out = Applied::default();
-    let mut seen_wall = i64::MIN;
-    let mut contacts: HashMap<String, Option<i64>> = HashMap::new();
+    let seen_wall = changes
+        .iter()
+        .map(|c| c.wall)
+        .filter(|w| *w <= now + MAX_DRIFT_MS)
+        .max()
+        .unwrap_or(0);
     // Erasures first: a page that erases a person and carries their older
     // edits must not re-create them.
     let erased: HashSet<&str> = changes
@@ -423,40 +427,19 @@ pub fn apply(
     if !erased.is_empty() {
         erase_matching(db, &erased, now)?;
     }
-    // Suppressions first too, for the same reason.
+    // Suppressions first too, for the same reason; then the contacts' items
+    // in bulk.
     let (first, rest): (Vec<&Change>, Vec<&Change>) =
         changes.iter().partition(|c| c.item.starts_with("s:"));
-    for c in first.into_iter().chain(rest) {
-        if c.wall <= now + MAX_DRIFT_MS {
-            seen_wall = seen_wall.max(c.wall);
-        }
-        let changed = if c.item.starts_with("s:") {
-            suppress(db, peer, c)?
-        } else {
-            let email = normalize_email(c.email.as_deref().unwrap_or_default());
-            let contact = match contacts.get(&email) {
-                Some(id) => *id,
-                None => {
-                    let id = contact_for(db, &email, now)?;
-                    contacts.insert(email.clone(), id);
-                    id
-                }
-            };
-            match contact {
-                Some(id) => item(db, peer, id, c, now, scoring)?,
-                None => false,
-            }
-        };
-        if changed {
-            out.applied += 1;
-        } else {
-            out.skipped += 1;
-        }
+    for c in first {
+        out.applied += usize::from(suppress(db, peer, c)?);
     }
+    out.applied += super::bulk::apply_items(db, peer, &rest, now, scoring)?;
+    out.skipped = changes.len() - out.applied;
     db.prepare_cached(
         "UPDATE sync_clock SET applying = 0, wall = CASE WHEN wall < ?1 THEN ?1 ELSE wall END",
     )?
-    .execute(params![seen_wall.max(0)])?;
+    .execute(params![seen_wall])?;
     Ok(out)
 }
 
@@ -465,7 +448,7 @@ fn reason(c: &Change) -> Option<&str> {
 }
 
 /// The order of a stamp written now.
-fn ord_sql(db: Db<'_>) -> &'static str {
+pub(super) fn ord_sql(db: Db<'_>) -> &'static str {
     if db.backend_name() == "sqlite" {
         "(max((SELECT ord_floor FROM sync_clock), (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1)"
     } else {
@@ -492,24 +475,6 @@ fn stamp(
     db.prepare_cached(&sql)?
         .execute(params![contact_id, c.item, reference, c.wall, c.node, peer])?;
     Ok(())
-}
-
-/// The local contact of an address: found, or made bare (its columns arrive as
-/// changes of their own); none when the address was erased here.
-fn contact_for(db: Db<'_>, email: &str, now: UnixMs) -> Result<Option<i64>, SyncError> {
-    if let Some(id) = crate::crm::contact::id_by_email(db, email)? {
-        return Ok(Some(id));
-    }
-    if crate::crm::privacy::is_forgotten(db, email)? {
-        return Ok(None);
-    }
-    let id: i64 = db
-        .prepare_cached(
-            "INSERT INTO contacts (uid, email, status, created_at, updated_at) \
-             VALUES (?1, ?2, 'active', ?3, ?3) RETURNING id",
-        )?
-        .query_row(params![crate::uid::new(now), email, now], |r| r.get(0))?;
-    Ok(Some(id))
 }
 
 /// Erases the local contacts whose address hashes are in `hashes`.
@@ -570,7 +535,7 @@ fn suppress(db: Db<'_>, peer: &str, c: &Change) -> Result<bool, SyncError> {
 }
 
 /// One item of a contact.
-fn item(
+pub(super) fn item(
     db: Db<'_>,
     peer: &str,
     id: i64,
