@@ -38,10 +38,11 @@ fn main() {
     let laptop: Store = SqliteStore::open(&dir.path().join("laptop.db"), Synchronous::Normal)
         .expect("laptop store")
         .into();
-    let hub = if args.iter().any(|a| a == "--postgres") {
+    let postgres = args.iter().any(|a| a == "--postgres");
+    let schema = format!("bench_sync_{}", std::process::id());
+    let hub = if postgres {
         let url = std::env::var("FUNNEL_TEST_PG")
             .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-        let schema = format!("bench_sync_{}", std::process::id());
         let sep = if url.contains('?') { '&' } else { '?' };
         Store::open_blocking(&StoreLocation::Postgres {
             url: format!("{url}{sep}options=-c%20search_path%3D{schema}"),
@@ -137,4 +138,10 @@ fn main() {
         .expect("count");
     assert_eq!(there, n, "every change arrived");
     println!("the hub holds all {there} changed contacts");
+    if postgres {
+        let drop = format!("DROP SCHEMA {schema} CASCADE");
+        hub.write_alone(move |db| db.execute_batch(&drop))
+            .wait()
+            .expect("drop the benchmark's schema");
+    }
 }
