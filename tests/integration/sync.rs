@@ -372,3 +372,48 @@ fn a_sync_killed_midway_resumes_without_duplicates() {
         "the fixture has tags"
     );
 }
+
+#[test]
+fn sync_says_what_to_do_without_a_remote_or_with_a_viewer_token() {
+    let mine = demo();
+    let config = tempfile::tempdir().expect("config");
+    let (me, cfg) = (mine.path(), config.path());
+    let out = laptop(me, cfg, &["sync"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("funnel login"), "{err}");
+    let out = laptop(me, cfg, &["sync", "--remote", "nowhere"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nowhere"), "{err}");
+
+    let team = demo();
+    let viewer = api_token(team.path(), "vic", "viewer");
+    let daemon = super::daemon::up(team.path());
+    let mut login = funnel();
+    login
+        .args([
+            "login",
+            "team",
+            "--remote",
+            &format!("http://{}", daemon.addr),
+        ])
+        .current_dir(me)
+        .env("FUNNEL_CONFIG_DIR", cfg)
+        .env("FUNNEL_TOKEN", &viewer);
+    ok(&login.output().expect("login"));
+    ok(&laptop(me, cfg, &["contacts", "add", "ada@example.org"]));
+    let out = laptop(me, cfg, &["sync"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("editor"),
+        "a viewer is told the role it needs: {err}"
+    );
+    let stored: i64 = backend::scalar(
+        team.path(),
+        "SELECT count(*) FROM contacts WHERE email = 'ada@example.org'",
+        funnel::db_params![],
+    );
+    assert_eq!(stored, 0);
+}
