@@ -35,6 +35,27 @@ CREATE FUNCTION sync_lock_key() RETURNS bigint LANGUAGE sql STABLE AS $$
   SELECT hashtext(current_schema() || '.funnel_sync')::bigint
 $$;
 
+-- Up to which `ord` the feed is final: the sequence's value read while
+-- holding the feed's lock alone (NULL while stamping transactions hold it).
+-- A session lock outlives a rolled-back transaction, so it is released on
+-- every path, the failing one included.
+CREATE FUNCTION sync_horizon() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    last BIGINT;
+BEGIN
+    IF NOT pg_try_advisory_lock(sync_lock_key()) THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END INTO last FROM sync_ord;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pg_advisory_unlock(sync_lock_key());
+        RAISE;
+    END;
+    PERFORM pg_advisory_unlock(sync_lock_key());
+    RETURN last;
+END $$;
+
 CREATE TABLE sync_peers (
     peer TEXT PRIMARY KEY,
     name TEXT,
@@ -43,8 +64,9 @@ CREATE TABLE sync_peers (
     synced_at BIGINT
 );
 
--- One stamp: the item of a contact changed now, on this node. A register's
--- stamp moves; a union item's (`ref` set) is written once.
+-- One stamp: the item of a contact changed now, on this node, and always
+-- after the item's previous stamp. A register's stamp moves; a union item's
+-- (`ref` set) is written once.
 CREATE FUNCTION sync_stamp(c BIGINT, it TEXT, r BIGINT) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     clk RECORD;
@@ -58,8 +80,8 @@ BEGIN
         INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
         VALUES (c, it, greatest(clk.wall + 1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint),
             clk.node, nextval('sync_ord'))
-        ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
-            ord = excluded.ord, peer = NULL;
+        ON CONFLICT (contact_id, item) DO UPDATE SET wall = greatest(excluded.wall, sync_stamps.wall + 1),
+            node = excluded.node, ord = excluded.ord, peer = NULL;
     ELSE
         INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord)
         VALUES (c, it || clk.node || ':' || r, r,

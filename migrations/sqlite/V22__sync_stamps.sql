@@ -46,7 +46,9 @@ CREATE TABLE sync_peers (
     synced_at INTEGER
 );
 
--- One stamp: the item of a contact changed now, on this node.
+-- One stamp: the item of a contact changed now, on this node, and always
+-- after the item's previous stamp (a clock stepping back or a stamp received
+-- from a faster clock never makes a new edit sort before an older one).
 -- (SQLite has no functions; each trigger repeats this statement.)
 CREATE TRIGGER sync_contacts_insert AFTER INSERT ON contacts
 WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
@@ -60,7 +62,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
         UNION ALL SELECT 'status' WHERE new.status IS NOT NULL
         UNION ALL SELECT 'stage' WHERE new.stage IS NOT NULL
     ) WHERE true
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -76,7 +78,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
         UNION ALL SELECT 'status' WHERE new.status IS NOT old.status
         UNION ALL SELECT 'stage' WHERE new.stage IS NOT old.stage
     ) WHERE true
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -93,7 +95,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     SELECT new.contact_id, 'c:' || new.field, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -104,7 +106,7 @@ WHEN (SELECT applying FROM sync_clock) = 0
     SELECT new.contact_id, 'c:' || new.field, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -114,7 +116,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     SELECT old.contact_id, 'c:' || old.field, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE EXISTS (SELECT 1 FROM contacts WHERE id = old.contact_id)
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -124,7 +126,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     SELECT new.contact_id, 't:' || new.tag, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -134,7 +136,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     SELECT old.contact_id, 't:' || old.tag, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE EXISTS (SELECT 1 FROM contacts WHERE id = old.contact_id)
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -144,7 +146,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     SELECT new.contact_id, 'l:' || new.list_id, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -154,7 +156,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     SELECT old.contact_id, 'l:' || old.list_id, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE EXISTS (SELECT 1 FROM contacts WHERE id = old.contact_id)
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -195,7 +197,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
     SELECT 0, 's:' || new.email_hash, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 
@@ -205,7 +207,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 AND new.reason IS NOT old.reason BEGI
     SELECT 0, 's:' || new.email_hash, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
     FROM sync_clock c WHERE true
-    ON CONFLICT (contact_id, item) DO UPDATE SET wall = excluded.wall, node = excluded.node,
+    ON CONFLICT (contact_id, item) DO UPDATE SET wall = max(excluded.wall, sync_stamps.wall + 1), node = excluded.node,
         ord = excluded.ord, peer = NULL;
 END;
 

@@ -139,6 +139,23 @@ fn contacts(db: Db<'_>, items: &[&Change], now: UnixMs) -> Result<HashMap<String
         Some(now),
         &mut ids,
     )?;
+    // Made meanwhile by another writer (PostgreSQL): read, not skipped.
+    let raced: Vec<Json> = emails
+        .iter()
+        .filter(|e| !ids.contains_key(*e))
+        .map(|e| json!({"e": e}))
+        .collect();
+    if !raced.is_empty() {
+        collect_ids(
+            db,
+            &format!(
+                "SELECT id, email FROM contacts WHERE email IN (SELECT value ->> 'e' FROM {src})"
+            ),
+            &Json::from(raced).to_string(),
+            None,
+            &mut ids,
+        )?;
+    }
     Ok(ids)
 }
 

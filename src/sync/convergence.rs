@@ -316,7 +316,7 @@ fn an_erased_person_stays_erased_on_both_sides() {
     let page = vec![store::Change {
         email: Some(email.clone()),
         item: "t:vip".into(),
-        wall: i64::MAX / 2,
+        wall: crate::store::now_ms() + 3_600_000,
         node: "zzz".into(),
         value: json!(true),
     }];
@@ -435,4 +435,90 @@ fn a_change_after_an_erasure_is_still_ahead_of_the_cursor() {
     let items: Vec<&str> = next.changes.iter().map(|c| c.item.as_str()).collect();
     assert!(items.contains(&"t:vip"), "{items:?}");
     assert!(items.iter().any(|i| i.starts_with("s:")), "{items:?}");
+}
+
+#[test]
+fn an_erasure_travels_on_through_a_store_that_had_suppressed_the_address() {
+    // laptop A → hub → laptop B; the hub and B had a bounce for the address.
+    let mut a = Side::new();
+    let mut hub = Side::new();
+    let b = Side::new();
+    let email = "relay@example.org".to_string();
+    let mut rng = Rng::new(3);
+    edit(&a, &mut rng, std::slice::from_ref(&email));
+    while send(&mut a, &hub, 50, false) {}
+    while send(&mut hub, &b, 50, false) {}
+    assert!(id_of(b.db.db(), &email).is_some(), "B has the person");
+    // A erases them offline; later the hub records a bounce for the address
+    // and passes it to B: the hub's suppression stamp is the later one.
+    let id = id_of(a.db.db(), &email).expect("A has them");
+    a.db.transaction(|db| privacy::forget(db, id, crate::store::now_ms()))
+        .expect("forget");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let hash = privacy::email_hash(&email);
+    hub.db
+        .transaction(|db| {
+            db.execute(
+                "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?1, 'bounced', ?2)",
+                params![hash, crate::store::now_ms()],
+            )
+        })
+        .expect("bounce");
+    while send(&mut hub, &b, 50, false) {}
+    while send(&mut a, &hub, 50, false) {}
+    while send(&mut hub, &b, 50, false) {}
+    for side in [&a, &hub, &b] {
+        assert_eq!(id_of(side.db.db(), &email), None);
+        assert!(privacy::is_forgotten(side.db.db(), &email).expect("suppression"));
+    }
+}
+
+#[test]
+fn a_local_edit_sorts_after_a_stamp_from_a_faster_clock_and_a_far_future_is_refused() {
+    let mut laptop = Side::new();
+    let mut hosted = Side::new();
+    let now = crate::store::now_ms();
+    let ahead = store::Change {
+        email: Some("clock@example.org".into()),
+        item: "f:name".into(),
+        wall: now + 3_600_000,
+        node: "fast".into(),
+        value: json!("from a clock an hour fast"),
+    };
+    for side in [&laptop, &hosted] {
+        side.db
+            .transaction(|db| store::apply(db, "fast", std::slice::from_ref(&ahead), now, None))
+            .expect("apply");
+    }
+    // An edit made after seeing it wins everywhere, though the local clock
+    // is an hour behind the stamp.
+    let id = id_of(laptop.db.db(), "clock@example.org").expect("made");
+    laptop
+        .db
+        .transaction(|db| contact::edit(db, id, Some("edited later"), None, None, now))
+        .expect("edit");
+    while send(&mut laptop, &hosted, 50, false) {}
+    while send(&mut hosted, &laptop, 50, false) {}
+    for side in [&laptop, &hosted] {
+        let name: Option<String> = side
+            .db
+            .db()
+            .query_row(
+                "SELECT name FROM contacts WHERE email = 'clock@example.org'",
+                params![],
+                |r| r.get(0),
+            )
+            .expect("name");
+        assert_eq!(name.as_deref(), Some("edited later"));
+    }
+    // A stamp days ahead would win over every edit: the page is refused.
+    let far = store::Change {
+        wall: now + 3 * 86_400_000,
+        ..ahead
+    };
+    let err = hosted
+        .db
+        .transaction(|db| store::apply(db, "fast", &[far], now, None))
+        .expect_err("refused");
+    assert!(err.to_string().contains("ahead"), "{err}");
 }

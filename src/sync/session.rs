@@ -83,12 +83,20 @@ pub fn serve(
         });
     }
     let applied = store::apply(db, &req.node, &req.changes, now, scoring)?;
-    let page = store::feed(
+    let page = match store::feed(
         db,
         since,
         Some(&req.node),
         req.limit.unwrap_or(DEFAULT_PAGE),
-    )?;
+    ) {
+        // The page sent is applied all the same; what this store has for
+        // the asker waits for its next sync (`sync status` shows it).
+        Err(SyncError::Busy) => store::Page {
+            cursor: req.since.clone(),
+            ..store::Page::default()
+        },
+        other => other?,
+    };
     Ok(Response {
         node: own,
         applied,

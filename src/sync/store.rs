@@ -121,18 +121,11 @@ fn horizon(db: Db<'_>) -> Result<i64, SyncError> {
         return Ok(i64::MAX);
     }
     for attempt in 0..400 {
-        let got: bool = db
-            .prepare_cached("SELECT pg_try_advisory_lock(sync_lock_key())")?
+        let last: Option<i64> = db
+            .prepare_cached("SELECT sync_horizon()")?
             .query_row(params![], |r| r.get(0))?;
-        if got {
-            let last = db
-                .prepare_cached(
-                    "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM sync_ord",
-                )?
-                .query_row(params![], |r| r.get(0));
-            db.prepare_cached("SELECT pg_advisory_unlock(sync_lock_key())")?
-                .query_row(params![], |r| r.get::<bool>(0))?;
-            return Ok(last?);
+        if let Some(last) = last {
+            return Ok(last);
         }
         if attempt % 20 == 19 {
             tracing::debug!(attempt, "the sync feed waits for stamping transactions");
@@ -188,6 +181,12 @@ pub fn feed(
             continue;
         }
         if let Some(change) = current(db, s)? {
+            // A stored row no store would accept (a tag longer than any
+            // sync item) is left out rather than blocking every later page.
+            if let Err(e) = check(std::slice::from_ref(&change)) {
+                tracing::warn!(item = %change.item, error = %e, "not synced");
+                continue;
+            }
             changes.push(change);
         }
     }
@@ -343,6 +342,12 @@ pub struct Applied {
 
 /// Checks a page before anything is written: a bad change refuses the page.
 pub fn check(changes: &[Change]) -> Result<(), SyncError> {
+    if changes.len() > MAX_PAGE {
+        return Err(SyncError::BadChange {
+            index: MAX_PAGE,
+            why: format!("a page holds at most {MAX_PAGE} changes"),
+        });
+    }
     for (index, c) in changes.iter().enumerate() {
         let bad = |why: &str| SyncError::BadChange {
             index,
@@ -369,14 +374,30 @@ pub fn check(changes: &[Change]) -> Result<(), SyncError> {
             "f:" if !(c.value.is_string() || c.value.is_null()) => {
                 return Err(bad("a contact column is text or null"));
             }
+            "f:" if key == "status"
+                && !c.value.as_str().is_none_or(|v| {
+                    ["active", "unsubscribed", "bounced", "complained"].contains(&v)
+                }) =>
+            {
+                return Err(bad(
+                    "a status is active, unsubscribed, bounced or complained",
+                ));
+            }
             "t:" | "l:" if !c.value.is_boolean() => {
                 return Err(bad("a tag or list membership is true or false"));
             }
             "a:" if c.value.get("type").and_then(Json::as_str).is_none() => {
                 return Err(bad("an activity needs a `type`"));
             }
-            "p:" if c.value.get("points").and_then(Json::as_f64).is_none() => {
-                return Err(bad("a score adjustment needs `points`"));
+            "p:" if !c
+                .value
+                .get("points")
+                .and_then(Json::as_f64)
+                .is_some_and(|p| p.abs() <= 1e9) =>
+            {
+                return Err(bad(
+                    "a score adjustment needs `points` (at most 1e9 either way)",
+                ));
             }
             "k:" if c.value.get("purpose").and_then(Json::as_str).is_none() => {
                 return Err(bad("a consent record needs a `purpose`"));
@@ -404,6 +425,13 @@ pub fn apply(
     scoring: Option<&Scoring>,
 ) -> Result<Applied, SyncError> {
     check(changes)?;
+    if let Some(index) = changes.iter().position(|c| c.wall > now + MAX_DRIFT_MS) {
+        // Such a stamp would win over every edit for a day or more.
+        return Err(SyncError::BadChange {
+            index,
+            why: "stamped more than a day ahead of this store's clock; check the sending machine's clock".into(),
+        });
+    }
     db.prepare_cached("UPDATE sync_clock SET applying = 1")?
         .execute(params![])?;
     if db.backend_name() != "sqlite" {
@@ -424,6 +452,18 @@ pub fn apply(
         .filter(|c| c.item.starts_with("s:") && reason(c) == Some("forgotten"))
         .map(|c| &c.item[2..])
         .collect();
+    // Which of them are news here: those are passed on to other stores
+    // even when this store had an older suppression of the address.
+    let mut news = HashSet::new();
+    for hash in &erased {
+        let reason: Option<String> = db
+            .prepare_cached("SELECT reason FROM suppressions WHERE email_hash = ?1")?
+            .query_row(params![hash], |r| r.get(0))
+            .optional()?;
+        if reason.as_deref() != Some("forgotten") {
+            news.insert(*hash);
+        }
+    }
     if !erased.is_empty() {
         erase_matching(db, &erased, now)?;
     }
@@ -432,7 +472,7 @@ pub fn apply(
     let (first, rest): (Vec<&Change>, Vec<&Change>) =
         changes.iter().partition(|c| c.item.starts_with("s:"));
     for c in first {
-        out.applied += usize::from(suppress(db, peer, c)?);
+        out.applied += usize::from(suppress(db, peer, c, news.contains(&c.item[2..]))?);
     }
     out.applied += super::bulk::apply_items(db, peer, &rest, now, scoring)?;
     out.skipped = changes.len() - out.applied;
@@ -501,18 +541,23 @@ fn erase_matching(db: Db<'_>, hashes: &HashSet<&str>, now: UnixMs) -> Result<(),
 }
 
 /// A suppression: added where missing; an erasure replaces a lesser reason.
-fn suppress(db: Db<'_>, peer: &str, c: &Change) -> Result<bool, SyncError> {
+/// Its stamp keeps the later of the two; it is written again (a new place in
+/// this store's feed) whenever the suppression changed here, so an erasure
+/// reaches the stores this one passes changes on to. `news`: the page erased
+/// a person this store had not (already applied by `erase_matching`).
+fn suppress(db: Db<'_>, peer: &str, c: &Change, news: bool) -> Result<bool, SyncError> {
     let hash = &c.item[2..];
     let incoming = reason(c).unwrap_or("suppressed");
     let local: Option<String> = db
         .prepare_cached("SELECT reason FROM suppressions WHERE email_hash = ?1")?
         .query_row(params![hash], |r| r.get(0))
         .optional()?;
-    let known = db
-        .prepare_cached("SELECT 1 FROM sync_stamps WHERE contact_id = 0 AND item = ?1")?
-        .exists(params![c.item])?;
+    let stamped: Option<(i64, String)> = db
+        .prepare_cached("SELECT wall, node FROM sync_stamps WHERE contact_id = 0 AND item = ?1")?
+        .query_row(params![c.item], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     let write = match local.as_deref() {
-        None => !known,
+        None => stamped.is_none(),
         Some("forgotten") => false,
         Some(_) => incoming == "forgotten",
     };
@@ -528,10 +573,21 @@ fn suppress(db: Db<'_>, peer: &str, c: &Change) -> Result<bool, SyncError> {
         )?
         .execute(params![hash, incoming, at])?;
     }
-    if write || !known {
+    let later = stamped
+        .as_ref()
+        .is_none_or(|(wall, node)| (c.wall, c.node.as_str()) > (*wall, node.as_str()));
+    let changed = write || news;
+    if later {
         stamp(db, peer, 0, c, None)?;
+    } else if changed && let Some((wall, node)) = stamped {
+        let kept = Change {
+            wall,
+            node,
+            ..c.clone()
+        };
+        stamp(db, peer, 0, &kept, None)?;
     }
-    Ok(write)
+    Ok(changed)
 }
 
 /// One item of a contact.

@@ -272,6 +272,24 @@ fn a_laptop_and_the_team_daemon_converge_and_an_erasure_holds() {
         funnel::db_params![],
     );
     assert_eq!(before, after, "nothing of a refused page is stored");
+    // Erasing through sync is an owner's act, as it is everywhere else.
+    let hash = "0".repeat(64);
+    let (status, body) = api(
+        &daemon,
+        "POST",
+        "/api/sync",
+        Some(&token),
+        Some(&json!({"node": "somewhere", "changes": [
+            {"item": format!("s:{hash}"), "wall": 1, "node": "x", "value": {"reason": "forgotten"}}
+        ]})),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("owner")),
+        "{body}"
+    );
     for (bad, field) in [
         (json!({"node": "", "changes": []}), "node"),
         (json!({"node": "n", "since": "x.y"}), "since"),

@@ -47,6 +47,21 @@ pub async fn exchange(
         ));
     }
     sync_store::check(&req.changes).map_err(|e| unprocessable("changes", e.to_string()))?;
+    // Erasing people through the API needs an owner; a page carrying an
+    // erasure is the same act.
+    let erases = req.changes.iter().any(|c| {
+        c.item.starts_with("s:")
+            && c.value.get("reason").and_then(|r| r.as_str()) == Some("forgotten")
+    });
+    if erases && who.role < crate::access::Role::Owner {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this page erases people, which needs the owner role; token `{}` is a {} (an owner syncs it, or erases them on the hub)",
+                who.name, who.role
+            ),
+        ));
+    }
     let by = super::actor(&who);
     let engine = d.worker().engine();
     let answer = d
