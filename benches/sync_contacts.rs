@@ -58,6 +58,12 @@ fn main() {
         hub.describe()
     );
 
+    // Sync on from the start, so the triggers stamp the contacts as they are
+    // made (a store turns it on at its first sync otherwise).
+    laptop
+        .write_alone(funnel::sync::store::enable)
+        .wait()
+        .expect("sync on");
     let t = Instant::now();
     let chunk = 50_000;
     let mut start = 0;

@@ -10,6 +10,8 @@ CREATE TABLE sync_clock (
     node TEXT NOT NULL,
     wall BIGINT NOT NULL DEFAULT 0,
     applying INTEGER NOT NULL DEFAULT 0,
+    -- 1 once the store synced (see the twin).
+    enabled INTEGER NOT NULL DEFAULT 0,
     -- SQLite's twin keeps its largest deleted `ord` here; the sequence
     -- never goes back.
     ord_floor BIGINT NOT NULL DEFAULT 0
@@ -71,8 +73,8 @@ CREATE FUNCTION sync_stamp(c BIGINT, it TEXT, r BIGINT) RETURNS void LANGUAGE pl
 DECLARE
     clk RECORD;
 BEGIN
-    SELECT node, wall, applying INTO clk FROM sync_clock;
-    IF clk.applying <> 0 THEN
+    SELECT node, wall, applying, enabled INTO clk FROM sync_clock;
+    IF NOT FOUND OR clk.applying <> 0 OR clk.enabled = 0 THEN
         RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock_shared(sync_lock_key());
@@ -177,23 +179,3 @@ END $$;
 CREATE TRIGGER sync_suppressions AFTER INSERT OR UPDATE OF reason ON suppressions
 FOR EACH ROW EXECUTE FUNCTION sync_suppression_stamp();
 
--- What the store held before: stamped with each row's own time.
-INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
-SELECT x.id, x.item, x.wall, (SELECT node FROM sync_clock), 1 FROM (
-    SELECT id, 'f:name' AS item, updated_at AS wall FROM contacts WHERE name IS NOT NULL
-    UNION ALL SELECT id, 'f:phone', updated_at FROM contacts WHERE phone IS NOT NULL
-    UNION ALL SELECT id, 'f:company_domain', updated_at FROM contacts WHERE company_domain IS NOT NULL
-    UNION ALL SELECT id, 'f:status', updated_at FROM contacts WHERE status IS NOT NULL
-    UNION ALL SELECT id, 'f:stage', updated_at FROM contacts WHERE stage IS NOT NULL
-    UNION ALL SELECT f.contact_id, 'c:' || f.field, c.updated_at FROM contact_fields f JOIN contacts c ON c.id = f.contact_id
-    UNION ALL SELECT contact_id, 't:' || tag, added_at FROM contact_tags
-    UNION ALL SELECT contact_id, 'l:' || list_id, added_at FROM list_members
-    UNION ALL SELECT 0, 's:' || email_hash, created_at FROM suppressions
-) x;
-INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord)
-SELECT x.contact_id, x.prefix || (SELECT node FROM sync_clock) || ':' || x.id, x.id, x.wall,
-    (SELECT node FROM sync_clock), 1 FROM (
-    SELECT contact_id, 'a:' AS prefix, id, occurred_at AS wall FROM activities
-    UNION ALL SELECT contact_id, 'p:', id, created_at FROM score_adjustments
-    UNION ALL SELECT contact_id, 'k:', id, recorded_at FROM consent_ledger WHERE contact_id IS NOT NULL
-) x;

@@ -1,6 +1,6 @@
 -- Sync: a stamp (hybrid clock wall, node) per synced item of a contact, kept
--- by triggers in the transaction that changes the item, so no write path can
--- forget it. Items: 'f:<column>' (name, phone, company_domain, status, stage),
+-- by triggers in the transaction that changes the item (once the store syncs),
+-- so no write path can forget it. Items: 'f:<column>' (name, phone, company_domain, status, stage),
 -- 'c:<custom field>', 't:<tag>', 'l:<list>' (registers: latest stamp wins);
 -- 'a:<node>:<id>' activities, 'p:<node>:<id>' score adjustments,
 -- 'k:<node>:<id>' consent records (unions; `ref` is the local row) and
@@ -17,6 +17,10 @@ CREATE TABLE sync_clock (
     -- 1 inside the transaction that applies another store's changes: those
     -- keep their own stamps.
     applying INTEGER NOT NULL DEFAULT 0,
+    -- 1 once the store synced: until then no trigger writes anything (a
+    -- store that never syncs pays one read of this row per change), and the
+    -- first sync stamps what the store holds (`sync::store::enable`).
+    enabled INTEGER NOT NULL DEFAULT 0,
     -- The largest `ord` ever deleted: a new stamp's `ord` stays above it, so
     -- the feed never hands out a place a cursor has passed.
     ord_floor INTEGER NOT NULL DEFAULT 0
@@ -51,7 +55,7 @@ CREATE TABLE sync_peers (
 -- from a faster clock never makes a new edit sort before an older one).
 -- (SQLite has no functions; each trigger repeats this statement.)
 CREATE TRIGGER sync_contacts_insert AFTER INSERT ON contacts
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.id, 'f:' || k, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -67,7 +71,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_contacts_update AFTER UPDATE OF name, phone, company_domain, status, stage ON contacts
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.id, 'f:' || k, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -84,13 +88,14 @@ END;
 
 -- A deleted contact (merged away or erased) takes its stamps with it; an
 -- erasure leaves its suppression's stamp.
-CREATE TRIGGER sync_contacts_delete AFTER DELETE ON contacts BEGIN
+CREATE TRIGGER sync_contacts_delete AFTER DELETE ON contacts
+WHEN (SELECT enabled FROM sync_clock) = 1 BEGIN
     UPDATE sync_clock SET ord_floor = max(ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps));
     DELETE FROM sync_stamps WHERE contact_id = old.id;
 END;
 
 CREATE TRIGGER sync_fields_insert AFTER INSERT ON contact_fields
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.contact_id, 'c:' || new.field, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -100,7 +105,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_fields_update AFTER UPDATE ON contact_fields
-WHEN (SELECT applying FROM sync_clock) = 0
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock)
     AND (new.value_text IS NOT old.value_text OR new.value_num IS NOT old.value_num) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.contact_id, 'c:' || new.field, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
@@ -111,7 +116,7 @@ WHEN (SELECT applying FROM sync_clock) = 0
 END;
 
 CREATE TRIGGER sync_fields_delete AFTER DELETE ON contact_fields
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT old.contact_id, 'c:' || old.field, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -121,7 +126,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_tags_insert AFTER INSERT ON contact_tags
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.contact_id, 't:' || new.tag, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -131,7 +136,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_tags_delete AFTER DELETE ON contact_tags
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT old.contact_id, 't:' || old.tag, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -141,7 +146,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_lists_insert AFTER INSERT ON list_members
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT new.contact_id, 'l:' || new.list_id, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -151,7 +156,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_lists_delete AFTER DELETE ON list_members
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT old.contact_id, 'l:' || old.list_id, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -161,7 +166,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_activities_insert AFTER INSERT ON activities
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord)
     SELECT new.contact_id, 'a:' || c.node || ':' || new.id, new.id,
         max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
@@ -171,7 +176,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_adjustments_insert AFTER INSERT ON score_adjustments
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord)
     SELECT new.contact_id, 'p:' || c.node || ':' || new.id, new.id,
         max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
@@ -181,7 +186,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_consent_insert AFTER INSERT ON consent_ledger
-WHEN (SELECT applying FROM sync_clock) = 0 AND new.contact_id IS NOT NULL BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) AND new.contact_id IS NOT NULL BEGIN
     INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord)
     SELECT new.contact_id, 'k:' || c.node || ':' || new.id, new.id,
         max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
@@ -192,7 +197,7 @@ END;
 
 -- A suppression (and an erasure, the 'forgotten' one) reaches every store.
 CREATE TRIGGER sync_suppressions_insert AFTER INSERT ON suppressions
-WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT 0, 's:' || new.email_hash, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -202,7 +207,7 @@ WHEN (SELECT applying FROM sync_clock) = 0 BEGIN
 END;
 
 CREATE TRIGGER sync_suppressions_update AFTER UPDATE OF reason ON suppressions
-WHEN (SELECT applying FROM sync_clock) = 0 AND new.reason IS NOT old.reason BEGIN
+WHEN (SELECT enabled = 1 AND applying = 0 FROM sync_clock) AND new.reason IS NOT old.reason BEGIN
     INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
     SELECT 0, 's:' || new.email_hash, max(c.wall + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         c.node, max(c.ord_floor, (SELECT coalesce(max(ord), 0) FROM sync_stamps)) + 1
@@ -211,23 +216,3 @@ WHEN (SELECT applying FROM sync_clock) = 0 AND new.reason IS NOT old.reason BEGI
         ord = excluded.ord, peer = NULL;
 END;
 
--- What the store held before: stamped with each row's own time.
-INSERT INTO sync_stamps (contact_id, item, wall, node, ord)
-SELECT x.id, x.item, x.wall, (SELECT node FROM sync_clock), 1 FROM (
-    SELECT id, 'f:name' AS item, updated_at AS wall FROM contacts WHERE name IS NOT NULL
-    UNION ALL SELECT id, 'f:phone', updated_at FROM contacts WHERE phone IS NOT NULL
-    UNION ALL SELECT id, 'f:company_domain', updated_at FROM contacts WHERE company_domain IS NOT NULL
-    UNION ALL SELECT id, 'f:status', updated_at FROM contacts WHERE status IS NOT NULL
-    UNION ALL SELECT id, 'f:stage', updated_at FROM contacts WHERE stage IS NOT NULL
-    UNION ALL SELECT f.contact_id, 'c:' || f.field, c.updated_at FROM contact_fields f JOIN contacts c ON c.id = f.contact_id
-    UNION ALL SELECT contact_id, 't:' || tag, added_at FROM contact_tags
-    UNION ALL SELECT contact_id, 'l:' || list_id, added_at FROM list_members
-    UNION ALL SELECT 0, 's:' || email_hash, created_at FROM suppressions
-) x WHERE true;
-INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord)
-SELECT x.contact_id, x.prefix || (SELECT node FROM sync_clock) || ':' || x.id, x.id, x.wall,
-    (SELECT node FROM sync_clock), 1 FROM (
-    SELECT contact_id, 'a:' AS prefix, id, occurred_at AS wall FROM activities
-    UNION ALL SELECT contact_id, 'p:', id, created_at FROM score_adjustments
-    UNION ALL SELECT contact_id, 'k:', id, recorded_at FROM consent_ledger WHERE contact_id IS NOT NULL
-) x WHERE true;

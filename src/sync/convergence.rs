@@ -24,8 +24,10 @@ struct Side {
 
 impl Side {
     fn new() -> Side {
+        let db = TestDb::open();
+        db.transaction(store::enable).expect("sync on");
         Side {
-            db: TestDb::open(),
+            db,
             sent: Cursor::default(),
         }
     }
@@ -521,4 +523,57 @@ fn a_local_edit_sorts_after_a_stamp_from_a_faster_clock_and_a_far_future_is_refu
         .transaction(|db| store::apply(db, "fast", &[far], now, None))
         .expect_err("refused");
     assert!(err.to_string().contains("ahead"), "{err}");
+}
+
+#[test]
+fn a_store_stamps_nothing_until_it_syncs_then_everything_it_held() {
+    let db = TestDb::open();
+    let now = crate::store::now_ms();
+    let stamps = |db: &TestDb| -> i64 {
+        db.db()
+            .query_row("SELECT count(*) FROM sync_stamps", params![], |r| r.get(0))
+            .expect("count")
+    };
+    let id = db
+        .transaction(|db| {
+            let u = contact::Upsert {
+                contact: NewContact {
+                    email: "early@example.org".into(),
+                    name: Some("Early".into()),
+                    ..NewContact::default()
+                },
+                fields: BTreeMap::from([("plan".to_string(), json!("pro"))]),
+                tags: vec!["first".into()],
+                lists: vec!["news".into()],
+            };
+            contact::upsert(db, &u, now).map(|(id, _)| id)
+        })
+        .expect("upsert");
+    assert_eq!(stamps(&db), 0, "a store that never synced writes no stamps");
+    assert!(db.transaction(store::enable).expect("enable"));
+    assert!(!db.transaction(store::enable).expect("again"), "once");
+    let page = store::feed(db.db(), Cursor::default(), None, 100).expect("feed");
+    let mut items: Vec<&str> = page.changes.iter().map(|c| c.item.as_str()).collect();
+    items.sort_unstable();
+    for want in ["c:plan", "f:name", "f:status", "l:news", "t:first"] {
+        assert!(items.contains(&want), "{want} in {items:?}");
+    }
+    // From now on every change is stamped as it happens.
+    db.transaction(|db| contact::add_tags(db, id, &["later".into()], now))
+        .expect("tag");
+    let after = store::feed(
+        db.db(),
+        Cursor::parse(&page.cursor).expect("cursor"),
+        None,
+        100,
+    )
+    .expect("feed");
+    assert_eq!(
+        after
+            .changes
+            .iter()
+            .map(|c| c.item.as_str())
+            .collect::<Vec<_>>(),
+        ["t:later"]
+    );
 }

@@ -67,6 +67,7 @@ pub fn serve(
     scoring: Option<&Scoring>,
 ) -> Result<Response, SyncError> {
     let own = store::node(db)?;
+    store::enable(db)?;
     if req.node == own {
         return Err(SyncError::BadChange {
             index: 0,
@@ -149,6 +150,7 @@ pub fn run(
     now: impl Fn() -> UnixMs,
 ) -> Result<Report, SyncError> {
     let node = local.read(store::node)?;
+    local.write_alone(store::enable).wait()?;
     let mut state = local
         .read(|db| store::peer_by_name(db, name))?
         .unwrap_or_else(|| PeerState {
@@ -212,6 +214,7 @@ pub fn run(
 /// What waits each way between `local` and the hub known as `name`.
 pub fn status(local: &Store, name: &str, hub: &mut dyn Hub) -> Result<Status, SyncError> {
     let node = local.read(store::node)?;
+    local.write_alone(store::enable).wait()?;
     let state = local.read(|db| store::peer_by_name(db, name))?;
     let state = state.unwrap_or_default();
     let ask = |since: &str, hub: &mut dyn Hub| {

@@ -110,6 +110,61 @@ pub fn node(db: Db<'_>) -> Result<String, StoreError> {
         .query_row(params![], |r| r.get(0))
 }
 
+/// Turns sync on for this store, once: stamps everything it holds (each with
+/// its row's own time), after which the triggers stamp every change. Until
+/// then a store that never syncs pays nothing but a read of `sync_clock` per
+/// change. Whether this call did it. Call in a write transaction.
+pub fn enable(db: Db<'_>) -> Result<bool, StoreError> {
+    let postgres = db.backend_name() != "sqlite";
+    // The row lock makes a second enabler wait, then see it done.
+    let on: i64 = db
+        .prepare_cached(if postgres {
+            "SELECT enabled FROM sync_clock FOR UPDATE"
+        } else {
+            "SELECT enabled FROM sync_clock"
+        })?
+        .query_row(params![], |r| r.get(0))?;
+    if on == 1 {
+        return Ok(false);
+    }
+    if postgres {
+        // Writers still running saw sync off and stamped nothing: wait for
+        // them to commit so the rows below include their changes, and hold
+        // new ones until sync is on.
+        db.execute_batch(
+            "LOCK TABLE contacts, contact_fields, contact_tags, list_members, activities, \
+             score_adjustments, consent_ledger, suppressions IN SHARE MODE",
+        )?;
+    }
+    db.execute(
+        "INSERT INTO sync_stamps (contact_id, item, wall, node, ord) \
+         SELECT x.id, x.item, x.wall, (SELECT node FROM sync_clock), 1 FROM ( \
+         SELECT id, 'f:name' AS item, updated_at AS wall FROM contacts WHERE name IS NOT NULL \
+         UNION ALL SELECT id, 'f:phone', updated_at FROM contacts WHERE phone IS NOT NULL \
+         UNION ALL SELECT id, 'f:company_domain', updated_at FROM contacts WHERE company_domain IS NOT NULL \
+         UNION ALL SELECT id, 'f:status', updated_at FROM contacts WHERE status IS NOT NULL \
+         UNION ALL SELECT id, 'f:stage', updated_at FROM contacts WHERE stage IS NOT NULL \
+         UNION ALL SELECT f.contact_id, 'c:' || f.field, c.updated_at FROM contact_fields f \
+           JOIN contacts c ON c.id = f.contact_id \
+         UNION ALL SELECT contact_id, 't:' || tag, added_at FROM contact_tags \
+         UNION ALL SELECT contact_id, 'l:' || list_id, added_at FROM list_members \
+         UNION ALL SELECT 0, 's:' || email_hash, created_at FROM suppressions) x",
+        params![],
+    )?;
+    db.execute(
+        "INSERT INTO sync_stamps (contact_id, item, ref, wall, node, ord) \
+         SELECT x.contact_id, x.prefix || (SELECT node FROM sync_clock) || ':' || x.id, x.id, x.wall, \
+         (SELECT node FROM sync_clock), 1 FROM ( \
+         SELECT contact_id, 'a:' AS prefix, id, occurred_at AS wall FROM activities \
+         UNION ALL SELECT contact_id, 'p:', id, created_at FROM score_adjustments \
+         UNION ALL SELECT contact_id, 'k:', id, recorded_at FROM consent_ledger \
+           WHERE contact_id IS NOT NULL) x",
+        params![],
+    )?;
+    db.execute("UPDATE sync_clock SET enabled = 1", params![])?;
+    Ok(true)
+}
+
 /// Up to which `ord` the feed's rows are final. SQLite has one writer: all
 /// of them. On PostgreSQL a stamp's `ord` may commit after a larger one; the
 /// sequence's value is read while holding the feed's advisory lock alone
