@@ -13,6 +13,8 @@
 //! - [`systemd`]: systemd's readiness, watchdog and stopping messages.
 //! - [`rollup`]: per-minute rollups of the metrics, kept in the store.
 //! - [`reload`]: the file watcher and the validated swap of engine and sites.
+//! - [`tls`]: HTTPS for the sites' domains: certificates over ACME, renewed in
+//!   place, HTTP redirected, HSTS.
 
 pub mod api;
 pub mod health;
@@ -22,6 +24,7 @@ pub mod listen;
 pub mod reload;
 pub mod rollup;
 pub mod systemd;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,6 +107,8 @@ pub struct Daemon {
     /// Webhook signatures seen recently.
     replays: hooks::ReplayCache,
     started: Instant,
+    /// Certificates served by domain and the ACME answers waiting.
+    pub https: tls::Https,
 }
 
 impl Daemon {
@@ -136,6 +141,7 @@ impl Daemon {
             metrics: health::Metrics::default(),
             replays: hooks::ReplayCache::default(),
             started: Instant::now(),
+            https: tls::Https::default(),
         }))
     }
 
@@ -216,9 +222,13 @@ impl Daemon {
     /// Runs the worker and serves `listener` until `shutdown` completes, then
     /// stops taking requests, lets those in flight finish and stops the worker
     /// after its current transaction.
+    /// With `https`, that listener serves the sites' domains over TLS, and
+    /// their certificates are obtained and renewed as funnel.yaml's
+    /// `daemon.tls` says.
     pub async fn serve(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
+        https: Option<tokio::net::TcpListener>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), DaemonError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -272,13 +282,42 @@ impl Daemon {
             ));
         }
         let stopping = notifier.clone();
+        let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
             if let Some(n) = stopping {
                 n.send("STOPPING=1\nSTATUS=draining");
             }
+            let _ = stopped_tx.send(true);
         };
-        listen::serve(listener, self.router(), shutdown).await;
+        let (secure, renewal) = match https {
+            Some(l) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(
+                    self.https
+                        .resolver
+                        .server_config()
+                        .map_err(|e| DaemonError::Config(e.to_string()))?,
+                );
+                self.https.listening_on(l.local_addr()?.port());
+                let router = self.router();
+                let mut rx = stopped_rx.clone();
+                let stop = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                (
+                    Some(tokio::spawn(listen::serve(l, router, Some(acceptor), stop))),
+                    Some(tls::spawn_renewal(self.clone())),
+                )
+            }
+            None => (None, None),
+        };
+        listen::serve(listener, self.router(), None, shutdown).await;
+        if let Some(s) = secure {
+            let _ = s.await;
+        }
+        if let Some(r) = renewal {
+            r.abort();
+        }
         if let Some(w) = watchdog {
             w.abort();
         }
@@ -306,8 +345,19 @@ async fn front(
     next: axum::middleware::Next,
 ) -> Response {
     let started = Instant::now();
+    let host = hosts::host_of(req.headers());
+    let over_tls = req.extensions().get::<listen::Secure>().is_some();
+    if !over_tls {
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        if let Some(mut response) = d.https.plain_answer(host.as_deref(), target) {
+            secure(response.headers_mut());
+            d.metrics
+                .observe("acme", response.status(), started.elapsed());
+            return response;
+        }
+    }
     let sites = d.sites();
-    let site = hosts::host_of(req.headers()).map_or_else(|| sites.find(""), |h| sites.find(&h));
+    let site = host.map_or_else(|| sites.find(""), |h| sites.find(&h));
     // A page request may get the site's HTML 404; anything else a program sends
     // gets its errors as JSON, whichever layer made them.
     let page_request = (req.method() == axum::http::Method::GET
@@ -340,6 +390,13 @@ async fn front(
         response = json_errors(response).await;
     }
     secure(response.headers_mut());
+    if over_tls {
+        let ws = d.workspace();
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            tls::hsts(tls::config(&ws)),
+        );
+    }
     d.metrics
         .observe(route, response.status(), started.elapsed());
     response

@@ -43,6 +43,8 @@
 //!   clocks, the join of two views of a contact, each store's change feed
 //!   (stamps kept by triggers), applying another store's page, and the rounds
 //!   of `funnel sync` / `POST /api/sync`.
+//! - [`tls`]: certificates for the sites' domains over ACME, kept in the
+//!   store, chosen per handshake by server name and renewed in place.
 //! - [`uid`]: time-ordered public ids for stored entities.
 //! - [`rng`]: a seeded random source, so runs replay from a seed.
 //!
@@ -81,6 +83,7 @@ pub mod site_edit;
 pub mod store;
 pub mod subscriptions;
 pub mod sync;
+pub mod tls;
 pub mod tui;
 pub mod uid;
 pub mod validate;

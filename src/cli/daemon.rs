@@ -16,6 +16,10 @@ pub struct Args {
     /// The address to listen on; another interface than loopback must be named.
     #[arg(long, default_value = "127.0.0.1:7878")]
     pub bind: SocketAddr,
+    /// Where HTTPS listens for the sites' domains; needs `daemon.tls` in
+    /// funnel.yaml, which names the ACME directory that issues the certificates.
+    #[arg(long)]
+    pub https_bind: Option<SocketAddr>,
     /// Do not reload the workspace when its files change.
     #[arg(long)]
     pub no_watch: bool,
@@ -33,6 +37,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             watch: !args.no_watch,
             friendly: false,
             live_reload: false,
+            https_bind: args.https_bind,
         },
         color,
         |d| format!("listening on http://{}", d.addr),

@@ -37,6 +37,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             watch: !args.no_watch,
             friendly: true,
             live_reload: !args.no_watch,
+            https_bind: None,
         },
         color,
         move |d| format!("preview of `{site}` at http://{}/ (Ctrl-C stops)", d.addr),

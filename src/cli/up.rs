@@ -38,6 +38,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             watch: !args.no_watch,
             friendly: true,
             live_reload: false,
+            https_bind: None,
         },
         color,
         |d| {
@@ -65,6 +66,8 @@ pub(super) struct Shell {
     pub friendly: bool,
     /// Pages reload themselves when their site changes.
     pub live_reload: bool,
+    /// Where HTTPS listens for the sites' domains (`daemon.tls` in funnel.yaml).
+    pub https_bind: Option<SocketAddr>,
 }
 
 /// Starts the daemon as `shell` says, prints `banner`'s text once it listens,
@@ -80,6 +83,16 @@ pub(super) fn serve(
     if let Addressing::Only(site) = &shell.addressing {
         super::loaded::known_site(&ws, site)?;
     }
+    let tls_on = crate::daemon::tls::config(&ws).is_some();
+    match (shell.https_bind, tls_on, &shell.addressing) {
+        (Some(_), false, _) => anyhow::bail!(
+            "--https-bind needs `daemon.tls` in funnel.yaml (the ACME directory that issues the certificates)"
+        ),
+        (None, true, Addressing::Domains) => anyhow::bail!(
+            "funnel.yaml turns `daemon.tls` on: name where HTTPS listens with --https-bind (e.g. 0.0.0.0:443)"
+        ),
+        _ => {}
+    }
     let engine = Arc::new(super::loaded::engine(&ws)?);
     let store = super::loaded::store(&ws)?;
     let rt = super::loaded::runtime()?;
@@ -90,6 +103,15 @@ pub(super) fn serve(
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
         let addr = listener.local_addr()?;
+        let https = match shell.https_bind {
+            Some(at) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen on {at} for HTTPS"))?,
+            ),
+            None => None,
+        };
+        let https_addr = https.as_ref().map(|l| l.local_addr()).transpose()?;
         super::activity::warn_unset_secrets(&ws);
         let notices = friendly.then(|| {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -131,9 +153,12 @@ pub(super) fn serve(
         {
             use std::io::Write as _;
             println!("{}", banner(&daemon));
+            if let Some(at) = https_addr {
+                println!("HTTPS on {at} for the sites' domains");
+            }
             let _ = std::io::stdout().flush();
         }
-        daemon.serve(listener, super::worker::shutdown()).await?;
+        daemon.serve(listener, https, super::worker::shutdown()).await?;
         eprintln!("funnel: stopped");
         anyhow::Ok(())
     })?;

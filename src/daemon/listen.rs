@@ -25,11 +25,18 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// once the daemon is told to stop.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// Marks a request that arrived over TLS (the HTTPS listener).
+#[derive(Debug, Clone, Copy)]
+pub struct Secure;
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting
-/// and lets the connections in flight finish (for at most [`DRAIN`]).
+/// and lets the connections in flight finish (for at most [`DRAIN`]). With
+/// `tls`, each connection's handshake comes first (within [`HEADER_TIMEOUT`])
+/// and its requests carry [`Secure`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let graceful = GracefulShutdown::new();
@@ -49,16 +56,33 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service(app.clone(), remote));
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %remote, "connection ended with an error");
+        let watcher = graceful.watcher();
+        let app = app.clone();
+        match &tls {
+            None => {
+                tokio::spawn(connection(
+                    TokioIo::new(stream),
+                    app,
+                    remote,
+                    false,
+                    watcher,
+                ));
             }
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            connection(TokioIo::new(tls), app, remote, true, watcher).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(DRAIN, graceful.shutdown())
@@ -69,11 +93,30 @@ pub async fn serve(
     }
 }
 
+async fn connection<I>(
+    io: TokioIo<I>,
+    app: Router,
+    remote: SocketAddr,
+    secure: bool,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(io, service(app, remote, secure));
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, %remote, "connection ended with an error");
+    }
+}
+
 /// The router for one connection, its requests tagged with the peer's address
 /// (what `ConnectInfo` extracts).
 fn service(
     app: Router,
     remote: SocketAddr,
+    secure: bool,
 ) -> impl hyper::service::Service<
     hyper::Request<hyper::body::Incoming>,
     Response = axum::response::Response,
@@ -82,6 +125,9 @@ fn service(
 > + Clone {
     hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(remote));
+        if secure {
+            req.extensions_mut().insert(Secure);
+        }
         app.clone().oneshot(req)
     })
 }

@@ -45,6 +45,29 @@ pub struct DaemonConfig {
     /// Form posts per client address and minute (default 30); 0 turns the limit off.
     #[serde(default)]
     pub form_rate_limit: Option<u32>,
+    /// HTTPS for every site with a `domain`: certificates over ACME, kept in
+    /// the store and renewed by the daemon (`funnel daemon --https-bind`).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// Certificates over ACME (RFC 8555) for the sites' domains.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The ACME directory, e.g. Let's Encrypt's
+    /// `https://acme-v02.api.letsencrypt.org/directory`.
+    pub acme_directory: Url,
+    /// Who the certificate authority writes to about the account (expiry, policy).
+    #[serde(default)]
+    pub contact: Option<EmailAddress>,
+    /// A PEM file holding the only root to trust for the ACME directory itself
+    /// (a private authority such as a test's pebble); default: the system's roots.
+    #[serde(default)]
+    pub acme_ca_file: Option<String>,
+    /// HSTS max-age in seconds sent on every HTTPS answer (default 31536000, a year).
+    #[serde(default)]
+    pub hsts_max_age: Option<u32>,
 }
 
 /// Outgoing calls reach public addresses only. Private, loopback and link-local

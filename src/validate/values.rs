@@ -339,6 +339,36 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    // TLS: an https ACME directory, and the authority's root file where named.
+    if let Some(doc) = &ws.config
+        && let Some(tls) = doc.value.daemon.as_ref().and_then(|d| d.tls.as_ref())
+    {
+        let at = crate::validate::Located::of(ws, doc);
+        let directory = tls.acme_directory.as_str();
+        if url::Url::parse(directory).map_or(true, |u| u.scheme() != "https" || u.host().is_none())
+        {
+            out.push(
+                at.error(
+                    Code::InvalidValue,
+                    &crate::path!["daemon", "tls", "acme_directory"],
+                    format!("`{directory}` is not an https URL"),
+                )
+                .with_help("write the authority's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory"),
+            );
+        }
+        if let Some(file) = &tls.acme_ca_file
+            && !ws.root.join(file).is_file()
+        {
+            out.push(
+                at.error(
+                    Code::InvalidValue,
+                    &crate::path!["daemon", "tls", "acme_ca_file"],
+                    format!("no file `{file}` in the workspace"),
+                )
+                .with_help("name a PEM file of the ACME server's root, relative to the workspace, or remove the key to trust the system's roots"),
+            );
+        }
+    }
     // Postgres needs a URL; SQLite needs none.
     if let Some(doc) = &ws.config
         && let Some(store) = &doc.value.store

@@ -1,6 +1,7 @@
 //! Integration tests: the real `funnel` binary on real files, one test binary.
 #![allow(clippy::print_stderr)] // tests say why they skip
 
+mod acme;
 mod backend;
 mod completions;
 mod crash;

@@ -121,3 +121,52 @@ fn email_settings_are_checked_where_they_are_written() {
     assert_eq!(domain["severity"], "warning");
     assert_eq!(domain["line"], line_of("domain: other.example"));
 }
+
+#[test]
+fn tls_settings_are_checked_where_they_are_written() {
+    let dir = crate::support::demo();
+    let config = std::fs::read_to_string(dir.path().join("funnel.yaml")).expect("config");
+    let config = format!(
+        "{config}\ndaemon:\n  tls:\n    acme_directory: http://acme.example/dir\n    acme_ca_file: certs/missing.pem\n"
+    );
+    std::fs::write(dir.path().join("funnel.yaml"), &config).expect("write");
+    let line_of = |needle: &str| {
+        config
+            .lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i as u64 + 1)
+            .expect(needle)
+    };
+    let out = run(&["validate", "--format", "json"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let diags: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let find = |text: &str| {
+        diags
+            .iter()
+            .find(|d| d["message"].as_str().is_some_and(|m| m.contains(text)))
+            .unwrap_or_else(|| panic!("no `{text}` in {diags:#?}"))
+    };
+    let directory = find("is not an https URL");
+    assert_eq!(directory["line"], line_of("acme_directory:"));
+    let ca = find("certs/missing.pem");
+    assert_eq!(ca["line"], line_of("acme_ca_file:"));
+    // The daemon refuses to start HTTPS without the settings, and the settings
+    // without a place to listen.
+    let demo = crate::support::demo();
+    let out = run(
+        &[
+            "daemon",
+            "--bind",
+            "127.0.0.1:0",
+            "--https-bind",
+            "127.0.0.1:0",
+        ],
+        demo.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs `daemon.tls`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
