@@ -1,4 +1,5 @@
-//! Compiles the repository's `templates/` into the binary (see `src/builtin.rs`).
+//! Compiles the repository's `templates/` and `recipes/` into the binary (see
+//! `src/builtin.rs`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,17 +8,25 @@ fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
     let templates = root.join("templates");
     println!("cargo:rerun-if-changed=templates");
+    println!("cargo:rerun-if-changed=recipes");
     // refinery embeds these at compile time.
     println!("cargo:rerun-if-changed=migrations");
+    embed(&templates, "builtin_templates.rs");
+    embed(&root.join("recipes"), "builtin_recipes.rs");
+}
+
+/// Writes `OUT_DIR/<name>`: a slice of (path under `dir`, bytes) for every file
+/// below `dir`, included at compile time.
+fn embed(dir: &Path, name: &str) {
     let mut files = Vec::new();
-    collect(&templates, &mut files);
+    collect(dir, &mut files);
     files.sort();
     let mut out = String::from("&[\n");
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
         let rel = file
-            .strip_prefix(&templates)
-            .expect("collected under templates")
+            .strip_prefix(dir)
+            .expect("collected under the folder")
             .to_string_lossy()
             .replace('\\', "/");
         let _ = writeln!(
@@ -27,8 +36,7 @@ fn main() {
         );
     }
     out.push_str("]\n");
-    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this"))
-        .join("builtin_templates.rs");
+    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this")).join(name);
     std::fs::write(dest, out).expect("OUT_DIR is writable");
 }
 

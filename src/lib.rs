@@ -43,6 +43,8 @@
 //!   clocks, the join of two views of a contact, each store's change feed
 //!   (stamps kept by triggers), applying another store's page, and the rounds
 //!   of `funnel sync` / `POST /api/sync`.
+//! - [`suggest`]: workflow suggestions from the recipe library, matched to a
+//!   component, the site's industry and goals, and the workspace.
 //! - [`tls`]: certificates for the sites' domains over ACME, kept in the
 //!   store, chosen per handshake by server name and renewed in place.
 //! - [`uid`]: time-ordered public ids for stored entities.
@@ -82,6 +84,7 @@ pub mod schema;
 pub mod site_edit;
 pub mod store;
 pub mod subscriptions;
+pub mod suggest;
 pub mod sync;
 pub mod tls;
 pub mod tui;

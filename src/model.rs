@@ -10,6 +10,7 @@ pub mod config;
 pub mod contacts;
 pub mod email_layout;
 pub mod email_template;
+pub mod recipe;
 pub mod scalar;
 pub mod site;
 pub mod site_template;

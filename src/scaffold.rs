@@ -179,6 +179,11 @@ pub fn write_schemas(dir: &Path, kinds: &[FileKind]) -> Result<Vec<PathBuf>, Sca
         std::fs::write(&path, crate::schema::schema_text(*kind)).map_err(io(&path))?;
         written.push(path);
     }
+    if kinds.len() == FileKind::ALL.len() {
+        let path = dir.join("recipe.schema.json");
+        std::fs::write(&path, crate::schema::recipe_schema_text()).map_err(io(&path))?;
+        written.push(path);
+    }
     Ok(written)
 }
 

@@ -48,6 +48,15 @@ pub fn schema_for(kind: FileKind) -> Value {
 }
 
 /// The schema as it is written to disk: pretty JSON with a trailing newline.
+/// The JSON Schema of a recipe's `recipe.yaml` (not a workspace file kind:
+/// recipes live under `recipes/`, beside the workspace's folders).
+pub fn recipe_schema_text() -> String {
+    let mut text =
+        serde_json::to_string_pretty(&generate::<model::recipe::Recipe>()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 pub fn schema_text(kind: FileKind) -> String {
     let mut text = serde_json::to_string_pretty(&schema_for(kind)).unwrap_or_default();
     text.push('\n');

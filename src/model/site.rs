@@ -18,6 +18,12 @@ pub struct Site {
     /// Custom domain, e.g. `www.acme.example`; written to CNAME on publish.
     #[serde(default)]
     pub domain: Option<String>,
+    /// The industry the site serves, for workflow suggestions (`funnel suggest`).
+    #[serde(default)]
+    pub industry: Option<super::recipe::Industry>,
+    /// What the site is for, most important first, for workflow suggestions.
+    #[serde(default)]
+    pub goals: Vec<super::recipe::Goal>,
     /// Values for the template's variables.
     #[serde(default)]
     pub customizations: BTreeMap<String, serde_json::Value>,
