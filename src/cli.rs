@@ -35,6 +35,7 @@ mod schema;
 mod segments;
 mod service;
 mod simulate;
+mod suggest;
 mod sync;
 mod templates;
 mod test;
@@ -99,6 +100,8 @@ pub enum Command {
     Logout(login::LogoutArgs),
     /// Exchange contacts with a team's daemon, both ways (`status`: what waits).
     Sync(sync::Args),
+    /// Workflows from the recipe library for a component or a site's components.
+    Suggest(suggest::Args),
     /// The log of changes: who, what, when, before and after.
     Audit(audit::Args),
     /// Check every file of a workspace and report all problems found.
@@ -207,6 +210,7 @@ pub fn main() -> ExitCode {
         Command::Login(args) => login::run(args),
         Command::Logout(args) => login::logout(args),
         Command::Sync(args) => sync::run(args, cli.color),
+        Command::Suggest(args) => suggest::run(args, cli.color),
         Command::Audit(args) => audit::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),

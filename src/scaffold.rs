@@ -29,7 +29,7 @@ store:
   backend: sqlite
   path: .funnel/funnel.db
 email:
-  from: "{name} <hello@example.com>"
+  from: "{mailbox_name} <hello@example.com>"
   postal_address: "Your company, street, city, country"
   # Without smtp, mail goes to the dev outbox as .eml files.
   outbox: .funnel/outbox
@@ -45,7 +45,7 @@ customizations:
   contact_email: hello@example.com
   signup_url: /#contact
 seo:
-  description: "{name}: what we do, in one sentence."
+  description: "{name_inner}: what we do, in one sentence."
 "##;
 
 const WORKFLOW_YAML: &str = r#"# yaml-language-server: $schema=../schema/workflow.schema.json
@@ -105,7 +105,29 @@ const GITIGNORE: &str = "# funnel's run-time state: the store and the dev outbox
 /// The files of a new workspace, relative to its folder.
 pub fn starter_files(name: &str) -> Vec<(PathBuf, String)> {
     let quoted = yaml_scalar(name);
-    let fill = |t: &str| t.replace("{name}", &quoted);
+    // Inside a double-quoted scalar: the name escaped, without quotes of its own.
+    let escaped = serde_json::to_string(name).unwrap_or_default();
+    let inner = escaped
+        .strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or("workspace");
+    // A display name with RFC 5322's specials (`acme.io`) is a quoted string.
+    let specials = |c: char| "()<>[]:;@\\,.\"".contains(c);
+    let display = if name.contains(specials) {
+        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        name.to_string()
+    };
+    let display = serde_json::to_string(&display).unwrap_or_default();
+    let mailbox = display
+        .strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or("workspace");
+    let fill = |t: &str| {
+        t.replace("{name_inner}", inner)
+            .replace("{mailbox_name}", mailbox)
+            .replace("{name}", &quoted)
+    };
     let mut files = vec![
         (PathBuf::from("funnel.yaml"), fill(FUNNEL_YAML)),
         (PathBuf::from(".gitignore"), GITIGNORE.to_string()),
@@ -220,5 +242,21 @@ mod tests {
         assert_eq!(yaml_scalar("yes"), "\"yes\"");
         assert_eq!(yaml_scalar("1.5"), "\"1.5\"");
         assert_eq!(yaml_scalar("a: b"), "\"a: b\"");
+    }
+
+    #[test]
+    fn a_name_that_needs_quotes_stays_one_scalar_inside_quoted_text() {
+        for name in [".tmpQx9", "Ann \"Ace\" Co", "yes"] {
+            for (path, text) in super::starter_files(name) {
+                if path.extension().is_some_and(|e| e == "yaml") {
+                    let parsed = crate::yaml::parse(&text);
+                    assert!(
+                        parsed.problems.is_empty(),
+                        "{name}: {path:?}: {:?}",
+                        parsed.problems
+                    );
+                }
+            }
+        }
     }
 }

@@ -18,7 +18,7 @@ pub struct Recipe {
     /// The component type whose event starts it (`templates/components/<id>/`).
     pub component: Ident,
     /// The component event it starts from.
-    pub event: ComponentEvent,
+    pub event: super::component::ComponentEvent,
     /// The industries it fits.
     pub industries: Vec<Industry>,
     /// The goals it serves.
@@ -29,27 +29,6 @@ pub struct Recipe {
     /// The contact lists it uses; the workspace must have them.
     #[serde(default)]
     pub lists: Vec<Ident>,
-}
-
-/// A component event a recipe starts from.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ComponentEvent {
-    Submit,
-    View,
-    Click,
-}
-
-impl ComponentEvent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ComponentEvent::Submit => "submit",
-            ComponentEvent::View => "view",
-            ComponentEvent::Click => "click",
-        }
-    }
 }
 
 macro_rules! named_enum {

@@ -50,6 +50,7 @@ mod schema;
 mod service;
 mod smtp_sink;
 mod store;
+mod suggest;
 mod support;
 mod sync;
 mod templates;
