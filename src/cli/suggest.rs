@@ -179,8 +179,10 @@ fn print_human(results: &[ForComponent], written: &[suggest::Written]) {
             _ => r.component.clone(),
         };
         println!("{at}");
-        if r.suggestions.is_empty() {
-            println!("  no recipe fits");
+        if r.suggestions.is_empty() && r.excluded.is_empty() {
+            println!("  no recipe for `{}` components yet", r.component);
+        } else if r.suggestions.is_empty() {
+            println!("  no recipe fits as the component is configured");
         }
         for (n, s) in r.suggestions.iter().enumerate() {
             println!(

@@ -451,14 +451,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "Publish a site to static files (public/<site>/), links checked",
             post(publishing::publish),
         ),
-        route(
+        with_body::<insight::SuggestBody>(route(
             M::POST,
             "/api/ai/suggest-workflows",
             Some(R::Editor),
             "ai",
-            "Workflow suggestions for a component (not available yet: 501)",
+            "Workflow suggestions for a component: ranked recipes with confidence, reasons and the workflow",
             post(insight::suggest),
-        ),
+        )),
         route(
             M::GET,
             "/api/proposals",

@@ -1,5 +1,5 @@
-//! `/api/analytics` (a site's figures) and `/api/ai`, which answers 501 until
-//! workflow suggestions exist.
+//! `/api/analytics` (a site's figures) and `/api/ai/suggest-workflows`
+//! (the seed's request and response, answered from the recipe library).
 
 use std::sync::Arc;
 
@@ -38,11 +38,134 @@ pub async fn site(State(d): State<Arc<Daemon>>, Path(site): Path<String>, uri: U
     Ok(axum::Json(report).into_response())
 }
 
-pub async fn suggest() -> ApiResult {
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "workflow suggestions are not available yet",
-    ))
+/// The seed's request for workflow suggestions.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestBody {
+    /// The component type, e.g. `contact_form` or `contact-form`.
+    component_type: String,
+    /// The instance's config: its `fields` (names, or the form's field objects),
+    /// heading, button label…
+    #[serde(default)]
+    component_config: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    site_context: SiteContext,
+    /// A site of the workspace: its industry and goals fill in what
+    /// `site_context` leaves out, and the workflows are written for it.
+    #[serde(default)]
+    site: Option<String>,
+    /// The component instance of `site` the workflows start from.
+    #[serde(default)]
+    instance: Option<String>,
+    /// How many suggestions (default 3, at most 20).
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteContext {
+    #[serde(default)]
+    industry: Option<String>,
+    #[serde(default)]
+    goals: Vec<String>,
+}
+
+pub async fn suggest(
+    State(d): State<Arc<Daemon>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    use crate::model::recipe::{Goal, Industry};
+    let b: SuggestBody = super::json_body(&headers, &body)?;
+    let ws = d.workspace();
+    let unprocessable = |field: &str, message: String| {
+        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, message)
+    };
+    // The seed writes `contact_form`; component ids are `contact-form`.
+    let component = b.component_type.trim().replace('_', "-");
+    if !ws.components.contains_key(&component) {
+        return Err(unprocessable(
+            "component_type",
+            format!(
+                "no component `{}`",
+                b.component_type.chars().take(60).collect::<String>()
+            ),
+        ));
+    }
+    if let Some(site) = &b.site
+        && !ws.sites.contains_key(site)
+    {
+        return Err(unprocessable(
+            "site",
+            format!("no site `{}`", site.chars().take(60).collect::<String>()),
+        ));
+    }
+    let industry = match &b.site_context.industry {
+        Some(text) => Some(Industry::parse(text).ok_or_else(|| {
+            let all: Vec<&str> = Industry::ALL.iter().map(|i| i.as_str()).collect();
+            unprocessable(
+                "site_context.industry",
+                format!("unknown industry; industries: {}", all.join(", ")),
+            )
+        })?),
+        None => b
+            .site
+            .as_deref()
+            .and_then(|s| crate::suggest::site_industry(&ws, s)),
+    };
+    let mut goals = Vec::new();
+    for g in &b.site_context.goals {
+        goals.push(Goal::parse(g).ok_or_else(|| {
+            let all: Vec<&str> = Goal::ALL.iter().map(|g| g.as_str()).collect();
+            unprocessable(
+                "site_context.goals",
+                format!("unknown goal; goals: {}", all.join(", ")),
+            )
+        })?);
+    }
+    if goals.is_empty()
+        && let Some(site) = &b.site
+    {
+        goals = ws.sites[site.as_str()].value.goals.clone();
+    }
+    let mut config = b.component_config;
+    // The seed lists a form's fields by name; the component's config holds
+    // field objects.
+    if let Some(serde_json::Value::Array(fields)) = config.get_mut("fields") {
+        for f in fields.iter_mut() {
+            if let serde_json::Value::String(name) = f {
+                *f = serde_json::json!({"name": name});
+            }
+        }
+    }
+    let query = crate::suggest::rank::Query {
+        component,
+        config,
+        industry,
+        goals,
+    };
+    let root = ws.root.clone();
+    let library =
+        crate::suggest::recipes::load(&root).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut found = crate::suggest::suggest(
+        &ws,
+        &library,
+        &query,
+        b.site.as_deref(),
+        b.instance.as_deref(),
+    )
+    .map_err(|e| unprocessable("component_type", e.to_string()))?;
+    found
+        .suggestions
+        .truncate(b.limit.unwrap_or(3).clamp(1, 20));
+    Ok(axum::Json(serde_json::json!({
+        "suggestions": found.suggestions,
+        "excluded": found.excluded,
+        "industry": found.industry,
+        "goals": found.goals,
+    }))
+    .into_response())
 }
 
 #[derive(Debug, serde::Deserialize)]
