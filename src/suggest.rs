@@ -7,7 +7,10 @@
 //! - [`recipes`]: the recipe library (built in, overridable by the workspace's
 //!   `recipes/`), and a recipe instantiated for one component instance.
 //! - [`rank`]: the confidence of each fitting recipe and its reasons.
+//! - [`model`]: a draft from an optional language model, validated and
+//!   repaired once, never written unvalidated.
 
+pub mod model;
 pub mod rank;
 pub mod recipes;
 
@@ -30,6 +33,8 @@ pub enum SuggestError {
     Recipe { file: String, message: String },
     #[error("{0}")]
     Input(String),
+    #[error("{0}")]
+    Model(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -235,9 +240,9 @@ pub struct Written {
     pub files: Vec<PathBuf>,
 }
 
-/// Writes `recipe` for `instance` of `site` as a new workflow and its test,
-/// then validates the workspace; on any error the files are removed again and
-/// the diagnostics returned, so nothing unvalidated stays.
+/// Writes `recipe` for `instance` of `site` as a new workflow and its test.
+/// The workspace is validated with them first, in a scratch copy: a workflow
+/// that does not validate is never written (the inner `Err` holds why).
 pub fn write(
     root: &Path,
     recipe: &LoadedRecipe,
@@ -246,46 +251,56 @@ pub fn write(
 ) -> Result<Result<Written, Vec<crate::diagnostic::Diagnostic>>, SuggestError> {
     let id = free_workflow_id(root, &recipe.id, site);
     let filled = recipe.instantiate(site, instance, &id);
-    let workflow = root.join("workflows").join(format!("{id}.yaml"));
-    let test = root.join("workflows/tests").join(format!("{id}.yaml"));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SuggestError::Io { path, source }
-    };
-    std::fs::create_dir_all(root.join("workflows/tests")).map_err(io(&test))?;
-    std::fs::write(&workflow, &filled.workflow).map_err(io(&workflow))?;
-    if let Err(e) = std::fs::write(&test, &filled.test) {
-        let _ = std::fs::remove_file(&workflow);
-        return Err(io(&test)(e));
-    }
-    let report = crate::validate::validate_workspace(root, Path::new(""))
-        .map_err(|e| SuggestError::Input(e.to_string()));
-    let errors: Vec<_> = match report {
-        Ok(r) => r
-            .diagnostics
-            .into_iter()
-            .filter(|d| d.severity == crate::diagnostic::Severity::Error)
-            .collect(),
-        Err(e) => {
-            let _ = std::fs::remove_file(&workflow);
-            let _ = std::fs::remove_file(&test);
-            return Err(e);
-        }
-    };
+    write_files(
+        root,
+        &id,
+        &[
+            (format!("workflows/{id}.yaml"), filled.workflow),
+            (format!("workflows/tests/{id}.yaml"), filled.test),
+        ],
+    )
+}
+
+/// Validates the workspace as it would be with `files` (paths under `root`),
+/// and writes them only if it has no error.
+pub fn write_files(
+    root: &Path,
+    workflow: &str,
+    files: &[(String, String)],
+) -> Result<Result<Written, Vec<crate::diagnostic::Diagnostic>>, SuggestError> {
+    let changes: BTreeMap<String, Option<String>> = files
+        .iter()
+        .map(|(p, t)| (p.clone(), Some(t.clone())))
+        .collect();
+    let errors = crate::proposals::validate_with(root, &changes)
+        .map_err(|e| SuggestError::Input(e.to_string()))?;
     if !errors.is_empty() {
-        let _ = std::fs::remove_file(&workflow);
-        let _ = std::fs::remove_file(&test);
         return Ok(Err(errors));
     }
+    let mut written = Vec::new();
+    for (rel, text) in files {
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| SuggestError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(&path, text).map_err(|source| SuggestError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
     Ok(Ok(Written {
-        workflow: id,
-        files: vec![workflow, test],
+        workflow: workflow.to_string(),
+        files: written,
     }))
 }
 
 /// The recipe's id as the workflow's, unless a workflow has it: then with the
 /// site's id, then a number.
-fn free_workflow_id(root: &Path, recipe: &str, site: &str) -> String {
+pub fn free_workflow_id(root: &Path, recipe: &str, site: &str) -> String {
     let taken = |id: &str| root.join("workflows").join(format!("{id}.yaml")).exists();
     if !taken(recipe) {
         return recipe.to_string();

@@ -39,6 +39,10 @@ pub struct Args {
     /// Write the best suggestion for each component as a workflow and its test.
     #[arg(long, requires = "site")]
     pub write: bool,
+    /// Ask the language model of funnel.yaml's `ai:` for a workflow for the
+    /// instance (validated, repaired once, else rejected).
+    #[arg(long, requires = "instance")]
+    pub model: bool,
     /// How many suggestions to show per component.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
@@ -131,6 +135,9 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     for r in &mut results {
         r.suggestions.truncate(args.top);
     }
+    if args.model {
+        return drafted(&ws, &library, &results, &args);
+    }
     let mut written = Vec::new();
     if args.write {
         let site = args.site.as_deref().unwrap_or_default();
@@ -206,4 +213,90 @@ fn print_human(results: &[ForComponent], written: &[suggest::Written]) {
             println!("  {}", f.display());
         }
     }
+}
+
+/// `--model`: a draft from the language model for the one instance asked.
+fn drafted(
+    ws: &crate::workspace::Workspace,
+    library: &std::collections::BTreeMap<String, suggest::recipes::LoadedRecipe>,
+    results: &[ForComponent],
+    args: &Args,
+) -> anyhow::Result<ExitCode> {
+    let Some(config) = ws.config.as_ref().and_then(|c| c.value.ai.as_ref()) else {
+        anyhow::bail!("funnel.yaml has no `ai:` section naming a model (endpoint, model, api_key)");
+    };
+    let (Some(site), Some(target)) = (args.site.as_deref(), results.first()) else {
+        anyhow::bail!("--model drafts for one instance: name --site and --instance");
+    };
+    let instance = target.instance.clone().unwrap_or_default();
+    let query = Query {
+        component: target.component.clone(),
+        config: suggest::site_components(ws, site)
+            .into_iter()
+            .find(|(id, _, _)| *id == instance)
+            .map(|(_, _, c)| c)
+            .unwrap_or_default(),
+        industry: target.industry,
+        goals: target.goals.clone(),
+    };
+    let facts = suggest::facts(ws, &query.component, &query.config)?;
+    let example = target
+        .suggestions
+        .first()
+        .and_then(|s| library.get(&s.recipe))
+        .map(|r| r.instantiate(site, &instance, &r.id).workflow);
+    let id = suggest::free_workflow_id(&ws.root, &format!("{instance}-drafted"), site);
+    let rt = super::loaded::runtime()?;
+    let draft = rt.block_on(suggest::model::draft(
+        ws,
+        config,
+        &query,
+        &facts,
+        &suggest::model::Target {
+            site,
+            instance: &instance,
+            workflow_id: &id,
+        },
+        example.as_deref(),
+    ))?;
+    let mut written = None;
+    if args.write {
+        match suggest::write_files(
+            &ws.root,
+            &draft.workflow_id,
+            &[(
+                format!("workflows/{}.yaml", draft.workflow_id),
+                draft.yaml.clone(),
+            )],
+        )? {
+            Ok(w) => written = Some(w),
+            Err(errors) => anyhow::bail!(
+                "the draft no longer validates ({} errors); nothing was written",
+                errors.len()
+            ),
+        }
+    }
+    match args.format {
+        TableFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"draft": draft, "written": written}))?
+        ),
+        TableFormat::Table => {
+            println!(
+                "a validated draft for {site} › {instance}{}:\n",
+                if draft.repaired {
+                    " (repaired once)"
+                } else {
+                    ""
+                }
+            );
+            print!("{}", draft.yaml);
+            if let Some(w) = written {
+                for f in &w.files {
+                    println!("\nwrote {}", f.display());
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -32,6 +32,29 @@ pub struct WorkspaceConfig {
     /// How the daemon (`funnel up`, `funnel daemon`) takes requests.
     #[serde(default)]
     pub daemon: Option<DaemonConfig>,
+    /// A language model for workflow drafts (`funnel suggest --model`).
+    #[serde(default)]
+    pub ai: Option<AiConfig>,
+}
+
+/// An optional language model for `funnel suggest --model`: any
+/// OpenAI-compatible chat completions API (a local llama.cpp or Ollama server,
+/// or a hosted one). Its answers are validated like any other edit.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiConfig {
+    /// The API's base URL, to which `/chat/completions` is added, e.g.
+    /// `http://127.0.0.1:11434/v1` (Ollama) or `https://api.openai.com/v1`. A
+    /// local or private address must also be in `network.allow`.
+    pub endpoint: Url,
+    /// The model's name at that endpoint.
+    pub model: String,
+    /// The API key, as `${ENV}`; sent as a bearer token.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// How long an answer may take (default `120s`).
+    #[serde(default)]
+    pub timeout: Option<DurationText>,
 }
 
 /// The daemon's public endpoints.

@@ -369,6 +369,25 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             );
         }
     }
+    // The language model's endpoint is an http(s) URL.
+    if let Some(doc) = &ws.config
+        && let Some(ai) = &doc.value.ai
+    {
+        let at = crate::validate::Located::of(ws, doc);
+        let endpoint = ai.endpoint.as_str();
+        if url::Url::parse(endpoint).map_or(true, |u| {
+            !matches!(u.scheme(), "http" | "https") || u.host().is_none()
+        }) {
+            out.push(
+                at.error(
+                    Code::InvalidValue,
+                    &crate::path!["ai", "endpoint"],
+                    format!("`{endpoint}` is not an http(s) URL"),
+                )
+                .with_help("write the API's base URL, e.g. http://127.0.0.1:11434/v1 (Ollama) or https://api.openai.com/v1"),
+            );
+        }
+    }
     // Postgres needs a URL; SQLite needs none.
     if let Some(doc) = &ws.config
         && let Some(store) = &doc.value.store

@@ -51,6 +51,7 @@ mod service;
 mod smtp_sink;
 mod store;
 mod suggest;
+mod suggest_model;
 mod support;
 mod sync;
 mod templates;
