@@ -35,6 +35,7 @@ mod schema;
 mod segments;
 mod service;
 mod simulate;
+mod status;
 mod suggest;
 mod sync;
 mod templates;
@@ -102,6 +103,8 @@ pub enum Command {
     Sync(sync::Args),
     /// Workflows from the recipe library for a component or a site's components.
     Suggest(suggest::Args),
+    /// The backend's status block: executions, API and store time, email, adoption.
+    Status(status::Args),
     /// The log of changes: who, what, when, before and after.
     Audit(audit::Args),
     /// Check every file of a workspace and report all problems found.
@@ -211,6 +214,7 @@ pub fn main() -> ExitCode {
         Command::Logout(args) => login::logout(args),
         Command::Sync(args) => sync::run(args, cli.color),
         Command::Suggest(args) => suggest::run(args, cli.color),
+        Command::Status(args) => status::run(args, cli.color),
         Command::Audit(args) => audit::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),

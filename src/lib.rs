@@ -37,6 +37,8 @@
 //!   the working tree (proposals, deploys).
 //! - [`deploy`]: a published site onto a git branch or into a folder swapped in
 //!   atomically, with a log per site.
+//! - [`status`]: the backend's status over a window (the seed's 4-hourly
+//!   block) from the daemon's per-minute rollups, beside the seed's targets.
 //! - [`subscriptions`]: outbound webhook subscriptions (REST hooks): events queued
 //!   in their own transaction, delivered signed with retries by the worker.
 //! - [`sync`]: sync between a laptop's store and the team's: hybrid logical
@@ -82,6 +84,7 @@ pub mod rng;
 pub mod scaffold;
 pub mod schema;
 pub mod site_edit;
+pub mod status;
 pub mod store;
 pub mod subscriptions;
 pub mod suggest;

@@ -22,6 +22,7 @@ pub mod sqlite;
 #[cfg(test)]
 pub mod test_db;
 pub mod timers;
+pub mod timing;
 pub mod tuning;
 pub mod wakeups;
 pub mod writer;

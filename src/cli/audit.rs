@@ -25,7 +25,7 @@ pub struct Args {
     pub workspace: Option<PathBuf>,
 }
 
-fn since_ms(text: &str, now: i64) -> anyhow::Result<i64> {
+pub(super) fn since_ms(text: &str, now: i64) -> anyhow::Result<i64> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t.as_millisecond());
     }

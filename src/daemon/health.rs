@@ -156,6 +156,7 @@ pub fn own_route(path: &str) -> &'static str {
         "/readyz" => "readyz",
         "/metrics" => "metrics",
         p if p.starts_with("/hooks/") => "hook",
+        p if p.starts_with("/api/") => "api",
         p if p.starts_with("/u/") => "unsubscribe",
         p if p.starts_with("/o/") || p.starts_with("/c/") || p.starts_with("/e/") => "email_link",
         _ => "other",

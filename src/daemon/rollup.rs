@@ -1,6 +1,7 @@
 //! Per-minute rollups of the daemon's metrics, kept in the store for reports:
-//! each route's requests, errors and latency per minute (`metrics_minutes`), and
-//! the store's gauges sampled at each minute's end (`gauges_minutes`). Written
+//! each route's requests, errors and latency per minute (`metrics_minutes`, the
+//! store's jobs as route `store`), the store's gauges sampled at each minute's
+//! end and what finished in each minute (`gauges_minutes`, see `status`). Written
 //! once a minute in one transaction, and at shutdown, never per request; a
 //! minute written twice (a restart within it) adds up.
 
@@ -19,6 +20,10 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
     let minute = crate::store::now_ms().div_euclid(60_000) * 60_000;
     let rows = d.metrics.take_minutes((!all).then_some(minute));
     let n = rows.len();
+    // The store's jobs since the last flush, counted in the minute just
+    // ended (at shutdown: the minute running).
+    let (jobs, micros, max_micros) = crate::store::timing::take();
+    let store_minute = if all { minute } else { minute - 60_000 };
     d.worker()
         .store()
         .write(move |db| {
@@ -43,6 +48,27 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
                     v.latency_ms_sum,
                     v.latency_ms_max
                 ])?;
+            }
+            if jobs > 0 {
+                put.execute(params![
+                    store_minute,
+                    "store",
+                    i64::try_from(jobs).unwrap_or(i64::MAX),
+                    0i64,
+                    0i64,
+                    micros as f64 / 1000.0,
+                    max_micros as f64 / 1000.0
+                ])?;
+            }
+            // What finished in the last two minutes (the one before covers a
+            // flush that came late); recording a minute again replaces it.
+            let finished = if all {
+                [minute - 60_000, minute]
+            } else {
+                [minute - 120_000, minute - 60_000]
+            };
+            for m in finished {
+                crate::status::record_minute(db, m)?;
             }
             let (by_status, timers, emails) = super::health::gauges(db, now)?;
             let mut gauge = db.prepare_cached(

@@ -71,6 +71,18 @@ pub(crate) fn domain_of(email: &str) -> Option<String> {
     email.rsplit_once('@').map(|(_, d)| d.to_string())
 }
 
+/// `f`, adding its duration to the store's clock (`store::timing`).
+fn timed<T>(
+    f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
+) -> impl FnOnce(Db<'_>) -> Result<T, StoreError> {
+    move |db| {
+        let started = std::time::Instant::now();
+        let out = f(db);
+        super::timing::add(started.elapsed());
+        out
+    }
+}
+
 /// The store, on either backend.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -134,6 +146,7 @@ impl Store {
         F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        let f = timed(f);
         match self {
             Store::Sqlite(s) => s.write(f),
             Store::Postgres(p) => p.write(f),
@@ -146,6 +159,7 @@ impl Store {
         F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        let f = timed(f);
         match self {
             Store::Sqlite(s) => s.write_alone(f),
             Store::Postgres(p) => p.write_alone(f),
@@ -158,6 +172,7 @@ impl Store {
         &self,
         f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let f = timed(f);
         match self {
             Store::Sqlite(s) => s.read(f),
             Store::Postgres(p) => p.read(f),

@@ -49,6 +49,7 @@ mod render;
 mod schema;
 mod service;
 mod smtp_sink;
+mod status;
 mod store;
 mod suggest;
 mod suggest_model;
