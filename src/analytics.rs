@@ -3,9 +3,11 @@
 //! browser (the day's salt is random and forgotten the next day, so visits cannot
 //! be linked across days), raw events in `analytics_events` with daily rollups in
 //! `site_analytics` and `component_analytics`, visitors tied to contacts by a
-//! signed token ([`token`]), and the per-site report.
+//! signed token ([`token`]), and the per-site report; workflow analytics per
+//! day ([`workflows`]).
 
 pub mod token;
+pub mod workflows;
 
 use crate::store::db::{Db, OptionalRow, params};
 use serde::Serialize;

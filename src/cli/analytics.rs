@@ -1,6 +1,7 @@
-//! `funnel analytics site|attribution|conversions`: a site's traffic and
-//! conversions per component, where contacts came from (first- and last-touch
-//! channel), and which components convert.
+//! `funnel analytics site|attribution|conversions|workflows`: a site's traffic
+//! and conversions per component, where contacts came from (first- and
+//! last-touch channel), which components convert, and each workflow's runs,
+//! success rate, durations and failing steps per day.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,17 @@ pub enum Cmd {
     /// the contacts each component created.
     Conversions {
         /// Submissions since: a date (2026-11-01) or an age (7d, 12h, 4w).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Each workflow's finished runs per day: success rate, median and 95th
+    /// percentile duration, failed attempts per step, and a chart of runs.
+    Workflows {
+        /// Only this workflow.
+        workflow: Option<String>,
+        /// Since: a date (2026-11-01) or an age (7d, 12h, 4w); default 30 days.
         #[arg(long, value_parser = parse_since)]
         since: Option<i64>,
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
@@ -173,6 +185,26 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 ),
             }
         }
+        Cmd::Workflows {
+            workflow,
+            since,
+            format,
+        } => {
+            let now = crate::store::now_ms();
+            let since = since.unwrap_or(now - 30 * 86_400_000);
+            // Days that closed since the last roll-up are stored first, so
+            // the report reads them instead of the raw runs next time.
+            store
+                .write_alone(move |db| crate::analytics::workflows::catch_up(db, now, 400))
+                .wait()?;
+            let rows = store.read(move |db| {
+                crate::analytics::workflows::report(db, workflow.as_deref(), since, now)
+            })?;
+            match format {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                TableFormat::Table => print_workflow_days(&rows, since, now),
+            }
+        }
         Cmd::Conversions { since, format } => {
             let since = since.unwrap_or(0);
             let rows = store
@@ -218,5 +250,101 @@ mod tests {
         assert!((now - week - 7 * 86_400_000).abs() < 10_000);
         assert!(parse_since("7y").is_err());
         assert!(parse_since("d").is_err());
+    }
+}
+
+/// The days as a table, then each workflow's runs per day as a bar chart.
+fn print_workflow_days(rows: &[crate::analytics::workflows::Day], since: i64, now: i64) {
+    use crate::analytics::workflows::DAY_MS;
+    if rows.is_empty() {
+        println!(
+            "no workflow finished a run since {}",
+            super::loaded::shown_time(since)
+        );
+        return;
+    }
+    let secs = |ms: i64| format!("{:.1} s", ms as f64 / 1000.0);
+    print_table(
+        &[
+            "DAY",
+            "WORKFLOW",
+            "RUNS",
+            "OK",
+            "FAILED",
+            "P50",
+            "P95",
+            "FAILING STEPS",
+        ],
+        &rows
+            .iter()
+            .map(|d| {
+                vec![
+                    d.date.clone(),
+                    d.workflow.clone(),
+                    d.runs.to_string(),
+                    format!("{:.1}%", d.success_rate * 100.0),
+                    d.failed.to_string(),
+                    secs(d.p50_ms),
+                    secs(d.p95_ms),
+                    d.step_failures
+                        .iter()
+                        .map(|(s, n)| format!("{s} ×{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    println!();
+    let (first, last) = (since.div_euclid(DAY_MS), now.div_euclid(DAY_MS));
+    let mut by_workflow: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
+    for d in rows {
+        let days = by_workflow
+            .entry(d.workflow.as_str())
+            .or_insert_with(|| vec![0; usize::try_from(last - first + 1).unwrap_or(0)]);
+        if let Some(slot) = usize::try_from(d.day - first)
+            .ok()
+            .and_then(|i| days.get_mut(i))
+        {
+            *slot += d.runs;
+        }
+    }
+    let width = by_workflow.keys().map(|w| w.len()).max().unwrap_or(0);
+    println!(
+        "runs per day, {} to {}:",
+        super::loaded::shown_time(since),
+        super::loaded::shown_time(now)
+    );
+    for (workflow, days) in by_workflow {
+        let total: i64 = days.iter().sum();
+        println!("  {workflow:<width$}  {}  {total}", bars(&days));
+    }
+}
+
+/// A bar per value, eight heights, scaled to the largest.
+fn bars(values: &[i64]) -> String {
+    const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let top = values.iter().copied().max().unwrap_or(0).max(1);
+    values
+        .iter()
+        .map(|&v| {
+            if v <= 0 {
+                '·'
+            } else {
+                BARS[usize::try_from((v * 8 + top - 1) / top)
+                    .unwrap_or(8)
+                    .clamp(1, 8)]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod chart_tests {
+    #[test]
+    fn bars_scale_to_the_largest_and_mark_empty_days() {
+        assert_eq!(super::bars(&[0, 1, 4, 8]), "·▁▄█");
+        assert_eq!(super::bars(&[3, 3]), "██");
+        assert_eq!(super::bars(&[]), "");
     }
 }

@@ -70,6 +70,8 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
             for m in finished {
                 crate::status::record_minute(db, m)?;
             }
+            // A day that closed is rolled up once, here (at most two a minute).
+            crate::analytics::workflows::catch_up(db, crate::store::now_ms(), 2)?;
             let (by_status, timers, emails) = super::health::gauges(db, now)?;
             let mut gauge = db.prepare_cached(
                 "INSERT INTO gauges_minutes (minute, gauge, value) VALUES (?1, ?2, ?3) \

@@ -77,6 +77,24 @@ fn the_status_block_matches_the_raw_rows() {
     // The demo's one site has workflows started from its components.
     assert_eq!(s["sites"], 1);
     assert_eq!(s["sites_with_workflows"], 1);
+    // The same runs, per workflow and day.
+    let days: Json = json_out(&["analytics", "workflows", "--format", "json"], d);
+    let runs: i64 = days
+        .as_array()
+        .expect("days")
+        .iter()
+        .filter_map(|d| d["runs"].as_i64())
+        .sum();
+    let all_finished = scalar(
+        d,
+        "SELECT count(*) FROM executions WHERE status IN ('completed', 'failed', 'cancelled')",
+    );
+    assert_eq!(runs, all_finished, "{days:#}");
+    let table = String::from_utf8_lossy(&run(&["analytics", "workflows"], d).stdout).to_string();
+    assert!(
+        all_finished == 0 || table.contains("runs per day"),
+        "{table}"
+    );
     let text = String::from_utf8_lossy(&run(&["status"], d).stdout).to_string();
     assert!(text.starts_with("BACKEND STATUS ["), "{text}");
     for label in [
