@@ -4,8 +4,9 @@
 //! be linked across days), raw events in `analytics_events` with daily rollups in
 //! `site_analytics` and `component_analytics`, visitors tied to contacts by a
 //! signed token ([`token`]), and the per-site report; workflow analytics per
-//! day ([`workflows`]).
+//! day ([`workflows`]); funnels of ordered steps ([`funnels`]).
 
+pub mod funnels;
 pub mod token;
 pub mod workflows;
 

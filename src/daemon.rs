@@ -392,10 +392,12 @@ async fn front(
     secure(response.headers_mut());
     if over_tls {
         let ws = d.workspace();
-        response.headers_mut().insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            tls::hsts(tls::config(&ws)),
-        );
+        // Only while funnel.yaml turns TLS on: HSTS outlives any answer.
+        if let Some(config) = tls::config(&ws) {
+            response
+                .headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, tls::hsts(config));
+        }
     }
     d.metrics
         .observe(route, response.status(), started.elapsed());

@@ -120,6 +120,18 @@ pub fn validate_with(
     let config = root.join(crate::workspace::CONFIG_FILE);
     if config.is_file() {
         std::fs::copy(&config, scratch.0.join(crate::workspace::CONFIG_FILE))?;
+        // Files funnel.yaml names (`*_file`: a CA, a signing certificate, a
+        // key) are checked for existence: the copy needs them too.
+        for rel in named_files(&std::fs::read_to_string(&config).unwrap_or_default()) {
+            let from = root.join(&rel);
+            if from.is_file() {
+                let to = scratch.0.join(&rel);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::copy(&from, &to)?;
+            }
+        }
     }
     for (path, content) in files {
         let target = scratch.0.join(path);
@@ -142,6 +154,38 @@ pub fn validate_with(
         .into_iter()
         .filter(|d| d.severity == Severity::Error)
         .collect())
+}
+
+/// The workspace-relative paths funnel.yaml gives under keys ending in
+/// `_file`; absolute paths and paths leaving the workspace are left out.
+fn named_files(config: &str) -> Vec<PathBuf> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<PathBuf>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match v.as_str() {
+                        Some(path) if k.ends_with("_file") => {
+                            let p = Path::new(path);
+                            if p.is_relative()
+                                && p.components()
+                                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+                            {
+                                out.push(p.to_path_buf());
+                            }
+                        }
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(root) = crate::yaml::parse(config).root {
+        walk(&root.to_json(), &mut out);
+    }
+    out
 }
 
 /// A scratch folder removed when dropped.

@@ -37,7 +37,8 @@ pub fn record_minute(db: Db<'_>, minute: UnixMs) -> Result<(), StoreError> {
         .prepare_cached(
             "SELECT coalesce(sum(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0), \
              coalesce(sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0), \
-             coalesce(sum(completed_at - started_at), 0) \
+             coalesce(sum(CASE WHEN status IN ('completed', 'failed') \
+             THEN completed_at - started_at ELSE 0 END), 0) \
              FROM executions WHERE completed_at >= ?1 AND completed_at < ?2",
         )?
         .query_row(params![minute, end], |r| {
@@ -193,7 +194,8 @@ pub fn report(
         .query_row(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let ratio = |num: i64, den: i64| (den > 0).then(|| num as f64 / den as f64);
     let rolled_sent = g("emails_sent");
-    let delivered = rolled_sent - g("emails_bounced");
+    // Bounces in the window may be of sends before it: never below zero.
+    let delivered = (rolled_sent - g("emails_bounced")).max(0);
     let quality = ratio(valid, contacts);
     Ok(Status {
         since,
@@ -362,6 +364,7 @@ mod tests {
                 (2, "failed", m, Some(m + 59_999)),
                 (3, "completed", m, Some(m + MINUTE)),
                 (4, "running", m, None),
+                (5, "cancelled", m - 86_400_000, Some(m + 2_000)),
             ] {
                 db.execute(
                     "INSERT INTO executions (uid, workflow_id, version_hash, status, started_at, updated_at, completed_at) \

@@ -240,25 +240,41 @@ pub struct Written {
     pub files: Vec<PathBuf>,
 }
 
-/// Writes `recipe` for `instance` of `site` as a new workflow and its test.
-/// The workspace is validated with them first, in a scratch copy: a workflow
-/// that does not validate is never written (the inner `Err` holds why).
+/// Writes each recipe for its instance of `site` as a new workflow and its
+/// test. The workspace is validated with all of them first, in a scratch
+/// copy: if any does not validate, none is written (the inner `Err` holds
+/// why).
 pub fn write(
     root: &Path,
-    recipe: &LoadedRecipe,
+    picks: &[(&LoadedRecipe, &str)],
     site: &str,
-    instance: &str,
-) -> Result<Result<Written, Vec<crate::diagnostic::Diagnostic>>, SuggestError> {
-    let id = free_workflow_id(root, &recipe.id, site);
-    let filled = recipe.instantiate(site, instance, &id);
-    write_files(
-        root,
-        &id,
-        &[
-            (format!("workflows/{id}.yaml"), filled.workflow),
-            (format!("workflows/tests/{id}.yaml"), filled.test),
-        ],
-    )
+) -> Result<Result<Vec<Written>, Vec<crate::diagnostic::Diagnostic>>, SuggestError> {
+    let mut files = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    for (recipe, instance) in picks {
+        let mut id = free_workflow_id(root, &recipe.id, site);
+        // Two instances given the same recipe: the second gets its own id.
+        if ids.contains(&id) {
+            id = free_workflow_id(root, &format!("{}-{instance}", recipe.id), site);
+        }
+        let filled = recipe.instantiate(site, instance, &id);
+        files.push((format!("workflows/{id}.yaml"), filled.workflow));
+        files.push((format!("workflows/tests/{id}.yaml"), filled.test));
+        ids.push(id);
+    }
+    Ok(write_files(root, &ids.join(", "), &files)?.map(|w| {
+        ids.iter()
+            .map(|id| Written {
+                workflow: id.clone(),
+                files: w
+                    .files
+                    .iter()
+                    .filter(|f| f.file_stem().is_some_and(|s| s.to_string_lossy() == *id))
+                    .cloned()
+                    .collect(),
+            })
+            .collect()
+    }))
 }
 
 /// Validates the workspace as it would be with `files` (paths under `root`),
@@ -301,7 +317,13 @@ pub fn write_files(
 /// The recipe's id as the workflow's, unless a workflow has it: then with the
 /// site's id, then a number.
 pub fn free_workflow_id(root: &Path, recipe: &str, site: &str) -> String {
-    let taken = |id: &str| root.join("workflows").join(format!("{id}.yaml")).exists();
+    let taken = |id: &str| {
+        root.join("workflows").join(format!("{id}.yaml")).exists()
+            || root
+                .join("workflows/tests")
+                .join(format!("{id}.yaml"))
+                .exists()
+    };
     if !taken(recipe) {
         return recipe.to_string();
     }

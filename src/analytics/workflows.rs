@@ -133,9 +133,16 @@ fn last_closed(now: UnixMs) -> i64 {
     (now - CLOSE_AFTER).div_euclid(DAY_MS) - 1
 }
 
-/// Rolls up the closed days not stored yet, at most `max_days` of them
-/// (oldest first). Returns how many days were rolled up.
-pub fn catch_up(db: Db<'_>, now: UnixMs, max_days: i64) -> Result<i64, StoreError> {
+/// The closed days not rolled up yet (at most `max_days`, oldest first),
+/// computed on a read connection so the writer is never held by it: their
+/// rows, and the first and last day they cover (an empty range when nothing
+/// ever finished: the mark then starts at the last closed day). None when no
+/// day waits.
+pub fn pending(
+    db: Db<'_>,
+    now: UnixMs,
+    max_days: i64,
+) -> Result<Option<(Vec<Day>, i64, i64)>, StoreError> {
     let closed = last_closed(now);
     let start = match mark(db)? {
         Some(done) => done + 1,
@@ -144,12 +151,26 @@ pub fn catch_up(db: Db<'_>, now: UnixMs, max_days: i64) -> Result<i64, StoreErro
                 .prepare_cached("SELECT min(completed_at) FROM executions")?
                 .query_row(params![], |r| r.get(0))?;
             match first {
-                Some(ms) => ms.div_euclid(DAY_MS),
-                None => closed + 1,
+                Some(ms) => ms.div_euclid(DAY_MS).min(closed + 1),
+                // Nothing ever finished: the mark starts at the last closed day.
+                None => return Ok(Some((Vec::new(), closed + 1, closed))),
             }
         }
     };
-    let end = closed.min(start + max_days - 1);
+    let end = closed.min(start + max_days.max(1) - 1);
+    if end < start {
+        return Ok(None);
+    }
+    let mut rows = Vec::new();
+    for day in start..=end {
+        rows.extend(compute_day(db, day)?);
+    }
+    Ok(Some((rows, start, end)))
+}
+
+/// Stores rolled-up `rows` and moves the mark to `until` (never back: two
+/// processes rolling up the same day write the same rows).
+pub fn store_days(db: Db<'_>, rows: &[Day], until: i64) -> Result<(), StoreError> {
     let mut put = db.prepare_cached(
         "INSERT INTO workflow_days (workflow_id, day, runs, completed, failed, duration_ms_sum, \
          p50_ms, p95_ms, step_failures) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
@@ -158,31 +179,38 @@ pub fn catch_up(db: Db<'_>, now: UnixMs, max_days: i64) -> Result<i64, StoreErro
          duration_ms_sum = excluded.duration_ms_sum, p50_ms = excluded.p50_ms, \
          p95_ms = excluded.p95_ms, step_failures = excluded.step_failures",
     )?;
-    let mut done = 0;
-    for day in start..=end {
-        for d in compute_day(db, day)? {
-            put.execute(params![
-                d.workflow,
-                d.day,
-                d.runs,
-                d.completed,
-                d.failed,
-                d.duration_ms_sum,
-                d.p50_ms,
-                d.p95_ms,
-                serde_json::to_string(&d.step_failures).unwrap_or_else(|_| "{}".into())
-            ])?;
+    for d in rows {
+        put.execute(params![
+            d.workflow,
+            d.day,
+            d.runs,
+            d.completed,
+            d.failed,
+            d.duration_ms_sum,
+            d.p50_ms,
+            d.p95_ms,
+            serde_json::to_string(&d.step_failures).unwrap_or_else(|_| "{}".into())
+        ])?;
+    }
+    db.prepare_cached(
+        "INSERT INTO rollup_marks (name, done_until) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET done_until = CASE \
+         WHEN excluded.done_until > rollup_marks.done_until THEN excluded.done_until \
+         ELSE rollup_marks.done_until END",
+    )?
+    .execute(params![MARK, until])?;
+    Ok(())
+}
+
+/// [`pending`] then [`store_days`] on one connection. Returns the days rolled up.
+pub fn catch_up(db: Db<'_>, now: UnixMs, max_days: i64) -> Result<i64, StoreError> {
+    match pending(db, now, max_days)? {
+        Some((rows, start, end)) => {
+            store_days(db, &rows, end)?;
+            Ok(end - start + 1)
         }
-        done += 1;
+        None => Ok(0),
     }
-    if end >= start || mark(db)?.is_none() {
-        db.prepare_cached(
-            "INSERT INTO rollup_marks (name, done_until) VALUES (?1, ?2) \
-             ON CONFLICT (name) DO UPDATE SET done_until = excluded.done_until",
-        )?
-        .execute(params![MARK, end.max(start - 1)])?;
-    }
-    Ok(done)
 }
 
 /// The days from `since` to `now`, oldest first, one row per workflow and

@@ -60,6 +60,17 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
     },
+    /// A funnel of funnel.yaml's `analytics.funnels`: the contacts at each
+    /// step, the conversion from the step before, and the median time it took.
+    Funnel {
+        /// The funnel's id.
+        funnel: String,
+        /// Since: a date (2026-11-01) or an age (7d, 12h, 4w); default 30 days.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
     /// Each workflow's finished runs per day: success rate, median and 95th
     /// percentile duration, failed attempts per step, and a chart of runs.
     Workflows {
@@ -185,6 +196,65 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 ),
             }
         }
+        Cmd::Funnel {
+            funnel,
+            since,
+            format,
+        } => {
+            let funnels = ws
+                .config
+                .as_ref()
+                .and_then(|c| c.value.analytics.as_ref())
+                .map(|a| a.funnels.clone())
+                .unwrap_or_default();
+            let Some(def) = funnels.get(&funnel).cloned() else {
+                let known: Vec<&str> = funnels.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "no funnel `{funnel}` in funnel.yaml's analytics.funnels{}",
+                    if known.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (funnels: {})", known.join(", "))
+                    }
+                );
+            };
+            let now = crate::store::now_ms();
+            let since = since.unwrap_or(now - 30 * 86_400_000);
+            let r = store
+                .read(move |db| crate::analytics::funnels::report(db, &funnel, &def, since, now))?;
+            match format {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                TableFormat::Table => {
+                    println!("{} since {}", r.name, super::loaded::shown_time(r.since));
+                    let top = r.steps.first().map_or(0, |s| s.contacts).max(1);
+                    print_table(
+                        &[
+                            "STEP",
+                            "CONTACTS",
+                            "FROM PREVIOUS",
+                            "OF FIRST",
+                            "MEDIAN TIME",
+                            "",
+                        ],
+                        &r.steps
+                            .iter()
+                            .map(|s| {
+                                vec![
+                                    s.step.clone(),
+                                    s.contacts.to_string(),
+                                    format!("{:.1}%", s.conversion * 100.0),
+                                    format!("{:.1}%", s.overall * 100.0),
+                                    s.median_ms_from_previous
+                                        .map(shown_span)
+                                        .unwrap_or_default(),
+                                    "█".repeat(usize::try_from(s.contacts * 30 / top).unwrap_or(0)),
+                                ]
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                }
+            }
+        }
         Cmd::Workflows {
             workflow,
             since,
@@ -194,9 +264,14 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             let since = since.unwrap_or(now - 30 * 86_400_000);
             // Days that closed since the last roll-up are stored first, so
             // the report reads them instead of the raw runs next time.
-            store
-                .write_alone(move |db| crate::analytics::workflows::catch_up(db, now, 400))
-                .wait()?;
+            // Computed on a read connection, written in one short write.
+            if let Some((rows, _, until)) =
+                store.read(move |db| crate::analytics::workflows::pending(db, now, 400))?
+            {
+                store
+                    .write(move |db| crate::analytics::workflows::store_days(db, &rows, until))
+                    .wait()?;
+            }
             let rows = store.read(move |db| {
                 crate::analytics::workflows::report(db, workflow.as_deref(), since, now)
             })?;
@@ -318,6 +393,20 @@ fn print_workflow_days(rows: &[crate::analytics::workflows::Day], since: i64, no
     for (workflow, days) in by_workflow {
         let total: i64 = days.iter().sum();
         println!("  {workflow:<width$}  {}  {total}", bars(&days));
+    }
+}
+
+/// A time span as people say it: 45 s, 12 min, 3.5 h, 2.0 d.
+fn shown_span(ms: i64) -> String {
+    let s = ms as f64 / 1000.0;
+    if s < 90.0 {
+        format!("{s:.0} s")
+    } else if s < 5400.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} d", s / 86_400.0)
     }
 }
 

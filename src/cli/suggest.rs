@@ -141,13 +141,16 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let mut written = Vec::new();
     if args.write {
         let site = args.site.as_deref().unwrap_or_default();
-        for r in &results {
-            let (Some(best), Some(instance)) = (r.suggestions.first(), &r.instance) else {
-                continue;
-            };
-            let recipe = &library[&best.recipe];
-            match suggest::write(&ws.root, recipe, site, instance)? {
-                Ok(w) => written.push(w),
+        let picks: Vec<(&suggest::recipes::LoadedRecipe, &str)> = results
+            .iter()
+            .filter_map(|r| {
+                let best = r.suggestions.first()?;
+                Some((library.get(&best.recipe)?, r.instance.as_deref()?))
+            })
+            .collect();
+        if !picks.is_empty() {
+            match suggest::write(&ws.root, &picks, site)? {
+                Ok(w) => written = w,
                 Err(errors) => {
                     let text = crate::diagnostic::render_human(
                         &errors,
@@ -155,9 +158,10 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                         |_| None,
                     );
                     eprint!("{text}");
+                    let names: Vec<&str> = picks.iter().map(|(r, _)| r.id.as_str()).collect();
                     anyhow::bail!(
-                        "recipe `{}` does not validate for `{instance}`; nothing was written",
-                        best.recipe
+                        "the suggested workflows ({}) do not validate; nothing was written",
+                        names.join(", ")
                     );
                 }
             }

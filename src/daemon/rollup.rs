@@ -22,6 +22,15 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
     let n = rows.len();
     // The store's jobs since the last flush, counted in the minute just
     // ended (at shutdown: the minute running).
+    let days = d
+        .worker()
+        .store()
+        .read_async(move |db| crate::analytics::workflows::pending(db, crate::store::now_ms(), 1))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "workflow days not rolled up");
+            None
+        });
     let (jobs, micros, max_micros) = crate::store::timing::take();
     let store_minute = if all { minute } else { minute - 60_000 };
     d.worker()
@@ -70,8 +79,11 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
             for m in finished {
                 crate::status::record_minute(db, m)?;
             }
-            // A day that closed is rolled up once, here (at most two a minute).
-            crate::analytics::workflows::catch_up(db, crate::store::now_ms(), 2)?;
+            // A day that closed is rolled up once: computed on a read
+            // connection above, only its rows written here.
+            if let Some((rows, _, until)) = &days {
+                crate::analytics::workflows::store_days(db, rows, *until)?;
+            }
             let (by_status, timers, emails) = super::health::gauges(db, now)?;
             let mut gauge = db.prepare_cached(
                 "INSERT INTO gauges_minutes (minute, gauge, value) VALUES (?1, ?2, ?3) \

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::Daemon;
 use crate::model::config::TlsConfig;
+use crate::store::UnixMs;
 use crate::tls::acme::{Acme, Challenges};
 use crate::tls::{Certificate, Resolver, TlsError, certs};
 use crate::workspace::Workspace;
@@ -23,6 +24,9 @@ const CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
 /// given a domain by a reload gets its certificate within this.
 const LOOK_EVERY: Duration = Duration::from_secs(60);
 const FIRST_RETRY: Duration = Duration::from_secs(5);
+/// The first wait after a domain's failed order; it doubles up to an hour
+/// (Let's Encrypt allows five failed validations per name and hour).
+const DOMAIN_FIRST_RETRY: Duration = Duration::from_secs(15 * 60);
 const LAST_RETRY: Duration = Duration::from_secs(3600);
 /// HSTS max-age when funnel.yaml names none: a year.
 const HSTS_DEFAULT: u32 = 31_536_000;
@@ -46,6 +50,11 @@ impl Https {
     /// do not follow one to another port), else a redirect to HTTPS for a
     /// domain that has a certificate. None: the request goes on as usual.
     pub fn plain_answer(&self, host: Option<&str>, path_and_query: &str) -> Option<Response> {
+        let port = self.port.load(Ordering::Relaxed);
+        if port == 0 {
+            // No HTTPS here: a site's own file at the challenge path stays its own.
+            return None;
+        }
         if let Some(token) = path_and_query.strip_prefix(CHALLENGE_PATH) {
             return Some(match self.challenges.answer(token) {
                 Some(key_authorization) => (
@@ -56,11 +65,9 @@ impl Https {
                 None => crate::web::json_error(StatusCode::NOT_FOUND, "no such challenge"),
             });
         }
-        let port = self.port.load(Ordering::Relaxed);
         let host = host?;
-        if port == 0 || self.resolver.serial(host).is_none() {
-            return None;
-        }
+        // Only a domain with a certificate goes to HTTPS.
+        self.resolver.serial(host)?;
         let authority = if port == 443 {
             host.to_string()
         } else {
@@ -71,8 +78,8 @@ impl Https {
 }
 
 /// The HSTS header for answers over TLS.
-pub fn hsts(config: Option<&TlsConfig>) -> HeaderValue {
-    let age = config.and_then(|c| c.hsts_max_age).unwrap_or(HSTS_DEFAULT);
+pub fn hsts(config: &TlsConfig) -> HeaderValue {
+    let age = config.hsts_max_age.unwrap_or(HSTS_DEFAULT);
     HeaderValue::from_str(&format!("max-age={age}"))
         .unwrap_or(HeaderValue::from_static("max-age=31536000"))
 }
@@ -96,19 +103,28 @@ pub fn domains(ws: &Workspace) -> Vec<String> {
     out
 }
 
+/// When a domain whose order failed is tried again, and the wait after that.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    at: UnixMs,
+    next_wait: Duration,
+}
+
 /// Serves the kept certificates, then obtains missing ones and renews due
 /// ones, for as long as the daemon runs.
 pub fn spawn_renewal(d: Arc<Daemon>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut acme: Option<(String, Acme)> = None;
+        let mut failing: HashMap<String, Backoff> = HashMap::new();
         let mut retry = FIRST_RETRY;
         loop {
-            let wait = match round(&d, &mut acme).await {
+            let wait = match round(&d, &mut acme, &mut failing).await {
                 Ok(next) => {
                     retry = FIRST_RETRY;
                     next
                 }
                 Err(e) => {
+                    // The store or the account: nothing to do per domain.
                     tracing::warn!(error = %e, retry_in_s = retry.as_secs(), "certificates: a round failed");
                     let wait = retry;
                     retry = (retry * 2).min(LAST_RETRY);
@@ -122,11 +138,20 @@ pub fn spawn_renewal(d: Arc<Daemon>) -> tokio::task::JoinHandle<()> {
 
 /// One look at every domain: kept certificates served, missing and due ones
 /// ordered. Returns how long to wait before the next look.
-async fn round(d: &Arc<Daemon>, acme: &mut Option<(String, Acme)>) -> Result<Duration, TlsError> {
+async fn round(
+    d: &Arc<Daemon>,
+    acme: &mut Option<(String, Acme)>,
+    failing: &mut HashMap<String, Backoff>,
+) -> Result<Duration, TlsError> {
     let ws = d.workspace();
     let Some(config) = config(&ws) else {
+        // TLS turned off by a reload: nothing is served or redirected any more.
+        d.https.resolver.retain(&[]);
         return Ok(LOOK_EVERY);
     };
+    let wanted = domains(&ws);
+    d.https.resolver.retain(&wanted);
+    failing.retain(|domain, _| wanted.contains(domain));
     let store = d.worker().store().clone();
     let kept: HashMap<String, Certificate> = store
         .read_async(certs::all)
@@ -135,7 +160,7 @@ async fn round(d: &Arc<Daemon>, acme: &mut Option<(String, Acme)>) -> Result<Dur
         .map(|c| (c.domain.clone(), c))
         .collect();
     let https = &d.https;
-    for cert in kept.values() {
+    for cert in kept.values().filter(|c| wanted.contains(&c.domain)) {
         if https.resolver.serial(&cert.domain).as_deref() != Some(cert.serial.as_str()) {
             // Renewed by another daemon on the same store, or kept from before a restart.
             https.resolver.install(cert)?;
@@ -143,12 +168,20 @@ async fn round(d: &Arc<Daemon>, acme: &mut Option<(String, Acme)>) -> Result<Dur
     }
     let now = crate::store::now_ms();
     let mut next = now + i64::try_from(LOOK_EVERY.as_millis()).unwrap_or(60_000);
-    let mut failure = None;
-    for domain in domains(&ws) {
+    for domain in wanted {
         if let Some(c) = kept.get(&domain)
             && c.renew_at() > now
         {
             next = next.min(c.renew_at());
+            continue;
+        }
+        // A domain whose order failed waits its turn, so one domain not
+        // pointed here yet neither holds up the others nor runs into the
+        // authority's limit on failed validations.
+        if let Some(b) = failing.get(&domain)
+            && b.at > now
+        {
+            next = next.min(b.at);
             continue;
         }
         let directory = config.acme_directory.as_str();
@@ -171,13 +204,24 @@ async fn round(d: &Arc<Daemon>, acme: &mut Option<(String, Acme)>) -> Result<Dur
                     "certificate issued"
                 );
                 next = next.min(cert.renew_at());
+                failing.remove(&domain);
             }
-            // One domain's failure does not hold up the others.
-            Err(e) => failure = Some(e),
+            Err(e) => {
+                let wait = failing
+                    .get(&domain)
+                    .map_or(DOMAIN_FIRST_RETRY, |b| b.next_wait);
+                let at = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                tracing::warn!(domain, error = %e, retry_in_s = wait.as_secs(), "certificate not obtained");
+                failing.insert(
+                    domain,
+                    Backoff {
+                        at,
+                        next_wait: (wait * 2).min(LAST_RETRY),
+                    },
+                );
+                next = next.min(at);
+            }
         }
-    }
-    if let Some(e) = failure {
-        return Err(e);
     }
     let ms = u64::try_from((next - crate::store::now_ms()).max(1000)).unwrap_or(1000);
     Ok(Duration::from_millis(ms).min(LOOK_EVERY))
@@ -190,6 +234,13 @@ mod tests {
     #[test]
     fn plain_http_answers_challenges_and_redirects_only_served_domains() {
         let https = Https::default();
+        // Without an HTTPS listener the plain listener answers as before.
+        assert!(
+            https
+                .plain_answer(Some("shop.example"), "/.well-known/acme-challenge/x")
+                .is_none()
+        );
+        https.listening_on(8443);
         let missing = https
             .plain_answer(Some("shop.example"), "/.well-known/acme-challenge/nope")
             .expect("challenge path is ours");
@@ -208,12 +259,6 @@ mod tests {
         let c = Certificate::from_pem("shop.example", &cert.pem(), &key.serialize_pem(), 0)
             .expect("parse");
         https.resolver.install(&c).expect("install");
-        assert!(
-            https
-                .plain_answer(Some("shop.example"), "/pricing")
-                .is_none()
-        );
-        https.listening_on(8443);
         let r = https
             .plain_answer(Some("shop.example"), "/pricing?x=1")
             .expect("redirect");
@@ -225,5 +270,12 @@ mod tests {
             Some("https://shop.example:8443/pricing?x=1")
         );
         assert!(https.plain_answer(Some("other.example"), "/").is_none());
+        // A domain no longer wanted is neither served nor redirected.
+        https.resolver.retain(&[]);
+        assert!(
+            https
+                .plain_answer(Some("shop.example"), "/pricing")
+                .is_none()
+        );
     }
 }

@@ -310,9 +310,8 @@ pub fn stats(conn: Db<'_>, workflow: &str) -> Result<Stats, EngineError> {
     if !durations.is_empty() {
         let n = durations.len();
         s.avg_ms = Some(durations.iter().sum::<i64>() as f64 / n as f64);
-        let rank = |p: f64| durations[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
-        s.p50_ms = Some(rank(0.50));
-        s.p95_ms = Some(rank(0.95));
+        s.p50_ms = Some(crate::analytics::workflows::nearest_rank(&durations, 0.50));
+        s.p95_ms = Some(crate::analytics::workflows::nearest_rank(&durations, 0.95));
     }
     let mut fails = conn.prepare_cached(
         "SELECT r.step_id, count(*) FROM step_runs r JOIN executions e ON e.id = r.execution_id \

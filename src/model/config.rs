@@ -35,6 +35,79 @@ pub struct WorkspaceConfig {
     /// A language model for workflow drafts (`funnel suggest --model`).
     #[serde(default)]
     pub ai: Option<AiConfig>,
+    /// Funnels and attribution for `funnel analytics`.
+    #[serde(default)]
+    pub analytics: Option<AnalyticsConfig>,
+}
+
+/// Funnels and attribution.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// How long before a conversion a touch is credited (default `30d`).
+    #[serde(default)]
+    pub attribution_window: Option<DurationText>,
+    /// Funnels by id: ordered steps a contact goes through.
+    #[serde(default)]
+    pub funnels: std::collections::BTreeMap<String, FunnelDef>,
+}
+
+/// A funnel: contacts who do the first step, then the next, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelDef {
+    /// A title for reports (default: the funnel's id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// At most this long from the first step to the last (default: no limit).
+    #[serde(default)]
+    pub within: Option<DurationText>,
+    /// Two or more steps, in order.
+    pub steps: Vec<FunnelStep>,
+}
+
+/// One step of a funnel: the first such event of the contact at or after the
+/// previous step's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FunnelStep {
+    /// A page view (of `page`, or any page of the site).
+    PageView {
+        site: super::scalar::Ident,
+        #[serde(default)]
+        page: Option<String>,
+    },
+    /// A component's view, click or submit.
+    ComponentEvent {
+        site: super::scalar::Ident,
+        component: super::scalar::Ident,
+        event: super::component::ComponentEvent,
+    },
+    /// A form post of a site's form component.
+    FormPost {
+        site: super::scalar::Ident,
+        component: super::scalar::Ident,
+    },
+    /// An email opened (of `template`, or any).
+    EmailOpened {
+        #[serde(default)]
+        template: Option<super::scalar::Ident>,
+    },
+    /// A link clicked in an email (of `template`, or any).
+    EmailClicked {
+        #[serde(default)]
+        template: Option<super::scalar::Ident>,
+    },
+    /// An activity on the contact's timeline, by type (`form_submit`, `call`…).
+    Activity {
+        #[serde(rename = "type")]
+        kind: String,
+    },
+    /// A deal of the pipeline moved to the stage.
+    DealStage {
+        pipeline: super::scalar::Ident,
+        stage: super::scalar::Ident,
+    },
 }
 
 /// An optional language model for `funnel suggest --model`: any

@@ -65,7 +65,10 @@ pub async fn draft(
     for round in 0..2 {
         let answer = client.ask(&messages).await?;
         let yaml = extract_yaml(&answer);
-        let problems = check(&ws.root, &path, &yaml)?;
+        let mut problems = check(&ws.root, &path, &yaml)?;
+        if problems.is_empty() {
+            problems = step_kinds_outside(&yaml);
+        }
         if problems.is_empty() {
             return Ok(Draft {
                 workflow_id: target.workflow_id.to_string(),
@@ -86,6 +89,67 @@ pub async fn draft(
         )}));
     }
     Err(SuggestError::Model("no answer".into()))
+}
+
+/// The step types a draft may use: the CRM, email, waits and logic. Outgoing
+/// calls (`http`, `slack`, `discord`, `social_post`) and sub-workflows are
+/// left to people: the prompt carries site text, which could steer a model.
+const ALLOWED_STEPS: &[&str] = &[
+    "upsert_contact",
+    "update_contact",
+    "add_tag",
+    "remove_tag",
+    "adjust_score",
+    "set_stage",
+    "add_activity",
+    "add_to_list",
+    "remove_from_list",
+    "send_email",
+    "delay",
+    "wait_until",
+    "wait_for_event",
+    "if",
+    "switch",
+    "set_vars",
+    "log",
+    "stop",
+];
+
+/// A problem line for each step type a draft may not use.
+fn step_kinds_outside(yaml: &str) -> String {
+    let Some(root) = crate::yaml::parse(yaml).root else {
+        return String::new();
+    };
+    let mut kinds = Vec::new();
+    collect_types(&root.to_json()["steps"], &mut kinds);
+    kinds
+        .into_iter()
+        .filter(|k| !ALLOWED_STEPS.contains(&k.as_str()))
+        .map(|k| {
+            format!(
+                "- step type `{k}` is not allowed in a draft; use only: {}",
+                ALLOWED_STEPS.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn collect_types(node: &Json, out: &mut Vec<String>) {
+    match node {
+        Json::Array(items) => items.iter().for_each(|i| collect_types(i, out)),
+        Json::Object(map) => {
+            if let Some(t) = map.get("type").and_then(Json::as_str) {
+                out.push(t.to_string());
+            }
+            for (k, v) in map {
+                if k != "type" {
+                    collect_types(v, out);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The validator's errors for the workspace with `yaml` at `path`, one per line.
@@ -128,11 +192,11 @@ pub fn extract_yaml(answer: &str) -> String {
 
 const SYSTEM: &str = "You write workflows for funnel, a marketing automation tool whose \
 workflows are YAML files. A workflow has `name`, `description`, `trigger` and `steps`. \
-Steps have a unique snake_case `id` and a `type` (upsert_contact, add_tag, remove_tag, \
-adjust_score, set_stage, add_activity, add_to_list, send_email, delay, wait_for_event, if, \
-switch, set_vars, log, stop). Expressions use minijinja: `{{ trigger.fields.email }}`, \
-`contact.tags`, `contact.stage`. Use only the email templates, lists and fields the request \
-names. Answer with one YAML document in a ```yaml block and nothing else.";
+Steps have a unique snake_case `id` and a `type` (upsert_contact, update_contact, add_tag, \
+remove_tag, adjust_score, set_stage, add_activity, add_to_list, remove_from_list, send_email, \
+delay, wait_until, wait_for_event, if, switch, set_vars, log, stop; no other). Expressions \
+use minijinja: `{{ trigger.fields.email }}`, `contact.tags`, `contact.stage`. Use only the \
+email templates, lists and fields the request names. Answer with one YAML document in a ```yaml block and nothing else.";
 
 fn request_text(
     ws: &Workspace,
@@ -289,6 +353,14 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outgoing_calls_are_not_allowed_in_drafts() {
+        let ok = "steps:\n  - id: a\n    type: add_tag\n  - id: b\n    type: if\n    condition: x\n    then:\n      - id: c\n        type: log\n";
+        assert_eq!(step_kinds_outside(ok), "");
+        let bad = "steps:\n  - id: a\n    type: if\n    condition: x\n    then:\n      - id: c\n        type: http\n";
+        assert!(step_kinds_outside(bad).contains("`http`"));
+    }
 
     #[test]
     fn the_yaml_is_taken_from_the_first_fenced_block() {

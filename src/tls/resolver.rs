@@ -29,7 +29,17 @@ impl Resolver {
         Ok(())
     }
 
-    /// The serial served for `domain`, if any.
+    /// Stops serving every domain not in `domains` (removed from the sites,
+    /// or TLS turned off by a reload).
+    pub fn retain(&self, domains: &[String]) {
+        let mut keys = match self.keys.write() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        keys.retain(|d, _| domains.contains(d));
+    }
+
+    /// The serial served for `domain` (lowercase), if any.
     pub fn serial(&self, domain: &str) -> Option<String> {
         let keys = match self.keys.read() {
             Ok(k) => k,

@@ -388,6 +388,54 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             );
         }
     }
+    // Funnels: two steps at least, on sites and components that exist.
+    if let Some(doc) = &ws.config
+        && let Some(analytics) = &doc.value.analytics
+    {
+        use crate::model::config::FunnelStep;
+        let at = crate::validate::Located::of(ws, doc);
+        for (id, funnel) in &analytics.funnels {
+            if funnel.steps.len() < 2 {
+                out.push(
+                    at.error(
+                        Code::InvalidValue,
+                        &crate::path!["analytics", "funnels", id.as_str(), "steps"],
+                        format!("funnel `{id}` has {} step(s)", funnel.steps.len()),
+                    )
+                    .with_help("a funnel needs two steps or more, in order"),
+                );
+            }
+            for (i, step) in funnel.steps.iter().enumerate() {
+                let (site, component) = match step {
+                    FunnelStep::PageView { site, .. } => (site, None),
+                    FunnelStep::ComponentEvent {
+                        site, component, ..
+                    }
+                    | FunnelStep::FormPost { site, component } => (site, Some(component)),
+                    _ => continue,
+                };
+                let path = crate::path!["analytics", "funnels", id.as_str(), "steps", i];
+                if !ws.sites.contains_key(site.as_str()) {
+                    out.push(
+                        at.error(Code::InvalidValue, &path, format!("no site `{site}`"))
+                            .with_help("name a folder of sites/"),
+                    );
+                } else if let Some(c) = component
+                    && crate::validate::sites::site_instances(ws, site.as_str())
+                        .is_some_and(|list| !list.iter().any(|i| i.instance.id == *c))
+                {
+                    out.push(
+                        at.error(
+                            Code::InvalidValue,
+                            &path,
+                            format!("site `{site}` has no component instance `{c}`"),
+                        )
+                        .with_help("name an instance id of the site's pages"),
+                    );
+                }
+            }
+        }
+    }
     // Postgres needs a URL; SQLite needs none.
     if let Some(doc) = &ws.config
         && let Some(store) = &doc.value.store

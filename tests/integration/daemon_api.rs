@@ -580,6 +580,14 @@ fn the_seed_s_suggestion_route_answers_its_example() {
             "site_context.goals",
         ),
         (json!({"component_type": "cta", "site": "nowhere"}), "site"),
+        (
+            json!({"component_type": "cta", "site": "demo", "instance": "cta\nsteps: []"}),
+            "instance",
+        ),
+        (
+            json!({"component_type": "cta", "instance": "cta"}),
+            "instance",
+        ),
     ] {
         let (status, answer) = api(
             &u,

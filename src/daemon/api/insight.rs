@@ -101,6 +101,23 @@ pub async fn suggest(
             format!("no site `{}`", site.chars().take(60).collect::<String>()),
         ));
     }
+    // The instance goes into the workflow's YAML: only one the site has.
+    if let Some(instance) = &b.instance {
+        let known = b.site.as_deref().is_some_and(|site| {
+            crate::suggest::site_components(&ws, site)
+                .iter()
+                .any(|(id, _, _)| id == instance)
+        });
+        if !known {
+            return Err(unprocessable(
+                "instance",
+                format!(
+                    "no component instance `{}` on the site (`instance` needs `site`)",
+                    instance.chars().take(60).collect::<String>()
+                ),
+            ));
+        }
+    }
     let industry = match &b.site_context.industry {
         Some(text) => Some(Industry::parse(text).ok_or_else(|| {
             let all: Vec<&str> = Industry::ALL.iter().map(|i| i.as_str()).collect();
@@ -145,17 +162,15 @@ pub async fn suggest(
         industry,
         goals,
     };
-    let root = ws.root.clone();
-    let library =
-        crate::suggest::recipes::load(&root).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut found = crate::suggest::suggest(
-        &ws,
-        &library,
-        &query,
-        b.site.as_deref(),
-        b.instance.as_deref(),
-    )
-    .map_err(|e| unprocessable("component_type", e.to_string()))?;
+    // Reading the workspace's recipes is file work: off the async threads.
+    let (site, instance) = (b.site.clone(), b.instance.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        let library = crate::suggest::recipes::load(&ws.root)?;
+        crate::suggest::suggest(&ws, &library, &query, site.as_deref(), instance.as_deref())
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let mut found = found.map_err(|e| unprocessable("component_type", e.to_string()))?;
     found
         .suggestions
         .truncate(b.limit.unwrap_or(3).clamp(1, 20));
