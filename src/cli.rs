@@ -27,6 +27,7 @@ mod lists;
 mod loaded;
 mod login;
 mod new;
+mod optimize;
 mod preview;
 mod proposals;
 mod publish;
@@ -105,6 +106,8 @@ pub enum Command {
     Suggest(suggest::Args),
     /// The backend's status block: executions, API and store time, email, adoption.
     Status(status::Args),
+    /// Advice from the figures: failing steps, weak subject lines, forms, funnels.
+    Optimize(optimize::Args),
     /// The log of changes: who, what, when, before and after.
     Audit(audit::Args),
     /// Check every file of a workspace and report all problems found.
@@ -215,6 +218,7 @@ pub fn main() -> ExitCode {
         Command::Sync(args) => sync::run(args, cli.color),
         Command::Suggest(args) => suggest::run(args, cli.color),
         Command::Status(args) => status::run(args, cli.color),
+        Command::Optimize(args) => optimize::run(args, cli.color),
         Command::Audit(args) => audit::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),

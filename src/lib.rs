@@ -37,6 +37,8 @@
 //!   the working tree (proposals, deploys).
 //! - [`deploy`]: a published site onto a git branch or into a folder swapped in
 //!   atomically, with a log per site.
+//! - [`optimize`]: advice from the figures (failing steps, weak subject
+//!   lines, forms without submissions or workflows, funnel drop-offs).
 //! - [`status`]: the backend's status over a window (the seed's 4-hourly
 //!   block) from the daemon's per-minute rollups, beside the seed's targets.
 //! - [`subscriptions`]: outbound webhook subscriptions (REST hooks): events queued
@@ -77,6 +79,7 @@ pub mod email;
 pub mod engine;
 pub mod git;
 pub mod model;
+pub mod optimize;
 pub mod proposals;
 pub mod publish;
 pub mod remotes;

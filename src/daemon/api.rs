@@ -451,6 +451,14 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "Publish a site to static files (public/<site>/), links checked",
             post(publishing::publish),
         ),
+        route(
+            M::GET,
+            "/api/ai/optimize",
+            Some(R::Viewer),
+            "ai",
+            "Advice from the figures (`target`: a workflow, template or site; `days`, default 30): failing steps, weak subject lines, forms, funnel drop-offs",
+            get(insight::optimize),
+        ),
         with_body::<insight::SuggestBody>(route(
             M::POST,
             "/api/ai/suggest-workflows",

@@ -204,3 +204,28 @@ pub async fn minutes(State(d): State<Arc<Daemon>>, uri: Uri) -> ApiResult {
         .map_err(ApiError::internal)?;
     Ok(axum::Json(serde_json::json!({ "minutes": rows })).into_response())
 }
+
+#[derive(Debug, serde::Deserialize)]
+pub struct OptimizeQuery {
+    /// A workflow, email template or site (default: everything).
+    target: Option<String>,
+    /// Days back from now (default 30, at most 366).
+    days: Option<i64>,
+}
+
+/// `GET /api/ai/optimize`: the advice of `funnel optimize`.
+pub async fn optimize(State(d): State<Arc<Daemon>>, uri: Uri) -> ApiResult {
+    let q: OptimizeQuery = query(&uri)?;
+    let ws = d.workspace();
+    let scope = crate::optimize::Scope::of(&ws, q.target.as_deref())
+        .map_err(|m| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "target", m))?;
+    let now = d.worker().now();
+    let since = now - q.days.unwrap_or(30).clamp(1, 366) * 86_400_000;
+    let advice = d
+        .worker()
+        .store()
+        .read_async(move |db| crate::optimize::advise(db, &ws, &scope, since, now))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(serde_json::json!({ "advice": advice })).into_response())
+}

@@ -1,0 +1,439 @@
+//! Optimization advice (`funnel optimize`): what the figures say to change,
+//! each piece of advice with the numbers behind it and what to do.
+//!
+//! - **Failing steps**: a workflow step whose attempts fail in 5% of the
+//!   workflow's runs or more (3 failures at least), from the daily rollups.
+//! - **Subject lines**: an email template whose open rate is under 80% of the
+//!   workspace's median (templates with 20 sends or more), with an A/B test
+//!   of a new subject as the suggestion.
+//! - **Forms that get views and no submissions** (50 views or more).
+//! - **Forms no workflow starts from**, with the `funnel suggest` line that
+//!   proposes one.
+//! - **Funnel drop-offs**: each funnel's weakest step, when under 30%.
+//!
+//! The thresholds are constants below, written where they are used.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+
+use crate::store::db::{Db, params};
+use crate::store::{StoreError, UnixMs};
+use crate::workspace::Workspace;
+
+const STEP_FAILURE_SHARE: f64 = 0.05;
+const STEP_FAILURES_MIN: i64 = 3;
+const SENDS_MIN: i64 = 20;
+const SUBJECT_SHARE_OF_MEDIAN: f64 = 0.8;
+const VIEWS_MIN: i64 = 50;
+const FUNNEL_STEP_MIN: f64 = 0.30;
+
+/// One piece of advice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Advice {
+    pub kind: &'static str,
+    /// What it is about: a workflow, `workflow › step`, a template,
+    /// `site › component` or a funnel.
+    pub target: String,
+    /// `high`, `medium` or `low`.
+    pub severity: &'static str,
+    pub finding: String,
+    pub suggestion: String,
+    /// The numbers behind it.
+    pub evidence: Json,
+}
+
+/// What to look at: everything, or one workflow, template or site.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub workflow: Option<String>,
+    pub template: Option<String>,
+    pub site: Option<String>,
+}
+
+impl Scope {
+    /// The scope `target` names: a workflow, an email template or a site of
+    /// `ws` (none: everything).
+    pub fn of(ws: &Workspace, target: Option<&str>) -> Result<Scope, String> {
+        let Some(t) = target else {
+            return Ok(Scope::default());
+        };
+        let one = Some(t.to_string());
+        if ws.workflows.contains_key(t) {
+            Ok(Scope {
+                workflow: one,
+                ..Scope::default()
+            })
+        } else if ws.email_templates.contains_key(t) {
+            Ok(Scope {
+                template: one,
+                ..Scope::default()
+            })
+        } else if ws.sites.contains_key(t) {
+            Ok(Scope {
+                site: one,
+                ..Scope::default()
+            })
+        } else {
+            Err(format!(
+                "`{}` is no workflow, email template or site of this workspace",
+                t.chars().take(60).collect::<String>()
+            ))
+        }
+    }
+
+    fn all(&self) -> bool {
+        self.workflow.is_none() && self.template.is_none() && self.site.is_none()
+    }
+}
+
+/// The advice for `[since, now)`, most severe first.
+pub fn advise(
+    db: Db<'_>,
+    ws: &Workspace,
+    scope: &Scope,
+    since: UnixMs,
+    now: UnixMs,
+) -> Result<Vec<Advice>, StoreError> {
+    let mut out = Vec::new();
+    if scope.all() || scope.workflow.is_some() {
+        failing_steps(db, scope, since, now, &mut out)?;
+    }
+    if scope.all() || scope.template.is_some() {
+        subject_lines(db, ws, scope, since, now, &mut out)?;
+    }
+    if scope.all() || scope.site.is_some() {
+        forms(db, ws, scope, since, &mut out)?;
+    }
+    if scope.all() {
+        funnels(db, ws, since, now, &mut out)?;
+    }
+    let rank = |s: &str| match s {
+        "high" => 0,
+        "medium" => 1,
+        _ => 2,
+    };
+    out.sort_by(|a, b| {
+        rank(a.severity)
+            .cmp(&rank(b.severity))
+            .then_with(|| a.kind.cmp(b.kind))
+            .then_with(|| a.target.cmp(&b.target))
+    });
+    Ok(out)
+}
+
+fn failing_steps(
+    db: Db<'_>,
+    scope: &Scope,
+    since: UnixMs,
+    now: UnixMs,
+    out: &mut Vec<Advice>,
+) -> Result<(), StoreError> {
+    let days = crate::analytics::workflows::report(db, scope.workflow.as_deref(), since, now)?;
+    let mut runs: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut failures: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for d in &days {
+        *runs.entry(d.workflow.as_str()).or_default() += d.runs;
+        for (step, n) in &d.step_failures {
+            *failures
+                .entry((d.workflow.as_str(), step.as_str()))
+                .or_default() += n;
+        }
+    }
+    for ((workflow, step), n) in failures {
+        let total = runs.get(workflow).copied().unwrap_or(0).max(1);
+        let share = n as f64 / total as f64;
+        if n < STEP_FAILURES_MIN || share < STEP_FAILURE_SHARE {
+            continue;
+        }
+        out.push(Advice {
+            kind: "failing_step",
+            target: format!("{workflow} › {step}"),
+            severity: if share >= 0.2 { "high" } else { "medium" },
+            finding: format!(
+                "step `{step}` failed {n} times in {total} runs of `{workflow}` ({:.0}%)",
+                share * 100.0
+            ),
+            suggestion: format!(
+                "look at the failures (`funnel executions list --workflow {workflow} --status failed`); give the step a `retry` policy for passing errors, or a `when` condition for the cases it cannot handle"
+            ),
+            evidence: json!({"failures": n, "runs": total, "share": share}),
+        });
+    }
+    Ok(())
+}
+
+fn subject_lines(
+    db: Db<'_>,
+    ws: &Workspace,
+    scope: &Scope,
+    since: UnixMs,
+    now: UnixMs,
+    out: &mut Vec<Advice>,
+) -> Result<(), StoreError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT template_id, count(*), \
+         coalesce(sum(CASE WHEN opened_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
+         FROM email_sends WHERE sent_at >= ?1 AND sent_at < ?2 GROUP BY template_id",
+    )?;
+    let rows = stmt.query_map(params![since, now], |r| {
+        Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<i64>(2)?))
+    })?;
+    let mut rates = Vec::new();
+    for row in rows {
+        let (template, sent, opened) = row?;
+        if sent >= SENDS_MIN {
+            rates.push((template, sent, opened, opened as f64 / sent as f64));
+        }
+    }
+    if rates.len() < 2 {
+        return Ok(());
+    }
+    let mut sorted: Vec<f64> = rates.iter().map(|r| r.3).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = if sorted.len() % 2 == 1 {
+        sorted[sorted.len() / 2]
+    } else {
+        (sorted[sorted.len() / 2 - 1] + sorted[sorted.len() / 2]) / 2.0
+    };
+    for (template, sent, opened, rate) in rates {
+        if scope.template.as_ref().is_some_and(|t| *t != template)
+            || rate >= median * SUBJECT_SHARE_OF_MEDIAN
+        {
+            continue;
+        }
+        let subject = ws
+            .email_templates
+            .get(&template)
+            .map(|t| t.value.subject.to_string())
+            .unwrap_or_default();
+        out.push(Advice {
+            kind: "subject_line",
+            target: template.clone(),
+            severity: if rate < median * 0.5 { "high" } else { "medium" },
+            finding: format!(
+                "`{template}` (\"{subject}\") was opened by {:.1}% of {sent} recipients; the workspace's median is {:.1}%",
+                rate * 100.0,
+                median * 100.0
+            ),
+            suggestion: format!(
+                "A/B test a new subject: a campaign with `variants` of `{template}` sends each to a share of the audience and keeps the winner at p < 0.05 (docs/email.md)"
+            ),
+            evidence: json!({"sent": sent, "opened": opened, "open_rate": rate, "median_open_rate": median}),
+        });
+    }
+    Ok(())
+}
+
+fn forms(
+    db: Db<'_>,
+    ws: &Workspace,
+    scope: &Scope,
+    since: UnixMs,
+    out: &mut Vec<Advice>,
+) -> Result<(), StoreError> {
+    let day = since.div_euclid(crate::analytics::workflows::DAY_MS);
+    for site in ws.sites.keys() {
+        if scope.site.as_ref().is_some_and(|s| s != site) {
+            continue;
+        }
+        for (instance, component, _) in crate::suggest::site_components(ws, site) {
+            let is_form = ws.components.get(&component).is_some_and(|c| {
+                c.value
+                    .events
+                    .contains(&crate::model::component::ComponentEvent::Submit)
+            });
+            if !is_form {
+                continue;
+            }
+            let (views, conversions): (i64, i64) = db
+                .prepare_cached(
+                    "SELECT coalesce(sum(views), 0), coalesce(sum(conversions), 0) \
+                     FROM component_analytics WHERE site_id = ?1 AND component_id = ?2 AND day >= ?3",
+                )?
+                .query_row(params![site.as_str(), instance.as_str(), day], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            if views >= VIEWS_MIN && conversions == 0 {
+                out.push(Advice {
+                    kind: "form_without_submissions",
+                    target: format!("{site} › {instance}"),
+                    severity: "high",
+                    finding: format!("`{instance}` was seen {views} times and never submitted"),
+                    suggestion: "shorten the form (fewer required fields), make the button say what happens next, or move it higher on the page".into(),
+                    evidence: json!({"views": views, "conversions": conversions}),
+                });
+            }
+            if crate::suggest::workflows_from(ws, site, &instance).is_empty() {
+                out.push(Advice {
+                    kind: "form_without_workflow",
+                    target: format!("{site} › {instance}"),
+                    severity: if conversions > 0 { "medium" } else { "low" },
+                    finding: format!(
+                        "no workflow starts from `{instance}`: its {conversions} submissions are saved and nobody follows up"
+                    ),
+                    suggestion: format!(
+                        "`funnel suggest --site {site} --instance {instance}` proposes workflows for it (`--write` adds the best)"
+                    ),
+                    evidence: json!({"views": views, "conversions": conversions}),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn funnels(
+    db: Db<'_>,
+    ws: &Workspace,
+    since: UnixMs,
+    now: UnixMs,
+    out: &mut Vec<Advice>,
+) -> Result<(), StoreError> {
+    let Some(analytics) = ws.config.as_ref().and_then(|c| c.value.analytics.as_ref()) else {
+        return Ok(());
+    };
+    for (id, def) in &analytics.funnels {
+        let r = crate::analytics::funnels::report(db, id, def, since, now)?;
+        let weakest = r
+            .steps
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(k, _)| r.steps[k - 1].contacts > 0)
+            .min_by(|a, b| a.1.conversion.total_cmp(&b.1.conversion));
+        if let Some((k, step)) = weakest
+            && step.conversion < FUNNEL_STEP_MIN
+        {
+            out.push(Advice {
+                kind: "funnel_drop_off",
+                target: id.clone(),
+                severity: if step.conversion < 0.1 { "high" } else { "medium" },
+                finding: format!(
+                    "in `{}`, {:.0}% go on from \"{}\" to \"{}\" ({} of {})",
+                    r.name,
+                    step.conversion * 100.0,
+                    r.steps[k - 1].step,
+                    step.step,
+                    step.contacts,
+                    r.steps[k - 1].contacts
+                ),
+                suggestion: "this is the funnel's weakest step: a workflow on the step before (a reminder, an offer) or a clearer next step on the page moves the most people".into(),
+                evidence: json!({"step": k + 1, "conversion": step.conversion, "from": r.steps[k - 1].contacts, "to": step.contacts}),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_db::TestDb;
+
+    const DAY: i64 = 86_400_000;
+
+    fn demo() -> Workspace {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        crate::workspace::load(root, std::path::Path::new(".")).expect("the demo workspace")
+    }
+
+    #[test]
+    fn the_figures_give_advice_with_their_numbers() {
+        let ws = demo();
+        let db = TestDb::open();
+        let now = 20_010 * DAY;
+        db.transaction(|db| {
+            db.execute(
+                "INSERT INTO workflow_versions (hash, workflow_id, definition, created_at) \
+                 VALUES ('h', 'w', '{}', 0)",
+                params![],
+            )?;
+            // 20 runs of welcome-drip, 4 with a failed `send_day_1` attempt
+            // (20%): high; one failure of another step: below the minimum.
+            for n in 0..20i64 {
+                let at = now - 2 * DAY + n * 1000;
+                let id: i64 = db.query_row(
+                    "INSERT INTO executions (uid, workflow_id, version_hash, status, started_at, \
+                     updated_at, completed_at) VALUES (?1, 'welcome-drip', 'h', 'completed', ?2, ?2, ?3) \
+                     RETURNING id",
+                    params![format!("e{n}"), at, at + 500],
+                    |r| r.get(0),
+                )?;
+                if n < 4 || n == 7 {
+                    db.execute(
+                        "INSERT INTO step_runs (execution_id, step_id, attempt, status, started_at) \
+                         VALUES (?1, ?2, 1, 'failed', ?3)",
+                        params![id, if n == 7 { "tag" } else { "send_day_1" }, at],
+                    )?;
+                }
+            }
+            // Open rates: welcome 60%, case-study 50%, demo-invite 10%
+            // (median 50%: demo-invite is under 80% of it).
+            for (template, opened) in [("welcome", 12), ("case-study", 10), ("demo-invite", 2)] {
+                for n in 0..20 {
+                    db.execute(
+                        "INSERT INTO email_sends (uid, template_id, status, sent_at, opened_at, created_at) \
+                         VALUES (?1, ?2, 'sent', ?3, ?4, ?3)",
+                        params![
+                            format!("{template}-{n}"),
+                            template,
+                            now - DAY,
+                            (n < opened).then_some(now - DAY + 10)
+                        ],
+                    )?;
+                }
+            }
+            // The contact form: 80 views, no conversion.
+            db.execute(
+                "INSERT INTO component_analytics (site_id, component_id, day, views, interactions, conversions) \
+                 VALUES ('demo', 'contact-form', ?1, 80, 0, 0)",
+                params![20_008],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .expect("fixture");
+        let advice = advise(db.db(), &ws, &Scope::default(), now - 30 * DAY, now).expect("advice");
+        let find = |kind: &str, target: &str| {
+            advice
+                .iter()
+                .find(|a| a.kind == kind && a.target == target)
+                .unwrap_or_else(|| panic!("no {kind} for {target}: {advice:#?}"))
+        };
+        let step = find("failing_step", "welcome-drip › send_day_1");
+        assert_eq!(step.severity, "high");
+        assert_eq!(step.evidence["failures"], 4);
+        assert_eq!(step.evidence["runs"], 20);
+        assert!(!advice.iter().any(|a| a.target == "welcome-drip › tag"));
+        let subject = find("subject_line", "demo-invite");
+        assert_eq!(subject.evidence["median_open_rate"], 0.5);
+        assert!(subject.suggestion.contains("A/B"));
+        assert!(
+            !advice
+                .iter()
+                .any(|a| a.kind == "subject_line" && a.target == "welcome")
+        );
+        let form = find("form_without_submissions", "demo › contact-form");
+        assert_eq!(form.evidence["views"], 80);
+        // The demo's contact form starts workflows: no advice to add one.
+        assert!(
+            !advice
+                .iter()
+                .any(|a| a.kind == "form_without_workflow" && a.target == "demo › contact-form")
+        );
+        // High first.
+        assert_eq!(advice[0].severity, "high");
+        // A scope keeps its own kind only.
+        let only = advise(
+            db.db(),
+            &ws,
+            &Scope::of(&ws, Some("demo-invite")).expect("scope"),
+            now - 30 * DAY,
+            now,
+        )
+        .expect("advice");
+        assert!(only.iter().all(|a| a.target == "demo-invite"), "{only:#?}");
+        assert!(Scope::of(&ws, Some("nothing-of-that-name")).is_err());
+    }
+}
