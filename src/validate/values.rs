@@ -356,6 +356,22 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
                 .with_help("write the authority's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory"),
             );
         }
+        // HTTP-01 proves a plain DNS name: no scheme, port, address or wildcard.
+        for site in ws.sites.values() {
+            if let Some(domain) = &site.value.domain
+                && !is_dns_name(domain)
+            {
+                out.push(
+                    crate::validate::Located::of(ws, site)
+                        .error(
+                            Code::InvalidValue,
+                            &crate::path!["domain"],
+                            format!("`{domain}` is not a domain name a certificate can be issued for"),
+                        )
+                        .with_help("write the bare host name, e.g. www.example.com: no scheme, port, IP address or wildcard (daemon.tls is on)"),
+                );
+            }
+        }
         if let Some(file) = &tls.acme_ca_file
             && !ws.root.join(file).is_file()
         {
@@ -454,9 +470,52 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A host name of two labels or more, each 1 to 63 letters, digits or
+/// hyphens (not at either end), the last not all digits (an address).
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels
+            .last()
+            .is_some_and(|l| !l.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificates_need_plain_dns_names() {
+        for ok in [
+            "www.example.com",
+            "shop.example.",
+            "a-b.example.co.uk",
+            "xn--bcher-kva.example",
+        ] {
+            assert!(is_dns_name(ok), "{ok}");
+        }
+        for bad in [
+            "https://www.example.com",
+            "www.example.com:8443",
+            "10.0.0.5",
+            "*.example.com",
+            "localhost",
+            "-bad.example",
+            "a..example",
+            "",
+        ] {
+            assert!(!is_dns_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn accepts_and_rejects_emails() {

@@ -150,6 +150,24 @@ fn tls_settings_are_checked_where_they_are_written() {
     assert_eq!(directory["line"], line_of("acme_directory:"));
     let ca = find("certs/missing.pem");
     assert_eq!(ca["line"], line_of("acme_ca_file:"));
+    // With TLS on, a site's domain must be a name a certificate can cover.
+    let site = dir.path().join("sites/demo/site.yaml");
+    let text = std::fs::read_to_string(&site).expect("site");
+    std::fs::write(
+        &site,
+        text.replace(
+            "domain: www.northwind.example",
+            "domain: www.northwind.example:8443",
+        ),
+    )
+    .expect("write");
+    let out = run(&["validate", "--format", "json"], dir.path());
+    let diags: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let bad = diags
+        .iter()
+        .find(|d| d["message"].as_str().is_some_and(|m| m.contains("8443")))
+        .unwrap_or_else(|| panic!("no domain diagnostic in {diags:#?}"));
+    assert_eq!(bad["file"], "sites/demo/site.yaml");
     // The daemon refuses to start HTTPS without the settings, and the settings
     // without a place to listen.
     let demo = crate::support::demo();
