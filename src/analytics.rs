@@ -4,9 +4,13 @@
 //! be linked across days), raw events in `analytics_events` with daily rollups in
 //! `site_analytics` and `component_analytics`, visitors tied to contacts by a
 //! signed token ([`token`]), and the per-site report; workflow analytics per
-//! day ([`workflows`]); funnels of ordered steps ([`funnels`]).
+//! day ([`workflows`]); funnels of ordered steps ([`funnels`]); return on
+//! investment per workflow and campaign ([`roi`]).
 
+#[cfg(test)]
+mod fixture;
 pub mod funnels;
+pub mod roi;
 pub mod token;
 pub mod workflows;
 

@@ -263,6 +263,11 @@ pub struct EmailConfig {
     /// (`POST /email/events/<provider>`), each verified as the provider signs it.
     #[serde(default)]
     pub events: Option<EmailEventSources>,
+    /// What one email costs to send (in the currency of deal values), for
+    /// the ROI of workflows and campaigns (`funnel analytics roi`). Default 0.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub cost_per_send: Option<f64>,
 }
 
 /// The providers whose bounce and complaint reports the daemon accepts.

@@ -404,6 +404,21 @@ pub fn check(ws: &Workspace, out: &mut Vec<Diagnostic>) {
             );
         }
     }
+    // The cost of a send is a plain non-negative amount.
+    if let Some(doc) = &ws.config
+        && let Some(cost) = doc.value.email.as_ref().and_then(|e| e.cost_per_send)
+        && !(cost.is_finite() && cost >= 0.0)
+    {
+        out.push(
+            crate::validate::Located::of(ws, doc)
+                .error(
+                    Code::InvalidValue,
+                    &crate::path!["email", "cost_per_send"],
+                    format!("`{cost}` is not a cost"),
+                )
+                .with_help("write what one email costs, 0 or more, e.g. 0.001"),
+        );
+    }
     // Funnels: two steps at least, on sites and components that exist.
     if let Some(doc) = &ws.config
         && let Some(analytics) = &doc.value.analytics
