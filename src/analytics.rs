@@ -5,11 +5,16 @@
 //! `site_analytics` and `component_analytics`, visitors tied to contacts by a
 //! signed token ([`token`]), and the per-site report; workflow analytics per
 //! day ([`workflows`]); funnels of ordered steps ([`funnels`]); return on
-//! investment per workflow and campaign ([`roi`]).
+//! investment per workflow and campaign ([`roi`]); four-week forecasts
+//! ([`forecast`]); click heat maps ([`heatmap`]); the paths to a conversion
+//! and the pages visitors leave from ([`paths`]).
 
 #[cfg(test)]
 mod fixture;
+pub mod forecast;
 pub mod funnels;
+pub mod heatmap;
+pub mod paths;
 pub mod roi;
 pub mod token;
 pub mod workflows;
