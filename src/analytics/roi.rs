@@ -25,6 +25,24 @@ use crate::store::{StoreError, UnixMs};
 /// The attribution window when funnel.yaml names none.
 pub const DEFAULT_WINDOW_MS: i64 = 30 * 86_400_000;
 
+/// The attribution window and the cost of a send that funnel.yaml sets
+/// (`analytics.attribution_window`, `email.cost_per_send`), or the defaults.
+pub fn settings(ws: &crate::workspace::Workspace) -> (i64, f64) {
+    let config = ws.config.as_ref().map(|d| &d.value);
+    let window = config
+        .and_then(|c| c.analytics.as_ref())
+        .and_then(|a| a.attribution_window.as_ref())
+        .and_then(|w| w.millis().ok())
+        .and_then(|ms| i64::try_from(ms).ok())
+        .unwrap_or(DEFAULT_WINDOW_MS);
+    let cost = config
+        .and_then(|c| c.email.as_ref())
+        .and_then(|e| e.cost_per_send)
+        .filter(|c| c.is_finite() && *c >= 0.0)
+        .unwrap_or(0.0);
+    (window, cost)
+}
+
 /// What touched a contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,7 +1,14 @@
-//! `funnel analytics site|attribution|conversions|workflows`: a site's traffic
-//! and conversions per component, where contacts came from (first- and
-//! last-touch channel), which components convert, and each workflow's runs,
-//! success rate, durations and failing steps per day.
+//! `funnel analytics site|attribution|conversions|funnel|workflows|roi|
+//! heatmap|paths|forecast`: a site's traffic and conversions per component,
+//! where contacts came from (first- and last-touch channel), which components
+//! convert, funnels, each workflow's runs, success rate, durations and failing
+//! steps per day, the ROI of workflows and campaigns, click heat maps, the
+//! paths to a conversion, and four-week forecasts.
+
+mod forecast;
+mod heatmap;
+mod paths;
+mod roi;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +75,48 @@ pub enum Cmd {
         /// Since: a date (2026-11-01) or an age (7d, 12h, 4w); default 30 days.
         #[arg(long, value_parser = parse_since)]
         since: Option<i64>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// The value of deals won credited to the workflows and campaigns that
+    /// touched the contact within the attribution window (last touch and
+    /// linear), against sends × email.cost_per_send.
+    Roi {
+        /// Deals won since: a date (2026-11-01) or an age (7d, 12h, 4w);
+        /// default 30 days.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Where a site's clicks land on each page, per component: tenths of the
+    /// viewport's width by 100-pixel bands, and the elements clicked most.
+    Heatmap {
+        site: String,
+        /// Only this page (a path such as /pricing).
+        #[arg(long)]
+        page: Option<String>,
+        /// Since: a date (2026-11-01) or an age (7d, 12h, 4w); default 30 days.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// The most common paths of pages and clicks before a site's form posts,
+    /// and the pages where visits end without one.
+    Paths {
+        site: String,
+        /// Since: a date (2026-11-01) or an age (7d, 12h, 4w); default 30 days.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Each workflow's runs and conversions per week over the last 12 weeks,
+    /// the next 4 from the trend, and the error of that method on past weeks.
+    Forecast {
+        /// Only this workflow.
+        workflow: Option<String>,
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
     },
@@ -262,22 +311,84 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         } => {
             let now = crate::store::now_ms();
             let since = since.unwrap_or(now - 30 * 86_400_000);
-            // Days that closed since the last roll-up are stored first, so
-            // the report reads them instead of the raw runs next time.
-            // Computed on a read connection, written in one short write.
-            if let Some((rows, _, until)) =
-                store.read(move |db| crate::analytics::workflows::pending(db, now, 400))?
-            {
-                store
-                    .write(move |db| crate::analytics::workflows::store_days(db, &rows, until))
-                    .wait()?;
-            }
+            roll_up(&store, now)?;
             let rows = store.read(move |db| {
                 crate::analytics::workflows::report(db, workflow.as_deref(), since, now)
             })?;
             match format {
                 TableFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
                 TableFormat::Table => print_workflow_days(&rows, since, now),
+            }
+        }
+        Cmd::Roi { since, format } => {
+            let now = crate::store::now_ms();
+            let since = since.unwrap_or(now - 30 * 86_400_000);
+            let (window, cost) = crate::analytics::roi::settings(&ws);
+            let r = store
+                .read(move |db| crate::analytics::roi::report(db, since, now, window, cost))?;
+            match format {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                TableFormat::Table => roi::print(&r),
+            }
+        }
+        Cmd::Heatmap {
+            site,
+            page,
+            since,
+            format,
+        } => {
+            super::loaded::known_site(&ws, &site)?;
+            let now = crate::store::now_ms();
+            let since = since.unwrap_or(now - 30 * 86_400_000);
+            let mut pages =
+                store.read(move |db| crate::analytics::heatmap::report(db, &site, since, now))?;
+            if let Some(page) = page {
+                pages.retain(|p| p.page == page);
+            }
+            match format {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&pages)?),
+                TableFormat::Table => heatmap::print(&pages),
+            }
+        }
+        Cmd::Paths {
+            site,
+            since,
+            format,
+        } => {
+            super::loaded::known_site(&ws, &site)?;
+            let now = crate::store::now_ms();
+            let since = since.unwrap_or(now - 30 * 86_400_000);
+            let (r, exits) = store.read(move |db| {
+                Ok((
+                    crate::analytics::paths::report(db, &site, since, now)?,
+                    crate::analytics::paths::exits(db, &site, since, now)?,
+                ))
+            })?;
+            match format {
+                TableFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "site": r.site, "conversions": r.conversions, "paths": r.paths, "exits": exits,
+                    }))?
+                ),
+                TableFormat::Table => paths::print(&r, &exits),
+            }
+        }
+        Cmd::Forecast { workflow, format } => {
+            if let Some(w) = &workflow
+                && !ws.workflows.contains_key(w)
+            {
+                anyhow::bail!("no workflow `{w}` in workflows/");
+            }
+            let now = crate::store::now_ms();
+            roll_up(&store, now)?;
+            let (window, _) = crate::analytics::roi::settings(&ws);
+            let r = store.read(move |db| {
+                crate::analytics::forecast::report(db, workflow.as_deref(), now, window)
+            })?;
+            match format {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                TableFormat::Table => forecast::print(&r),
             }
         }
         Cmd::Conversions { since, format } => {
@@ -326,6 +437,20 @@ mod tests {
         assert!(parse_since("7y").is_err());
         assert!(parse_since("d").is_err());
     }
+}
+
+/// Stores the workflow days that closed since the last roll-up, so reports
+/// read them instead of the raw runs: computed on a read connection, written
+/// in one short write.
+pub fn roll_up(store: &crate::store::Store, now: i64) -> anyhow::Result<()> {
+    if let Some((rows, _, until)) =
+        store.read(move |db| crate::analytics::workflows::pending(db, now, 400))?
+    {
+        store
+            .write(move |db| crate::analytics::workflows::store_days(db, &rows, until))
+            .wait()?;
+    }
+    Ok(())
 }
 
 /// The days as a table, then each workflow's runs per day as a bar chart.
