@@ -28,6 +28,7 @@ mod loaded;
 mod login;
 mod new;
 mod optimize;
+mod report;
 mod preview;
 mod proposals;
 mod publish;
@@ -108,6 +109,9 @@ pub enum Command {
     Status(status::Args),
     /// Advice from the figures: failing steps, weak subject lines, forms, funnels.
     Optimize(optimize::Args),
+    /// A self-contained HTML report of a period: traffic, heat maps, paths,
+    /// funnels, workflows, ROI, forecasts and advice.
+    Report(report::Args),
     /// The log of changes: who, what, when, before and after.
     Audit(audit::Args),
     /// Check every file of a workspace and report all problems found.
@@ -219,6 +223,7 @@ pub fn main() -> ExitCode {
         Command::Suggest(args) => suggest::run(args, cli.color),
         Command::Status(args) => status::run(args, cli.color),
         Command::Optimize(args) => optimize::run(args, cli.color),
+        Command::Report(args) => report::run(args, cli.color),
         Command::Audit(args) => audit::run(args, cli.color),
         Command::Templates(args) => templates::run(args, cli.color),
         Command::Components(args) => components::run(args, cli.color),

@@ -39,6 +39,8 @@
 //!   atomically, with a log per site.
 //! - [`optimize`]: advice from the figures (failing steps, weak subject
 //!   lines, forms without submissions or workflows, funnel drop-offs).
+//! - [`report`]: the self-contained HTML report of a period, its charts drawn
+//!   as inline SVG.
 //! - [`status`]: the backend's status over a window (the seed's 4-hourly
 //!   block) from the daemon's per-minute rollups, beside the seed's targets.
 //! - [`subscriptions`]: outbound webhook subscriptions (REST hooks): events queued
@@ -80,6 +82,7 @@ pub mod engine;
 pub mod git;
 pub mod model;
 pub mod optimize;
+pub mod report;
 pub mod proposals;
 pub mod publish;
 pub mod remotes;

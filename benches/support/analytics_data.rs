@@ -203,7 +203,7 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
             let mut day_made = 0u64;
             // Visits of the day in time order.
             let mut times: Vec<i64> = Vec::new();
-            while (times.len() as u64) * 13 < day_events {
+            while (times.len() as u64) * 25 < day_events * 2 {
                 times.push(day_start + rng.below(DAY as u64 - 3_600_000) as i64);
             }
             times.sort_unstable();

@@ -46,6 +46,7 @@ mod pg_tls;
 mod preview;
 mod publish;
 mod render;
+mod report;
 mod schema;
 mod service;
 mod smtp_sink;
