@@ -61,7 +61,15 @@ fn main() {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")
             .expect("pragmas");
         let t = Instant::now();
-        let made = generate(&mut conn, &Spec { events, days, now, seed });
+        let made = generate(
+            &mut conn,
+            &Spec {
+                events,
+                days,
+                now,
+                seed,
+            },
+        );
         println!(
             "generated in {:.0} s (seed {seed}): {} events in {} visits, {} contacts, {} runs, {} emails, {} deals won",
             t.elapsed().as_secs_f64(),
@@ -113,9 +121,13 @@ fn main() {
     row(
         "analytics funnel",
         time(runs, || {
-            let r = funnel::analytics::funnels::report(db, "pricing-to-sales", &funnel_def, since, now)
-                .expect("funnel");
-            format!("{} at the first step", r.steps.first().map_or(0, |s| s.contacts))
+            let r =
+                funnel::analytics::funnels::report(db, "pricing-to-sales", &funnel_def, since, now)
+                    .expect("funnel");
+            format!(
+                "{} at the first step",
+                r.steps.first().map_or(0, |s| s.contacts)
+            )
         }),
     );
     row(
@@ -169,7 +181,10 @@ fn main() {
         }),
     );
     println!();
-    println!("{:<26} {:>10} {:>10}  result", "report (last 30 days)", "median ms", "max ms");
+    println!(
+        "{:<26} {:>10} {:>10}  result",
+        "report (last 30 days)", "median ms", "max ms"
+    );
     for (name, median, max, what) in rows {
         println!("{name:<26} {median:>10.1} {max:>10.1}  {what}");
     }

@@ -10,7 +10,7 @@
 //! and the pages visitors leave from ([`paths`]).
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 pub mod forecast;
 pub mod funnels;
 pub mod heatmap;

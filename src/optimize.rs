@@ -10,6 +10,11 @@
 //! - **Forms no workflow starts from**, with the `funnel suggest` line that
 //!   proposes one.
 //! - **Funnel drop-offs**: each funnel's weakest step, when under 30%.
+//! - **Pages where visitors leave**: pages with 50 views or more where 60% or
+//!   more of the visits that end there end without a form post.
+//! - **Workflows and campaigns that do not pay for their sends**: 20 sends or
+//!   more whose cost (`email.cost_per_send`) exceeds the value of the won
+//!   deals credited to them (linear attribution, see `analytics::roi`).
 //!
 //! The thresholds are constants below, written where they are used.
 
@@ -28,6 +33,7 @@ const SENDS_MIN: i64 = 20;
 const SUBJECT_SHARE_OF_MEDIAN: f64 = 0.8;
 const VIEWS_MIN: i64 = 50;
 const FUNNEL_STEP_MIN: f64 = 0.30;
+const EXIT_RATE_MIN: f64 = 0.60;
 
 /// One piece of advice.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,8 +112,14 @@ pub fn advise(
     if scope.all() || scope.site.is_some() {
         forms(db, ws, scope, since, &mut out)?;
     }
+    if scope.all() || scope.site.is_some() {
+        exits(db, ws, scope, since, now, &mut out)?;
+    }
     if scope.all() {
         funnels(db, ws, since, now, &mut out)?;
+    }
+    if scope.all() || scope.workflow.is_some() {
+        unpaid_sends(db, ws, scope, since, now, &mut out)?;
     }
     let rank = |s: &str| match s {
         "high" => 0,
@@ -284,6 +296,83 @@ fn forms(
     Ok(())
 }
 
+fn exits(
+    db: Db<'_>,
+    ws: &Workspace,
+    scope: &Scope,
+    since: UnixMs,
+    now: UnixMs,
+    out: &mut Vec<Advice>,
+) -> Result<(), StoreError> {
+    for site in ws.sites.keys() {
+        if scope.site.as_ref().is_some_and(|s| s != site) {
+            continue;
+        }
+        for e in crate::analytics::paths::exits(db, site, since, now)? {
+            if e.views < VIEWS_MIN as u64 || e.exit_rate < EXIT_RATE_MIN {
+                continue;
+            }
+            out.push(Advice {
+                kind: "page_exits",
+                target: format!("{site} › {}", e.page),
+                severity: if e.exit_rate >= 0.8 { "medium" } else { "low" },
+                finding: format!(
+                    "{:.0}% of the views of {} end the visit without a form post ({} of {})",
+                    e.exit_rate * 100.0,
+                    e.page,
+                    e.exits,
+                    e.views
+                ),
+                suggestion: format!(
+                    "give the page a next step above the fold (a call to action, a short form, a link to pricing); `funnel analytics heatmap {site} --page {}` shows where its visitors click",
+                    e.page
+                ),
+                evidence: json!({"views": e.views, "exits": e.exits, "exit_rate": e.exit_rate}),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn unpaid_sends(
+    db: Db<'_>,
+    ws: &Workspace,
+    scope: &Scope,
+    since: UnixMs,
+    now: UnixMs,
+    out: &mut Vec<Advice>,
+) -> Result<(), StoreError> {
+    let (window, cost) = crate::analytics::roi::settings(ws);
+    if cost <= 0.0 {
+        return Ok(());
+    }
+    let r = crate::analytics::roi::report(db, since, now, window, cost)?;
+    for row in &r.rows {
+        let in_scope = match &scope.workflow {
+            Some(w) => row.source == crate::analytics::roi::Source::Workflow && &row.id == w,
+            None => true,
+        };
+        if !in_scope || row.sends < SENDS_MIN as u64 || row.value_linear >= row.cost {
+            continue;
+        }
+        out.push(Advice {
+            kind: "sends_not_paid",
+            target: format!("{} {}", row.source.as_str(), row.id),
+            severity: if row.value_linear == 0.0 { "medium" } else { "low" },
+            finding: format!(
+                "{} emails cost {:.2} and the won deals credited to it are worth {:.2} (linear, {} days' window)",
+                row.sends,
+                row.cost,
+                row.value_linear,
+                window / 86_400_000
+            ),
+            suggestion: "send to a narrower segment (engaged or high-score contacts), send fewer emails, or test a stronger offer; `funnel analytics roi` has the figures".into(),
+            evidence: json!({"sends": row.sends, "cost": row.cost, "value_linear": row.value_linear, "value_last": row.value_last, "deals_linear": row.deals_linear}),
+        });
+    }
+    Ok(())
+}
+
 fn funnels(
     db: Db<'_>,
     ws: &Workspace,
@@ -337,6 +426,93 @@ mod tests {
     fn demo() -> Workspace {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         crate::workspace::load(root, std::path::Path::new(".")).expect("the demo workspace")
+    }
+
+    /// Visits that end on /pricing without a form post, and a campaign whose
+    /// 30 sends (at the demo's 0.01 each) are credited nothing, beside a
+    /// workflow whose won deal pays for its sends.
+    #[test]
+    fn pages_visitors_leave_and_sends_that_do_not_pay() {
+        use crate::analytics::fixture;
+        let ws = demo();
+        let db = TestDb::open();
+        let now = 20_010 * DAY;
+        db.transaction(|db| {
+            let t = now - 2 * DAY;
+            for v in 0..60i64 {
+                let visitor = format!("v{v}");
+                fixture::event(db, &visitor, None, "/", None, "view", "{}", t + v * 10)?;
+                fixture::event(
+                    db,
+                    &visitor,
+                    None,
+                    "/pricing",
+                    None,
+                    "view",
+                    "{}",
+                    t + v * 10 + 1,
+                )?;
+                if v < 10 {
+                    fixture::event(
+                        db,
+                        &visitor,
+                        None,
+                        "/",
+                        Some("contact-form"),
+                        "submit",
+                        "{}",
+                        t + v * 10 + 2,
+                    )?;
+                }
+            }
+            fixture::contacts(db, 2)?;
+            let campaign = fixture::campaign(db, "december-dispatch")?;
+            for n in 0..30 {
+                fixture::send(db, Some(campaign), None, 1, t + n)?;
+            }
+            let run = fixture::run(db, "welcome-drip", Some(2), t, "completed")?;
+            for n in 0..25 {
+                fixture::send(db, None, Some(run), 2, t + n)?;
+            }
+            fixture::deal(db, 2, 1000.0, "won", "won", t + DAY)?;
+            Ok::<_, StoreError>(())
+        })
+        .expect("fixture");
+        let advice = advise(db.db(), &ws, &Scope::default(), now - 30 * DAY, now).expect("advice");
+        let exits: Vec<&Advice> = advice.iter().filter(|a| a.kind == "page_exits").collect();
+        assert_eq!(exits.len(), 1, "{advice:#?}");
+        assert_eq!(exits[0].target, "demo › /pricing");
+        assert_eq!(
+            (
+                exits[0].evidence["views"].as_u64(),
+                exits[0].evidence["exits"].as_u64()
+            ),
+            (Some(60), Some(50))
+        );
+        assert_eq!(exits[0].severity, "medium");
+        let unpaid: Vec<&Advice> = advice
+            .iter()
+            .filter(|a| a.kind == "sends_not_paid")
+            .collect();
+        assert_eq!(unpaid.len(), 1, "{advice:#?}");
+        assert_eq!(unpaid[0].target, "campaign december-dispatch");
+        assert_eq!(unpaid[0].evidence["sends"], 30);
+        assert!((unpaid[0].evidence["cost"].as_f64().unwrap_or(0.0) - 0.3).abs() < 1e-9);
+        let only = advise(
+            db.db(),
+            &ws,
+            &Scope {
+                workflow: Some("welcome-drip".into()),
+                ..Scope::default()
+            },
+            now - 30 * DAY,
+            now,
+        )
+        .expect("advice");
+        assert!(
+            !only.iter().any(|a| a.kind == "sends_not_paid"),
+            "the drip pays: {only:#?}"
+        );
     }
 
     #[test]

@@ -89,7 +89,11 @@ pub fn gather(
                  WHERE site_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
             )?;
             let rows = stmt.query_map(
-                params![site.as_str(), since.div_euclid(DAY_MS), (until - 1).div_euclid(DAY_MS)],
+                params![
+                    site.as_str(),
+                    since.div_euclid(DAY_MS),
+                    (until - 1).div_euclid(DAY_MS)
+                ],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             for row in rows {
@@ -176,10 +180,15 @@ fn chart(charts: &mut Charts, svg: String) -> usize {
 /// The days of the period as labels, and each day's value from `(day, v)`.
 fn per_day(since: UnixMs, until: UnixMs, points: &[(i64, f64)]) -> (Vec<String>, Vec<f64>) {
     let (first, last) = (since.div_euclid(DAY_MS), (until - 1).div_euclid(DAY_MS));
-    let labels = (first..=last).map(|d| date(d * DAY_MS)[5..].to_string()).collect();
+    let labels = (first..=last)
+        .map(|d| date(d * DAY_MS)[5..].to_string())
+        .collect();
     let mut values = vec![0.0; usize::try_from(last - first + 1).unwrap_or(0)];
     for (day, v) in points {
-        if let Some(slot) = usize::try_from(day - first).ok().and_then(|i| values.get_mut(i)) {
+        if let Some(slot) = usize::try_from(day - first)
+            .ok()
+            .and_then(|i| values.get_mut(i))
+        {
             *slot += v;
         }
     }
@@ -191,7 +200,12 @@ fn site_context(g: &Gathered, s: &SiteSection, charts: &mut Charts) -> Json {
     let views: Vec<(i64, f64)> = s.daily.iter().map(|d| (d.0, d.1 as f64)).collect();
     let (labels, values) = per_day(g.since, g.until, &views);
     let traffic = svg::bars(
-        &svg::Chart { title: &format!("Page views per day on {}", r.site), width: 900, height: 240, unit: "" },
+        &svg::Chart {
+            title: &format!("Page views per day on {}", r.site),
+            width: 900,
+            height: 240,
+            unit: "",
+        },
         &labels,
         &values,
     );
@@ -265,7 +279,12 @@ fn workflows_context(g: &Gathered, charts: &mut Charts) -> Json {
     let points: Vec<(i64, f64)> = per_day_runs.into_iter().collect();
     let (labels, values) = per_day(g.since, g.until, &points);
     let runs = svg::bars(
-        &svg::Chart { title: "Workflow runs finished per day", width: 900, height: 220, unit: "" },
+        &svg::Chart {
+            title: "Workflow runs finished per day",
+            width: 900,
+            height: 220,
+            unit: "",
+        },
         &labels,
         &values,
     );
@@ -284,7 +303,12 @@ fn roi_context(g: &Gathered, charts: &mut Charts) -> Json {
         .rows
         .iter()
         .take(10)
-        .map(|x| (format!("{} {}", x.source.as_str(), x.id), x.value_linear - x.cost))
+        .map(|x| {
+            (
+                format!("{} {}", x.source.as_str(), x.id),
+                x.value_linear - x.cost,
+            )
+        })
         .collect();
     json!({
         "won": r.won_deals,

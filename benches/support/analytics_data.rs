@@ -63,12 +63,24 @@ const PAGES: [Page; 4] = [
     },
     Page {
         path: "/pricing",
-        components: &["pricing-nav", "pricing-hero", "pricing-table", "pricing-faq", "pricing-cta"],
+        components: &[
+            "pricing-nav",
+            "pricing-hero",
+            "pricing-table",
+            "pricing-faq",
+            "pricing-cta",
+        ],
         next: &[(Some(0), 35), (Some(2), 5), (None, 60)],
     },
     Page {
         path: "/about",
-        components: &["about-nav", "about-hero", "about-values", "about-cta", "about-footer"],
+        components: &[
+            "about-nav",
+            "about-hero",
+            "about-values",
+            "about-cta",
+            "about-footer",
+        ],
         next: &[(Some(0), 30), (Some(1), 20), (None, 50)],
     },
     Page {
@@ -110,7 +122,11 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
     let weights: Vec<f64> = (0..spec.days)
         .map(|d| {
             let weekday = (start / DAY + d + 4).rem_euclid(7); // 0 = Sunday
-            let weekend = if weekday == 0 || weekday == 6 { 0.6 } else { 1.0 };
+            let weekend = if weekday == 0 || weekday == 6 {
+                0.6
+            } else {
+                1.0
+            };
             (1.0 + 0.8 * d as f64 / spec.days as f64) * weekend
         })
         .collect();
@@ -190,8 +206,17 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
             }
             let opened = (rng.below(100) < 45).then(|| at + 60_000 + rng.below(DAY as u64) as i64);
             let clicked = opened.filter(|_| rng.below(100) < 25).map(|o| o + 30_000);
-            send.execute(params![uid, None::<i64>, contact, run_id, template, at, opened, clicked])
-                .expect("send");
+            send.execute(params![
+                uid,
+                None::<i64>,
+                contact,
+                run_id,
+                template,
+                at,
+                opened,
+                clicked
+            ])
+            .expect("send");
             made.sends += 1;
         }
         // Emails wait here until their day, so every table fills in time order.
@@ -212,7 +237,13 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
                 let visitor = format!("{:016x}", rng.next_u64());
                 let mut at = t0;
                 let mut events: Vec<Event> = Vec::new();
-                let mut page = if rng.below(100) < 65 { 0 } else if rng.below(2) == 0 { 1 } else { 2 };
+                let mut page = if rng.below(100) < 65 {
+                    0
+                } else if rng.below(2) == 0 {
+                    1
+                } else {
+                    2
+                };
                 let utm = if rng.below(3) == 0 {
                     format!(
                         r#","utm":{{"source":"{}","campaign":"launch"}}"#,
@@ -231,25 +262,38 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
                         page: p.path,
                         component: None,
                         kind: "view",
-                        data: format!(r#"{{"w":{width}{}}}"#, if hop == 0 { utm.as_str() } else { "" }),
+                        data: format!(
+                            r#"{{"w":{width}{}}}"#,
+                            if hop == 0 { utm.as_str() } else { "" }
+                        ),
                         at,
                     });
                     let seen = (2 + rng.below(3) as usize).min(p.components.len());
                     for c in p.components.iter().take(seen) {
                         at += 500 + rng.below(4000) as i64;
-                        events.push(Event { page: p.path, component: Some(c), kind: "view", data: "{}".into(), at });
+                        events.push(Event {
+                            page: p.path,
+                            component: Some(c),
+                            kind: "view",
+                            data: "{}".into(),
+                            at,
+                        });
                     }
                     if rng.below(100) < 45 {
                         let c = p.components[rng.below(seen as u64) as usize];
                         at += 1000 + rng.below(20_000) as i64;
                         let slot = p.components.iter().position(|x| x == &c).unwrap_or(0) as i64;
-                        let x = (width as i64 * (2 + rng.below(7) as i64)) / 10 + rng.below(40) as i64;
+                        let x =
+                            (width as i64 * (2 + rng.below(7) as i64)) / 10 + rng.below(40) as i64;
                         let y = slot * 600 + 80 + rng.below(400) as i64;
                         events.push(Event {
                             page: p.path,
                             component: Some(c),
                             kind: "click",
-                            data: format!(r#"{{"element":"a {} {}","x":{x},"y":{y},"w":{width}}}"#, p.path, c),
+                            data: format!(
+                                r#"{{"element":"a {} {}","x":{x},"y":{y},"w":{width}}}"#,
+                                p.path, c
+                            ),
                             at,
                         });
                     }
@@ -257,9 +301,19 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
                     if page == 0 && converted.is_none() {
                         let chance = if saw_pricing { 9 } else { 2 };
                         if rng.below(100) < chance {
-                            let form = if rng.below(3) == 0 { "newsletter" } else { "contact-form" };
+                            let form = if rng.below(3) == 0 {
+                                "newsletter"
+                            } else {
+                                "contact-form"
+                            };
                             at += 20_000 + rng.below(60_000) as i64;
-                            events.push(Event { page: "/", component: Some(form), kind: "submit", data: "{}".into(), at });
+                            events.push(Event {
+                                page: "/",
+                                component: Some(form),
+                                kind: "submit",
+                                data: "{}".into(),
+                                at,
+                            });
                             converted = Some(form);
                             page = 3;
                             at += 1500;
@@ -305,33 +359,84 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
                 });
                 for e in &events {
                     event
-                        .execute(params![e.page, e.component, e.kind, visitor, contact_id, e.data, e.at])
+                        .execute(params![
+                            e.page,
+                            e.component,
+                            e.kind,
+                            visitor,
+                            contact_id,
+                            e.data,
+                            e.at
+                        ])
                         .expect("event");
                 }
                 day_made += events.len() as u64;
                 made.events += events.len() as u64;
-                let (Some(id), Some(form)) = (contact_id, converted) else { continue };
+                let (Some(id), Some(form)) = (contact_id, converted) else {
+                    continue;
+                };
                 // The follow-up, the drip and maybe a deal; only what happened before `now`.
-                let workflow = if form == "contact-form" { "contact-form-follow-up" } else { "newsletter-signup" };
+                let workflow = if form == "contact-form" {
+                    "contact-form-follow-up"
+                } else {
+                    "newsletter-signup"
+                };
                 let failed = rng.below(100) < 3;
                 let r: i64 = run
                     .query_row(
-                        params![next_uid("e"), workflow, id, if failed { "failed" } else { "completed" }, at + 1000, at + 1800 + rng.below(4000) as i64],
+                        params![
+                            next_uid("e"),
+                            workflow,
+                            id,
+                            if failed { "failed" } else { "completed" },
+                            at + 1000,
+                            at + 1800 + rng.below(4000) as i64
+                        ],
                         |r| r.get(0),
                     )
                     .expect("run");
                 made.runs += 1;
-                email(&mut send, next_uid("s"), id, Some(r), "welcome", at + 60_000, end, &mut rng, &mut made);
+                email(
+                    &mut send,
+                    next_uid("s"),
+                    id,
+                    Some(r),
+                    "welcome",
+                    at + 60_000,
+                    end,
+                    &mut rng,
+                    &mut made,
+                );
                 if at + 3_600_000 < end {
                     let drip: i64 = run
                         .query_row(
-                            params![next_uid("e"), "welcome-drip", id, "completed", at + 3_600_000, at + 8 * DAY],
+                            params![
+                                next_uid("e"),
+                                "welcome-drip",
+                                id,
+                                "completed",
+                                at + 3_600_000,
+                                at + 8 * DAY
+                            ],
                             |r| r.get(0),
                         )
                         .expect("drip");
                     made.runs += 1;
-                    for (k, template) in ["welcome-day-2", "welcome-day-5", "welcome-day-8"].iter().enumerate() {
-                        email(&mut send, next_uid("s"), id, Some(drip), template, at + (2 + 3 * k as i64) * DAY, end, &mut rng, &mut made);
+                    for (k, template) in ["welcome-day-2", "welcome-day-5", "welcome-day-8"]
+                        .iter()
+                        .enumerate()
+                    {
+                        email(
+                            &mut send,
+                            next_uid("s"),
+                            id,
+                            Some(drip),
+                            template,
+                            at + (2 + 3 * k as i64) * DAY,
+                            end,
+                            &mut rng,
+                            &mut made,
+                        );
                     }
                 }
                 if form == "contact-form" && rng.below(100) < 35 {
@@ -341,16 +446,35 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
                     let value = (5 + rng.below(60)) as f64 * 100.0;
                     if opened_at < end {
                         let (stage_now, status, updated) = if closed_at < end {
-                            (if won { "won" } else { "lost" }, if won { "won" } else { "lost" }, closed_at)
+                            (
+                                if won { "won" } else { "lost" },
+                                if won { "won" } else { "lost" },
+                                closed_at,
+                            )
                         } else {
                             ("proposal", "open", opened_at)
                         };
                         let deal_id: i64 = deal
-                            .query_row(params![next_uid("d"), id, stage_now, value, status, opened_at, updated], |r| r.get(0))
+                            .query_row(
+                                params![
+                                    next_uid("d"),
+                                    id,
+                                    stage_now,
+                                    value,
+                                    status,
+                                    opened_at,
+                                    updated
+                                ],
+                                |r| r.get(0),
+                            )
                             .expect("deal");
-                        stage.execute(params![deal_id, None::<String>, "proposal", opened_at]).expect("stage");
+                        stage
+                            .execute(params![deal_id, None::<String>, "proposal", opened_at])
+                            .expect("stage");
                         if closed_at < end {
-                            stage.execute(params![deal_id, "proposal", stage_now, closed_at]).expect("stage");
+                            stage
+                                .execute(params![deal_id, "proposal", stage_now, closed_at])
+                                .expect("stage");
                             made.won += u64::from(won);
                         }
                     }
@@ -362,8 +486,17 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
                 for &id in &contacts_so_far {
                     let opened = (rng.below(100) < 30).then(|| at + rng.below(DAY as u64) as i64);
                     let clicked = opened.filter(|_| rng.below(100) < 20).map(|o| o + 45_000);
-                    send.execute(params![next_uid("s"), campaign, id, None::<i64>, "december-dispatch", at, opened, clicked])
-                        .expect("broadcast");
+                    send.execute(params![
+                        next_uid("s"),
+                        campaign,
+                        id,
+                        None::<i64>,
+                        "december-dispatch",
+                        at,
+                        opened,
+                        clicked
+                    ])
+                    .expect("broadcast");
                     made.sends += 1;
                 }
             }

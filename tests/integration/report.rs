@@ -30,7 +30,11 @@ fn browser_tools() -> Option<PathBuf> {
 /// whose text is markup.
 fn fill(root: &Path) {
     let out = run(&["db", "migrate"], root);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut conn = rusqlite::Connection::open(root.join(".funnel/funnel.db")).expect("store");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -38,7 +42,12 @@ fn fill(root: &Path) {
         .as_millis() as i64;
     let made = analytics_data::generate(
         &mut conn,
-        &analytics_data::Spec { events: 60_000, days: 120, now, seed: 11 },
+        &analytics_data::Spec {
+            events: 60_000,
+            days: 120,
+            now,
+            seed: 11,
+        },
     );
     assert!(made.won > 0 && made.contacts > 0, "{made:?}");
     let at = now - 3_600_000;
@@ -67,42 +76,82 @@ fn the_html_report_stands_alone_escapes_and_draws_its_charts() {
     fill(d.path());
     let html_path = d.path().join("out/report.html");
     std::fs::create_dir_all(d.path().join("out")).expect("out");
-    let out = run(&["report", "--html", "out/report.html", "--since", "60d"], d.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &["report", "--html", "out/report.html", "--since", "60d"],
+        d.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let html = std::fs::read_to_string(&html_path).expect("report written");
     assert!(html.contains(
         r#"<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">"#
     ));
-    for forbidden in ["<script", "src=", "href=", "url(", "@import", "<link", "<iframe"] {
-        assert!(!html.to_lowercase().contains(forbidden), "the report holds `{forbidden}`");
+    for forbidden in [
+        "<script", "src=", "href=", "url(", "@import", "<link", "<iframe",
+    ] {
+        assert!(
+            !html.to_lowercase().contains(forbidden),
+            "the report holds `{forbidden}`"
+        );
     }
-    assert!(!html.contains(HOSTILE_ELEMENT) && !html.contains("<img"), "markup escaped");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
-    for section in ["id=\"site-demo\"", "id=\"funnels\"", "id=\"workflows\"", "id=\"roi\"", "id=\"forecast\"", "id=\"advice\""] {
+    assert!(
+        !html.contains(HOSTILE_ELEMENT) && !html.contains("<img"),
+        "markup escaped"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+    );
+    for section in [
+        "id=\"site-demo\"",
+        "id=\"funnels\"",
+        "id=\"workflows\"",
+        "id=\"roi\"",
+        "id=\"forecast\"",
+        "id=\"advice\"",
+    ] {
         assert!(html.contains(section), "no {section}");
     }
     assert!(html.contains("december-dispatch"), "the campaign's ROI row");
-    assert!(!html.contains("NaN") && !html.contains("inf<"), "no broken number");
+    assert!(
+        !html.contains("NaN") && !html.contains("inf<"),
+        "no broken number"
+    );
     // The same run again replaces the file whole.
-    let again = run(&["report", "--html", "out/report.html", "--since", "60d"], d.path());
+    let again = run(
+        &["report", "--html", "out/report.html", "--since", "60d"],
+        d.path(),
+    );
     assert!(again.status.success());
     let names: Vec<String> = std::fs::read_dir(d.path().join("out"))
         .expect("out")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, vec!["report.html".to_string()], "no temporary file left");
+    assert_eq!(
+        names,
+        vec!["report.html".to_string()],
+        "no temporary file left"
+    );
 
     let Some(tools) = browser_tools() else {
         assert!(
             std::env::var("CI").is_err(),
             "CI needs Chromium and playwright-core (FUNNEL_TEST_BROWSER_TOOLS): .ci/test installs them"
         );
-        eprintln!("skipped the browser half: no Chromium or playwright-core (set FUNNEL_TEST_BROWSER_TOOLS)");
+        eprintln!(
+            "skipped the browser half: no Chromium or playwright-core (set FUNNEL_TEST_BROWSER_TOOLS)"
+        );
         return;
     };
     let script = tools.join("report.mjs");
-    std::fs::copy(crate::support::repo_root().join("tests/browser/report.mjs"), &script)
-        .expect("check script");
+    std::fs::copy(
+        crate::support::repo_root().join("tests/browser/report.mjs"),
+        &script,
+    )
+    .expect("check script");
     let shots = d.path().join("shots");
     std::fs::create_dir_all(&shots).expect("shots");
     let out = Command::new("node")
@@ -111,9 +160,18 @@ fn the_html_report_stands_alone_escapes_and_draws_its_charts() {
         .arg(&shots)
         .output()
         .expect("node runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the check's JSON");
-    assert_eq!(seen["requests"], serde_json::json!([]), "the report requested: {}", seen["requests"]);
+    assert_eq!(
+        seen["requests"],
+        serde_json::json!([]),
+        "the report requested: {}",
+        seen["requests"]
+    );
     assert_eq!(seen["console_errors"], serde_json::json!([]));
     let charts = seen["charts"].as_array().expect("charts");
     let kinds: std::collections::BTreeSet<&str> =

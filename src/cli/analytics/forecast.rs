@@ -64,7 +64,14 @@ pub fn print(r: &Report) {
         }
     }
     print_table(
-        &["WORKFLOW", "SERIES", "TREND", "NEXT 4 WEEKS", "SLOPE", "PAST ERROR"],
+        &[
+            "WORKFLOW",
+            "SERIES",
+            "TREND",
+            "NEXT 4 WEEKS",
+            "SLOPE",
+            "PAST ERROR",
+        ],
         &rows,
     );
 }
