@@ -7,7 +7,8 @@
 //! day ([`workflows`]); funnels of ordered steps ([`funnels`]); return on
 //! investment per workflow and campaign ([`roi`]); four-week forecasts
 //! ([`forecast`]); click heat maps ([`heatmap`]); the paths to a conversion
-//! and the pages visitors leave from ([`paths`]).
+//! and the pages visitors leave from ([`paths`]); visitors, page views and
+//! exits rolled up per day ([`site_days`]).
 
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -16,6 +17,7 @@ pub mod funnels;
 pub mod heatmap;
 pub mod paths;
 pub mod roi;
+pub mod site_days;
 pub mod token;
 pub mod workflows;
 
@@ -367,17 +369,16 @@ pub struct ComponentReport {
     pub conversion_rate: f64,
 }
 
-/// The report of `site` since `since` (a day boundary is not needed: rollups are
-/// read from the day of `since`, raw events from the moment).
+/// The report of `site` for the whole UTC days from the day of `since` to
+/// today: closed days from the rollups, the rest from the raw events.
 pub fn site_report(conn: Db<'_>, site: &str, since: UnixMs) -> Result<SiteReport, AnalyticsError> {
     let n = |v: i64| v.max(0) as u64;
-    let (visitors, views): (i64, i64) = conn.query_row(
-        "SELECT count(DISTINCT visitor || '/' || (occurred_at / 86400000)), \
-           count(*) FILTER (WHERE type = 'view' AND component_id IS NULL) \
-         FROM analytics_events WHERE site_id = ?1 AND occurred_at >= ?2",
-        params![site, since],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let now = crate::store::now_ms();
+    let visits = site_days::window(conn, site, since, now)?;
+    let (visitors, views) = (
+        visits.visitors,
+        visits.pages.values().map(|p| p.views).sum::<u64>(),
+    );
     let mut components = Vec::new();
     {
         let mut stmt = conn.prepare(
@@ -402,31 +403,22 @@ pub fn site_report(conn: Db<'_>, site: &str, since: UnixMs) -> Result<SiteReport
         }
     }
     let conversions: i64 = conn.query_row(
-        "SELECT count(*) FROM analytics_events WHERE site_id = ?1 AND occurred_at >= ?2 AND type = 'submit'",
-        params![site, since],
+        "SELECT coalesce(sum(conversions), 0) FROM site_analytics WHERE site_id = ?1 AND day >= ?2",
+        params![site, day_of(since)],
         |r| r.get(0),
     )?;
-    let mut pages = Vec::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT page, count(*) FROM analytics_events \
-             WHERE site_id = ?1 AND occurred_at >= ?2 AND type = 'view' AND component_id IS NULL \
-             GROUP BY page ORDER BY count(*) DESC, page LIMIT 20",
-        )?;
-        let mut rows = stmt.query(params![site, since])?;
-        while let Some(r) = rows.next()? {
-            pages.push((
-                r.get::<Option<String>>(0)?.unwrap_or_default(),
-                n(r.get(1)?),
-            ));
-        }
-    }
-    let visitors = n(visitors);
+    let mut pages: Vec<(String, u64)> = visits
+        .pages
+        .into_iter()
+        .map(|(p, f)| (p, f.views))
+        .collect();
+    pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    pages.truncate(20);
     Ok(SiteReport {
         site: site.to_string(),
         since,
         visitors,
-        page_views: n(views),
+        page_views: views,
         conversions: n(conversions),
         conversion_rate: if visitors > 0 {
             n(conversions) as f64 / visitors as f64

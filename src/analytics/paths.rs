@@ -12,7 +12,7 @@
 //! visitor's untied events: the cost grows with the conversions in the
 //! period, not with the site's history.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -179,62 +179,22 @@ pub struct Exit {
     pub exit_rate: f64,
 }
 
-/// Where `site`'s visitors leave without converting in `[since, until)`,
-/// pages by exits. One pass over the period's page views and posts in time
-/// order, holding one entry per visit of the period.
+/// Where `site`'s visitors leave without converting, over the days from
+/// `since`'s to `until`'s (see [`super::site_days`]), pages by exits.
 pub fn exits(
     db: Db<'_>,
     site: &str,
     since: UnixMs,
     until: UnixMs,
 ) -> Result<Vec<Exit>, StoreError> {
-    let mut views: HashMap<String, u64> = HashMap::new();
-    // Per visit (visitor and day): the last page, or None once it converted.
-    let mut visits: HashMap<(String, i64), Option<String>> = HashMap::new();
-    let mut stmt = db.prepare_cached(
-        "SELECT type, page, visitor, occurred_at FROM analytics_events WHERE site_id = ?1 \
-         AND occurred_at >= ?2 AND occurred_at < ?3 \
-         AND ((type = 'view' AND component_id IS NULL) OR type = 'submit') ORDER BY occurred_at",
-    )?;
-    let rows = stmt.query_map(params![site, since, until], |r| {
-        Ok((
-            r.get::<String>(0)?,
-            r.get::<Option<String>>(1)?,
-            r.get::<Option<String>>(2)?,
-            r.get::<i64>(3)?,
-        ))
-    })?;
-    for row in rows {
-        let (kind, page, visitor, at) = row?;
-        let visit = (visitor.unwrap_or_default(), super::day_of(at));
-        if kind == "submit" {
-            visits.insert(visit, None);
-            continue;
-        }
-        let page = page.unwrap_or_else(|| "/".into());
-        *views.entry(page.clone()).or_default() += 1;
-        match visits.get_mut(&visit) {
-            Some(None) => {}
-            Some(last) => *last = Some(page),
-            None => {
-                visits.insert(visit, Some(page));
-            }
-        }
-    }
-    let mut exits: BTreeMap<String, u64> = BTreeMap::new();
-    for page in visits.into_values().flatten() {
-        *exits.entry(page).or_default() += 1;
-    }
-    let mut out: Vec<Exit> = views
+    let mut out: Vec<Exit> = super::site_days::window(db, site, since, until)?
+        .pages
         .into_iter()
-        .map(|(page, v)| {
-            let e = exits.get(&page).copied().unwrap_or(0);
-            Exit {
-                page,
-                views: v,
-                exits: e,
-                exit_rate: e as f64 / v.max(1) as f64,
-            }
+        .map(|(page, f)| Exit {
+            page,
+            views: f.views,
+            exits: f.exits,
+            exit_rate: f.exits as f64 / f.views.max(1) as f64,
         })
         .collect();
     out.sort_by(|a, b| b.exits.cmp(&a.exits).then_with(|| a.page.cmp(&b.page)));
@@ -337,7 +297,7 @@ mod tests {
     fn the_hand_counted_exits() {
         let db = TestDb::open();
         let day = scenario(&db);
-        let got: Vec<(String, u64, u64)> = exits(db.db(), "demo", day, day + DAY)
+        let got: Vec<(String, u64, u64)> = exits(db.db(), "demo", day, day + DAY - 1)
             .expect("exits")
             .into_iter()
             .map(|e| (e.page, e.views, e.exits))

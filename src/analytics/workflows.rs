@@ -19,7 +19,7 @@ use crate::store::{StoreError, UnixMs};
 
 pub const DAY_MS: i64 = 86_400_000;
 /// How long after midnight a day is closed.
-const CLOSE_AFTER: i64 = 10 * 60_000;
+pub(crate) const CLOSE_AFTER: i64 = 10 * 60_000;
 const MARK: &str = "workflow_days";
 
 /// One workflow's finished runs on one day.
@@ -129,7 +129,7 @@ fn mark(db: Db<'_>) -> Result<Option<i64>, StoreError> {
 }
 
 /// The last closed day at `now`.
-fn last_closed(now: UnixMs) -> i64 {
+pub(crate) fn last_closed(now: UnixMs) -> i64 {
     (now - CLOSE_AFTER).div_euclid(DAY_MS) - 1
 }
 

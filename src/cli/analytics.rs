@@ -176,6 +176,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             format,
         } => {
             super::loaded::known_site(&ws, &site)?;
+            roll_up(&store, crate::store::now_ms())?;
             let since = since.unwrap_or_else(|| crate::store::now_ms() - 30 * 86_400_000);
             let r = store.read(move |c| {
                 crate::analytics::site_report(c, &site, since)
@@ -357,6 +358,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         } => {
             super::loaded::known_site(&ws, &site)?;
             let now = crate::store::now_ms();
+            roll_up(&store, now)?;
             let since = since.unwrap_or(now - 30 * 86_400_000);
             let (r, exits) = store.read(move |db| {
                 Ok((
@@ -439,15 +441,22 @@ mod tests {
     }
 }
 
-/// Stores the workflow days that closed since the last roll-up, so reports
-/// read them instead of the raw runs: computed on a read connection, written
-/// in one short write.
+/// Stores the workflow and site days that closed since the last roll-up, so
+/// reports read them instead of the raw runs and events: computed on a read
+/// connection, written in one short write.
 pub fn roll_up(store: &crate::store::Store, now: i64) -> anyhow::Result<()> {
     if let Some((rows, _, until)) =
         store.read(move |db| crate::analytics::workflows::pending(db, now, 400))?
     {
         store
             .write(move |db| crate::analytics::workflows::store_days(db, &rows, until))
+            .wait()?;
+    }
+    if let Some((rows, _, until)) =
+        store.read(move |db| crate::analytics::site_days::pending(db, now, 400))?
+    {
+        store
+            .write(move |db| crate::analytics::site_days::store_days(db, &rows, until))
             .wait()?;
     }
     Ok(())

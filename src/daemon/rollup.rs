@@ -31,6 +31,15 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
             tracing::warn!(error = %e, "workflow days not rolled up");
             None
         });
+    let site_days = d
+        .worker()
+        .store()
+        .read_async(move |db| crate::analytics::site_days::pending(db, crate::store::now_ms(), 1))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "site days not rolled up");
+            None
+        });
     let (jobs, micros, max_micros) = crate::store::timing::take();
     let store_minute = if all { minute } else { minute - 60_000 };
     d.worker()
@@ -83,6 +92,9 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
             // connection above, only its rows written here.
             if let Some((rows, _, until)) = &days {
                 crate::analytics::workflows::store_days(db, rows, *until)?;
+            }
+            if let Some((rows, _, until)) = &site_days {
+                crate::analytics::site_days::store_days(db, rows, *until)?;
             }
             let (by_status, timers, emails) = super::health::gauges(db, now)?;
             let mut gauge = db.prepare_cached(
