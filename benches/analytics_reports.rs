@@ -186,6 +186,14 @@ fn main() {
             format!("{} pieces of advice", r.len())
         }),
     );
+    row(
+        "report --html (all of it)",
+        time(runs, || {
+            let g = funnel::report::gather(db, &ws, since, now).expect("gather");
+            let html = funnel::report::render(&g).expect("render");
+            format!("{} KiB", html.len() / 1024)
+        }),
+    );
     println!();
     println!(
         "{:<26} {:>10} {:>10}  result",

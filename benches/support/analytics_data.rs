@@ -7,7 +7,8 @@
 //! follow-up workflows' runs and emails with opens and clicks; a monthly
 //! broadcast of the `december-dispatch` campaign; deals, some won. Traffic
 //! grows over the period and dips at weekends, so trends have a slope.
-//! Finally the daily rollups the daemon keeps are written.
+//! Finally the rollups the daemon keeps as events arrive are written (the
+//! ones it makes when a day closes are left to the caller).
 //!
 //! Everything is drawn from a seeded [`Rng`]: the same seed gives the same store.
 #![allow(dead_code)] // each user of this file takes part of it
@@ -22,7 +23,7 @@ pub const DAY: i64 = 86_400_000;
 pub struct Spec {
     /// Site events, about (the generator stops at the first visit past it).
     pub events: u64,
-    /// Days of history, ending at the start of `now`'s day.
+    /// Days of history, the last of them today (up to `now`).
     pub days: i64,
     pub now: i64,
     pub seed: u64,
@@ -116,8 +117,10 @@ struct Event {
 pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
     let mut rng = Rng::new(spec.seed);
     let mut made = Made::default();
-    let end = spec.now.div_euclid(DAY) * DAY;
-    let start = end - spec.days * DAY;
+    // The last day is today, up to `now`: reports read closed days from the
+    // rollups and today's from the raw events, as on a live store.
+    let end = spec.now;
+    let start = (spec.now.div_euclid(DAY) - spec.days + 1) * DAY;
     // Weight of each day: growth over the period, quieter weekends.
     let weights: Vec<f64> = (0..spec.days)
         .map(|d| {
@@ -224,12 +227,18 @@ pub fn generate(conn: &mut Connection, spec: &Spec) -> Made {
         for d in 0..spec.days {
             let day_start = start + d * DAY;
             let share = weights[d as usize] / total_weight;
-            let day_events = (spec.events as f64 * share) as u64;
+            // Visits start at least an hour before the day's (or now's) end.
+            let span = (end - day_start).min(DAY) - 3_600_000;
+            if span <= 0 {
+                continue;
+            }
+            let day_events =
+                (spec.events as f64 * share * span as f64 / (DAY - 3_600_000) as f64) as u64;
             let mut day_made = 0u64;
             // Visits of the day in time order.
             let mut times: Vec<i64> = Vec::new();
             while (times.len() as u64) * 25 < day_events * 2 {
-                times.push(day_start + rng.below(DAY as u64 - 3_600_000) as i64);
+                times.push(day_start + rng.below(span as u64) as i64);
             }
             times.sort_unstable();
             for t0 in times {
