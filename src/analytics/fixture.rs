@@ -35,22 +35,22 @@ pub fn run(
     )?;
     let done = (status != "waiting" && status != "running").then_some(at + 1000);
     let uid = crate::uid::new(at);
-    Ok(db.query_row(
+    db.query_row(
         "INSERT INTO executions (uid, workflow_id, version_hash, contact_id, status, started_at, \
          updated_at, completed_at) VALUES (?1, ?2, 'h', ?3, ?4, ?5, ?5, ?6) RETURNING id",
         params![uid, workflow, contact, status, at, done],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Campaign `key`; returns its row id.
 pub fn campaign(db: Db<'_>, key: &str) -> Result<i64, StoreError> {
-    Ok(db.query_row(
+    db.query_row(
         "INSERT INTO email_campaigns (uid, name, kind, status, created_at, campaign_key) \
          VALUES (?1, ?2, 'broadcast', 'sent', 0, ?2) RETURNING id",
         params![format!("c-{key}"), key],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// An email sent at `at`, of a campaign or of a workflow run.

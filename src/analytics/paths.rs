@@ -42,6 +42,9 @@ pub struct PathsReport {
     pub paths: Vec<Path>,
 }
 
+/// An event on a converting visitor's way: type, page, component, visitor.
+type Step = (String, Option<String>, Option<String>, Option<String>);
+
 struct Conversion {
     component: String,
     visitor: Option<String>,
@@ -69,7 +72,7 @@ fn forms(db: Db<'_>, site: &str, since: UnixMs, until: UnixMs) -> Result<Vec<Str
         params![site, super::day_of(since), super::day_of(until)],
         |r| r.get(0),
     )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// The paths before `site`'s conversions in `[since, until)`.
@@ -119,16 +122,15 @@ pub fn report(
                 r.get::<Option<String>>(3)?,
             ))
         };
-        let events: Vec<(String, Option<String>, Option<String>, Option<String>)> =
-            match (c.contact, &c.visitor) {
-                (Some(contact), _) => by_contact
-                    .query_map(params![contact, day_start, c.at, site], read)?
-                    .collect::<Result<_, _>>()?,
-                (None, Some(v)) => untied
-                    .query_map(params![site, v.as_str(), day_start, c.at], read)?
-                    .collect::<Result<_, _>>()?,
-                (None, None) => Vec::new(),
-            };
+        let events: Vec<Step> = match (c.contact, &c.visitor) {
+            (Some(contact), _) => by_contact
+                .query_map(params![contact, day_start, c.at, site], read)?
+                .collect::<Result<_, _>>()?,
+            (None, Some(v)) => untied
+                .query_map(params![site, v.as_str(), day_start, c.at], read)?
+                .collect::<Result<_, _>>()?,
+            (None, None) => Vec::new(),
+        };
         let mut path: Vec<String> = Vec::new();
         for (kind, page, component, visitor) in &events {
             // A contact's events of the day on this site may come from
