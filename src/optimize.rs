@@ -3,10 +3,16 @@
 //!
 //! - **Failing steps**: a workflow step whose attempts fail in 5% of the
 //!   workflow's runs or more (3 failures at least), from the daily rollups.
+//! - **Slow steps** (bottlenecks): an action step whose attempts take 10 s or
+//!   more at the 95th percentile (5 attempts at least); waits, delays,
+//!   sub-workflows and containers are slow on purpose and left out.
 //! - **Subject lines**: an email template whose open rate is under 80% of the
 //!   workspace's median (templates with 20 sends or more), with an A/B test
 //!   of a new subject as the suggestion.
 //! - **Forms that get views and no submissions** (50 views or more).
+//! - **Components nobody sees**: an instance with no view on a page viewed
+//!   50 times or more; and **components seen and never clicked**: a
+//!   clickable, non-form component seen 50 times or more with no click.
 //! - **Forms no workflow starts from**, with the `funnel suggest` line that
 //!   proposes one.
 //! - **Funnel drop-offs**: each funnel's weakest step, when under 30%.
@@ -29,6 +35,18 @@ use crate::workspace::Workspace;
 
 const STEP_FAILURE_SHARE: f64 = 0.05;
 const STEP_FAILURES_MIN: i64 = 3;
+const SLOW_STEP_MS: i64 = 10_000;
+const SLOW_STEP_ATTEMPTS_MIN: usize = 5;
+/// Steps that take long by design.
+const PAUSES: [&str; 7] = [
+    "delay",
+    "wait_until",
+    "wait_for_event",
+    "sub_workflow",
+    "parallel",
+    "for_each",
+    "loop",
+];
 const SENDS_MIN: i64 = 20;
 const SUBJECT_SHARE_OF_MEDIAN: f64 = 0.8;
 const VIEWS_MIN: i64 = 50;
@@ -105,6 +123,7 @@ pub fn advise(
     let mut out = Vec::new();
     if scope.all() || scope.workflow.is_some() {
         failing_steps(db, scope, since, now, &mut out)?;
+        slow_steps(db, ws, scope, since, now, &mut out)?;
     }
     if scope.all() || scope.template.is_some() {
         subject_lines(db, ws, scope, since, now, &mut out)?;
@@ -114,6 +133,7 @@ pub fn advise(
     }
     if scope.all() || scope.site.is_some() {
         exits(db, ws, scope, since, now, &mut out)?;
+        components(db, ws, scope, since, now, &mut out)?;
     }
     if scope.all() {
         funnels(db, ws, since, now, &mut out)?;
@@ -172,6 +192,71 @@ fn failing_steps(
             ),
             evidence: json!({"failures": n, "runs": total, "share": share}),
         });
+    }
+    Ok(())
+}
+
+fn slow_steps(
+    db: Db<'_>,
+    ws: &Workspace,
+    scope: &Scope,
+    since: UnixMs,
+    now: UnixMs,
+    out: &mut Vec<Advice>,
+) -> Result<(), StoreError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT s.step_id, s.finished_at - s.started_at FROM executions e \
+         JOIN step_runs s ON s.execution_id = e.id WHERE e.workflow_id = ?1 \
+         AND e.started_at >= ?2 AND e.started_at < ?3 AND s.finished_at IS NOT NULL",
+    )?;
+    for (id, doc) in &ws.workflows {
+        if scope.workflow.as_ref().is_some_and(|w| w != id) {
+            continue;
+        }
+        let kinds: BTreeMap<&str, &str> = doc
+            .value
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.kind.type_name()))
+            .collect();
+        let mut times: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let rows = stmt.query_map(params![id.as_str(), since, now], |r| {
+            Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
+        })?;
+        for row in rows {
+            let (step, ms) = row?;
+            if kinds
+                .get(step.as_str())
+                .is_some_and(|k| !PAUSES.contains(k))
+            {
+                times.entry(step).or_default().push(ms.max(0));
+            }
+        }
+        for (step, mut ms) in times {
+            if ms.len() < SLOW_STEP_ATTEMPTS_MIN {
+                continue;
+            }
+            ms.sort_unstable();
+            let p95 = crate::analytics::workflows::nearest_rank(&ms, 0.95);
+            if p95 < SLOW_STEP_MS {
+                continue;
+            }
+            let p50 = crate::analytics::workflows::nearest_rank(&ms, 0.5);
+            let kind = kinds.get(step.as_str()).copied().unwrap_or("");
+            out.push(Advice {
+                kind: "slow_step",
+                target: format!("{id} › {step}"),
+                severity: if p95 >= 6 * SLOW_STEP_MS { "medium" } else { "low" },
+                finding: format!(
+                    "step `{step}` ({kind}) takes {:.1} s at the 95th percentile (median {:.1} s) over {} attempts",
+                    p95 as f64 / 1000.0,
+                    p50 as f64 / 1000.0,
+                    ms.len()
+                ),
+                suggestion: "give the step a `timeout` so a slow remote cannot hold runs, and check the service it calls; a step that waits on purpose belongs in a `delay` or `wait_for_event`".into(),
+                evidence: json!({"p95_ms": p95, "p50_ms": p50, "attempts": ms.len(), "type": kind}),
+            });
+        }
     }
     Ok(())
 }
@@ -334,6 +419,75 @@ fn exits(
     Ok(())
 }
 
+fn components(
+    db: Db<'_>,
+    ws: &Workspace,
+    scope: &Scope,
+    since: UnixMs,
+    now: UnixMs,
+    out: &mut Vec<Advice>,
+) -> Result<(), StoreError> {
+    use crate::model::component::ComponentEvent;
+    let day = since.div_euclid(crate::analytics::workflows::DAY_MS);
+    let mut figures = db.prepare_cached(
+        "SELECT coalesce(sum(views), 0), coalesce(sum(interactions), 0) \
+         FROM component_analytics WHERE site_id = ?1 AND component_id = ?2 AND day >= ?3",
+    )?;
+    for site in ws.sites.keys() {
+        if scope.site.as_ref().is_some_and(|s| s != site) {
+            continue;
+        }
+        let Some(instances) = crate::validate::sites::site_instances(ws, site) else {
+            continue;
+        };
+        let pages = crate::analytics::site_days::window(db, site, since, now)?.pages;
+        let mut seen = std::collections::BTreeSet::new();
+        for i in instances {
+            let instance = i.instance.id.as_str();
+            if !seen.insert(instance) {
+                continue;
+            }
+            let page_views = pages.get(&i.page.path).map_or(0, |p| p.views);
+            let (views, clicks): (i64, i64) = figures
+                .query_row(params![site.as_str(), instance, day], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            let events = ws
+                .components
+                .get(i.instance.component.as_str())
+                .map(|c| c.value.events.clone())
+                .unwrap_or_default();
+            if views == 0 && page_views >= VIEWS_MIN as u64 {
+                out.push(Advice {
+                    kind: "unused_component",
+                    target: format!("{site} › {instance}"),
+                    severity: "low",
+                    finding: format!(
+                        "`{instance}` on {} was never in view, though the page was viewed {page_views} times",
+                        i.page.path
+                    ),
+                    suggestion: "visitors do not scroll that far: move it up the page if it matters, or remove it".into(),
+                    evidence: json!({"page": i.page.path, "page_views": page_views, "views": 0}),
+                });
+            } else if views >= VIEWS_MIN
+                && clicks == 0
+                && events.contains(&ComponentEvent::Click)
+                && !events.contains(&ComponentEvent::Submit)
+            {
+                out.push(Advice {
+                    kind: "component_without_clicks",
+                    target: format!("{site} › {instance}"),
+                    severity: "low",
+                    finding: format!("`{instance}` was seen {views} times and never clicked"),
+                    suggestion: "make its call to action say what the visitor gets, give it contrast, or test another offer".into(),
+                    evidence: json!({"views": views, "clicks": 0}),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn unpaid_sends(
     db: Db<'_>,
     ws: &Workspace,
@@ -426,6 +580,79 @@ mod tests {
     fn demo() -> Workspace {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         crate::workspace::load(root, std::path::Path::new(".")).expect("the demo workspace")
+    }
+
+    /// welcome-drip's `day0_welcome` (a send) takes 12 s at the 95th
+    /// percentile: slow; its `wait_until_day2` (a delay) takes days on
+    /// purpose: not advised. On the home page, viewed 60 times, `hero` is
+    /// seen 55 times and never clicked, `testimonials` never seen.
+    #[test]
+    fn slow_steps_and_components_nobody_sees_or_clicks() {
+        use crate::analytics::fixture;
+        let ws = demo();
+        let db = TestDb::open();
+        let now = 20_010 * DAY;
+        db.transaction(|db| {
+            let t = now - 2 * DAY;
+            for n in 0..10i64 {
+                let run = fixture::run(db, "welcome-drip", None, t + n, "completed")?;
+                let send_ms = if n < 2 { 12_000 } else { 800 };
+                db.execute(
+                    "INSERT INTO step_runs (execution_id, step_id, attempt, status, started_at, finished_at) \
+                     VALUES (?1, 'day0_welcome', 1, 'completed', ?2, ?3), \
+                            (?1, 'wait_until_day2', 1, 'completed', ?3, ?4)",
+                    params![run, t, t + send_ms, t + 2 * DAY],
+                )?;
+            }
+            for v in 0..60i64 {
+                fixture::event(db, &format!("v{v}"), None, "/", None, "view", "{}", t + v)?;
+            }
+            db.execute(
+                "INSERT INTO component_analytics (site_id, component_id, day, views, interactions, conversions) \
+                 VALUES ('demo', 'hero', ?1, 55, 0, 0), ('demo', 'nav', ?1, 60, 4, 0), \
+                        ('demo', 'features', ?1, 40, 0, 0)",
+                params![t / DAY],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .expect("fixture");
+        let advice = advise(db.db(), &ws, &Scope::default(), now - 30 * DAY, now).expect("advice");
+        let of = |kind: &str| -> Vec<String> {
+            advice
+                .iter()
+                .filter(|a| a.kind == kind)
+                .map(|a| a.target.clone())
+                .collect()
+        };
+        assert_eq!(
+            of("slow_step"),
+            vec!["welcome-drip › day0_welcome".to_string()]
+        );
+        let slow = advice.iter().find(|a| a.kind == "slow_step").expect("slow");
+        assert_eq!(
+            (
+                slow.evidence["p95_ms"].as_i64(),
+                slow.evidence["attempts"].as_u64()
+            ),
+            (Some(12_000), Some(10))
+        );
+        assert_eq!(
+            of("component_without_clicks"),
+            vec!["demo › hero".to_string()],
+            "nav was clicked, features seen 40 times only"
+        );
+        let unused = of("unused_component");
+        assert!(
+            unused.contains(&"demo › testimonials".to_string()),
+            "{unused:?}"
+        );
+        for seen in ["demo › hero", "demo › nav", "demo › features"] {
+            assert!(!unused.contains(&seen.to_string()), "{seen} was seen");
+        }
+        assert!(
+            unused.iter().all(|u| !u.contains("pricing")),
+            "the pricing page had no views: {unused:?}"
+        );
     }
 
     /// Visits that end on /pricing without a form post, and a campaign whose
