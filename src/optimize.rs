@@ -68,17 +68,19 @@ pub struct Advice {
     pub evidence: Json,
 }
 
-/// What to look at: everything, or one workflow, template or site.
+/// What to look at: everything, or one workflow, campaign, template or site.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     pub workflow: Option<String>,
+    /// A campaign: its sends, and its template's subject line (`template`).
+    pub campaign: Option<String>,
     pub template: Option<String>,
     pub site: Option<String>,
 }
 
 impl Scope {
-    /// The scope `target` names: a workflow, an email template or a site of
-    /// `ws` (none: everything).
+    /// The scope `target` names: a workflow, a campaign, an email template or
+    /// a site of `ws`, looked up in that order (none: everything).
     pub fn of(ws: &Workspace, target: Option<&str>) -> Result<Scope, String> {
         let Some(t) = target else {
             return Ok(Scope::default());
@@ -87,6 +89,12 @@ impl Scope {
         if ws.workflows.contains_key(t) {
             Ok(Scope {
                 workflow: one,
+                ..Scope::default()
+            })
+        } else if let Some(c) = ws.campaigns.get(t) {
+            Ok(Scope {
+                campaign: one,
+                template: Some(c.value.template.to_string()),
                 ..Scope::default()
             })
         } else if ws.email_templates.contains_key(t) {
@@ -101,14 +109,17 @@ impl Scope {
             })
         } else {
             Err(format!(
-                "`{}` is no workflow, email template or site of this workspace",
+                "`{}` is no workflow, campaign, email template or site of this workspace",
                 t.chars().take(60).collect::<String>()
             ))
         }
     }
 
     fn all(&self) -> bool {
-        self.workflow.is_none() && self.template.is_none() && self.site.is_none()
+        self.workflow.is_none()
+            && self.campaign.is_none()
+            && self.template.is_none()
+            && self.site.is_none()
     }
 }
 
@@ -138,7 +149,7 @@ pub fn advise(
     if scope.all() {
         funnels(db, ws, since, now, &mut out)?;
     }
-    if scope.all() || scope.workflow.is_some() {
+    if scope.all() || scope.workflow.is_some() || scope.campaign.is_some() {
         unpaid_sends(db, ws, scope, since, now, &mut out)?;
     }
     let rank = |s: &str| match s {
@@ -502,9 +513,11 @@ fn unpaid_sends(
     }
     let r = crate::analytics::roi::report(db, since, now, window, cost)?;
     for row in &r.rows {
-        let in_scope = match &scope.workflow {
-            Some(w) => row.source == crate::analytics::roi::Source::Workflow && &row.id == w,
-            None => true,
+        use crate::analytics::roi::Source;
+        let in_scope = match (&scope.workflow, &scope.campaign) {
+            (Some(w), _) => row.source == Source::Workflow && &row.id == w,
+            (_, Some(c)) => row.source == Source::Campaign && &row.id == c,
+            _ => true,
         };
         if !in_scope || row.sends < SENDS_MIN as u64 || row.value_linear >= row.cost {
             continue;

@@ -1,4 +1,4 @@
-//! `funnel optimize [WORKFLOW|TEMPLATE|SITE]`: advice from the figures, each
+//! `funnel optimize [WORKFLOW|CAMPAIGN|TEMPLATE|SITE]`: advice from the figures, each
 //! with the numbers behind it and what to do.
 
 use std::path::PathBuf;
@@ -10,7 +10,8 @@ use crate::optimize::Scope;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A workflow, an email template or a site (default: everything).
+    /// A workflow, a campaign, an email template or a site (default:
+    /// everything).
     pub target: Option<String>,
     /// Since: a date (2026-11-01) or an age (7d, 12h, 4w); default 30 days.
     #[arg(long, value_parser = super::analytics::parse_since)]

@@ -207,7 +207,7 @@ pub async fn minutes(State(d): State<Arc<Daemon>>, uri: Uri) -> ApiResult {
 
 #[derive(Debug, serde::Deserialize)]
 pub struct OptimizeQuery {
-    /// A workflow, email template or site (default: everything).
+    /// A workflow, campaign, email template or site (default: everything).
     target: Option<String>,
     /// Days back from now (default 30, at most 366).
     days: Option<i64>,
