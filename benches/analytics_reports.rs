@@ -120,7 +120,7 @@ fn main() {
     row(
         "analytics site",
         time(runs, || {
-            let r = funnel::analytics::site_report(db, "demo", since).expect("site");
+            let r = funnel::analytics::site_report(db, "demo", since, now).expect("site");
             format!("{} visitors, {} views", r.visitors, r.page_views)
         }),
     );

@@ -370,10 +370,14 @@ pub struct ComponentReport {
 }
 
 /// The report of `site` for the whole UTC days from the day of `since` to
-/// today: closed days from the rollups, the rest from the raw events.
-pub fn site_report(conn: Db<'_>, site: &str, since: UnixMs) -> Result<SiteReport, AnalyticsError> {
+/// `now`'s: closed days from the rollups, the rest from the raw events.
+pub fn site_report(
+    conn: Db<'_>,
+    site: &str,
+    since: UnixMs,
+    now: UnixMs,
+) -> Result<SiteReport, AnalyticsError> {
     let n = |v: i64| v.max(0) as u64;
-    let now = crate::store::now_ms();
     let visits = site_days::window(conn, site, since, now)?;
     let (visitors, views) = (
         visits.visitors,
@@ -403,8 +407,8 @@ pub fn site_report(conn: Db<'_>, site: &str, since: UnixMs) -> Result<SiteReport
         }
     }
     let conversions: i64 = conn.query_row(
-        "SELECT coalesce(sum(conversions), 0) FROM site_analytics WHERE site_id = ?1 AND day >= ?2",
-        params![site, day_of(since)],
+        "SELECT coalesce(sum(conversions), 0) FROM site_analytics WHERE site_id = ?1 AND day >= ?2 AND day <= ?3",
+        params![site, day_of(since), day_of(now)],
         |r| r.get(0),
     )?;
     let mut pages: Vec<(String, u64)> = visits
@@ -493,7 +497,7 @@ mod tests {
         record(conn, &comp, &next_day, None, t + 3).expect("r");
         record(conn, &comp, "other", None, t + 4).expect("r");
         record_conversion(conn, "demo", "/", "contact-form", &next_day, None, t + 5).expect("c");
-        let r = site_report(conn, "demo", day0 + DAY_MS).expect("report");
+        let r = site_report(conn, "demo", day0 + DAY_MS, t + 10).expect("report");
         assert_eq!((r.visitors, r.page_views, r.conversions), (2, 3, 1));
         assert!((r.conversion_rate - 0.5).abs() < 1e-9);
         let form = &r.components[0];

@@ -207,6 +207,27 @@ fn failing_steps(
     Ok(())
 }
 
+/// Every step's type by id, the steps inside `parallel` branches and
+/// `for_each` included.
+fn step_types<'a>(
+    steps: &'a [crate::model::step::Step],
+    out: &mut BTreeMap<&'a str, &'static str>,
+) {
+    use crate::model::step::StepKind;
+    for s in steps {
+        out.insert(s.id.as_str(), s.kind.type_name());
+        match &s.kind {
+            StepKind::Parallel { branches } => {
+                for b in branches.values() {
+                    step_types(b, out);
+                }
+            }
+            StepKind::ForEach { steps, .. } => step_types(steps, out),
+            _ => {}
+        }
+    }
+}
+
 fn slow_steps(
     db: Db<'_>,
     ws: &Workspace,
@@ -224,12 +245,8 @@ fn slow_steps(
         if scope.workflow.as_ref().is_some_and(|w| w != id) {
             continue;
         }
-        let kinds: BTreeMap<&str, &str> = doc
-            .value
-            .steps
-            .iter()
-            .map(|s| (s.id.as_str(), s.kind.type_name()))
-            .collect();
+        let mut kinds: BTreeMap<&str, &str> = BTreeMap::new();
+        step_types(&doc.value.steps, &mut kinds);
         let mut times: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         let rows = stmt.query_map(params![id.as_str(), since, now], |r| {
             Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
@@ -404,8 +421,14 @@ fn exits(
         if scope.site.as_ref().is_some_and(|s| s != site) {
             continue;
         }
+        // Only the site's own pages: beacons can name any path.
+        let known: std::collections::BTreeSet<String> =
+            crate::validate::sites::site_pages(ws, site)
+                .map(|pages| pages.into_iter().map(|(p, _, _)| p.path.clone()).collect())
+                .unwrap_or_default();
         for e in crate::analytics::paths::exits(db, site, since, now)? {
-            if e.views < VIEWS_MIN as u64 || e.exit_rate < EXIT_RATE_MIN {
+            if e.views < VIEWS_MIN as u64 || e.exit_rate < EXIT_RATE_MIN || !known.contains(&e.page)
+            {
                 continue;
             }
             out.push(Advice {
@@ -413,7 +436,7 @@ fn exits(
                 target: format!("{site} › {}", e.page),
                 severity: if e.exit_rate >= 0.8 { "medium" } else { "low" },
                 finding: format!(
-                    "{:.0}% of the views of {} end the visit without a form post ({} of {})",
+                    "{:.0}% of the views of {} end the visit, without a form post ({} of {})",
                     e.exit_rate * 100.0,
                     e.page,
                     e.exits,

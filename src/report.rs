@@ -23,6 +23,8 @@ use crate::store::{StoreError, UnixMs};
 use crate::workspace::Workspace;
 
 const DAY_MS: i64 = 86_400_000;
+/// The longest period a report covers: a chart has a bar per day.
+pub const MAX_DAYS: i64 = 400;
 const TEMPLATE: &str = include_str!("report/report.html");
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +80,7 @@ pub fn gather(
 ) -> Result<Gathered, StoreError> {
     let mut sites = Vec::new();
     for site in ws.sites.keys() {
-        let report = analytics::site_report(db, site, since).map_err(|e| match e {
+        let report = analytics::site_report(db, site, since, until - 1).map_err(|e| match e {
             analytics::AnalyticsError::Store(s) => s,
             other => StoreError::Invalid(other.to_string()),
         })?;
@@ -150,6 +152,11 @@ fn date(ms: UnixMs) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.strftime("%Y-%m-%d").to_string())
         .unwrap_or_default()
+}
+
+/// `MM-DD`, for chart labels.
+fn short_date(ms: UnixMs) -> String {
+    date(ms).get(5..).unwrap_or_default().to_string()
 }
 
 fn pct(part: f64, whole: f64) -> String {
@@ -336,7 +343,7 @@ fn forecast_context(g: &Gathered, charts: &mut Charts) -> Json {
         .weeks
         .iter()
         .chain(&f.forecast_weeks)
-        .map(|w| date(*w)[5..].to_string())
+        .map(|w| short_date(*w))
         .collect();
     let n = f.weeks.len();
     let error = |s: &forecast::Series| match (s.mae, s.mape) {

@@ -3,7 +3,8 @@
 //! made on the past weeks.
 //!
 //! - **Inputs**: finished runs per week from the daily rollups
-//!   (`workflow_days`), and conversions per week: deals won whose last touch
+//!   (`workflow_days`, days not rolled up yet computed from the runs), and
+//!   conversions per week: deals won whose last touch
 //!   was a run of the workflow ([`super::roi`]).
 //! - **Method**: a least-squares line through the weekly figures from the
 //!   workflow's first active week, extended four weeks and never below zero.
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::store::db::{Db, params};
+use crate::store::db::Db;
 use crate::store::{StoreError, UnixMs};
 
 pub const WEEK_MS: i64 = 7 * 86_400_000;
@@ -131,8 +132,8 @@ pub struct Report {
     pub workflows: Vec<WorkflowForecast>,
 }
 
-/// Forecasts as of `now`, from the daily rollups (which the caller brings up
-/// to date) and the deals won, with `window_ms` as the attribution window.
+/// Forecasts as of `now`, from the workflows' days and the deals won, with
+/// `window_ms` as the attribution window.
 pub fn report(
     db: Db<'_>,
     workflow: Option<&str>,
@@ -143,22 +144,12 @@ pub fn report(
     let start = end - HISTORY_WEEKS as i64 * WEEK_MS;
     let week_of = |at: UnixMs| usize::try_from((at - start).div_euclid(WEEK_MS)).ok();
     let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    {
-        let mut stmt = db.prepare_cached(
-            "SELECT workflow_id, day, runs FROM workflow_days WHERE day >= ?1 AND day < ?2",
-        )?;
-        let rows = stmt.query_map(
-            params![start.div_euclid(86_400_000), end.div_euclid(86_400_000)],
-            |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<i64>(2)?)),
-        )?;
-        for row in rows {
-            let (id, day, n) = row?;
-            if workflow.is_some_and(|w| w != id) {
-                continue;
-            }
-            if let Some(w) = week_of(day * 86_400_000).filter(|w| *w < HISTORY_WEEKS) {
-                runs.entry(id).or_insert_with(|| vec![0.0; HISTORY_WEEKS])[w] += n as f64;
-            }
+    // Stored days are read, days not rolled up yet computed: the same
+    // figures whether or not the roll-up has caught up.
+    for d in super::workflows::report(db, workflow, start, end - 1)? {
+        if let Some(w) = week_of(d.day * 86_400_000).filter(|w| *w < HISTORY_WEEKS) {
+            runs.entry(d.workflow)
+                .or_insert_with(|| vec![0.0; HISTORY_WEEKS])[w] += d.runs as f64;
         }
     }
     let mut conversions: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -200,6 +191,7 @@ pub fn report(
 mod tests {
     use super::*;
     use crate::analytics::fixture::{self, DAY};
+    use crate::store::db::params;
     use crate::store::test_db::TestDb;
 
     fn close(a: f64, b: f64) -> bool {
@@ -257,6 +249,12 @@ mod tests {
                     params![(start + week * WEEK_MS) / DAY + 2, n],
                 )?;
             }
+            // Every day of the history is rolled up; the runs below are
+            // only there to be touches.
+            db.execute(
+                "INSERT INTO rollup_marks (name, done_until) VALUES ('workflow_days', ?1)",
+                params![1000 - 1],
+            )?;
             fixture::contacts(db, 2)?;
             fixture::run(db, "drip", Some(1), start + 10 * WEEK_MS, "completed")?;
             fixture::deal(db, 1, 10.0, "won", "won", start + 10 * WEEK_MS + DAY)?;

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::store::db::{Db, params};
+use crate::store::db::{Db, OptionalRow, params};
 use crate::store::{StoreError, UnixMs};
 
 /// Steps kept before a conversion.
@@ -111,7 +111,22 @@ pub fn report(
          AND visitor = ?2 AND occurred_at >= ?3 AND occurred_at < ?4 AND contact_id IS NULL \
          ORDER BY occurred_at, id",
     )?;
+    let mut tied = db.prepare_cached(
+        "SELECT contact_id FROM visitor_contacts WHERE site_id = ?1 AND visitor = ?2 AND day = ?3",
+    )?;
     let mut counts: HashMap<Vec<String>, u64> = HashMap::new();
+    for c in &mut conversions {
+        // A post without a contact by a visitor tied earlier that day (a
+        // newsletter form without an email field, say): the visit's events
+        // carry that contact.
+        if c.contact.is_none()
+            && let Some(v) = &c.visitor
+        {
+            c.contact = tied
+                .query_row(params![site, v.as_str(), super::day_of(c.at)], |r| r.get(0))
+                .optional()?;
+        }
+    }
     for c in &conversions {
         let day_start = super::day_of(c.at) * super::DAY_MS;
         let read = |r: crate::store::db::Row<'_>| {
@@ -250,8 +265,16 @@ mod tests {
             e(db, "e", None, "/", None, "view")?;
             e(db, "e", None, "/pricing", None, "view")?;
             e(db, "f", None, "/blog", None, "view")?;
+            // Visitor g was tied to contact 2 earlier in the day; its post
+            // carries no contact.
+            db.execute(
+                "INSERT INTO visitor_contacts (site_id, visitor, contact_id, day) VALUES ('demo', 'g', 2, ?1)",
+                params![t / DAY],
+            )?;
+            e(db, "g", Some(2), "/about", None, "view")?;
+            e(db, "g", None, "/about", Some("newsletter"), "submit")?;
             fixture::event(db, "a", Some(1), "/blog", None, "view", "{}", t - DAY)?;
-            for (c, n) in [("contact-form", 3), ("newsletter", 1)] {
+            for (c, n) in [("contact-form", 3), ("newsletter", 2)] {
                 db.execute(
                     "INSERT INTO component_analytics (site_id, component_id, day, conversions) \
                      VALUES ('demo', ?1, ?2, ?3)",
@@ -273,12 +296,12 @@ mod tests {
         let db = TestDb::open();
         let day = scenario(&db);
         let r = report(db.db(), "demo", day, day + DAY).expect("paths");
-        assert_eq!(r.conversions, 4);
+        assert_eq!(r.conversions, 5);
         assert_eq!(
             r.paths[0].steps,
             steps(&["/", "click hero", "/pricing", "submit contact-form"])
         );
-        assert_eq!((r.paths[0].conversions, r.paths[0].share), (2, 0.5));
+        assert_eq!((r.paths[0].conversions, r.paths[0].share), (2, 0.4));
         let rest: Vec<Vec<String>> = r.paths[1..].iter().map(|p| p.steps.clone()).collect();
         assert_eq!(
             rest,
@@ -291,6 +314,7 @@ mod tests {
                     "submit newsletter"
                 ]),
                 steps(&["/", "/pricing", "submit contact-form"]),
+                steps(&["/about", "submit newsletter"]),
             ]
         );
     }
@@ -308,6 +332,7 @@ mod tests {
             ("/", 7, 1),
             ("/blog", 2, 1),
             ("/pricing", 7, 1),
+            ("/about", 1, 0),
             ("/thank-you", 1, 0),
         ];
         assert_eq!(

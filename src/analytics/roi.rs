@@ -5,6 +5,9 @@
 //! - A **touch** is a run of a workflow for the contact (its start) or a
 //!   campaign email sent to the contact, in `[won - window, won)`. A
 //!   workflow's own emails are part of its run, not touches of their own.
+//!   The run that moved the deal to its won stage counts even when it
+//!   started in the same millisecond (the stage history names its
+//!   workflow); another run starting then was started by the win.
 //! - **Last touch** gives the whole value to the latest touch; **linear**
 //!   splits it equally between all touches (a workflow run twice gets two
 //!   shares). A deal with no touch stays unattributed.
@@ -75,6 +78,8 @@ pub struct Win {
     pub contact_id: i64,
     pub value: f64,
     pub won_at: UnixMs,
+    /// The workflow that moved the deal to its won stage, if one did.
+    pub source: Option<String>,
     pub touches: Vec<Touch>,
 }
 
@@ -99,7 +104,7 @@ pub fn wins(
         // A closed deal never moves again, so the stage-history row that
         // brought it to its current (won) stage is the moment it was won.
         let mut stmt = db.prepare_cached(
-            "SELECT d.id, d.contact_id, coalesce(d.value, 0), h.changed_at \
+            "SELECT d.id, d.contact_id, coalesce(d.value, 0), h.changed_at, h.source \
              FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id \
              WHERE h.changed_at >= ?1 AND h.changed_at < ?2 AND d.status = 'won' \
                AND h.to_stage = d.stage ORDER BY h.changed_at, d.id",
@@ -110,6 +115,7 @@ pub fn wins(
                 contact_id: r.get(1)?,
                 value: r.get(2)?,
                 won_at: r.get(3)?,
+                source: r.get(4)?,
                 touches: Vec::new(),
             })
         })?;
@@ -122,8 +128,8 @@ pub fn wins(
         }
     }
     let mut runs = db.prepare_cached(
-        "SELECT workflow_id, started_at FROM executions \
-         WHERE contact_id = ?1 AND started_at >= ?2 AND started_at < ?3",
+        "SELECT workflow_id, started_at FROM executions WHERE contact_id = ?1 \
+         AND started_at >= ?2 AND (started_at < ?3 OR (started_at = ?3 AND workflow_id = ?4))",
     )?;
     let mut sends = db.prepare_cached(
         "SELECT coalesce(c.campaign_key, c.uid), s.sent_at FROM email_sends s \
@@ -132,20 +138,25 @@ pub fn wins(
     )?;
     for win in &mut out {
         let from = win.won_at.saturating_sub(window_ms);
-        for (stmt, source) in [
-            (&mut runs, Source::Workflow),
-            (&mut sends, Source::Campaign),
-        ] {
-            let rows = stmt.query_map(params![win.contact_id, from, win.won_at], |r| {
-                Ok(Touch {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    source,
-                })
-            })?;
-            for t in rows {
-                win.touches.push(t?);
-            }
+        // No workflow id is empty: a win by hand lets no same-moment run in.
+        let closer = win.source.clone().unwrap_or_default();
+        let touch = |r: crate::store::db::Row<'_>, source| {
+            Ok(Touch {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                source,
+            })
+        };
+        for t in runs.query_map(
+            params![win.contact_id, from, win.won_at, closer.as_str()],
+            |r| touch(r, Source::Workflow),
+        )? {
+            win.touches.push(t?);
+        }
+        for t in sends.query_map(params![win.contact_id, from, win.won_at], |r| {
+            touch(r, Source::Campaign)
+        })? {
+            win.touches.push(t?);
         }
         win.touches.sort();
     }
@@ -386,6 +397,30 @@ mod tests {
             close(credited + r.unattributed_value, r.won_value),
             "linear credit adds up"
         );
+    }
+
+    /// A workflow that closes the deal in the run's first millisecond is
+    /// credited; a run another workflow started in that millisecond (the
+    /// win's own trigger) is not.
+    #[test]
+    fn the_closing_run_counts_the_runs_it_starts_do_not() {
+        let db = TestDb::open();
+        let at = 200 * DAY;
+        db.transaction(|db| {
+            fixture::contacts(db, 1)?;
+            fixture::run(db, "stripe-payment", Some(1), at, "completed")?;
+            fixture::run(db, "thank-you", Some(1), at, "completed")?;
+            let deal = fixture::deal(db, 1, 50.0, "won", "won", at)?;
+            db.execute(
+                "UPDATE deal_stage_history SET source = 'stripe-payment' WHERE deal_id = ?1 AND to_stage = 'won'",
+                params![deal],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .expect("fixture");
+        let w = wins(db.db(), at, at + 1, DEFAULT_WINDOW_MS).expect("wins");
+        let ids: Vec<&str> = w[0].touches.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, vec!["stripe-payment"]);
     }
 
     #[test]

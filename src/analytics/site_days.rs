@@ -6,7 +6,8 @@
 //! last page view, unless the visit posted a form: leaving after converting
 //! is no loss. Days the mark has not reached are computed from the raw
 //! events, so a report is exact whether or not the daemon rolled them up.
-//! Reports count whole UTC days, from the day of their start.
+//! Reports count whole UTC days, from the day of their start. A day keeps
+//! its [`MAX_PAGES`] most viewed pages; the rest are counted together.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,6 +18,11 @@ use crate::store::db::{Db, OptionalRow, params};
 use crate::store::{StoreError, UnixMs};
 
 const MARK: &str = "site_days";
+/// Pages kept per site and day; the rest are counted as [`OTHER`]. Beacons
+/// name any path, so a sender inventing paths must not grow the rollups.
+pub const MAX_PAGES: usize = 200;
+/// Where pages past [`MAX_PAGES`] are counted.
+pub const OTHER: &str = "(other pages)";
 const DAY_MS: i64 = 86_400_000;
 
 /// One page's views and the visits that ended on it without a form post.
@@ -83,6 +89,18 @@ pub fn compute(db: Db<'_>, site: &str, since: UnixMs, until: UnixMs) -> Result<V
     out.visitors = visits.len() as u64;
     for page in visits.into_values().flatten() {
         out.pages.entry(page).or_default().exits += 1;
+    }
+    if out.pages.len() > MAX_PAGES {
+        let mut by_views: Vec<(String, PageFigures)> =
+            std::mem::take(&mut out.pages).into_iter().collect();
+        by_views.sort_by(|a, b| b.1.views.cmp(&a.1.views).then_with(|| a.0.cmp(&b.0)));
+        let rest = by_views.split_off(MAX_PAGES);
+        out.pages = by_views.into_iter().collect();
+        let other = out.pages.entry(OTHER.to_string()).or_default();
+        for (_, f) in rest {
+            other.views += f.views;
+            other.exits += f.exits;
+        }
     }
     Ok(out)
 }
@@ -224,6 +242,36 @@ mod tests {
     use super::*;
     use crate::analytics::fixture::{self, DAY};
     use crate::store::test_db::TestDb;
+
+    #[test]
+    fn invented_paths_are_folded_into_one_row() {
+        let db = TestDb::open();
+        let t = 800 * DAY;
+        db.transaction(|db| {
+            for i in 0..(MAX_PAGES as i64 + 50) {
+                fixture::event(
+                    db,
+                    &format!("v{i}"),
+                    None,
+                    &format!("/x{i}"),
+                    None,
+                    "view",
+                    "{}",
+                    t + i,
+                )?;
+            }
+            fixture::event(db, "v0", None, "/", None, "view", "{}", t + 1000)?;
+            fixture::event(db, "v1", None, "/", None, "view", "{}", t + 1001)?;
+            Ok::<_, StoreError>(())
+        })
+        .expect("fixture");
+        let v = compute(db.db(), "demo", t, t + DAY).expect("day");
+        assert_eq!(v.pages.len(), MAX_PAGES + 1);
+        assert_eq!(v.pages["/"].views, 2, "the most viewed page is kept");
+        let total: u64 = v.pages.values().map(|p| p.views).sum();
+        assert_eq!(total, MAX_PAGES as u64 + 52, "no view is lost");
+        assert_eq!(v.pages[OTHER].views, 51);
+    }
 
     /// The same figures whether days are stored or computed, and equal to
     /// plain SQL: distinct visitors per day, views per page.

@@ -176,10 +176,10 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             format,
         } => {
             super::loaded::known_site(&ws, &site)?;
-            roll_up(&store, crate::store::now_ms())?;
+            roll_up(&store, crate::store::now_ms());
             let since = since.unwrap_or_else(|| crate::store::now_ms() - 30 * 86_400_000);
             let r = store.read(move |c| {
-                crate::analytics::site_report(c, &site, since)
+                crate::analytics::site_report(c, &site, since, crate::store::now_ms())
                     .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))
             })?;
             match format {
@@ -312,7 +312,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         } => {
             let now = crate::store::now_ms();
             let since = since.unwrap_or(now - 30 * 86_400_000);
-            roll_up(&store, now)?;
+            roll_up(&store, now);
             let rows = store.read(move |db| {
                 crate::analytics::workflows::report(db, workflow.as_deref(), since, now)
             })?;
@@ -358,7 +358,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         } => {
             super::loaded::known_site(&ws, &site)?;
             let now = crate::store::now_ms();
-            roll_up(&store, now)?;
+            roll_up(&store, now);
             let since = since.unwrap_or(now - 30 * 86_400_000);
             let (r, exits) = store.read(move |db| {
                 Ok((
@@ -383,7 +383,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("no workflow `{w}` in workflows/");
             }
             let now = crate::store::now_ms();
-            roll_up(&store, now)?;
+            roll_up(&store, now);
             let (window, _) = crate::analytics::roi::settings(&ws);
             let r = store.read(move |db| {
                 crate::analytics::forecast::report(db, workflow.as_deref(), now, window)
@@ -443,23 +443,30 @@ mod tests {
 
 /// Stores the workflow and site days that closed since the last roll-up, so
 /// reports read them instead of the raw runs and events: computed on a read
-/// connection, written in one short write.
-pub fn roll_up(store: &crate::store::Store, now: i64) -> anyhow::Result<()> {
-    if let Some((rows, _, until)) =
-        store.read(move |db| crate::analytics::workflows::pending(db, now, 400))?
-    {
-        store
-            .write(move |db| crate::analytics::workflows::store_days(db, &rows, until))
-            .wait()?;
+/// connection, written in short writes, 400 days at a time until caught up.
+/// Best effort: reports are exact without it (they compute the days not
+/// stored), so a store this user cannot write still answers.
+pub fn roll_up(store: &crate::store::Store, now: i64) {
+    let caught_up = || -> anyhow::Result<()> {
+        while let Some((rows, _, until)) =
+            store.read(move |db| crate::analytics::workflows::pending(db, now, 400))?
+        {
+            store
+                .write(move |db| crate::analytics::workflows::store_days(db, &rows, until))
+                .wait()?;
+        }
+        while let Some((rows, _, until)) =
+            store.read(move |db| crate::analytics::site_days::pending(db, now, 400))?
+        {
+            store
+                .write(move |db| crate::analytics::site_days::store_days(db, &rows, until))
+                .wait()?;
+        }
+        Ok(())
+    };
+    if let Err(e) = caught_up() {
+        tracing::warn!(error = %e, "daily rollups not stored; the report computes them");
     }
-    if let Some((rows, _, until)) =
-        store.read(move |db| crate::analytics::site_days::pending(db, now, 400))?
-    {
-        store
-            .write(move |db| crate::analytics::site_days::store_days(db, &rows, until))
-            .wait()?;
-    }
-    Ok(())
 }
 
 /// The days as a table, then each workflow's runs per day as a bar chart.

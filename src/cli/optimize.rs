@@ -31,7 +31,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let now = crate::store::now_ms();
     let since = args.since.unwrap_or(now - 30 * 86_400_000);
     let store = super::loaded::store(&ws)?;
-    super::analytics::roll_up(&store, now)?;
+    super::analytics::roll_up(&store, now);
     let ws = std::sync::Arc::new(ws);
     let shared = ws.clone();
     let advice = store.read(move |db| crate::optimize::advise(db, &shared, &scope, since, now))?;

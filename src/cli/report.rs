@@ -31,8 +31,14 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     if since >= now {
         anyhow::bail!("--since must be in the past");
     }
+    if now - since > crate::report::MAX_DAYS * 86_400_000 {
+        anyhow::bail!(
+            "--since reaches back at most {} days: a report draws a bar per day",
+            crate::report::MAX_DAYS
+        );
+    }
     let store = super::loaded::store(&ws)?;
-    super::analytics::roll_up(&store, now)?;
+    super::analytics::roll_up(&store, now);
     let ws = std::sync::Arc::new(ws);
     let shared = ws.clone();
     let gathered = store.read(move |db| crate::report::gather(db, &shared, since, now))?;

@@ -25,7 +25,7 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
     let days = d
         .worker()
         .store()
-        .read_async(move |db| crate::analytics::workflows::pending(db, crate::store::now_ms(), 1))
+        .read_async(move |db| crate::analytics::workflows::pending(db, now, 1))
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "workflow days not rolled up");
@@ -34,7 +34,7 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
     let site_days = d
         .worker()
         .store()
-        .read_async(move |db| crate::analytics::site_days::pending(db, crate::store::now_ms(), 1))
+        .read_async(move |db| crate::analytics::site_days::pending(db, now, 1))
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "site days not rolled up");
@@ -88,14 +88,6 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
             for m in finished {
                 crate::status::record_minute(db, m)?;
             }
-            // A day that closed is rolled up once: computed on a read
-            // connection above, only its rows written here.
-            if let Some((rows, _, until)) = &days {
-                crate::analytics::workflows::store_days(db, rows, *until)?;
-            }
-            if let Some((rows, _, until)) = &site_days {
-                crate::analytics::site_days::store_days(db, rows, *until)?;
-            }
             let (by_status, timers, emails) = super::health::gauges(db, now)?;
             let mut gauge = db.prepare_cached(
                 "INSERT INTO gauges_minutes (minute, gauge, value) VALUES (?1, ?2, ?3) \
@@ -109,6 +101,27 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
             Ok(())
         })
         .await?;
+    // A day that closed is rolled up once: computed on a read connection
+    // above, only its rows written here, apart from the minute's figures so
+    // a failure here loses none of them (the next minute tries again).
+    if days.is_some() || site_days.is_some() {
+        let stored = d
+            .worker()
+            .store()
+            .write(move |db| {
+                if let Some((rows, _, until)) = &days {
+                    crate::analytics::workflows::store_days(db, rows, *until)?;
+                }
+                if let Some((rows, _, until)) = &site_days {
+                    crate::analytics::site_days::store_days(db, rows, *until)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "daily rollups not stored; the next minute tries again");
+        }
+    }
     Ok(n)
 }
 

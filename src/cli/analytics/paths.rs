@@ -15,7 +15,7 @@ pub fn print(r: &PathsReport, exits: &[Exit]) {
                     vec![
                         p.conversions.to_string(),
                         format!("{:.0}%", p.share * 100.0),
-                        p.steps.join(" → "),
+                        super::heatmap::shown(&p.steps.join(" → ")),
                     ]
                 })
                 .collect::<Vec<_>>(),
@@ -30,7 +30,7 @@ pub fn print(r: &PathsReport, exits: &[Exit]) {
             .take(15)
             .map(|e| {
                 vec![
-                    e.page.clone(),
+                    super::heatmap::shown(&e.page),
                     e.views.to_string(),
                     e.exits.to_string(),
                     format!("{:.0}%", e.exit_rate * 100.0),

@@ -25,12 +25,13 @@ pub async fn site(State(d): State<Arc<Daemon>>, Path(site): Path<String>, uri: U
         )));
     }
     let days = q.days.unwrap_or(30).clamp(1, 366);
-    let since = d.worker().now() - days * 86_400_000;
+    let now = d.worker().now();
+    let since = now - days * 86_400_000;
     let report = d
         .worker()
         .store()
         .read_async(move |db| {
-            crate::analytics::site_report(db, &site, since)
+            crate::analytics::site_report(db, &site, since, now)
                 .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))
         })
         .await
