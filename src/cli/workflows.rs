@@ -37,6 +37,10 @@ pub enum Cmd {
     Stats {
         /// One workflow (default: all).
         id: Option<String>,
+        /// Runs started since: a date (2026-11-01) or an age (7d, 12h, 4w);
+        /// default 30 days.
+        #[arg(long, value_parser = super::analytics::parse_since)]
+        since: Option<i64>,
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
     },
@@ -122,7 +126,9 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Stats { id, format } => {
+        Cmd::Stats { id, since, format } => {
+            let now = crate::store::now_ms();
+            let since = since.unwrap_or(now - 30 * 86_400_000);
             let ids: Vec<String> = match id {
                 Some(id) => {
                     known(&id)?;
@@ -132,7 +138,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
             };
             let stats = store.read(|c| {
                 ids.iter()
-                    .map(|id| manage::stats(c, id).map_err(to_store))
+                    .map(|id| manage::stats(c, id, since, now + 1).map_err(to_store))
                     .collect::<Result<Vec<_>, _>>()
             })?;
             if format == TableFormat::Json {

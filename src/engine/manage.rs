@@ -1,6 +1,7 @@
 //! Operating on stored executions: listing, showing, retrying, cancelling, and the
 //! per-workflow statistics `funnel workflows stats` shows.
 
+use crate::store::UnixMs;
 use crate::store::db::{Db, OptionalRow, params};
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -254,6 +255,9 @@ fn audit(ctx: &Ctx<'_>, actor: &str, action: &str, uid: &str) -> Result<(), Engi
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
     pub workflow: String,
+    /// The runs counted started in `[since, until)` (Unix ms).
+    pub since: UnixMs,
+    pub until: UnixMs,
     pub executions: i64,
     /// Completed with every step succeeding.
     pub completed: i64,
@@ -271,17 +275,27 @@ pub struct Stats {
     pub failures_by_step: Vec<(String, i64)>,
 }
 
-/// Counts, success rate, durations (of completed executions) and failures per step.
-pub fn stats(conn: Db<'_>, workflow: &str) -> Result<Stats, EngineError> {
+/// Counts, success rate, durations (of completed executions) and failures per
+/// step, of the runs that started in `[since, until)`: a range of the index of
+/// the workflow's runs by start, so the cost follows the window asked for, not
+/// the workflow's whole history.
+pub fn stats(
+    conn: Db<'_>,
+    workflow: &str,
+    since: UnixMs,
+    until: UnixMs,
+) -> Result<Stats, EngineError> {
     let mut s = Stats {
         workflow: workflow.to_string(),
+        since,
+        until,
         ..Stats::default()
     };
     let mut counts = conn.prepare_cached(
         "SELECT status, error IS NOT NULL, count(*) FROM executions WHERE workflow_id = ?1 \
-         GROUP BY 1, 2",
+         AND started_at >= ?2 AND started_at < ?3 GROUP BY 1, 2",
     )?;
-    for row in counts.query_map(params![workflow], |r| {
+    for row in counts.query_map(params![workflow, since, until], |r| {
         Ok((r.get::<String>(0)?, r.get::<bool>(1)?, r.get::<i64>(2)?))
     })? {
         let (status, with_error, n) = row?;
@@ -298,15 +312,15 @@ pub fn stats(conn: Db<'_>, workflow: &str) -> Result<Stats, EngineError> {
     if finished > 0 {
         s.success_rate = Some(s.completed as f64 / finished as f64);
     }
-    // Durations come sorted from the index-free scan of one workflow's completed
-    // executions; percentiles by rank.
     let mut stmt = conn.prepare_cached(
-        "SELECT completed_at - started_at AS d FROM executions \
-         WHERE workflow_id = ?1 AND status = 'completed' ORDER BY d",
+        "SELECT completed_at - started_at FROM executions WHERE workflow_id = ?1 \
+         AND started_at >= ?2 AND started_at < ?3 AND status = 'completed' \
+         AND completed_at IS NOT NULL",
     )?;
-    let durations: Vec<i64> = stmt
-        .query_map(params![workflow], |r| r.get(0))?
+    let mut durations: Vec<i64> = stmt
+        .query_map(params![workflow, since, until], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    durations.sort_unstable();
     if !durations.is_empty() {
         let n = durations.len();
         s.avg_ms = Some(durations.iter().sum::<i64>() as f64 / n as f64);
@@ -315,10 +329,61 @@ pub fn stats(conn: Db<'_>, workflow: &str) -> Result<Stats, EngineError> {
     }
     let mut fails = conn.prepare_cached(
         "SELECT r.step_id, count(*) FROM step_runs r JOIN executions e ON e.id = r.execution_id \
-         WHERE e.workflow_id = ?1 AND r.status = 'failed' GROUP BY r.step_id ORDER BY 2 DESC, 1",
+         WHERE e.workflow_id = ?1 AND e.started_at >= ?2 AND e.started_at < ?3 \
+         AND r.status = 'failed' GROUP BY r.step_id ORDER BY 2 DESC, 1",
     )?;
     s.failures_by_step = fails
-        .query_map(params![workflow], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![workflow, since, until], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<Result<_, _>>()?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::fixture::{self, DAY};
+    use crate::store::StoreError;
+    use crate::store::test_db::TestDb;
+
+    /// Only the runs started in the window count: three old runs, a failed
+    /// one among them, are left out; two of the recent ones completed (in 1 s
+    /// and 5 s), one failed at its `send` step.
+    #[test]
+    fn stats_count_the_window_only() {
+        let db = TestDb::open();
+        let now = 500 * DAY;
+        db.transaction(|db| {
+            for n in 0..3 {
+                let old = fixture::run(db, "w", None, now - 40 * DAY + n, "failed")?;
+                db.execute(
+                    "INSERT INTO step_runs (execution_id, step_id, attempt, status, started_at) \
+                     VALUES (?1, 'old_step', 1, 'failed', ?2)",
+                    params![old, now - 40 * DAY],
+                )?;
+            }
+            fixture::run(db, "w", None, now - DAY, "completed")?;
+            let slow = fixture::run(db, "w", None, now - DAY + 1, "completed")?;
+            db.execute(
+                "UPDATE executions SET completed_at = started_at + 5000 WHERE id = ?1",
+                params![slow],
+            )?;
+            let failed = fixture::run(db, "w", None, now - DAY + 2, "failed")?;
+            db.execute(
+                "INSERT INTO step_runs (execution_id, step_id, attempt, status, started_at) \
+                 VALUES (?1, 'send', 1, 'failed', ?2)",
+                params![failed, now - DAY],
+            )?;
+            fixture::run(db, "other", None, now - DAY, "completed")?;
+            Ok::<_, StoreError>(())
+        })
+        .expect("fixture");
+        let s = stats(db.db(), "w", now - 30 * DAY, now).expect("stats");
+        assert_eq!((s.executions, s.completed, s.failed), (3, 2, 1));
+        assert_eq!((s.p50_ms, s.p95_ms), (Some(1000), Some(5000)));
+        assert_eq!(s.failures_by_step, vec![("send".to_string(), 1)]);
+        let all = stats(db.db(), "w", 0, now).expect("stats");
+        assert_eq!(all.executions, 6);
+    }
 }

@@ -684,6 +684,22 @@ fn malformed_requests_get_json_errors_and_store_nothing() {
             422,
         ),
         case(
+            "api workflow analytics over 0 days",
+            "GET /api/workflows/contact-form-follow-up/analytics?days=0",
+            "own",
+            &auth,
+            "",
+            422,
+        ),
+        case(
+            "api workflow analytics with an unknown parameter",
+            "GET /api/workflows/contact-form-follow-up/analytics?weeks=2",
+            "own",
+            &auth,
+            "",
+            400,
+        ),
+        case(
             "api retry unknown",
             "POST /api/automation/executions/nope/retry",
             "own",

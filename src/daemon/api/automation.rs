@@ -53,15 +53,39 @@ pub async fn workflows(State(d): State<Arc<Daemon>>) -> ApiResult {
     Ok(axum::Json(json!({ "workflows": list })).into_response())
 }
 
-pub async fn workflow_analytics(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult {
+/// The `days` of `GET /api/workflows/{id}/analytics` (the seed's).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Days {
+    /// Days back from now (default 30, at most 366).
+    days: Option<i64>,
+}
+
+pub async fn workflow_analytics(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult {
+    let q: Days = query(&uri)?;
     if d.worker().engine().workflow(&id).is_none() {
         return Err(engine_error(EngineError::UnknownWorkflow(id)));
     }
+    let days = q.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "days",
+            "days must be 1 to 366",
+        ));
+    }
+    let now = d.worker().now();
+    let since = now - days * 86_400_000;
     let stats = d
         .worker()
         .store()
         .read_async(move |db| {
-            manage::stats(db, &id).map_err(|e| crate::store::StoreError::Invalid(e.to_string()))
+            manage::stats(db, &id, since, now + 1)
+                .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))
         })
         .await
         .map_err(ApiError::internal)?;
