@@ -240,6 +240,7 @@ pub fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::fixture::contacts;
     use crate::store::test_db::TestDb;
 
     const DAY: i64 = 86_400_000;
@@ -255,17 +256,6 @@ mod tests {
             "steps:\n  - page_view: {{site: demo, page: /pricing}}\n  - form_post: {{site: demo, component: contact-form}}\n  - activity: {{type: call}}\n{}",
             within.map(|w| format!("within: {w}\n")).unwrap_or_default()
         ))
-    }
-
-    fn contacts(db: Db<'_>, n: i64) -> Result<(), StoreError> {
-        for c in 1..=n {
-            db.execute(
-                "INSERT INTO contacts (id, uid, email, status, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, 'active', 0, 0)",
-                params![c, format!("u{c}"), format!("p{c}@example.org")],
-            )?;
-        }
-        Ok(())
     }
 
     fn event(

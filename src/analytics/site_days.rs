@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::workflows::last_closed;
-use crate::store::db::{Db, OptionalRow, params};
+use super::workflows::{advance_mark, last_closed, mark_of};
+use crate::store::db::{Db, params};
 use crate::store::{StoreError, UnixMs};
 
 const MARK: &str = "site_days";
@@ -106,9 +106,7 @@ pub fn compute(db: Db<'_>, site: &str, since: UnixMs, until: UnixMs) -> Result<V
 }
 
 fn mark(db: Db<'_>) -> Result<Option<i64>, StoreError> {
-    db.prepare_cached("SELECT done_until FROM rollup_marks WHERE name = ?1")?
-        .query_row(params![MARK], |r| r.get(0))
-        .optional()
+    mark_of(db, MARK)
 }
 
 /// One site's stored day.
@@ -176,14 +174,7 @@ pub fn store_days(db: Db<'_>, rows: &[SiteDay], until: i64) -> Result<(), StoreE
             ])?;
         }
     }
-    db.prepare_cached(
-        "INSERT INTO rollup_marks (name, done_until) VALUES (?1, ?2) \
-         ON CONFLICT (name) DO UPDATE SET done_until = CASE \
-         WHEN excluded.done_until > rollup_marks.done_until THEN excluded.done_until \
-         ELSE rollup_marks.done_until END",
-    )?
-    .execute(params![MARK, until])?;
-    Ok(())
+    advance_mark(db, MARK, until)
 }
 
 /// [`pending`] then [`store_days`] on one connection. Returns the days rolled up.

@@ -123,9 +123,27 @@ pub fn compute_day(db: Db<'_>, day: i64) -> Result<Vec<Day>, StoreError> {
 
 /// The last day rolled up, if any.
 fn mark(db: Db<'_>) -> Result<Option<i64>, StoreError> {
+    mark_of(db, MARK)
+}
+
+/// The last day the roll-up `name` stored (`rollup_marks`).
+pub(crate) fn mark_of(db: Db<'_>, name: &str) -> Result<Option<i64>, StoreError> {
     db.prepare_cached("SELECT done_until FROM rollup_marks WHERE name = ?1")?
-        .query_row(params![MARK], |r| r.get(0))
+        .query_row(params![name], |r| r.get(0))
         .optional()
+}
+
+/// Moves the mark of roll-up `name` to `until`, never back: two processes
+/// rolling up the same day write the same rows.
+pub(crate) fn advance_mark(db: Db<'_>, name: &str, until: i64) -> Result<(), StoreError> {
+    db.prepare_cached(
+        "INSERT INTO rollup_marks (name, done_until) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET done_until = CASE \
+         WHEN excluded.done_until > rollup_marks.done_until THEN excluded.done_until \
+         ELSE rollup_marks.done_until END",
+    )?
+    .execute(params![name, until])?;
+    Ok(())
 }
 
 /// The last closed day at `now`.
@@ -192,14 +210,7 @@ pub fn store_days(db: Db<'_>, rows: &[Day], until: i64) -> Result<(), StoreError
             serde_json::to_string(&d.step_failures).unwrap_or_else(|_| "{}".into())
         ])?;
     }
-    db.prepare_cached(
-        "INSERT INTO rollup_marks (name, done_until) VALUES (?1, ?2) \
-         ON CONFLICT (name) DO UPDATE SET done_until = CASE \
-         WHEN excluded.done_until > rollup_marks.done_until THEN excluded.done_until \
-         ELSE rollup_marks.done_until END",
-    )?
-    .execute(params![MARK, until])?;
-    Ok(())
+    advance_mark(db, MARK, until)
 }
 
 /// [`pending`] then [`store_days`] on one connection. Returns the days rolled up.
