@@ -18,6 +18,7 @@ pub mod openapi;
 mod people;
 mod proposals;
 mod publishing;
+mod reports;
 mod site_components;
 mod subscriptions;
 mod sync;
@@ -426,6 +427,38 @@ pub fn routes() -> Vec<(Route, Handler)> {
             "analytics",
             "A site's visitors, views, conversions and components",
             get(insight::site),
+        ),
+        route(
+            M::GET,
+            "/api/analytics/sites/{site}/heatmap",
+            Some(R::Viewer),
+            "analytics",
+            "Where a site's clicks land on each page, per component (`days`, `page`)",
+            get(reports::heatmap),
+        ),
+        route(
+            M::GET,
+            "/api/analytics/sites/{site}/paths",
+            Some(R::Viewer),
+            "analytics",
+            "The most common paths of pages and clicks to a form post, and the pages visits end on without one (`days`)",
+            get(reports::paths),
+        ),
+        route(
+            M::GET,
+            "/api/analytics/roi",
+            Some(R::Viewer),
+            "analytics",
+            "The value of deals won credited to workflows and campaigns, last touch and linear, against the cost of their sends (`days`)",
+            get(reports::roi),
+        ),
+        route(
+            M::GET,
+            "/api/analytics/forecast",
+            Some(R::Viewer),
+            "analytics",
+            "Each workflow's runs and conversions per week, the next four weeks and the method's past error (`workflow`)",
+            get(reports::forecast),
         ),
         route(
             M::GET,

@@ -600,3 +600,47 @@ fn the_seed_s_suggestion_route_answers_its_example() {
         assert_eq!(answer["error"]["field"], field, "{answer}");
     }
 }
+
+/// The analytics reports over the API: a form posted through the daemon is a
+/// conversion whose path the paths report gives; ROI, forecasts and heat maps
+/// answer in their shapes; unknown sites, workflows and parameters are refused.
+#[test]
+fn the_analytics_reports_answer_over_the_api() {
+    let dir = demo();
+    let d = dir.path();
+    let viewer = api_token(d, "vi", "viewer");
+    let u = up(d);
+    assert_eq!(u.post_form("paths@example.org"), 303);
+    let get = |path: &str| api(&u, "GET", path, Some(&viewer), None);
+    let (status, paths) = get("/api/analytics/sites/demo/paths?days=7");
+    assert_eq!(status, 200, "{paths}");
+    assert_eq!(paths["conversions"], 1, "{paths}");
+    let steps = paths["paths"][0]["steps"].as_array().expect("a path");
+    assert_eq!(steps.last(), Some(&json!("submit contact-form")), "{paths}");
+    let (status, roi) = get("/api/analytics/roi");
+    assert_eq!(status, 200, "{roi}");
+    assert_eq!(roi["won_deals"], 0);
+    assert_eq!(
+        roi["window_ms"],
+        30 * 86_400_000i64,
+        "funnel.yaml's default window"
+    );
+    assert!(roi["rows"].is_array());
+    let (status, forecast) = get("/api/analytics/forecast?workflow=contact-form-follow-up");
+    assert_eq!(status, 200, "{forecast}");
+    assert_eq!(forecast["weeks"].as_array().map(Vec::len), Some(12));
+    assert_eq!(forecast["forecast_weeks"].as_array().map(Vec::len), Some(4));
+    let (status, heat) = get("/api/analytics/sites/demo/heatmap?page=/pricing");
+    assert_eq!(status, 200, "{heat}");
+    assert!(heat["pages"].is_array());
+    for (path, want) in [
+        ("/api/analytics/sites/nope/paths", 404),
+        ("/api/analytics/sites/nope/heatmap", 404),
+        ("/api/analytics/forecast?workflow=nope", 404),
+        ("/api/analytics/roi?weeks=2", 400),
+    ] {
+        let (status, answer) = get(path);
+        assert_eq!(status, want, "{path}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{path}: {answer}");
+    }
+}
