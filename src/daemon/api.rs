@@ -795,6 +795,18 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Resu
 }
 
 /// A query string as `T`, or a 400 naming the problem.
+/// A 404 unless `site` is a site of the daemon's workspace.
+fn known_site(d: &crate::daemon::Daemon, site: &str) -> Result<(), ApiError> {
+    if d.workspace().sites.contains_key(site) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "no site `{}`",
+            site.chars().take(100).collect::<String>()
+        )))
+    }
+}
+
 pub fn query<T: DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> {
     serde_urlencoded::from_str(uri.query().unwrap_or(""))
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("the query string: {e}")))

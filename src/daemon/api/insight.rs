@@ -18,12 +18,7 @@ pub struct Period {
 
 pub async fn site(State(d): State<Arc<Daemon>>, Path(site): Path<String>, uri: Uri) -> ApiResult {
     let q: Period = query(&uri)?;
-    if !d.workspace().sites.contains_key(&site) {
-        return Err(ApiError::not_found(format!(
-            "no site `{}`",
-            site.chars().take(100).collect::<String>()
-        )));
-    }
+    super::known_site(&d, &site)?;
     let days = q.days.unwrap_or(30).clamp(1, 366);
     let now = d.worker().now();
     let since = now - days * 86_400_000;

@@ -13,23 +13,12 @@ use super::{ApiError, ApiResult, actor};
 use crate::access::Principal;
 use crate::daemon::Daemon;
 
-fn known(d: &Daemon, site: &str) -> Result<(), ApiError> {
-    if d.workspace().sites.contains_key(site) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!(
-            "no site `{}`",
-            site.chars().take(100).collect::<String>()
-        )))
-    }
-}
-
 pub async fn publish(
     State(d): State<Arc<Daemon>>,
     Extension(who): Extension<Principal>,
     Path(site): Path<String>,
 ) -> ApiResult {
-    known(&d, &site)?;
+    super::known_site(&d, &site)?;
     let ws = d.workspace();
     let public_url = ws
         .config
@@ -74,7 +63,7 @@ pub async fn publish(
 }
 
 pub async fn status(State(d): State<Arc<Daemon>>, Path(site): Path<String>) -> ApiResult {
-    known(&d, &site)?;
+    super::known_site(&d, &site)?;
     let url = d
         .sites()
         .iter()

@@ -10,7 +10,7 @@ use axum::http::Uri;
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, query};
+use super::{ApiError, ApiResult, known_site, query};
 use crate::daemon::Daemon;
 use crate::store::{StoreError, UnixMs};
 
@@ -41,17 +41,6 @@ pub struct ForecastQuery {
 fn period(d: &Daemon, days: Option<i64>) -> (UnixMs, UnixMs) {
     let now = d.worker().now();
     (now - days.unwrap_or(30).clamp(1, 366) * DAY_MS, now)
-}
-
-fn known_site(d: &Daemon, site: &str) -> Result<(), ApiError> {
-    if d.workspace().sites.contains_key(site) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!(
-            "no site `{}`",
-            site.chars().take(100).collect::<String>()
-        )))
-    }
 }
 
 /// `GET /api/analytics/roi?days=N`.
