@@ -44,7 +44,7 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
     let store_minute = if all { minute } else { minute - 60_000 };
     d.worker()
         .store()
-        .write(move |db| {
+        .write_background(move |db| {
             let mut put = db.prepare_cached(
                 "INSERT INTO metrics_minutes (minute, route, requests, client_errors, server_errors, \
                  latency_ms_sum, latency_ms_max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
@@ -108,7 +108,7 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
         let stored = d
             .worker()
             .store()
-            .write(move |db| {
+            .write_background(move |db| {
                 if let Some((rows, _, until)) = &days {
                     crate::analytics::workflows::store_days(db, rows, *until)?;
                 }

@@ -174,12 +174,26 @@ pub fn start(
         .first
         .map(|i| program.nodes[i].step.id.to_string());
     state.spawn(first, None, None);
+    // Over the workflow's limit, it is stored queued (with its state) and started
+    // when another one finishes; decided before the insert, so a queued start is
+    // one row written once.
+    let queued = match program.workflow.concurrency {
+        Some(limit) => must_queue(ctx, &program.id, limit)?,
+        None => false,
+    };
+    let (status, state_text) = if queued {
+        let text =
+            serde_json::to_string(&state).map_err(|e| EngineError::BadState(e.to_string()))?;
+        ("queued", text)
+    } else {
+        ("running", "{}".to_string())
+    };
     let uid = crate::uid::new(ctx.now);
     let id: i64 = conn
         .prepare_cached(
             "INSERT INTO executions (uid, workflow_id, version_hash, contact_id, status, \
              trigger_data, state, started_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 'running', ?5, '{}', ?6, ?6) RETURNING id",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
         )?
         .query_row(
             params![
@@ -187,21 +201,15 @@ pub fn start(
                 program.id,
                 program.hash,
                 contact_id,
+                status,
                 trigger.to_string(),
+                state_text,
                 ctx.now
             ],
             |r| r.get(0),
         )?;
     ctx.fx.started.push(id);
-    if let Some(limit) = program.workflow.concurrency
-        && must_queue(ctx, &program.id, limit)?
-    {
-        // Over the workflow's limit: stored, started when another one finishes.
-        let text =
-            serde_json::to_string(&state).map_err(|e| EngineError::BadState(e.to_string()))?;
-        ctx.conn
-            .prepare_cached("UPDATE executions SET status = 'queued', state = ?2 WHERE id = ?1")?
-            .execute(params![id, text])?;
+    if queued {
         return Ok(id);
     }
     let mut ex = Exec {
@@ -251,16 +259,16 @@ const ACTIVE: &str = "SELECT count(*) FROM executions INDEXED BY executions_unfi
      WHERE workflow_id = ?1 AND status IN ('running', 'waiting') \
      AND status IN ('running', 'waiting', 'queued')";
 
-/// Whether a just-started execution (counted among the running) must wait: over
-/// the workflow's limit, or behind others queued already (first come, first
-/// served). Neither count grows with the queue: the running ones are at most the
-/// limit, and a queued one is looked up, not counted.
+/// Whether an execution about to start must wait: the workflow's limit reached,
+/// or others queued already (first come, first served). Neither count grows with
+/// the queue: the running ones are at most the limit, and a queued one is looked
+/// up, not counted.
 fn must_queue(ctx: &Ctx<'_>, workflow: &str, limit: u32) -> Result<bool, EngineError> {
     let active: i64 = ctx
         .conn
         .prepare_cached(ACTIVE)?
         .query_row(params![workflow], |r| r.get(0))?;
-    if active > i64::from(limit) {
+    if active >= i64::from(limit) {
         return Ok(true);
     }
     Ok(crate::store::claims::next_queued(ctx.conn, workflow)?.is_some())

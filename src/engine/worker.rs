@@ -51,6 +51,13 @@ const REINDEX_EVERY_MS: i64 = 1_000;
 const SWEEP_PAGE: usize = 500;
 
 /// What one tick did.
+/// Which of the writer's lanes a transaction waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Request,
+    Background,
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tick {
     /// Timers handled.
@@ -193,29 +200,48 @@ impl Worker {
         F: FnOnce(&mut Ctx<'_>) -> Result<T, EngineError> + Send + 'static,
         T: Send + 'static,
     {
+        self.transact_in(Lane::Request, now, f).await
+    }
+
+    /// [`Worker::transact`] for work no client waits on (timers, remote results,
+    /// sweeps): it yields to requests' writes (see [`crate::store::writer`]).
+    pub async fn transact_background<T, F>(&self, now: UnixMs, f: F) -> Result<T, EngineError>
+    where
+        F: FnOnce(&mut Ctx<'_>) -> Result<T, EngineError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.transact_in(Lane::Background, now, f).await
+    }
+
+    async fn transact_in<T, F>(&self, lane: Lane, now: UnixMs, f: F) -> Result<T, EngineError>
+    where
+        F: FnOnce(&mut Ctx<'_>) -> Result<T, EngineError> + Send + 'static,
+        T: Send + 'static,
+    {
         let engine = self.engine();
-        let (value, fx) = self
-            .inner
-            .store
-            .write(move |conn| {
-                let mut fx = Effects::default();
-                let mut ctx = Ctx {
-                    conn,
-                    engine: &engine,
-                    now,
-                    fx: &mut fx,
-                    depth: 0,
-                };
-                let value = f(&mut ctx).map_err(to_store)?;
-                // Other workers on the store take work due now at once, not at
-                // their next poll.
-                if fx.emails > 0 || fx.next_due.is_some_and(|d| d <= now + 1_000) {
-                    crate::store::wakeups::announce_work(conn)?;
-                }
-                Ok((value, fx))
-            })
-            .await
-            .map_err(from_store)?;
+        let job = move |conn: Db<'_>| {
+            let mut fx = Effects::default();
+            let mut ctx = Ctx {
+                conn,
+                engine: &engine,
+                now,
+                fx: &mut fx,
+                depth: 0,
+            };
+            let value = f(&mut ctx).map_err(to_store)?;
+            // Other workers on the store take work due now at once, not at
+            // their next poll.
+            if fx.emails > 0 || fx.next_due.is_some_and(|d| d <= now + 1_000) {
+                crate::store::wakeups::announce_work(conn)?;
+            }
+            Ok((value, fx))
+        };
+        let store = &self.inner.store;
+        let ticket = match lane {
+            Lane::Request => store.write(job),
+            Lane::Background => store.write_background(job),
+        };
+        let (value, fx) = ticket.await.map_err(from_store)?;
         self.dispatch(fx);
         Ok(value)
     }
@@ -229,11 +255,28 @@ impl Worker {
         F: Fn(&mut Ctx<'_>) -> Result<T, EngineError> + Send + Sync + 'static,
         T: Send + 'static,
     {
+        self.retrying_in(Lane::Request, now, f).await
+    }
+
+    /// [`Worker::transact_retrying`] in the background lane.
+    pub async fn background_retrying<T, F>(&self, now: UnixMs, f: F) -> Result<T, EngineError>
+    where
+        F: Fn(&mut Ctx<'_>) -> Result<T, EngineError> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        self.retrying_in(Lane::Background, now, f).await
+    }
+
+    async fn retrying_in<T, F>(&self, lane: Lane, now: UnixMs, f: F) -> Result<T, EngineError>
+    where
+        F: Fn(&mut Ctx<'_>) -> Result<T, EngineError> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
         let f = Arc::new(f);
         let mut attempt = 1;
         loop {
             let g = f.clone();
-            match self.transact(now, move |ctx| g(ctx)).await {
+            match self.transact_in(lane, now, move |ctx| g(ctx)).await {
                 Err(e) if attempt < 3 && crate::store::is_conflict(&e.to_string()) => {
                     tracing::debug!(attempt, error = %e, "write conflict; trying again");
                     attempt += 1;
@@ -347,7 +390,7 @@ impl Worker {
     async fn tick_lane(&self, now: UnixMs) -> Result<Tick, EngineError> {
         let mut total = Tick::default();
         loop {
-            let t = self.transact(now, take_due).await?;
+            let t = self.transact_background(now, take_due).await?;
             total.fired += t.fired;
             total.next_due = t.next_due;
             if t.fired < BATCH {
@@ -376,7 +419,7 @@ impl Worker {
         }
         for _ in 0..slices {
             let slice = self
-                .transact(self.now(), super::backlog::ingest_slice)
+                .transact_background(self.now(), super::backlog::ingest_slice)
                 .await?;
             if !slice.more {
                 return Ok(false);
@@ -439,7 +482,7 @@ impl Worker {
             result,
         };
         let execution = call.execution;
-        let done = Box::pin(self.transact_retrying(self.now(), move |ctx| {
+        let done = Box::pin(self.background_retrying(self.now(), move |ctx| {
             advance(ctx, execution, &wake).map(|_| ())
         }))
         .await;
@@ -467,7 +510,7 @@ impl Worker {
             let n = self
                 .inner
                 .store
-                .write(|c| {
+                .write_background(|c| {
                     if crate::store::search::reindex_pending(c)? {
                         crate::store::search::reindex_contacts(c, 1_000)
                     } else {
@@ -491,7 +534,7 @@ impl Worker {
         let mut total = 0;
         loop {
             let (n, next) = self
-                .transact(now, move |ctx| {
+                .transact_background(now, move |ctx| {
                     let (events, next) = ctx
                         .engine
                         .scoring
@@ -524,7 +567,7 @@ impl Worker {
             let n = self
                 .inner
                 .store
-                .write(move |c| {
+                .write_background(move |c| {
                     c.prepare_cached(
                         "DELETE FROM executions WHERE id IN (SELECT id FROM executions \
                          WHERE completed_at < ?1 LIMIT 1000)",
@@ -641,7 +684,7 @@ impl Worker {
                 match self
                     .inner
                     .store
-                    .write(move |c| crate::subscriptions::prune(c, before))
+                    .write_background(move |c| crate::subscriptions::prune(c, before))
                     .await
                 {
                     Ok(0) => {}

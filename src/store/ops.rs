@@ -153,6 +153,20 @@ impl Store {
         }
     }
 
+    /// Queues a write no client waits on: it yields to requests' writes (see
+    /// [`super::writer`]).
+    pub fn write_background<T, F>(&self, f: F) -> super::writer::WriteTicket<T>
+    where
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let f = timed(f);
+        match self {
+            Store::Sqlite(s) => s.write_background(f),
+            Store::Postgres(p) => p.write_background(f),
+        }
+    }
+
     /// Queues a write that changes many rows, in a transaction of its own.
     pub fn write_alone<T, F>(&self, f: F) -> super::writer::WriteTicket<T>
     where

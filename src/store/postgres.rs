@@ -94,6 +94,16 @@ impl PgStore {
         self.inner.writer.write(f)
     }
 
+    /// Queues a write in the writer's background lane; see
+    /// [`Writer::write_background`].
+    pub fn write_background<T, F>(&self, f: F) -> WriteTicket<T>
+    where
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writer.write_background(f)
+    }
+
     /// Queues a write that changes many rows, in a transaction of its own.
     pub fn write_alone<T, F>(&self, f: F) -> WriteTicket<T>
     where

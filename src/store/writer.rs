@@ -8,6 +8,16 @@
 //! synchronous level". Jobs from one caller run in the order sent: the queue is FIFO
 //! and the thread runs a batch in order.
 //!
+//! Jobs wait in one of two lanes. A request's write (a form post, an API call,
+//! anything a client waits on) runs in the next batch. Background work (a
+//! workflow resumed by its remote call's result, timers, the search index,
+//! sweeps) runs after the batch's requests, for at most [`BACKGROUND_SHARE`] of
+//! the time they took (at least one job, so it always moves), or in slices of
+//! [`BACKGROUND_SLICE`] while no request waits. Under a burst of form posts the
+//! writer therefore acknowledges posts first and workflows catch up after;
+//! a post never waits behind more than one slice of background work. Jobs of one
+//! lane keep their order; a request may overtake background work sent before it.
+//!
 //! With a [`Syncer`], the connection commits without syncing (`synchronous=NORMAL`
 //! writes the WAL frames but does not fsync them) and a second thread fsyncs the WAL
 //! and only then answers the callers of every batch committed before that fsync
@@ -15,9 +25,11 @@
 //! writer's work overlap. An answered write is as durable as with `FULL`; what is
 //! saved is the writer's idle time during each sync.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -91,6 +103,15 @@ pub const MAX_BATCH: usize = 1024;
 /// How many jobs may wait before senders block (back-pressure).
 const QUEUE: usize = 16 * 1024;
 
+/// Background work's time in a batch, as a share of the time its requests took.
+/// Under a sustained burst, requests get 80% of the writer and background work
+/// 20%.
+pub const BACKGROUND_SHARE: f64 = 0.25;
+
+/// Background work's time in a batch without requests: short enough that a
+/// request arriving meanwhile waits little, long enough to share a commit.
+pub const BACKGROUND_SLICE: Duration = Duration::from_millis(5);
+
 /// What the writer does after the commit: tell the caller how it went.
 type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
@@ -107,6 +128,8 @@ trait Job: Send {
 enum Mode {
     /// In the group commit's transaction, inside a savepoint of its own.
     Batched,
+    /// Like `Batched`, in the background lane (see the module docs).
+    Background,
     /// In a transaction of its own, without a savepoint: a write that changes
     /// many rows. (SQLite truncates its in-memory statement journal back to the
     /// start of the innermost savepoint at every statement's end, walking it from
@@ -132,7 +155,7 @@ where
         let ClosureJob { f, reply, mode } = *self;
         let result = match mode {
             Mode::Outside => f(conn.db()),
-            Mode::Batched => in_savepoint(conn.db(), f),
+            Mode::Batched | Mode::Background => in_savepoint(conn.db(), f),
             Mode::Alone => {
                 let result = conn.begin().and_then(|_| f(conn.db()));
                 if result.is_err() && conn.in_transaction() {
@@ -285,6 +308,16 @@ impl Writer {
         self.send(f, Mode::Batched)
     }
 
+    /// Queues a write in the background lane: work no client waits on, which
+    /// yields to requests' writes (see the module docs).
+    pub fn write_background<T, F>(&self, f: F) -> WriteTicket<T>
+    where
+        F: FnOnce(Db<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.send(f, Mode::Background)
+    }
+
     /// Queues a write that changes many rows (an import, a bulk change): the
     /// writer commits what came before, then runs it in a transaction of its own
     /// (rolled back whole if it fails), without the per-job savepoint.
@@ -323,27 +356,63 @@ impl Writer {
 
 type Queue = std::sync::Mutex<mpsc::Receiver<Box<dyn Job>>>;
 
-/// The next batch: the first job to arrive and everything already waiting behind
-/// it. `None` once every handle is gone.
-fn next_batch(rx: &Queue, batch: &mut Vec<Box<dyn Job>>) -> Option<()> {
-    let rx = rx.lock().ok()?;
-    let first = rx.recv().ok()?;
-    batch.push(first);
-    batch.extend(rx.try_iter().take(MAX_BATCH - 1));
-    Some(())
+/// The jobs one writer thread has taken from the queue: the next batch's
+/// requests (and `Alone`/`Outside` jobs, in order with them) and the background
+/// work still to run.
+struct Taken {
+    batch: Vec<Box<dyn Job>>,
+    later: VecDeque<Box<dyn Job>>,
+}
+
+impl Taken {
+    fn place(&mut self, job: Box<dyn Job>) {
+        // Past a full queue's worth, background work runs in order with the
+        // requests: the lane never holds more than the channel's back-pressure
+        // would have allowed.
+        if job.mode() == Mode::Background && self.later.len() < QUEUE {
+            self.later.push_back(job);
+        } else {
+            self.batch.push(job);
+        }
+    }
+
+    /// Takes what is waiting: blocks for the first job only when no background
+    /// work is left. `None` once every handle is gone and nothing is left.
+    fn take(&mut self, rx: &Queue) -> Option<()> {
+        if self.later.is_empty() {
+            let rx = rx.lock().ok()?;
+            let first = rx.recv().ok()?;
+            self.place(first);
+            for job in rx.try_iter().take(MAX_BATCH - 1) {
+                self.place(job);
+            }
+        } else if let Ok(rx) = rx.try_lock() {
+            // `try_lock`: another writer thread (PostgreSQL's pool) may hold the
+            // queue while it blocks for a job; this one has work of its own.
+            for job in rx.try_iter().take(MAX_BATCH) {
+                self.place(job);
+            }
+        }
+        Some(())
+    }
 }
 
 fn run(conn: WriteConn, rx: &Queue, syncer: Option<Syncer>) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut taken = Taken {
+        batch: Vec::with_capacity(MAX_BATCH),
+        later: VecDeque::new(),
+    };
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     // Everything already waiting joins the batch. There is no deliberate wait for
     // more: with the syncer, callers come back while the previous batch syncs, so
     // batches fill by themselves (a wait measured slower).
-    while next_batch(rx, &mut batch).is_some() {
+    while taken.take(rx).is_some() {
         let mut in_transaction = false;
-        for job in batch.drain(..) {
+        let requests = !taken.batch.is_empty();
+        let started = Instant::now();
+        for job in taken.batch.drain(..) {
             let mode = job.mode();
-            if mode != Mode::Batched {
+            if !matches!(mode, Mode::Batched | Mode::Background) {
                 if in_transaction {
                     commit(&conn, &mut done, syncer.as_ref());
                     in_transaction = false;
@@ -358,20 +427,42 @@ fn run(conn: WriteConn, rx: &Queue, syncer: Option<Syncer>) {
                 }
                 continue;
             }
-            if !in_transaction {
-                if let Err(e) = conn.begin() {
-                    job.fail(&e);
-                    continue;
-                }
-                in_transaction = true;
+            run_batched(&conn, job, &mut in_transaction, &mut done);
+        }
+        let budget = if requests {
+            started.elapsed().mul_f64(BACKGROUND_SHARE)
+        } else {
+            BACKGROUND_SLICE
+        };
+        let started = Instant::now();
+        while let Some(job) = taken.later.pop_front() {
+            run_batched(&conn, job, &mut in_transaction, &mut done);
+            if started.elapsed() >= budget {
+                break;
             }
-            done.push(job.run(&conn));
         }
         if in_transaction {
             commit(&conn, &mut done, syncer.as_ref());
         }
     }
     tracing::debug!("store writer stopped: all handles dropped");
+}
+
+/// Runs a job in the open group transaction, opening it first if needed.
+fn run_batched(
+    conn: &WriteConn,
+    job: Box<dyn Job>,
+    in_transaction: &mut bool,
+    done: &mut Vec<Completion>,
+) {
+    if !*in_transaction {
+        if let Err(e) = conn.begin() {
+            job.fail(&e);
+            return;
+        }
+        *in_transaction = true;
+    }
+    done.push(job.run(conn));
 }
 
 /// Commits the open transaction, then answers every job in it, or hands them to
@@ -454,5 +545,110 @@ impl Drop for Syncer {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> (Writer, WriterThread) {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE log (seq INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+            .expect("table");
+        Writer::start(WriteConn::Sqlite(conn), None).expect("writer")
+    }
+
+    fn log(name: &'static str) -> impl FnOnce(Db<'_>) -> Result<(), StoreError> + Send {
+        move |db| {
+            db.prepare_cached("INSERT INTO log (name) VALUES (?1)")?
+                .execute(super::super::db::params![name])?;
+            Ok(())
+        }
+    }
+
+    fn names(w: &Writer) -> Vec<String> {
+        w.write(|db| {
+            let mut stmt = db.prepare_cached("SELECT name FROM log ORDER BY seq")?;
+            let mut rows = stmt.query(&[])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(row.get::<String>(0)?);
+            }
+            Ok(out)
+        })
+        .wait()
+        .expect("read")
+    }
+
+    /// Holds the writer until the returned sender is dropped, so that what is
+    /// sent meanwhile waits in the queue together.
+    fn hold(w: &Writer) -> (mpsc::Sender<()>, WriteTicket<()>) {
+        let (tx, rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let ticket = w.write(move |_| {
+            let _ = started_tx.send(());
+            let _ = rx.recv();
+            Ok(())
+        });
+        started_rx.recv().expect("the writer took the holding job");
+        (tx, ticket)
+    }
+
+    #[test]
+    fn requests_overtake_background_work_and_each_lane_keeps_its_order() {
+        let (w, thread) = writer();
+        let (release, held) = hold(&w);
+        let b: Vec<_> = ["b1", "b2", "b3"]
+            .into_iter()
+            .map(|n| w.write_background(log(n)))
+            .collect();
+        let r: Vec<_> = ["r1", "r2"].into_iter().map(|n| w.write(log(n))).collect();
+        drop(release);
+        held.wait().expect("held");
+        for t in b.into_iter().chain(r) {
+            t.wait().expect("write");
+        }
+        assert_eq!(names(&w), ["r1", "r2", "b1", "b2", "b3"]);
+        // The thread stops once every handle is gone.
+        drop(w);
+        drop(thread);
+    }
+
+    #[test]
+    fn a_failing_background_job_rolls_back_alone() {
+        let (w, thread) = writer();
+        let (release, held) = hold(&w);
+        let first = w.write_background(log("kept"));
+        let failing = w.write_background(|db| -> Result<(), StoreError> {
+            log("undone")(db)?;
+            Err(StoreError::Io("refused".into()))
+        });
+        let request = w.write(log("request"));
+        drop(release);
+        held.wait().expect("held");
+        first.wait().expect("first");
+        assert!(failing.wait().is_err());
+        request.wait().expect("request");
+        assert_eq!(names(&w), ["request", "kept"]);
+        drop(w);
+        drop(thread);
+    }
+
+    #[test]
+    fn background_work_queued_at_shutdown_still_runs() {
+        let (w, thread) = writer();
+        let (release, held) = hold(&w);
+        let tickets: Vec<_> = (0..50).map(|_| w.write_background(log("late"))).collect();
+        let check = w.clone();
+        drop(release);
+        held.wait().expect("held");
+        drop(w);
+        for t in tickets {
+            t.wait().expect("background write answered");
+        }
+        assert_eq!(names(&check).len(), 50);
+        drop(check);
+        drop(thread);
     }
 }

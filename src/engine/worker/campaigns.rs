@@ -89,7 +89,7 @@ impl Worker {
                 continue;
             }
             let queued = self
-                .transact_retrying(self.now(), move |ctx| advance(ctx, id))
+                .background_retrying(self.now(), move |ctx| advance(ctx, id))
                 .await?;
             tick.queued += queued.0;
             if queued.1 {

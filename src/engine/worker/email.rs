@@ -107,7 +107,7 @@ impl Worker {
         loop {
             let now = self.now();
             let claimed = store
-                .write(move |c| {
+                .write_background(move |c| {
                     // The hour's quota bounds the claim: what is left of it
                     // now, counted in the store by every worker.
                     let claim = match hourly {
@@ -160,7 +160,7 @@ impl Worker {
                         .filter(|(_, d)| *d == Delivery::Sent)
                         .count();
                     let bounced = self
-                        .transact(self.now(), move |ctx| {
+                        .transact_background(self.now(), move |ctx| {
                             record_outcomes(ctx, &outcomes, &attempts)
                         })
                         .await?;

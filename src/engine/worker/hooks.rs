@@ -35,7 +35,7 @@ impl Worker {
             return Ok(0);
         }
         let due = store
-            .write(move |db| subscriptions::claim(db, now, BATCH))
+            .write_background(move |db| subscriptions::claim(db, now, BATCH))
             .await
             .map_err(from_store)?;
         let outcomes: Vec<(Due, Outcome)> = futures_util::stream::iter(due)
@@ -49,7 +49,7 @@ impl Worker {
         let n = outcomes.len();
         let now = self.now();
         store
-            .write(move |db| {
+            .write_background(move |db| {
                 for (d, o) in &outcomes {
                     if let Outcome::Failed(why) | Outcome::Refused(why) = o {
                         tracing::warn!(delivery = %d.uid, event = %d.event, error = %why, "webhook delivery failed");

@@ -34,7 +34,7 @@ impl Worker {
         for chunk in reports.chunks(CHUNK) {
             let chunk = chunk.to_vec();
             let t = self
-                .transact_retrying(self.now(), move |ctx| {
+                .background_retrying(self.now(), move |ctx| {
                     let key = crate::analytics::token::key(ctx.conn)
                         .map_err(|e| EngineError::Invalid(e.to_string()))?;
                     let mut t = ReportTally::default();
