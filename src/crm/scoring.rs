@@ -24,8 +24,9 @@ const DAY_MS: i64 = 86_400_000;
 /// Weights stay below 2^REBASE_AFTER before the epoch moves (f64 holds 2^1023).
 const REBASE_AFTER: f64 = 256.0;
 
-/// A score's SQL as compiled for a mode, a moment and an epoch.
-type CompiledScore = (Mode, UnixMs, UnixMs, Predicate);
+/// A score's SQL as compiled for a mode and a moment (0 when no fit rule reads
+/// the time), its first parameter (the decay) set at each use.
+type CompiledScore = (Mode, UnixMs, Predicate);
 
 /// How long an explained contact's engagement parts are shown again unread:
 /// their points decay with time, by very little in a minute.
@@ -58,10 +59,15 @@ pub struct Scoring {
     /// A hash of the engagement rules and half-life, to know when the stored
     /// engagement was computed with other rules.
     pub rules_hash: String,
-    /// The last score SQL compiled, by mode, moment and epoch: one transaction
+    /// The last score SQL compiled, by mode and moment: one transaction
     /// observes and shows a contact's score several times at the same moment,
-    /// and compiling the fit rules costs more than running them.
+    /// and compiling the fit rules costs more than running them. When no fit
+    /// rule reads the time the moment is left out, so every form post's score
+    /// reuses it.
     compiled: std::sync::Arc<std::sync::Mutex<Option<CompiledScore>>>,
+    /// Whether the fit rules' SQL is the same at every moment, once known, by
+    /// mode (`Mode::Set`, `Mode::One`).
+    timeless: std::sync::Arc<[std::sync::OnceLock<bool>; 2]>,
     /// Engagement parts of the contacts explained lately: a detail pane shown
     /// again and again (the TUI re-reads it every half second) reads the
     /// contact's whole timeline only when something in it counts.
@@ -91,6 +97,7 @@ impl Scoring {
             segments,
             rules_hash: crate::engine::program::content_hash(&rules),
             compiled: Default::default(),
+            timeless: Default::default(),
             explained: Default::default(),
         }
     }
@@ -107,23 +114,39 @@ impl Scoring {
     /// The lead score of `contacts c` at `now`, as SQL with its parameters.
     pub fn score_sql(&self, conn: Db<'_>, now: UnixMs, mode: Mode) -> Result<Predicate, CrmError> {
         let epoch = epoch(conn)?;
+        let decay = Sql::Real(1.0 / self.weight(now, epoch));
+        let known = &self.timeless[usize::from(mode == Mode::One)];
+        let timeless = match known.get() {
+            Some(t) => *t,
+            None => {
+                // A rule that reads the time (`created_at` within 7 days) gives
+                // other parameters a millisecond later.
+                let t = self.compile_score(now, mode)? == self.compile_score(now + 1, mode)?;
+                *known.get_or_init(|| t)
+            }
+        };
+        let at = if timeless { 0 } else { now };
         if let Ok(last) = self.compiled.lock()
-            && let Some((m, at, e, p)) = last.as_ref()
-            && (*m, *at, *e) == (mode, now, epoch)
+            && let Some((m, a, p)) = last.as_ref()
+            && (*m, *a) == (mode, at)
         {
-            return Ok(p.clone());
+            let mut p = p.clone();
+            p.params[0] = decay;
+            return Ok(p);
         }
-        let p = self.compile_score(now, epoch, mode)?;
+        let mut p = self.compile_score(now, mode)?;
         if let Ok(mut last) = self.compiled.lock() {
-            *last = Some((mode, now, epoch, p.clone()));
+            *last = Some((mode, at, p.clone()));
         }
+        p.params[0] = decay;
         Ok(p)
     }
 
-    fn compile_score(&self, now: UnixMs, epoch: UnixMs, mode: Mode) -> Result<Predicate, CrmError> {
+    /// The score's SQL; its first parameter is the decay, set by the caller.
+    fn compile_score(&self, now: UnixMs, mode: Mode) -> Result<Predicate, CrmError> {
         let mut p = Predicate {
             sql: "c.adjustments + c.engagement * ?".into(),
-            params: vec![Sql::Real(1.0 / self.weight(now, epoch))],
+            params: vec![Sql::Real(1.0)],
         };
         let scope = Scope {
             segments: &self.segments,
@@ -478,4 +501,62 @@ fn epoch(conn: Db<'_>) -> Result<UnixMs, CrmError> {
 /// A score as people and expressions see it: to two decimals.
 pub fn shown(score: f64) -> f64 {
     (score * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::analytics::fixture::{self, DAY};
+    use crate::store::test_db::TestDb;
+
+    fn scoring(when: Json) -> Scoring {
+        let file: ScoringFile = serde_json::from_value(json!({
+            "half_life": "1d",
+            "fit": [{"name": "Rule", "when": when, "points": 30}],
+        }))
+        .expect("scoring file");
+        Scoring::new(Some(&file), BTreeMap::new())
+    }
+
+    #[test]
+    fn a_fit_rule_that_reads_the_time_is_scored_at_each_moment() {
+        let t = TestDb::open();
+        fixture::contacts(t.db(), 1).expect("contact");
+        let at = DEFAULT_EPOCH + 10 * DAY;
+        t.db()
+            .execute(
+                "INSERT INTO activities (contact_id, type, occurred_at) VALUES (1, 'page_view', ?1)",
+                params![at],
+            )
+            .expect("activity");
+        let s = scoring(json!({"activity": {"type": "page_view", "within": "1d"}}));
+        assert_eq!(s.score(t.db(), 1, at + 1_000).expect("score"), 30.0);
+        // Two days on the view is out of the window.
+        assert_eq!(s.score(t.db(), 1, at + 2 * DAY).expect("score"), 0.0);
+        assert_eq!(s.score(t.db(), 1, at + 2_000).expect("score"), 30.0);
+        assert_eq!(s.timeless[1].get(), Some(&false));
+    }
+
+    #[test]
+    fn a_timeless_fit_rule_is_compiled_once_and_the_decay_follows_the_moment() {
+        let t = TestDb::open();
+        fixture::contacts(t.db(), 1).expect("contact");
+        t.db()
+            .execute("UPDATE contacts SET engagement = 8 WHERE id = 1", params![])
+            .expect("engagement");
+        let s = scoring(json!({"not": {"stage": "customer"}}));
+        assert_eq!(s.score(t.db(), 1, DEFAULT_EPOCH).expect("score"), 38.0);
+        assert_eq!(s.timeless[1].get(), Some(&true));
+        // The cached SQL with the decay of a day later: half the engagement.
+        assert_eq!(
+            s.score(t.db(), 1, DEFAULT_EPOCH + DAY).expect("score"),
+            34.0
+        );
+        assert_eq!(
+            s.score(t.db(), 1, DEFAULT_EPOCH + 2 * DAY).expect("score"),
+            32.0
+        );
+    }
 }
