@@ -11,12 +11,14 @@
 //! Jobs wait in one of two lanes. A request's write (a form post, an API call,
 //! anything a client waits on) runs in the next batch. Background work (a
 //! workflow resumed by its remote call's result, timers, the search index,
-//! sweeps) runs after the batch's requests, for at most [`BACKGROUND_SHARE`] of
-//! the time they took (at least one job, so it always moves), or in slices of
-//! [`BACKGROUND_SLICE`] while no request waits. Under a burst of form posts the
-//! writer therefore acknowledges posts first and workflows catch up after;
-//! a post never waits behind more than one slice of background work. Jobs of one
-//! lane keep their order; a request may overtake background work sent before it.
+//! sweeps) runs after the batch's requests: while requests keep coming it gets
+//! [`BACKGROUND_SHARE`] of their time, accounted across batches (a long job is
+//! paid back by the batches after it), and while none waits it runs in slices
+//! of [`BACKGROUND_SLICE`]. Under a burst of form posts the writer therefore
+//! acknowledges posts first and workflows catch up after, yet never stop; a
+//! post waits behind at most one slice or one job of background work. Jobs of
+//! one lane keep their order; a request may overtake background work sent
+//! before it.
 //!
 //! With a [`Syncer`], the connection commits without syncing (`synchronous=NORMAL`
 //! writes the WAL frames but does not fsync them) and a second thread fsyncs the WAL
@@ -376,6 +378,16 @@ impl Taken {
         }
     }
 
+    /// Takes what is waiting without blocking; whether requests wait now.
+    fn poll(&mut self, rx: &Queue) -> bool {
+        if let Ok(rx) = rx.try_lock() {
+            for job in rx.try_iter().take(MAX_BATCH - self.batch.len()) {
+                self.place(job);
+            }
+        }
+        !self.batch.is_empty()
+    }
+
     /// Takes what is waiting: blocks for the first job only when no background
     /// work is left. `None` once every handle is gone and nothing is left.
     fn take(&mut self, rx: &Queue) -> Option<()> {
@@ -403,6 +415,9 @@ fn run(conn: WriteConn, rx: &Queue, syncer: Option<Syncer>) {
         later: VecDeque::new(),
     };
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
+    // Seconds of writer time background work may still take while requests
+    // wait (negative: owed).
+    let mut credit = 0.0_f64;
     // Everything already waiting joins the batch. There is no deliberate wait for
     // more: with the syncer, callers come back while the previous batch syncs, so
     // batches fill by themselves (a wait measured slower).
@@ -429,16 +444,29 @@ fn run(conn: WriteConn, rx: &Queue, syncer: Option<Syncer>) {
             }
             run_batched(&conn, job, &mut in_transaction, &mut done);
         }
-        let budget = if requests {
-            started.elapsed().mul_f64(BACKGROUND_SHARE)
+        if requests {
+            // Background work earns a share of the requests' time and spends
+            // what it takes, going into debt for a long job: over many batches
+            // it gets its share exactly, and a long job waits out the next
+            // batches instead of delaying them.
+            let earned = started.elapsed().as_secs_f64() * BACKGROUND_SHARE;
+            credit = (credit + earned).min(BACKGROUND_SLICE.as_secs_f64());
+            while credit > 0.0
+                && let Some(job) = taken.later.pop_front()
+            {
+                let t = Instant::now();
+                run_batched(&conn, job, &mut in_transaction, &mut done);
+                credit -= t.elapsed().as_secs_f64();
+            }
         } else {
-            BACKGROUND_SLICE
-        };
-        let started = Instant::now();
-        while let Some(job) = taken.later.pop_front() {
-            run_batched(&conn, job, &mut in_transaction, &mut done);
-            if started.elapsed() >= budget {
-                break;
+            // No request waits: background work until one arrives (looked for
+            // after every job) or the slice is over, then the commit.
+            credit = 0.0;
+            while let Some(job) = taken.later.pop_front() {
+                run_batched(&conn, job, &mut in_transaction, &mut done);
+                if started.elapsed() >= BACKGROUND_SLICE || taken.poll(rx) {
+                    break;
+                }
             }
         }
         if in_transaction {
