@@ -96,7 +96,16 @@ fn start(root: &Path, store_url: Option<&str>) -> Daemon {
     let log = std::env::var("FUNNEL_BENCH_LOG").ok();
     cmd.args(["up", "--port", "0", "--no-watch"])
         .current_dir(root)
-        .env("FUNNEL_LOG", if log.is_some() { "warn" } else { "error" })
+        .env(
+            "FUNNEL_LOG",
+            std::env::var("FUNNEL_BENCH_LOG_LEVEL").unwrap_or_else(|_| {
+                if log.is_some() {
+                    "warn".into()
+                } else {
+                    "error".into()
+                }
+            }),
+        )
         .stdout(Stdio::piped())
         .stderr(match log.as_deref().map(std::fs::File::create) {
             Some(Ok(f)) => Stdio::from(f),

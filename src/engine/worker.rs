@@ -45,6 +45,10 @@ const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
 /// How often the contact search index catches up: a contact that several steps
 /// change within this time is indexed once, not once per change.
 const REINDEX_EVERY_MS: i64 = 1_000;
+/// Contacts indexed per write: each is one background job on the writer, and a
+/// request may wait behind one job, so a job stays a few milliseconds long
+/// (about 30 µs a contact).
+const REINDEX_BATCH: usize = 200;
 
 /// Contacts per transaction of the score sweep: the writer is never held for
 /// long, whatever the number of contacts.
@@ -512,7 +516,7 @@ impl Worker {
                 .store
                 .write_background(|c| {
                     if crate::store::search::reindex_pending(c)? {
-                        crate::store::search::reindex_contacts(c, 1_000)
+                        crate::store::search::reindex_contacts(c, REINDEX_BATCH)
                     } else {
                         Ok(0)
                     }
@@ -520,7 +524,7 @@ impl Worker {
                 .await
                 .map_err(from_store)?;
             total += n;
-            if n < 1_000 {
+            if n < REINDEX_BATCH {
                 return Ok(total);
             }
         }

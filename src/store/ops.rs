@@ -71,14 +71,28 @@ pub(crate) fn domain_of(email: &str) -> Option<String> {
     email.rsplit_once('@').map(|(_, d)| d.to_string())
 }
 
+/// A store job longer than this is logged (at debug level) with the function
+/// that sent it: a request may wait behind one such job.
+const SLOW_JOB: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// `f`, adding its duration to the store's clock (`store::timing`).
-fn timed<T>(
-    f: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
-) -> impl FnOnce(Db<'_>) -> Result<T, StoreError> {
+fn timed<T, F>(f: F) -> impl FnOnce(Db<'_>) -> Result<T, StoreError>
+where
+    F: FnOnce(Db<'_>) -> Result<T, StoreError>,
+{
     move |db| {
         let started = std::time::Instant::now();
         let out = f(db);
-        super::timing::add(started.elapsed());
+        let took = started.elapsed();
+        super::timing::add(took);
+        if took >= SLOW_JOB {
+            // The closure's type names the function that wrote it.
+            tracing::debug!(
+                job = std::any::type_name::<F>(),
+                ms = took.as_millis(),
+                "slow store job"
+            );
+        }
         out
     }
 }
