@@ -580,11 +580,19 @@ impl Drop for Syncer {
 mod tests {
     use super::*;
 
-    fn writer() -> (Writer, WriterThread) {
+    /// A writer on an in-memory store. Fields drop in order: the handle first,
+    /// so the thread can stop before it is joined (also when a test fails).
+    struct Running {
+        w: Writer,
+        _thread: WriterThread,
+    }
+
+    fn writer() -> Running {
         let conn = Connection::open_in_memory().expect("open");
         conn.execute_batch("CREATE TABLE log (seq INTEGER PRIMARY KEY, name TEXT NOT NULL)")
             .expect("table");
-        Writer::start(WriteConn::Sqlite(conn), None).expect("writer")
+        let (w, thread) = Writer::start(WriteConn::Sqlite(conn), None).expect("writer");
+        Running { w, _thread: thread }
     }
 
     fn log(name: &'static str) -> impl FnOnce(Db<'_>) -> Result<(), StoreError> + Send {
@@ -625,8 +633,9 @@ mod tests {
 
     #[test]
     fn requests_overtake_background_work_and_each_lane_keeps_its_order() {
-        let (w, thread) = writer();
-        let (release, held) = hold(&w);
+        let running = writer();
+        let w = &running.w;
+        let (release, held) = hold(w);
         let b: Vec<_> = ["b1", "b2", "b3"]
             .into_iter()
             .map(|n| w.write_background(log(n)))
@@ -637,16 +646,46 @@ mod tests {
         for t in b.into_iter().chain(r) {
             t.wait().expect("write");
         }
-        assert_eq!(names(&w), ["r1", "r2", "b1", "b2", "b3"]);
-        // The thread stops once every handle is gone.
-        drop(w);
-        drop(thread);
+        assert_eq!(names(w), ["r1", "r2", "b1", "b2", "b3"]);
+    }
+
+    #[test]
+    fn background_work_gets_its_share_while_requests_keep_waiting() {
+        let running = writer();
+        let w = &running.w;
+        let (release, held) = hold(w);
+        let slow = |name: &'static str| {
+            move |db: Db<'_>| {
+                std::thread::sleep(Duration::from_micros(200));
+                log(name)(db)
+            }
+        };
+        let background: Vec<_> = (0..10).map(|_| w.write_background(slow("b"))).collect();
+        let requests: Vec<_> = (0..3_000).map(|_| w.write(slow("r"))).collect();
+        drop(release);
+        held.wait().expect("held");
+        for t in background.into_iter().chain(requests) {
+            t.wait().expect("write");
+        }
+        let names = names(w);
+        let last_background = names
+            .iter()
+            .rposition(|n| n == "b")
+            .expect("background ran");
+        // The first batch (1,024 requests, 0.2 s) earns the background work a
+        // full slice: it runs then, not after the 3,000 requests.
+        assert!(
+            last_background < 1_500,
+            "background finished at {last_background} of {}",
+            names.len()
+        );
     }
 
     #[test]
     fn a_failing_background_job_rolls_back_alone() {
-        let (w, thread) = writer();
-        let (release, held) = hold(&w);
+        let running = writer();
+        let w = &running.w;
+        let (release, held) = hold(w);
         let first = w.write_background(log("kept"));
         let failing = w.write_background(|db| -> Result<(), StoreError> {
             log("undone")(db)?;
@@ -658,25 +697,21 @@ mod tests {
         first.wait().expect("first");
         assert!(failing.wait().is_err());
         request.wait().expect("request");
-        assert_eq!(names(&w), ["request", "kept"]);
-        drop(w);
-        drop(thread);
+        assert_eq!(names(w), ["request", "kept"]);
     }
 
     #[test]
     fn background_work_queued_at_shutdown_still_runs() {
-        let (w, thread) = writer();
+        let Running { w, _thread: thread } = writer();
         let (release, held) = hold(&w);
         let tickets: Vec<_> = (0..50).map(|_| w.write_background(log("late"))).collect();
-        let check = w.clone();
         drop(release);
         held.wait().expect("held");
+        // Every handle gone: the thread drains both lanes, then stops.
         drop(w);
-        for t in tickets {
-            t.wait().expect("background write answered");
-        }
-        assert_eq!(names(&check).len(), 50);
-        drop(check);
         drop(thread);
+        for t in tickets {
+            t.wait().expect("background write committed");
+        }
     }
 }
