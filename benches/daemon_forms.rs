@@ -154,29 +154,52 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Samples the daemon's resident set every 100 ms until dropped; keeps the peak.
+/// Samples the daemon's resident set every 100 ms until dropped; keeps the peak,
+/// and the peak of each minute (whether it stays flat over a long run).
 struct RssWatch {
     peak: Arc<AtomicU64>,
+    minutes: Arc<std::sync::Mutex<Vec<u64>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RssWatch {
     fn start(pid: u32) -> RssWatch {
         let peak = Arc::new(AtomicU64::new(0));
+        let minutes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (p, s) = (peak.clone(), stop.clone());
+        let (p, m, s) = (peak.clone(), minutes.clone(), stop.clone());
+        let began = Instant::now();
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 let kib = (rss_mib(pid) * 1024.0) as u64;
                 p.fetch_max(kib, Ordering::Relaxed);
+                let minute = (began.elapsed().as_secs() / 60) as usize;
+                if let Ok(mut m) = m.lock() {
+                    if m.len() <= minute {
+                        m.resize(minute + 1, 0);
+                    }
+                    m[minute] = m[minute].max(kib);
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        RssWatch { peak, stop }
+        RssWatch {
+            peak,
+            minutes,
+            stop,
+        }
     }
 
     fn peak_mib(&self) -> f64 {
         self.peak.load(Ordering::Relaxed) as f64 / 1024.0
+    }
+
+    /// Each whole minute's peak, in MiB.
+    fn minutes_mib(&self) -> Vec<f64> {
+        self.minutes
+            .lock()
+            .map(|m| m.iter().map(|k| *k as f64 / 1024.0).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -470,9 +493,14 @@ fn main() {
             }
         });
         let peak = watch.peak_mib();
+        let minutes = watch.minutes_mib();
         drop(watch);
         report(&format!("{backend}, {label}"), &mut o);
         println!("  resident: {idle:.1} MiB idle after start, {peak:.1} MiB peak during the run");
+        if seconds >= 120 {
+            let shown: Vec<String> = minutes.iter().map(|m| format!("{m:.1}")).collect();
+            println!("  resident, each minute's peak (MiB): {}", shown.join(", "));
+        }
         // The posts' workflows: how many had finished when the load stopped, and
         // how long the daemon took to finish the rest (its `concurrency: 20`
         // queues them; each waits for its Slack call).

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::model::component::{ComponentEvent, Slot};
-use crate::model::site_template::TemplateCategory;
+use crate::model::site_template::{SiteTemplate, TemplateCategory};
 use crate::model::variable::{ValueType, VariableSpec};
 use crate::model::workflow::TriggerKind;
 use crate::workspace::{Origin, Workspace};
@@ -37,16 +37,20 @@ pub fn category_name(c: TemplateCategory) -> String {
 
 /// The list line of template `id`.
 fn summary(ws: &Workspace, id: &str) -> Option<TemplateSummary> {
-    let doc = ws.site_templates.get(id)?;
-    Some(TemplateSummary {
+    let (tpl, origin) = ws.site_template(id)?;
+    Some(summary_of(id, &tpl, origin))
+}
+
+fn summary_of(id: &str, tpl: &SiteTemplate, origin: Origin) -> TemplateSummary {
+    TemplateSummary {
         id: id.to_string(),
-        name: doc.value.name.clone(),
-        category: category_name(doc.value.category),
-        tags: doc.value.tags.clone(),
-        description: doc.value.description.trim().to_string(),
-        pages: doc.value.pages.len(),
-        builtin: ws.file(doc.file).origin == Origin::Builtin,
-    })
+        name: tpl.name.clone(),
+        category: category_name(tpl.category),
+        tags: tpl.tags.clone(),
+        description: tpl.description.trim().to_string(),
+        pages: tpl.pages.len(),
+        builtin: origin == Origin::Builtin,
+    }
 }
 
 /// Templates in `category` (when given) whose id, name, description or tags
@@ -58,8 +62,7 @@ pub fn list(ws: &Workspace, category: Option<&str>, search: Option<&str>) -> Vec
         .map(str::to_lowercase)
         .collect();
     let mut out: Vec<TemplateSummary> = ws
-        .site_templates
-        .keys()
+        .site_template_ids()
         .filter_map(|id| summary(ws, id))
         .filter(|t| category.is_none_or(|c| t.category == c.replace('-', "_")))
         .filter(|t| {
@@ -93,10 +96,9 @@ pub struct PageOutline {
 
 /// The template `id`, if there is one.
 pub fn show(ws: &Workspace, id: &str) -> Option<TemplateDetail> {
-    let doc = ws.site_templates.get(id)?;
-    let summary = summary(ws, id)?;
-    let pages: Vec<PageOutline> = doc
-        .value
+    let (tpl, origin) = ws.site_template(id)?;
+    let summary = summary_of(id, &tpl, origin);
+    let pages: Vec<PageOutline> = tpl
         .pages
         .iter()
         .map(|p| PageOutline {
@@ -115,7 +117,7 @@ pub fn show(ws: &Workspace, id: &str) -> Option<TemplateDetail> {
         .collect();
     Some(TemplateDetail {
         summary,
-        variables: doc.value.variables.clone(),
+        variables: tpl.variables.clone(),
         pages,
         components,
     })
@@ -169,11 +171,9 @@ pub fn missing_variables(
     template: &str,
     sets: &[(String, String)],
 ) -> Vec<(String, VariableSpec)> {
-    ws.site_templates
-        .get(template)
-        .map(|doc| {
-            doc.value
-                .variables
+    ws.site_template(template)
+        .map(|(tpl, _)| {
+            tpl.variables
                 .iter()
                 .filter(|(k, s)| s.default.is_none() && !sets.iter().any(|(n, _)| n == *k))
                 .map(|(k, s)| (k.clone(), s.clone()))
@@ -193,9 +193,8 @@ pub fn instantiate(
     domain: Option<&str>,
     sets: &[(String, String)],
 ) -> Result<String, InstantiateError> {
-    let doc = ws
-        .site_templates
-        .get(template)
+    let (tpl, _) = ws
+        .site_template(template)
         .ok_or_else(|| InstantiateError::NoTemplate(template.to_string()))?;
     let valid_name = !name.is_empty()
         && name.len() <= 64
@@ -206,7 +205,7 @@ pub fn instantiate(
     if !valid_name {
         return Err(InstantiateError::BadName(name.to_string()));
     }
-    let vars = &doc.value.variables;
+    let vars = &tpl.variables;
     let mut values: BTreeMap<String, Json> = BTreeMap::new();
     for (k, v) in sets {
         let spec = vars
@@ -291,6 +290,11 @@ pub struct ComponentSummary {
 }
 
 pub fn components(ws: &Workspace) -> Vec<ComponentSummary> {
+    // Parsed once here: a built-in template no site uses is not kept loaded.
+    let templates: Vec<(&str, std::borrow::Cow<'_, SiteTemplate>)> = ws
+        .site_template_ids()
+        .filter_map(|id| ws.site_template(id).map(|(t, _)| (id, t)))
+        .collect();
     ws.components
         .iter()
         .map(|(id, doc)| ComponentSummary {
@@ -299,16 +303,14 @@ pub fn components(ws: &Workspace) -> Vec<ComponentSummary> {
             description: doc.value.description.clone(),
             slot: doc.value.slot,
             events: doc.value.events.clone(),
-            templates: ws
-                .site_templates
+            templates: templates
                 .iter()
                 .filter(|(_, t)| {
-                    t.value
-                        .pages
+                    t.pages
                         .iter()
                         .any(|p| p.components.iter().any(|c| c.component.as_str() == id))
                 })
-                .map(|(t, _)| t.clone())
+                .map(|(t, _)| (*t).to_string())
                 .collect(),
             builtin: ws.file(doc.file).origin == Origin::Builtin,
         })

@@ -94,9 +94,8 @@ pub fn industry_of_category(c: TemplateCategory) -> Option<Industry> {
 pub fn site_industry(ws: &Workspace, site: &str) -> Option<Industry> {
     let doc = ws.sites.get(site)?;
     doc.value.industry.or_else(|| {
-        ws.site_templates
-            .get(doc.value.template.as_str())
-            .and_then(|t| industry_of_category(t.value.category))
+        ws.site_template(doc.value.template.as_str())
+            .and_then(|(t, _)| industry_of_category(t.category))
     })
 }
 

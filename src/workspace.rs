@@ -7,6 +7,7 @@
 //! ([`crate::validate::structure`]) and typed deserialization. Semantic checks
 //! across files live in `validate`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -69,7 +70,12 @@ pub struct Workspace {
     pub config: Option<Doc<WorkspaceConfig>>,
     pub workflows: BTreeMap<String, Doc<Workflow>>,
     pub workflow_tests: Vec<Doc<WorkflowTests>>,
+    /// Site templates loaded: the workspace's own, and the built-in ones its sites
+    /// use. Ask [`Workspace::site_template`] for any template by id.
     pub site_templates: BTreeMap<String, Doc<SiteTemplate>>,
+    /// Built-in site templates no site uses. They are listed and parsed when asked
+    /// for, not kept: parsed, the 34 of them are most of an idle daemon's heap.
+    pub unused_builtin_templates: BTreeSet<String>,
     pub components: BTreeMap<String, Doc<Component>>,
     /// Each component's `component.html`, by component id.
     pub component_markup: BTreeMap<String, (PathBuf, String)>,
@@ -209,13 +215,25 @@ pub fn load(root: &Path, shown_root: &Path) -> Result<Workspace, LoadError> {
         ws.add_file(kind, id, display, rel, Origin::Workspace, bytes);
     }
 
-    // Built-in templates the workspace does not override.
+    // Built-in templates the workspace does not override; of the site templates,
+    // those its sites use (problems inside built-ins are the project's, so checking
+    // the others would only cost time and memory).
+    let used: BTreeSet<String> = ws
+        .sites
+        .values()
+        .map(|d| d.value.template.to_string())
+        .collect();
     for (path, bytes) in crate::builtin::FILES {
         let rel = Path::new("templates").join(path);
         let Some((kind, id)) = classify(&rel) else {
             continue;
         };
         if own_templates.contains(&(kind, id.clone())) {
+            continue;
+        }
+        if kind == FileKind::SiteTemplate && !used.contains(&id) {
+            ws.known.entry(kind).or_default().insert(id.clone());
+            ws.unused_builtin_templates.insert(id);
             continue;
         }
         let display = PathBuf::from(format!("builtin:{}", rel.display()));
@@ -574,6 +592,27 @@ impl Workspace {
         out
     }
 
+    /// Site template `id` and where it came from: a loaded one, or a built-in one
+    /// no site uses, parsed now.
+    pub fn site_template(&self, id: &str) -> Option<(Cow<'_, SiteTemplate>, Origin)> {
+        if let Some(doc) = self.site_templates.get(id) {
+            return Some((Cow::Borrowed(&doc.value), self.file(doc.file).origin));
+        }
+        if !self.unused_builtin_templates.contains(id) {
+            return None;
+        }
+        let bytes = crate::builtin::file(&format!("sites/{id}/template.yaml"))?;
+        let text = std::str::from_utf8(bytes).ok()?;
+        let root = yaml::parse(text).root?;
+        let value = serde_json::from_value(root.to_json()).ok()?;
+        Some((Cow::Owned(value), Origin::Builtin))
+    }
+
+    /// The ids of every site template, loaded or not, in order.
+    pub fn site_template_ids(&self) -> impl Iterator<Item = &str> {
+        self.ids(FileKind::SiteTemplate)
+    }
+
     /// The file behind a loaded document.
     pub fn file(&self, index: usize) -> &SourceFile {
         &self.files[index]
@@ -628,5 +667,65 @@ pub fn files_under(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
         } else if let Ok(bytes) = std::fs::read(&path) {
             out.push((sub, bytes));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    fn builtin_site_templates() -> usize {
+        crate::builtin::FILES
+            .iter()
+            .filter(|(p, _)| p.starts_with("sites/") && p.ends_with("/template.yaml"))
+            .count()
+    }
+
+    #[test]
+    fn only_the_built_in_site_templates_a_site_uses_are_loaded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), CONFIG_FILE, "name: t\n");
+        write(
+            dir.path(),
+            "sites/shop/site.yaml",
+            "name: Shop\ntemplate: local-bakery\n",
+        );
+        let ws = load(dir.path(), Path::new(".")).expect("load");
+        let loaded: Vec<&str> = ws.site_templates.keys().map(String::as_str).collect();
+        assert_eq!(loaded, ["local-bakery"]);
+        assert_eq!(ws.site_template_ids().count(), builtin_site_templates());
+        assert!(ws.knows(FileKind::SiteTemplate, "saas-launch"));
+
+        // One no site uses is parsed when asked for, the same as a loaded one would be.
+        let (tpl, origin) = ws.site_template("saas-launch").expect("saas-launch");
+        assert!(matches!(tpl, Cow::Owned(_)));
+        assert_eq!(
+            (tpl.name.as_str(), origin),
+            ("SaaS launch", Origin::Builtin)
+        );
+        let (used, _) = ws.site_template("local-bakery").expect("local-bakery");
+        assert!(matches!(used, Cow::Borrowed(_)));
+        assert!(ws.site_template("no-such-template").is_none());
+    }
+
+    #[test]
+    fn a_broken_override_of_a_built_in_template_is_not_replaced_by_the_built_in() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), CONFIG_FILE, "name: t\n");
+        write(
+            dir.path(),
+            "templates/sites/saas-launch/template.yaml",
+            "name: [broken\n",
+        );
+        let ws = load(dir.path(), Path::new(".")).expect("load");
+        assert!(ws.knows(FileKind::SiteTemplate, "saas-launch"));
+        assert!(ws.site_template("saas-launch").is_none());
+        assert!(ws.site_template("local-bakery").is_some());
     }
 }

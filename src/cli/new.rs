@@ -60,8 +60,8 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         };
         sets.push((k.trim().to_string(), v.to_string()));
     }
-    if !ws.site_templates.contains_key(&template) {
-        let ids: Vec<&str> = ws.site_templates.keys().map(String::as_str).collect();
+    if ws.site_template(&template).is_none() {
+        let ids: Vec<&str> = ws.site_template_ids().collect();
         anyhow::bail!(
             "no template `{template}`; {}",
             crate::diagnostic::suggest(&template, &ids, "the templates are")

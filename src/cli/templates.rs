@@ -72,7 +72,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         }
         Cmd::Show { id, format } => {
             let Some(t) = catalog::show(&ws, &id) else {
-                let ids: Vec<&str> = ws.site_templates.keys().map(String::as_str).collect();
+                let ids: Vec<&str> = ws.site_template_ids().collect();
                 anyhow::bail!(
                     "no template `{id}`; {}",
                     crate::diagnostic::suggest(&id, &ids, "the templates are")
