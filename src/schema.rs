@@ -47,6 +47,29 @@ pub fn schema_for(kind: FileKind) -> Value {
     schema
 }
 
+/// The committed `schema/` file of `kind`, built into the binary. A test keeps each
+/// equal to what [`schema_for`] generates; the validator parses these instead of
+/// generating, which keeps the generator's code out of every run (most of a
+/// daemon's code is resident; see docs/daemon.md, "Idle memory").
+pub fn committed_text(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::Config => include_str!("../schema/funnel.schema.json"),
+        FileKind::Workflow => include_str!("../schema/workflow.schema.json"),
+        FileKind::WorkflowTests => include_str!("../schema/workflow-test.schema.json"),
+        FileKind::SiteTemplate => include_str!("../schema/site-template.schema.json"),
+        FileKind::Component => include_str!("../schema/component.schema.json"),
+        FileKind::EmailTemplate => include_str!("../schema/email-template.schema.json"),
+        FileKind::EmailLayout => include_str!("../schema/email-layout.schema.json"),
+        FileKind::Site => include_str!("../schema/site.schema.json"),
+        FileKind::Fields => include_str!("../schema/fields.schema.json"),
+        FileKind::Lists => include_str!("../schema/lists.schema.json"),
+        FileKind::Segments => include_str!("../schema/segments.schema.json"),
+        FileKind::Scoring => include_str!("../schema/scoring.schema.json"),
+        FileKind::Pipelines => include_str!("../schema/pipelines.schema.json"),
+        FileKind::Campaign => include_str!("../schema/campaign.schema.json"),
+    }
+}
+
 /// The schema as it is written to disk: pretty JSON with a trailing newline.
 /// The JSON Schema of a recipe's `recipe.yaml` (not a workspace file kind:
 /// recipes live under `recipes/`, beside the workspace's folders).
@@ -133,6 +156,21 @@ fn close(map: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The validator checks files against the built-in copies: a model changed
+    /// without `funnel schema --out schema` would otherwise check the old shape.
+    #[test]
+    fn the_built_in_schemas_are_what_the_types_generate() {
+        for kind in FileKind::ALL {
+            let committed: Value =
+                serde_json::from_str(committed_text(kind)).expect("committed schema parses");
+            assert!(
+                committed == schema_for(kind),
+                "schema/{} is out of date: run `cargo run -- schema --out schema`",
+                kind.schema_file()
+            );
+        }
+    }
 
     /// A variant key with the name of a shared key would be swallowed by the shared
     /// one at load time (serde's flatten), so the two must never collide.

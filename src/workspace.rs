@@ -23,6 +23,7 @@ use crate::model::site::Site;
 use crate::model::site_template::SiteTemplate;
 use crate::model::workflow::Workflow;
 use crate::model::workflow_test::WorkflowTests;
+use crate::validate::structure::Schemas;
 use crate::yaml::{self, Node, Pos, ProblemKind, Span};
 
 /// The largest workspace file read; larger ones are refused unread.
@@ -177,6 +178,7 @@ pub fn load(root: &Path, shown_root: &Path) -> Result<Workspace, LoadError> {
     rels.sort();
 
     let mut own_templates: BTreeSet<(FileKind, String)> = BTreeSet::new();
+    let schemas = Schemas::default();
     for rel in rels {
         let display = shown(shown_root, &rel);
         if rel.extension().is_some_and(|e| e == "yml") {
@@ -212,7 +214,18 @@ pub fn load(root: &Path, shown_root: &Path) -> Result<Workspace, LoadError> {
             own_templates.insert((kind, id.clone()));
         }
         let bytes = read_limited(&root.join(&rel), &display, &mut ws.diagnostics);
-        ws.add_file(kind, id, display, rel, Origin::Workspace, bytes);
+        ws.add_file(
+            SourceFile {
+                display,
+                rel,
+                kind,
+                id,
+                origin: Origin::Workspace,
+                text: None,
+            },
+            bytes,
+            &schemas,
+        );
     }
 
     // Built-in templates the workspace does not override; of the site templates,
@@ -238,7 +251,18 @@ pub fn load(root: &Path, shown_root: &Path) -> Result<Workspace, LoadError> {
         }
         let display = PathBuf::from(format!("builtin:{}", rel.display()));
         let bytes = Some(bytes.to_vec());
-        ws.add_file(kind, id, display, rel, Origin::Builtin, bytes);
+        ws.add_file(
+            SourceFile {
+                display,
+                rel,
+                kind,
+                id,
+                origin: Origin::Builtin,
+                text: None,
+            },
+            bytes,
+            &schemas,
+        );
     }
 
     ws.load_markup(root, shown_root);
@@ -392,15 +416,16 @@ pub fn parse_text(text: &str, display: &Path, diags: &mut Vec<Diagnostic>) -> Op
 }
 
 impl Workspace {
-    fn add_file(
-        &mut self,
-        kind: FileKind,
-        id: String,
-        display: PathBuf,
-        rel: PathBuf,
-        origin: Origin,
-        bytes: Option<Vec<u8>>,
-    ) {
+    /// Adds `file` (its text still unread) with the `bytes` read for it.
+    fn add_file(&mut self, file: SourceFile, bytes: Option<Vec<u8>>, schemas: &Schemas) {
+        let SourceFile {
+            display,
+            rel,
+            kind,
+            id,
+            origin,
+            ..
+        } = file;
         self.known.entry(kind).or_default().insert(id.clone());
         let mut diags = Vec::new();
         let named_by_path = !matches!(kind, FileKind::Config)
@@ -438,7 +463,14 @@ impl Workspace {
         {
             let before = diags.len();
             let mut formats = Vec::new();
-            crate::validate::structure::check(&root, kind, &display, &mut diags, &mut formats);
+            crate::validate::structure::check(
+                &root,
+                kind,
+                schemas,
+                &display,
+                &mut diags,
+                &mut formats,
+            );
             let clean = !diags[before..]
                 .iter()
                 .any(|d| d.severity == Severity::Error);

@@ -7,10 +7,8 @@
 //! resolved by their discriminator (`type:` or the single key), so a misspelt
 //! step type gets "did you mean" rather than a wall of alternatives.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{OnceCell, RefCell};
 use std::path::Path;
-use std::sync::OnceLock;
 
 use serde_json::Value as J;
 
@@ -19,17 +17,36 @@ use crate::model::FileKind;
 use crate::validate::values;
 use crate::yaml::{Node, Value};
 
+/// The schemas one workspace load checks against: parsed from the built-in
+/// copies as a kind is first met, and dropped with the load. Kept for the whole
+/// process they would be a megabyte of an idle daemon's heap.
+#[derive(Debug, Default)]
+pub struct Schemas {
+    parsed: [OnceCell<J>; FileKind::ALL.len()],
+}
+
+impl Schemas {
+    fn get(&self, kind: FileKind) -> &J {
+        let at = FileKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        self.parsed[at].get_or_init(|| {
+            serde_json::from_str(crate::schema::committed_text(kind))
+                .unwrap_or_else(|_| crate::schema::schema_for(kind))
+        })
+    }
+}
+
 /// Checks `root` against the schema of `kind`. Structural problems go to `diags`
 /// and mean the file cannot be typed; format problems (a bad duration, a plain-text
 /// secret) go to `formats` and leave the file usable for further checks.
 pub fn check(
     root: &Node,
     kind: FileKind,
+    schemas: &Schemas,
     file: &Path,
     diags: &mut Vec<Diagnostic>,
     formats: &mut Vec<Diagnostic>,
 ) {
-    let schema = schema(kind);
+    let schema = schemas.get(kind);
     let walker = Walker {
         root: schema,
         file,
@@ -37,17 +54,6 @@ pub fn check(
     };
     walker.node(root, schema, None, diags);
     formats.extend(walker.formats.into_inner());
-}
-
-fn schema(kind: FileKind) -> &'static J {
-    static CACHE: OnceLock<HashMap<FileKind, J>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| {
-        FileKind::ALL
-            .into_iter()
-            .map(|k| (k, crate::schema::schema_for(k)))
-            .collect()
-    });
-    &cache[&kind]
 }
 
 struct Walker<'a> {
