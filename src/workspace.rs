@@ -236,7 +236,7 @@ pub fn load(root: &Path, shown_root: &Path) -> Result<Workspace, LoadError> {
         .values()
         .map(|d| d.value.template.to_string())
         .collect();
-    for (path, bytes) in crate::builtin::FILES {
+    for (path, bytes) in crate::builtin::FILES.iter() {
         let rel = Path::new("templates").join(path);
         let Some((kind, id)) = classify(&rel) else {
             continue;
@@ -609,7 +609,7 @@ impl Workspace {
         let mut out = Vec::new();
         match origin {
             Origin::Builtin => {
-                for (path, bytes) in crate::builtin::FILES {
+                for (path, bytes) in crate::builtin::FILES.iter() {
                     if let Some(rest) = path.strip_prefix(prefix) {
                         out.push((rest.to_string(), bytes.to_vec()));
                     }

@@ -181,7 +181,7 @@ pub fn builtin() -> Result<BTreeMap<String, LoadedRecipe>, SuggestError> {
     assemble(
         crate::builtin::RECIPE_FILES
             .iter()
-            .map(|(p, b)| (*p, String::from_utf8_lossy(b).into_owned())),
+            .map(|(p, b)| (p, String::from_utf8_lossy(b).into_owned())),
         &Source::Builtin,
         &mut out,
     )?;
