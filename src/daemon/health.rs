@@ -203,13 +203,24 @@ async fn ready(d: &Arc<Daemon>) -> Response {
 pub type Gauges = (Vec<(String, i64)>, i64, i64);
 
 /// The store's gauges at `now`.
+/// Unfinished executions by status. The condition is the partial index's own,
+/// so the count reads that index (the unfinished rows) and not every execution
+/// ever run: with `status = ?` it scanned the table, 0.66 s a minute at 600,000.
+const UNFINISHED_BY_STATUS: &str = "SELECT status, count(*) FROM executions \
+     WHERE status IN ('running', 'waiting', 'queued') GROUP BY status";
+
 pub fn gauges(db: crate::store::db::Db<'_>, now: i64) -> Result<Gauges, crate::store::StoreError> {
-    let mut by_status = Vec::new();
-    for status in ["running", "waiting", "queued"] {
-        let n: i64 = db
-            .prepare_cached("SELECT count(*) FROM executions WHERE status = ?1")?
-            .query_row(params![status], |r| r.get(0))?;
-        by_status.push((status.to_string(), n));
+    let mut by_status: Vec<(String, i64)> = ["running", "waiting", "queued"]
+        .into_iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
+    let mut counts = db.prepare_cached(UNFINISHED_BY_STATUS)?;
+    let mut rows = counts.query(params![])?;
+    while let Some(row) = rows.next()? {
+        let (status, n): (String, i64) = (row.get(0)?, row.get(1)?);
+        if let Some(slot) = by_status.iter_mut().find(|(s, _)| *s == status) {
+            slot.1 = n;
+        }
     }
     let timers: i64 = db
         .prepare_cached("SELECT count(*) FROM timers WHERE due_at <= ?1")?
@@ -253,4 +264,33 @@ async fn render_metrics(d: &Arc<Daemon>) -> Response {
         out,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The gauges count unfinished executions from the partial index, whatever
+    /// the history.
+    #[test]
+    fn unfinished_counts_read_the_partial_index() {
+        let conn = crate::store::sqlite::in_memory().expect("store");
+        let plan: Vec<String> = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                super::UNFINISHED_BY_STATUS
+            ))
+            .expect("plan")
+            .query_map([], |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        let text = plan.join(" | ");
+        let reads: Vec<&String> = plan.iter().filter(|l| l.contains("executions")).collect();
+        assert!(!reads.is_empty(), "{text}");
+        assert!(
+            reads
+                .iter()
+                .all(|l| l.contains("INDEX executions_unfinished")),
+            "{text}"
+        );
+    }
 }

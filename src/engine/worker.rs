@@ -48,7 +48,7 @@ const REINDEX_EVERY_MS: i64 = 1_000;
 /// Contacts indexed per write: each is one background job on the writer, and a
 /// request may wait behind one job, so a job stays a few milliseconds long
 /// (about 30 µs a contact).
-const REINDEX_BATCH: usize = 200;
+const REINDEX_BATCH: usize = 50;
 
 /// Contacts per transaction of the score sweep: the writer is never held for
 /// long, whatever the number of contacts.
