@@ -28,10 +28,12 @@ const FINISHED: &[&str] = &[
     "emails_failed",
 ];
 
-/// Stores what finished in the minute starting at `minute`: executions
-/// completed and failed with their total duration, emails sent, bounced and
-/// given up. Recording a minute again replaces its figures.
-pub fn record_minute(db: Db<'_>, minute: UnixMs) -> Result<(), StoreError> {
+/// What finished in the minute starting at `minute`: executions completed and
+/// failed with their total duration, emails sent, bounced and given up, in the
+/// order of `FINISHED`. Only reads: the daemon computes it on a read connection
+/// and hands the figures to the writer ([`store_minute`]), which a post may be
+/// waiting for.
+pub fn minute_figures(db: Db<'_>, minute: UnixMs) -> Result<[i64; 6], StoreError> {
     let end = minute + MINUTE;
     let (completed, failed, ms): (i64, i64, i64) = db
         .prepare_cached(
@@ -56,17 +58,26 @@ pub fn record_minute(db: Db<'_>, minute: UnixMs) -> Result<(), StoreError> {
         "SELECT count(*) FROM outbox WHERE status = 'failed' \
          AND next_attempt_at >= ?1 AND next_attempt_at < ?2",
     )?;
+    Ok([completed, failed, ms, sent, bounced, failed_emails])
+}
+
+/// Stores a minute's [`minute_figures`]; storing a minute again replaces them.
+pub fn store_minute(db: Db<'_>, minute: UnixMs, figures: &[i64; 6]) -> Result<(), StoreError> {
     let mut put = db.prepare_cached(
         "INSERT INTO gauges_minutes (minute, gauge, value) VALUES (?1, ?2, ?3) \
          ON CONFLICT (minute, gauge) DO UPDATE SET value = excluded.value",
     )?;
-    for (gauge, value) in FINISHED
-        .iter()
-        .zip([completed, failed, ms, sent, bounced, failed_emails])
-    {
+    for (gauge, value) in FINISHED.iter().zip(figures) {
         put.execute(params![minute, *gauge, value])?;
     }
     Ok(())
+}
+
+/// Stores what finished in the minute starting at `minute` (both steps above,
+/// on one connection).
+pub fn record_minute(db: Db<'_>, minute: UnixMs) -> Result<(), StoreError> {
+    let figures = minute_figures(db, minute)?;
+    store_minute(db, minute, &figures)
 }
 
 /// A figure beside its target.

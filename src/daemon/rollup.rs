@@ -40,6 +40,25 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
             tracing::warn!(error = %e, "site days not rolled up");
             None
         });
+    // What finished in the last two minutes (the one before covers a flush that
+    // came late; recording a minute again replaces it), and the gauges: read on a
+    // read connection, so the writer, which posts wait for, only stores them.
+    let finished = if all {
+        [minute - 60_000, minute]
+    } else {
+        [minute - 120_000, minute - 60_000]
+    };
+    let figures = d
+        .worker()
+        .store()
+        .read_async(move |db| {
+            let mut minutes = Vec::with_capacity(finished.len());
+            for m in finished {
+                minutes.push((m, crate::status::minute_figures(db, m)?));
+            }
+            Ok((minutes, super::health::gauges(db, now)?))
+        })
+        .await?;
     let (jobs, micros, max_micros) = crate::store::timing::take();
     let store_minute = if all { minute } else { minute - 60_000 };
     d.worker()
@@ -78,23 +97,16 @@ pub async fn flush(d: &Daemon, all: bool) -> Result<usize, StoreError> {
                     max_micros as f64 / 1000.0
                 ])?;
             }
-            // What finished in the last two minutes (the one before covers a
-            // flush that came late); recording a minute again replaces it.
-            let finished = if all {
-                [minute - 60_000, minute]
-            } else {
-                [minute - 120_000, minute - 60_000]
-            };
-            for m in finished {
-                crate::status::record_minute(db, m)?;
+            let (minutes, (by_status, timers, emails)) = &figures;
+            for (m, values) in minutes {
+                crate::status::store_minute(db, *m, values)?;
             }
-            let (by_status, timers, emails) = super::health::gauges(db, now)?;
             let mut gauge = db.prepare_cached(
                 "INSERT INTO gauges_minutes (minute, gauge, value) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (minute, gauge) DO UPDATE SET value = excluded.value",
             )?;
             for (status, v) in by_status {
-                gauge.execute(params![minute, format!("executions_{status}"), v])?;
+                gauge.execute(params![minute, format!("executions_{status}"), *v])?;
             }
             gauge.execute(params![minute, "timers_due", timers])?;
             gauge.execute(params![minute, "emails_pending", emails])?;
