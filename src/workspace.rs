@@ -719,16 +719,23 @@ mod tests {
             .count()
     }
 
-    #[test]
-    fn only_the_built_in_site_templates_a_site_uses_are_loaded() {
+    /// A workspace of funnel.yaml and `files`, loaded.
+    fn loaded(files: &[(&str, &str)]) -> (tempfile::TempDir, Workspace) {
         let dir = tempfile::tempdir().expect("tempdir");
         write(dir.path(), CONFIG_FILE, "name: t\n");
-        write(
-            dir.path(),
+        for (rel, text) in files {
+            write(dir.path(), rel, text);
+        }
+        let ws = load(dir.path(), Path::new(".")).expect("load");
+        (dir, ws)
+    }
+
+    #[test]
+    fn only_the_built_in_site_templates_a_site_uses_are_loaded() {
+        let (_dir, ws) = loaded(&[(
             "sites/shop/site.yaml",
             "name: Shop\ntemplate: local-bakery\n",
-        );
-        let ws = load(dir.path(), Path::new(".")).expect("load");
+        )]);
         let loaded: Vec<&str> = ws.site_templates.keys().map(String::as_str).collect();
         assert_eq!(loaded, ["local-bakery"]);
         assert_eq!(ws.site_template_ids().count(), builtin_site_templates());
@@ -748,14 +755,10 @@ mod tests {
 
     #[test]
     fn a_broken_override_of_a_built_in_template_is_not_replaced_by_the_built_in() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), CONFIG_FILE, "name: t\n");
-        write(
-            dir.path(),
+        let (_dir, ws) = loaded(&[(
             "templates/sites/saas-launch/template.yaml",
             "name: [broken\n",
-        );
-        let ws = load(dir.path(), Path::new(".")).expect("load");
+        )]);
         assert!(ws.knows(FileKind::SiteTemplate, "saas-launch"));
         assert!(ws.site_template("saas-launch").is_none());
         assert!(ws.site_template("local-bakery").is_some());
