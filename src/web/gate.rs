@@ -118,22 +118,39 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// A token bucket per address: `per_minute` posts in a burst, refilled evenly.
-/// Addresses whose bucket is full again are forgotten when the table grows, so
-/// its memory follows the addresses seen in the last minute.
+/// Addresses whose bucket is full again are forgotten each time the table has
+/// doubled since the last sweep (so a sweep costs O(1) a post), and the
+/// table's memory is given back when it holds far fewer: it follows the
+/// addresses of the last seconds, not of the busiest minute ever.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_minute: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<Buckets>,
 }
 
-/// Entries at which full buckets are swept out.
-const SWEEP_AT: usize = 100_000;
+#[derive(Debug, Default)]
+struct Buckets {
+    by_address: HashMap<IpAddr, (f64, Instant)>,
+    /// Entries at which the next sweep runs.
+    sweep_at: usize,
+    /// When the last sweep ran: a minute later the next runs anyway.
+    swept: Option<Instant>,
+}
+
+/// Entries below which the table is swept only by time.
+const SWEEP_MIN: usize = 4096;
+/// Time after which the table is swept whatever its size.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> RateLimiter {
         RateLimiter {
             per_minute: f64::from(per_minute.max(1)),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                by_address: HashMap::new(),
+                sweep_at: SWEEP_MIN,
+                swept: None,
+            }),
         }
     }
 
@@ -143,12 +160,22 @@ impl RateLimiter {
     }
 
     pub fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        let Ok(mut buckets) = self.buckets.lock() else {
+        let Ok(mut guard) = self.buckets.lock() else {
             return Ok(());
         };
-        if buckets.len() >= SWEEP_AT {
+        let state = &mut *guard;
+        let buckets = &mut state.by_address;
+        let stale = state
+            .swept
+            .is_none_or(|at| now.saturating_duration_since(at) >= SWEEP_EVERY);
+        if buckets.len() >= state.sweep_at || stale {
+            state.swept = Some(now);
             let cap = self.per_minute;
             buckets.retain(|_, (t, at)| self.refill(*t, *at, now) < cap);
+            state.sweep_at = (buckets.len() * 2).max(SWEEP_MIN);
+            if buckets.capacity() > 4 * state.sweep_at {
+                buckets.shrink_to(state.sweep_at);
+            }
         }
         let (tokens, at) = buckets.entry(ip).or_insert((self.per_minute, now));
         let available = self.refill(*tokens, *at, now);
@@ -208,6 +235,36 @@ mod tests {
         assert!(l.admit(ip("203.0.113.2"), t0).is_ok(), "per address");
         assert!(l.admit(a, t0 + Duration::from_secs(10)).is_ok());
         assert!(l.admit(a, t0 + Duration::from_secs(11)).is_err());
+    }
+
+    #[test]
+    fn full_buckets_are_forgotten_and_their_memory_given_back() {
+        let l = RateLimiter::new(6);
+        let t0 = Instant::now();
+        let limited = ip("198.51.100.7");
+        for _ in 0..6 {
+            assert!(l.admit(limited, t0).is_ok());
+        }
+        let v4 = |base: u32, i: u32| IpAddr::from(std::net::Ipv4Addr::from(base + i));
+        for i in 0..100_000 {
+            assert!(l.admit(v4(0x0a00_0000, i), t0).is_ok());
+        }
+        assert!(
+            l.admit(limited, t0).is_err(),
+            "the sweeps on the way kept the buckets not yet full"
+        );
+        // Two minutes on, every bucket is full again: the next post sweeps them.
+        let later = t0 + Duration::from_secs(120);
+        for i in 0..5_000 {
+            assert!(l.admit(v4(0x0b00_0000, i), later).is_ok());
+        }
+        let b = l.buckets.lock().expect("lock");
+        assert_eq!(b.by_address.len(), 5_000, "only the last addresses");
+        assert!(
+            b.by_address.capacity() < 20_000,
+            "capacity {} after a burst of 100,000",
+            b.by_address.capacity()
+        );
     }
 
     #[test]
