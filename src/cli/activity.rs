@@ -2,6 +2,11 @@
 //! secrets this environment lacks when they start, then a line for every
 //! execution that ends and every step that fails.
 
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+
 use crate::engine::run::Note;
 use crate::engine::worker::Worker;
 use crate::workspace::Workspace;
@@ -63,25 +68,74 @@ pub fn note_line(note: &Note) -> Option<String> {
     })
 }
 
-/// Prints the worker's notes to stdout until the worker is dropped.
-pub fn print_notes(worker: &Worker) -> tokio::task::JoinHandle<()> {
+/// Lines for stdout, written by a thread of their own. A terminal that stops
+/// reading (paused, or a pipe nobody drains) blocks that thread and never the
+/// daemon's; lines beyond [`QUEUED`] are counted and shown as "… N more"
+/// rather than held; a closed stdout ends the printing, not the process (a
+/// panic there once cost a daemon 40 MiB of resolved backtrace).
+#[derive(Debug, Clone)]
+pub struct Printer {
+    tx: SyncSender<String>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// Lines waiting for stdout at most.
+const QUEUED: usize = 1024;
+
+impl Printer {
+    pub fn start() -> Printer {
+        let (tx, rx) = sync_channel::<String>(QUEUED);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let missed = dropped.clone();
+        let spawned = std::thread::Builder::new()
+            .name("funnel-stdout".into())
+            .spawn(move || {
+                // Stdout writes each line apart; a burst goes out in one write.
+                let mut out = std::io::BufWriter::new(std::io::stdout());
+                while let Ok(first) = rx.recv() {
+                    let written = std::iter::once(first)
+                        .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+                        .try_for_each(|line| {
+                            match missed.swap(0, Ordering::Relaxed) {
+                                0 => {}
+                                n => writeln!(out, "… {n} more")?,
+                            }
+                            writeln!(out, "{line}")
+                        })
+                        .and_then(|()| out.flush());
+                    if written.is_err() {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            // The receiver is gone with the closure: lines are dropped.
+            tracing::warn!("cannot start the thread that prints to stdout: {e}");
+        }
+        Printer { tx, dropped }
+    }
+
+    /// Queues a line; never waits.
+    pub fn line(&self, line: String) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(line) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Prints the worker's notes through `printer` until the worker is dropped.
+pub fn print_notes(worker: &Worker, printer: Printer) -> tokio::task::JoinHandle<()> {
     let mut notes = worker.notes();
     tokio::spawn(async move {
         loop {
             match notes.recv().await {
                 Ok(note) => {
                     if let Some(line) = note_line(&note) {
-                        #[allow(clippy::print_stdout)]
-                        {
-                            println!("{line}");
-                        }
+                        printer.line(line);
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    #[allow(clippy::print_stdout)]
-                    {
-                        println!("… {n} more");
-                    }
+                    printer.line(format!("… {n} more"));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }

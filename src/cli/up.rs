@@ -113,11 +113,13 @@ pub(super) fn serve(
         };
         let https_addr = https.as_ref().map(|l| l.local_addr()).transpose()?;
         super::activity::warn_unset_secrets(&ws);
-        let notices = friendly.then(|| {
+        let printer = friendly.then(super::activity::Printer::start);
+        let notices = printer.clone().map(|printer| {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            // Never waits: the printer drops what stdout cannot take.
             tokio::spawn(async move {
                 while let Some(line) = rx.recv().await {
-                    println!("{line}");
+                    printer.line(line);
                 }
             });
             tx
@@ -128,7 +130,7 @@ pub(super) fn serve(
             notices,
         };
         let daemon = Daemon::new(Arc::new(ws), store, engine, addr, serving).await?;
-        let _printing = friendly.then(|| super::activity::print_notes(daemon.worker()));
+        let _printing = printer.map(|p| super::activity::print_notes(daemon.worker(), p));
         let _watcher = if shell.watch {
             Some(reload::watch(
                 daemon.clone(),

@@ -25,7 +25,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let worker = Worker::new(store, engine)?;
         super::activity::warn_unset_secrets(&ws);
-        let _printing = super::activity::print_notes(&worker);
+        let _printing = super::activity::print_notes(&worker, super::activity::Printer::start());
         eprintln!(
             "funnel worker: running {} workflows from {} (Ctrl-C stops)",
             worker.engine().workflows().count(),
