@@ -381,11 +381,23 @@ impl Taken {
     /// Takes what is waiting without blocking; whether requests wait now.
     fn poll(&mut self, rx: &Queue) -> bool {
         if let Ok(rx) = rx.try_lock() {
-            for job in rx.try_iter().take(MAX_BATCH - self.batch.len()) {
-                self.place(job);
-            }
+            self.take_waiting(&rx, MAX_BATCH - self.batch.len());
         }
         !self.batch.is_empty()
+    }
+
+    /// Takes up to `n` waiting jobs, stopping after one that runs in a
+    /// transaction of its own: the jobs behind it would wait for it here,
+    /// while another writer of a pool can start them (two sync rounds, two
+    /// imports) side by side.
+    fn take_waiting(&mut self, rx: &mpsc::Receiver<Box<dyn Job>>, n: usize) {
+        for job in rx.try_iter().take(n) {
+            let alone = !matches!(job.mode(), Mode::Batched | Mode::Background);
+            self.place(job);
+            if alone {
+                break;
+            }
+        }
     }
 
     /// Takes what is waiting: blocks for the first job only when no background
@@ -394,16 +406,15 @@ impl Taken {
         if self.later.is_empty() {
             let rx = rx.lock().ok()?;
             let first = rx.recv().ok()?;
+            let alone = !matches!(first.mode(), Mode::Batched | Mode::Background);
             self.place(first);
-            for job in rx.try_iter().take(MAX_BATCH - 1) {
-                self.place(job);
+            if !alone {
+                self.take_waiting(&rx, MAX_BATCH - 1);
             }
         } else if let Ok(rx) = rx.try_lock() {
             // `try_lock`: another writer thread (PostgreSQL's pool) may hold the
             // queue while it blocks for a job; this one has work of its own.
-            for job in rx.try_iter().take(MAX_BATCH) {
-                self.place(job);
-            }
+            self.take_waiting(&rx, MAX_BATCH);
         }
         Some(())
     }
