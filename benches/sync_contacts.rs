@@ -94,12 +94,12 @@ fn main() {
 
     let sync = |what: &str| {
         let t = Instant::now();
-        let mut to = LocalHub {
+        let to = LocalHub {
             store: &hub,
             scoring: None,
         };
         let report =
-            session::run(&laptop, "hub", &mut to, page, None, funnel::store::now_ms).expect("sync");
+            session::run(&laptop, "hub", &to, page, None, funnel::store::now_ms).expect("sync");
         let secs = t.elapsed().as_secs_f64();
         println!(
             "{what}: {} changes sent ({} applied) in {} rounds, {secs:.1} s = {:.0} changes/s, {:.0} contacts/s",

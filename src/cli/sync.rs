@@ -67,9 +67,9 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let store = super::loaded::store(&ws)?;
-    let mut hub = Remote::connect(&name, &profile).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hub = Remote::connect(&name, &profile).map_err(|e| anyhow::anyhow!("{e}"))?;
     if matches!(args.command, Some(Cmd::Status)) {
-        let s = session::status(&store, &name, &mut hub)?;
+        let s = session::status(&store, &name, &hub)?;
         match args.format {
             TableFormat::Json => println!("{}", serde_json::to_string_pretty(&s)?),
             TableFormat::Table => {
@@ -88,7 +88,7 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let report = session::run(
         &store,
         &name,
-        &mut hub,
+        &hub,
         args.page as usize,
         Some(scoring),
         crate::store::now_ms,

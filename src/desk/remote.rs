@@ -291,12 +291,18 @@ impl Source for Remote {
 /// `funnel sync` through the daemon: each round is one `POST /api/sync`.
 impl crate::sync::session::Hub for Remote {
     fn exchange(
-        &mut self,
+        &self,
         req: &crate::sync::session::Request,
     ) -> std::result::Result<crate::sync::session::Response, crate::sync::store::SyncError> {
         let body = serde_json::to_value(req)
             .map_err(|e| crate::sync::store::SyncError::Hub(e.to_string()))?;
         self.call(Method::POST, "/api/sync", Some(body))
             .map_err(|e| crate::sync::store::SyncError::Hub(e.to_string()))
+    }
+
+    /// Two rounds at a time: a hub on PostgreSQL applies them side by side,
+    /// one on SQLite reads the next page's body while it applies the first.
+    fn side_by_side(&self) -> usize {
+        2
     }
 }

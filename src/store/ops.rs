@@ -136,6 +136,15 @@ impl Store {
         }
     }
 
+    /// How many write transactions it runs side by side: SQLite has one
+    /// writer; PostgreSQL a few connections.
+    pub fn writers(&self) -> usize {
+        match self {
+            Store::Sqlite(_) => 1,
+            Store::Postgres(p) => p.writers(),
+        }
+    }
+
     /// Which backend: `sqlite` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         match self {

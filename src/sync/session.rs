@@ -29,7 +29,8 @@ pub struct Request {
     /// Where the hub's feed continues for this store (empty: the start).
     #[serde(default)]
     pub since: String,
-    /// How many of the hub's changes to send back at most.
+    /// How many of the hub's changes to send back at most (0: none; this
+    /// round only sends, another in flight pulls).
     #[serde(default)]
     pub limit: Option<usize>,
     /// Only count what the hub has for this store; apply nothing.
@@ -52,10 +53,23 @@ pub struct Response {
 }
 
 /// Something that answers rounds: the daemon over HTTP, or a store in this
-/// process.
-pub trait Hub {
-    fn exchange(&mut self, req: &Request) -> Result<Response, SyncError>;
+/// process. Rounds may be sent from several threads at once.
+pub trait Hub: Sync {
+    fn exchange(&self, req: &Request) -> Result<Response, SyncError>;
+
+    /// How many rounds it applies side by side (its writer connections): a
+    /// sync sends that many pages at once.
+    fn side_by_side(&self) -> usize {
+        1
+    }
 }
+
+/// Rounds in flight at most, whatever the hub says.
+const MAX_SIDE_BY_SIDE: usize = 4;
+
+/// Attempts at a round that failed on a conflict between the hub's writers
+/// (two pages changing the same contacts in another order).
+pub const ATTEMPTS: usize = 3;
 
 /// The hub's side of a round: applies the store's page, then reads the next
 /// page of its own feed for it (never the changes that came from it). Runs in
@@ -84,6 +98,15 @@ pub fn serve(
         });
     }
     let applied = store::apply(db, &req.node, &req.changes, now, scoring)?;
+    if req.limit == Some(0) {
+        // A round that only sends: another round in flight pulls.
+        return Ok(Response {
+            node: own,
+            applied,
+            cursor: req.since.clone(),
+            ..Response::default()
+        });
+    }
     let page = match store::feed(
         db,
         since,
@@ -133,7 +156,9 @@ pub struct Status {
     pub synced_at: Option<UnixMs>,
 }
 
-fn into_store(e: SyncError) -> StoreError {
+/// A sync error as the store error it carries (a conflict stays one, so it
+/// is retried), or as an invalid page.
+pub fn into_store(e: SyncError) -> StoreError {
     match e {
         SyncError::Store(e) => e,
         other => StoreError::Invalid(other.to_string()),
@@ -141,10 +166,14 @@ fn into_store(e: SyncError) -> StoreError {
 }
 
 /// Syncs `local` with the hub known as `name` until both sides are current.
+/// Up to [`Hub::side_by_side`] pages of this store go up at once; one of
+/// them brings the hub's next page back. The position sent up advances only
+/// once every page in flight is acknowledged, so a sync cut off among them
+/// sends them again (the join makes that harmless).
 pub fn run(
     local: &Store,
     name: &str,
-    hub: &mut dyn Hub,
+    hub: &dyn Hub,
     page: usize,
     scoring: Option<Arc<Scoring>>,
     now: impl Fn() -> UnixMs,
@@ -157,20 +186,40 @@ pub fn run(
             name: Some(name.to_string()),
             ..PeerState::default()
         });
+    let side = hub.side_by_side().clamp(1, MAX_SIDE_BY_SIDE);
     let mut report = Report::default();
     loop {
         let except = (!state.peer.is_empty()).then(|| state.peer.clone());
-        let pushed = Cursor::parse(&state.pushed)?;
-        let mine = local
-            .read(|db| store::feed(db, pushed, except.as_deref(), page).map_err(into_store))?;
-        let resp = hub.exchange(&Request {
-            node: node.clone(),
-            changes: mine.changes.clone(),
-            since: state.pulled.clone(),
-            limit: Some(page),
-            status: false,
-        })?;
-        if !state.peer.is_empty() && state.peer != resp.node {
+        let mut pushed = Cursor::parse(&state.pushed)?;
+        let mut pages = Vec::with_capacity(side);
+        while pages.len() < side {
+            let mine = local
+                .read(|db| store::feed(db, pushed, except.as_deref(), page).map_err(into_store))?;
+            pushed = Cursor::parse(&mine.cursor)?;
+            let more = mine.more;
+            pages.push(mine);
+            if !more {
+                break;
+            }
+        }
+        let requests: Vec<Request> = pages
+            .iter_mut()
+            .enumerate()
+            .map(|(i, mine)| Request {
+                node: node.clone(),
+                changes: std::mem::take(&mut mine.changes),
+                since: state.pulled.clone(),
+                limit: Some(if i == 0 { page } else { 0 }),
+                status: false,
+            })
+            .collect();
+        let mut answers = exchange_all(hub, &requests)?;
+        let resp = answers.swap_remove(0);
+        if !state.peer.is_empty()
+            && std::iter::once(&resp)
+                .chain(&answers)
+                .any(|r| r.node != state.peer)
+        {
             // The remote is another store than last time (rebuilt or moved):
             // both positions are meaningless there; start over (the join
             // makes a full exchange safe).
@@ -182,13 +231,14 @@ pub fn run(
             };
             continue;
         }
-        report.rounds += 1;
-        report.sent += mine.changes.len();
-        report.sent_applied += resp.applied.applied;
+        report.rounds += requests.len();
+        report.sent += requests.iter().map(|r| r.changes.len()).sum::<usize>();
+        report.sent_applied +=
+            resp.applied.applied + answers.iter().map(|r| r.applied.applied).sum::<usize>();
         report.received += resp.changes.len();
         report.hub.clone_from(&resp.node);
         state.peer.clone_from(&resp.node);
-        state.pushed = mine.cursor.clone();
+        state.pushed = pages.last().map(|p| p.cursor.clone()).unwrap_or_default();
         state.pulled.clone_from(&resp.cursor);
         state.synced_at = Some(now());
         store::check(&resp.changes)?;
@@ -205,19 +255,41 @@ pub fn run(
             })
             .wait()?;
         report.received_applied += applied.applied;
-        if !mine.more && !resp.more {
+        let mine_more = pages.last().is_some_and(|p| p.more);
+        if !mine_more && !resp.more {
             return Ok(report);
         }
     }
 }
 
+/// Sends `requests` side by side; their answers in the same order, or the
+/// first failure.
+fn exchange_all(hub: &dyn Hub, requests: &[Request]) -> Result<Vec<Response>, SyncError> {
+    if let [one] = requests {
+        return Ok(vec![hub.exchange(one)?]);
+    }
+    std::thread::scope(|s| {
+        let rounds: Vec<_> = requests
+            .iter()
+            .map(|r| s.spawn(move || hub.exchange(r)))
+            .collect();
+        rounds
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(SyncError::Hub("a round's thread panicked".into())))
+            })
+            .collect()
+    })
+}
+
 /// What waits each way between `local` and the hub known as `name`.
-pub fn status(local: &Store, name: &str, hub: &mut dyn Hub) -> Result<Status, SyncError> {
+pub fn status(local: &Store, name: &str, hub: &dyn Hub) -> Result<Status, SyncError> {
     let node = local.read(store::node)?;
     local.write_alone(store::enable).wait()?;
     let state = local.read(|db| store::peer_by_name(db, name))?;
     let state = state.unwrap_or_default();
-    let ask = |since: &str, hub: &mut dyn Hub| {
+    let ask = |since: &str, hub: &dyn Hub| {
         hub.exchange(&Request {
             node: node.clone(),
             since: since.to_string(),
@@ -256,15 +328,26 @@ pub struct LocalHub<'a> {
 }
 
 impl Hub for LocalHub<'_> {
-    fn exchange(&mut self, req: &Request) -> Result<Response, SyncError> {
+    fn exchange(&self, req: &Request) -> Result<Response, SyncError> {
         store::check(&req.changes)?;
-        let req = req.clone();
-        let scoring = self.scoring.clone();
-        Ok(self
-            .store
-            .write_alone(move |db| {
-                serve(db, &req, crate::store::now_ms(), scoring.as_deref()).map_err(into_store)
-            })
-            .wait()?)
+        let mut attempt = 1;
+        loop {
+            let req = req.clone();
+            let scoring = self.scoring.clone();
+            let answer = self
+                .store
+                .write_alone(move |db| {
+                    serve(db, &req, crate::store::now_ms(), scoring.as_deref()).map_err(into_store)
+                })
+                .wait();
+            match answer {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => attempt += 1,
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    fn side_by_side(&self) -> usize {
+        self.store.writers()
     }
 }

@@ -116,15 +116,19 @@ pub fn node(db: Db<'_>) -> Result<String, StoreError> {
 /// change. Whether this call did it. Call in a write transaction.
 pub fn enable(db: Db<'_>) -> Result<bool, StoreError> {
     let postgres = db.backend_name() != "sqlite";
+    let enabled = |sql: &str| -> Result<bool, StoreError> {
+        Ok(db
+            .prepare_cached(sql)?
+            .query_row(params![], |r| r.get::<i64>(0))?
+            == 1)
+    };
+    // Every round asks, so the common answer takes no lock: rounds on the
+    // hub's several writers must not queue behind the clock row.
+    if enabled("SELECT enabled FROM sync_clock")? {
+        return Ok(false);
+    }
     // The row lock makes a second enabler wait, then see it done.
-    let on: i64 = db
-        .prepare_cached(if postgres {
-            "SELECT enabled FROM sync_clock FOR UPDATE"
-        } else {
-            "SELECT enabled FROM sync_clock"
-        })?
-        .query_row(params![], |r| r.get(0))?;
-    if on == 1 {
+    if postgres && enabled("SELECT enabled FROM sync_clock FOR UPDATE")? {
         return Ok(false);
     }
     if postgres {
@@ -487,11 +491,18 @@ pub fn apply(
             why: "stamped more than a day ahead of this store's clock; check the sending machine's clock".into(),
         });
     }
-    db.prepare_cached("UPDATE sync_clock SET applying = 1")?
-        .execute(params![])?;
-    if db.backend_name() != "sqlite" {
-        // As the triggers do: received stamps take `ord`s too.
-        db.execute_batch("SELECT pg_advisory_xact_lock_shared(sync_lock_key())")?;
+    let postgres = db.backend_name() != "sqlite";
+    if postgres {
+        // The triggers stamp nothing while this transaction applies (a setting
+        // only it sees, so other rounds apply beside it: V30). As the triggers
+        // do, received stamps hold the feed's lock: they take `ord`s too.
+        db.execute_batch(
+            "SELECT set_config('funnel.sync_applying', '1', true), \
+             pg_advisory_xact_lock_shared(sync_lock_key())",
+        )?;
+    } else {
+        db.prepare_cached("UPDATE sync_clock SET applying = 1")?
+            .execute(params![])?;
     }
     let mut out = Applied::default();
     let seen_wall = changes
@@ -531,10 +542,18 @@ pub fn apply(
     }
     out.applied += super::bulk::apply_items(db, peer, &rest, now, scoring)?;
     out.skipped = changes.len() - out.applied;
-    db.prepare_cached(
-        "UPDATE sync_clock SET applying = 0, wall = CASE WHEN wall < ?1 THEN ?1 ELSE wall END",
-    )?
-    .execute(params![seen_wall])?;
+    if postgres {
+        db.execute_batch("SELECT set_config('funnel.sync_applying', '0', true)")?;
+        // Locks the clock row only when the wall moves, and only from here
+        // to the commit.
+        db.prepare_cached("UPDATE sync_clock SET wall = ?1 WHERE wall < ?1")?
+            .execute(params![seen_wall])?;
+    } else {
+        db.prepare_cached(
+            "UPDATE sync_clock SET applying = 0, wall = CASE WHEN wall < ?1 THEN ?1 ELSE wall END",
+        )?
+        .execute(params![seen_wall])?;
+    }
     Ok(out)
 }
 

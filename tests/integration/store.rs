@@ -720,3 +720,109 @@ async fn the_seam_story_holds_on_postgres() {
         .expect("story");
     drop_schema(&client, &schema).await;
 }
+
+/// A page of name changes for `emails`, stamped by a laptop `node` at `wall`.
+fn name_page(emails: &[String], node: &str, wall: i64) -> Vec<funnel::sync::store::Change> {
+    emails
+        .iter()
+        .map(|e| funnel::sync::store::Change {
+            email: Some(e.clone()),
+            item: "f:name".into(),
+            wall,
+            node: node.into(),
+            value: serde_json::json!(format!("{e} from the laptop")),
+        })
+        .collect()
+}
+
+/// Two sync pages are applied side by side on PostgreSQL's two writers: each
+/// transaction waits, applied and uncommitted, for the other to have applied
+/// too, which it could not if applying took the clock row's lock (V30). (An
+/// apply that moves the clock's wall still locks the row, from its end to its
+/// commit: here the clock is ahead of both pages.) The transaction-local flag
+/// that silences the triggers ends with the apply: a later change in the
+/// store is stamped as made here.
+#[tokio::test]
+async fn sync_pages_apply_side_by_side_on_postgres() {
+    use funnel::store::db::params;
+    use std::sync::mpsc::{RecvTimeoutError, channel};
+    use std::time::Duration;
+
+    let Some((client, schema, url)) = pg_schema().await else {
+        return;
+    };
+    let store = Store::open(&StoreLocation::Postgres { url })
+        .await
+        .expect("open");
+    assert_eq!(store.writers(), 2, "PostgreSQL's writer pool");
+    let store2 = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = store2;
+        store
+            .write_alone(funnel::sync::store::enable)
+            .wait()
+            .expect("sync on");
+        let now = funnel::store::now_ms();
+        store
+            .write(move |db| db.execute("UPDATE sync_clock SET wall = ?1", params![now]))
+            .wait()
+            .expect("clock");
+        let (a_done, a_seen) = channel::<()>();
+        let (b_done, b_seen) = channel::<()>();
+        let page = |first: usize, done: std::sync::mpsc::Sender<()>, other: std::sync::mpsc::Receiver<()>| {
+            let emails: Vec<String> = (first..first + 50)
+                .map(|i| format!("p{i}@example.org"))
+                .collect();
+            let changes = name_page(&emails, "laptop0000000001", now - 1_000);
+            store.write_alone(move |db| {
+                let applied = funnel::sync::store::apply(db, "laptop0000000001", &changes, now, None)
+                    .map_err(|e| funnel::store::StoreError::Invalid(e.to_string()))?;
+                let _ = done.send(());
+                match other.recv_timeout(Duration::from_secs(10)) {
+                    Err(RecvTimeoutError::Timeout) => Err(funnel::store::StoreError::Invalid(
+                        "the other page did not apply while this one was open".into(),
+                    )),
+                    _ => Ok(applied.applied),
+                }
+            })
+        };
+        let a = page(0, a_done, b_seen);
+        let b = page(50, b_done, a_seen);
+        assert_eq!(a.wait().expect("first page"), 50);
+        assert_eq!(b.wait().expect("second page"), 50);
+        let (received, local): (i64, i64) = store
+            .read(|db| {
+                db.query_row(
+                    "SELECT count(*) FILTER (WHERE peer IS NOT NULL), count(*) FILTER (WHERE peer IS NULL) \
+                     FROM sync_stamps WHERE item = 'f:name'",
+                    params![],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            })
+            .expect("stamps");
+        assert_eq!((received, local), (100, 0), "received stamps, none made here");
+        store
+            .write(|db| {
+                db.execute(
+                    "UPDATE contacts SET name = 'Edited here' WHERE email = 'p7@example.org'",
+                    params![],
+                )
+            })
+            .wait()
+            .expect("edit");
+        let stamped: i64 = store
+            .read(|db| {
+                db.query_row(
+                    "SELECT count(*) FROM sync_stamps s JOIN contacts c ON c.id = s.contact_id \
+                     WHERE c.email = 'p7@example.org' AND s.item = 'f:name' AND s.peer IS NULL",
+                    params![],
+                    |r| r.get(0),
+                )
+            })
+            .expect("stamp");
+        assert_eq!(stamped, 1, "a change after the apply is stamped as made here");
+    })
+    .await
+    .expect("story");
+    drop_schema(&client, &schema).await;
+}

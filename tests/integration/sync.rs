@@ -293,7 +293,7 @@ fn a_laptop_and_the_team_daemon_converge_and_an_erasure_holds() {
     for (bad, field) in [
         (json!({"node": "", "changes": []}), "node"),
         (json!({"node": "n", "since": "x.y"}), "since"),
-        (json!({"node": "n", "limit": 0}), "limit"),
+        (json!({"node": "n", "limit": 1_000_000}), "limit"),
     ] {
         let (status, body) = api(&daemon, "POST", "/api/sync", Some(&token), Some(&bad));
         assert_eq!(status, 422, "{bad}: {body}");

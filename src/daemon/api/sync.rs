@@ -37,13 +37,13 @@ pub async fn exchange(
         ));
     }
     Cursor::parse(&req.since).map_err(|e| unprocessable("since", e.to_string()))?;
-    if req
-        .limit
-        .is_some_and(|l| l == 0 || l > sync_store::MAX_PAGE)
-    {
+    if req.limit.is_some_and(|l| l > sync_store::MAX_PAGE) {
         return Err(unprocessable(
             "limit",
-            format!("`limit` is 1 to {}", sync_store::MAX_PAGE),
+            format!(
+                "`limit` is 0 (send nothing back) to {}",
+                sync_store::MAX_PAGE
+            ),
         ));
     }
     sync_store::check(&req.changes).map_err(|e| unprocessable("changes", e.to_string()))?;
@@ -64,27 +64,39 @@ pub async fn exchange(
     }
     let by = super::actor(&who);
     let engine = d.worker().engine();
-    let answer = d
-        .worker()
-        .store()
-        .write_alone(move |db| {
-            let now = crate::store::now_ms();
-            let resp = session::serve(db, &req, now, Some(&engine.scoring))
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            if resp.applied.applied > 0 {
-                crate::audit::record(
-                    db,
-                    &by,
-                    "sync",
-                    "store",
-                    Some(&req.node),
-                    &json!({"applied": resp.applied.applied, "skipped": resp.applied.skipped}),
-                    now,
-                )?;
-            }
-            Ok(resp)
-        })
-        .await;
+    let req = Arc::new(req);
+    let mut attempt = 1;
+    // Rounds of one sync arrive side by side; on PostgreSQL two that change
+    // the same contacts in another order may deadlock, and the one failed
+    // left nothing behind: it runs again.
+    let answer = loop {
+        let (req, by, engine) = (req.clone(), by.clone(), engine.clone());
+        let answer = d
+            .worker()
+            .store()
+            .write_alone(move |db| {
+                let now = crate::store::now_ms();
+                let resp = session::serve(db, &req, now, Some(&engine.scoring))
+                    .map_err(session::into_store)?;
+                if resp.applied.applied > 0 {
+                    crate::audit::record(
+                        db,
+                        &by,
+                        "sync",
+                        "store",
+                        Some(&req.node),
+                        &json!({"applied": resp.applied.applied, "skipped": resp.applied.skipped}),
+                        now,
+                    )?;
+                }
+                Ok(resp)
+            })
+            .await;
+        match answer {
+            Err(e) if e.is_transient() && attempt < session::ATTEMPTS => attempt += 1,
+            other => break other,
+        }
+    };
     match answer {
         Ok(resp) => Ok(axum::Json(resp).into_response()),
         Err(StoreError::Invalid(why)) => Err(unprocessable("changes", why)),
