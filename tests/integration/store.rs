@@ -821,6 +821,27 @@ async fn sync_pages_apply_side_by_side_on_postgres() {
             })
             .expect("stamp");
         assert_eq!(stamped, 1, "a change after the apply is stamped as made here");
+        // An erasure inside an apply (the triggers that stamp are not called)
+        // still takes the person's stamps with them.
+        let left: i64 = store
+            .write(|db| {
+                let id: i64 = db.query_row(
+                    "SELECT id FROM contacts WHERE email = 'p3@example.org'",
+                    params![],
+                    |r| r.get(0),
+                )?;
+                db.execute_batch("SELECT set_config('funnel.sync_applying', '1', true)")?;
+                db.execute("DELETE FROM contacts WHERE id = ?1", params![id])?;
+                db.execute_batch("SELECT set_config('funnel.sync_applying', '0', true)")?;
+                db.query_row(
+                    "SELECT count(*) FROM sync_stamps WHERE contact_id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+            })
+            .wait()
+            .expect("erase");
+        assert_eq!(left, 0, "no stamp outlives its contact");
     })
     .await
     .expect("story");
