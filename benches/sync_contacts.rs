@@ -6,9 +6,9 @@
 //! `funnel sync` and `POST /api/sync` (`sync::session::run` and `serve`), with
 //! the hub in this process, so the figures are the stores' work without HTTP.
 //!
-//! `cargo bench --bench sync_contacts` (`-- --contacts N --page P --postgres`);
+//! `cargo bench --bench sync_contacts` (`-- --contacts N --page P --postgres --keep`);
 //! with `--postgres` the hub is the real PostgreSQL (`FUNNEL_TEST_PG`, default
-//! `postgres://root@127.0.0.1:5432/test`) in a schema of its own. Figures are
+//! `postgres://root@127.0.0.1:5432/test`) in a schema of its own, dropped at the end unless `--keep`. Figures are
 //! in docs/sync.md.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
@@ -144,7 +144,9 @@ fn main() {
         .expect("count");
     assert_eq!(there, n, "every change arrived");
     println!("the hub holds all {there} changed contacts");
-    if postgres {
+    if postgres && args.iter().any(|a| a == "--keep") {
+        println!("kept the hub's schema {schema} (drop it with DROP SCHEMA {schema} CASCADE)");
+    } else if postgres {
         let drop = format!("DROP SCHEMA {schema} CASCADE");
         hub.write_alone(move |db| db.execute_batch(&drop))
             .wait()

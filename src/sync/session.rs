@@ -166,10 +166,12 @@ pub fn into_store(e: SyncError) -> StoreError {
 }
 
 /// Syncs `local` with the hub known as `name` until both sides are current.
-/// Up to [`Hub::side_by_side`] pages of this store go up at once; one of
-/// them brings the hub's next page back. The position sent up advances only
-/// once every page in flight is acknowledged, so a sync cut off among them
-/// sends them again (the join makes that harmless).
+/// Up to [`Hub::side_by_side`] pages of this store are in flight at once,
+/// and a new one leaves as soon as one is answered, so the hub's writers never
+/// wait for the slowest page of a group or for this store's own reads. At
+/// most one round in flight also pulls the hub's next page. The position sent
+/// up advances only over pages acknowledged in order, so a sync cut off among
+/// them sends the unacknowledged ones again (the join makes that harmless).
 pub fn run(
     local: &Store,
     name: &str,
@@ -188,99 +190,197 @@ pub fn run(
         });
     let side = hub.side_by_side().clamp(1, MAX_SIDE_BY_SIDE);
     let mut report = Report::default();
+    let mut rounds = Rounds {
+        local,
+        hub,
+        node: &node,
+        side,
+        page,
+        scoring: &scoring,
+        now: &now,
+    };
     loop {
-        let except = (!state.peer.is_empty()).then(|| state.peer.clone());
-        let mut pushed = Cursor::parse(&state.pushed)?;
-        let mut pages = Vec::with_capacity(side);
-        while pages.len() < side {
-            let mine = local
-                .read(|db| store::feed(db, pushed, except.as_deref(), page).map_err(into_store))?;
-            pushed = Cursor::parse(&mine.cursor)?;
-            let more = mine.more;
-            pages.push(mine);
-            if !more {
-                break;
+        match rounds.pump(&mut state, &mut report)? {
+            None => return Ok(report),
+            Some(other) => {
+                // The remote is another store than last time (rebuilt or
+                // moved): both positions are meaningless there; start over
+                // (the join makes a full exchange safe).
+                tracing::warn!(was = %state.peer, now = %other, "the hub is another store; syncing from the start");
+                state = PeerState {
+                    peer: other,
+                    name: Some(name.to_string()),
+                    ..PeerState::default()
+                };
             }
-        }
-        let requests: Vec<Request> = pages
-            .iter_mut()
-            .enumerate()
-            .map(|(i, mine)| Request {
-                node: node.clone(),
-                changes: std::mem::take(&mut mine.changes),
-                since: state.pulled.clone(),
-                limit: Some(if i == 0 { page } else { 0 }),
-                status: false,
-            })
-            .collect();
-        let mut answers = exchange_all(hub, &requests)?;
-        let resp = answers.swap_remove(0);
-        if !state.peer.is_empty()
-            && std::iter::once(&resp)
-                .chain(&answers)
-                .any(|r| r.node != state.peer)
-        {
-            // The remote is another store than last time (rebuilt or moved):
-            // both positions are meaningless there; start over (the join
-            // makes a full exchange safe).
-            tracing::warn!(was = %state.peer, now = %resp.node, "the hub is another store; syncing from the start");
-            state = PeerState {
-                peer: resp.node.clone(),
-                name: Some(name.to_string()),
-                ..PeerState::default()
-            };
-            continue;
-        }
-        report.rounds += requests.len();
-        report.sent += requests.iter().map(|r| r.changes.len()).sum::<usize>();
-        report.sent_applied +=
-            resp.applied.applied + answers.iter().map(|r| r.applied.applied).sum::<usize>();
-        report.received += resp.changes.len();
-        report.hub.clone_from(&resp.node);
-        state.peer.clone_from(&resp.node);
-        state.pushed = pages.last().map(|p| p.cursor.clone()).unwrap_or_default();
-        state.pulled.clone_from(&resp.cursor);
-        state.synced_at = Some(now());
-        store::check(&resp.changes)?;
-        let saved = state.clone();
-        let changes = resp.changes;
-        let at = now();
-        let scoring = scoring.clone();
-        let applied = local
-            .write_alone(move |db| {
-                let applied = store::apply(db, &saved.peer, &changes, at, scoring.as_deref())
-                    .map_err(into_store)?;
-                store::save_peer(db, &saved)?;
-                Ok(applied)
-            })
-            .wait()?;
-        report.received_applied += applied.applied;
-        let mine_more = pages.last().is_some_and(|p| p.more);
-        if !mine_more && !resp.more {
-            return Ok(report);
         }
     }
 }
 
-/// Sends `requests` side by side; their answers in the same order, or the
-/// first failure.
-fn exchange_all(hub: &dyn Hub, requests: &[Request]) -> Result<Vec<Response>, SyncError> {
-    if let [one] = requests {
-        return Ok(vec![hub.exchange(one)?]);
+/// What one sync's rounds share.
+struct Rounds<'a, N> {
+    local: &'a Store,
+    hub: &'a dyn Hub,
+    node: &'a str,
+    side: usize,
+    page: usize,
+    scoring: &'a Option<Arc<Scoring>>,
+    now: &'a N,
+}
+
+/// A round's answer as it comes back: its place among the pages sent,
+/// whether it pulled, and how many changes it carried up.
+type Answer = (usize, bool, usize, Result<Response, SyncError>);
+
+impl<N: Fn() -> UnixMs> Rounds<'_, N> {
+    /// Sends rounds until both sides are current (`None`), or until a round
+    /// is answered by another store than `state.peer` (`Some` of its node).
+    fn pump(
+        &mut self,
+        state: &mut PeerState,
+        report: &mut Report,
+    ) -> Result<Option<String>, SyncError> {
+        let (tx, rx) = std::sync::mpsc::channel::<Answer>();
+        std::thread::scope(|s| {
+            let mut pushed = Cursor::parse(&state.pushed)?;
+            let (mut mine_more, mut hub_more, mut pulling) = (true, true, false);
+            let mut in_flight = 0;
+            // Pages read from the feed and not yet acknowledged in order:
+            // their place, the feed's position after them, whether answered.
+            let mut unacked: std::collections::VecDeque<(usize, String, bool)> =
+                std::collections::VecDeque::new();
+            let mut next = 0;
+            let mut unsaved = false;
+            loop {
+                while in_flight < self.side {
+                    let pull = hub_more && !pulling;
+                    if !mine_more && !pull {
+                        break;
+                    }
+                    let mine = if mine_more {
+                        let except = (!state.peer.is_empty()).then(|| state.peer.clone());
+                        self.local.read(|db| {
+                            store::feed(db, pushed, except.as_deref(), self.page)
+                                .map_err(into_store)
+                        })?
+                    } else {
+                        // A round that only pulls: the position stays.
+                        store::Page {
+                            cursor: pushed.shown(),
+                            ..store::Page::default()
+                        }
+                    };
+                    if mine_more {
+                        pushed = Cursor::parse(&mine.cursor)?;
+                        mine_more = mine.more;
+                    }
+                    let place = next;
+                    next += 1;
+                    if mine.changes.is_empty() && !pull {
+                        // Nothing to send (every row came from the hub):
+                        // acknowledged as read.
+                        unacked.push_back((place, mine.cursor, true));
+                        unsaved = true;
+                        continue;
+                    }
+                    unacked.push_back((place, mine.cursor, false));
+                    let req = Request {
+                        node: self.node.to_string(),
+                        since: state.pulled.clone(),
+                        limit: Some(if pull { self.page } else { 0 }),
+                        status: false,
+                        changes: mine.changes,
+                    };
+                    let (tx, hub) = (tx.clone(), self.hub);
+                    s.spawn(move || {
+                        let answer = hub.exchange(&req);
+                        // The receiver outlives the scope: a send cannot fail.
+                        let _ = tx.send((place, pull, req.changes.len(), answer));
+                    });
+                    in_flight += 1;
+                    pulling |= pull;
+                }
+                if in_flight == 0 {
+                    // Pages read but never sent (all from the hub) still
+                    // move the position.
+                    if advance(&mut unacked, state) || unsaved {
+                        self.save(state, Vec::new())?;
+                    }
+                    return Ok(None);
+                }
+                let Ok((place, pulled, sent, answer)) = rx.recv() else {
+                    return Err(SyncError::Hub(
+                        "a round's thread ended without an answer".into(),
+                    ));
+                };
+                in_flight -= 1;
+                // A failure returns at once; the rounds still in flight end
+                // with the scope, and what they did is sent again next time.
+                let resp = answer?;
+                if !state.peer.is_empty() && resp.node != state.peer {
+                    return Ok(Some(resp.node));
+                }
+                state.peer.clone_from(&resp.node);
+                report.hub.clone_from(&resp.node);
+                report.rounds += 1;
+                report.sent += sent;
+                report.sent_applied += resp.applied.applied;
+                if let Some(entry) = unacked.iter_mut().find(|(p, _, _)| *p == place) {
+                    entry.2 = true;
+                }
+                advance(&mut unacked, state);
+                let mut changes = Vec::new();
+                if pulled {
+                    pulling = false;
+                    hub_more = resp.more;
+                    store::check(&resp.changes)?;
+                    report.received += resp.changes.len();
+                    state.pulled.clone_from(&resp.cursor);
+                    changes = resp.changes;
+                }
+                report.received_applied += self.save(state, changes)?;
+                unsaved = false;
+            }
+        })
     }
-    std::thread::scope(|s| {
-        let rounds: Vec<_> = requests
-            .iter()
-            .map(|r| s.spawn(move || hub.exchange(r)))
-            .collect();
-        rounds
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(SyncError::Hub("a round's thread panicked".into())))
+
+    /// Applies the hub's `changes` here and records `state`, in one
+    /// transaction; returns how many changed this store.
+    fn save(&self, state: &mut PeerState, changes: Vec<Change>) -> Result<usize, SyncError> {
+        state.synced_at = Some((self.now)());
+        let saved = state.clone();
+        let at = (self.now)();
+        let scoring = self.scoring.clone();
+        let applied = self
+            .local
+            .write_alone(move |db| {
+                let applied = if changes.is_empty() {
+                    Applied::default()
+                } else {
+                    store::apply(db, &saved.peer, &changes, at, scoring.as_deref())
+                        .map_err(into_store)?
+                };
+                store::save_peer(db, &saved)?;
+                Ok(applied)
             })
-            .collect()
-    })
+            .wait()?;
+        Ok(applied.applied)
+    }
+}
+
+/// Moves `state.pushed` over the pages at the front of `unacked` that are
+/// acknowledged; whether it moved.
+fn advance(
+    unacked: &mut std::collections::VecDeque<(usize, String, bool)>,
+    state: &mut PeerState,
+) -> bool {
+    let mut moved = false;
+    while let Some((_, cursor, true)) = unacked.front() {
+        state.pushed.clone_from(cursor);
+        unacked.pop_front();
+        moved = true;
+    }
+    moved
 }
 
 /// What waits each way between `local` and the hub known as `name`.
@@ -349,5 +449,128 @@ impl Hub for LocalHub<'_> {
 
     fn side_by_side(&self) -> usize {
         self.store.writers()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::model::config::Synchronous;
+    use crate::store::SqliteStore;
+    use crate::store::db::params;
+
+    fn store(dir: &std::path::Path, name: &str) -> Store {
+        SqliteStore::open(&dir.join(name), Synchronous::Normal)
+            .expect("store")
+            .into()
+    }
+
+    /// `n` contacts `{prefix}{i}@example.org`, stamped for sync.
+    fn contacts(s: &Store, prefix: &str, n: usize) {
+        s.write_alone(store::enable).wait().expect("sync on");
+        let prefix = prefix.to_string();
+        s.write_alone(move |db| {
+            for i in 0..n {
+                db.execute(
+                    "INSERT INTO contacts (uid, email, name, status, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, 'active', 1, 1)",
+                    params![
+                        format!("{prefix}{i}"),
+                        format!("{prefix}{i}@example.org"),
+                        format!("Person {i}")
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .wait()
+        .expect("contacts");
+    }
+
+    fn emails(s: &Store) -> Vec<(String, Option<String>)> {
+        s.read(|db| {
+            let mut stmt = db.prepare("SELECT email, name FROM contacts ORDER BY email")?;
+            let rows = stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+        .expect("emails")
+    }
+
+    /// A hub in this process whose rounds answer out of order (every other
+    /// one waits), three at once, and that fails the round `fail_at` (after its wait).
+    struct Shuffled<'a> {
+        inner: LocalHub<'a>,
+        calls: AtomicUsize,
+        fail_at: usize,
+    }
+
+    impl Hub for Shuffled<'_> {
+        fn exchange(&self, req: &Request) -> Result<Response, SyncError> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            if call.is_multiple_of(2) {
+                std::thread::sleep(std::time::Duration::from_millis(60));
+            }
+            if call == self.fail_at {
+                return Err(SyncError::Hub("the line dropped".into()));
+            }
+            self.inner.exchange(req)
+        }
+
+        fn side_by_side(&self) -> usize {
+            3
+        }
+    }
+
+    #[test]
+    fn rounds_answered_out_of_order_or_cut_off_leave_both_stores_equal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let laptop = store(dir.path(), "laptop.db");
+        let hub_store = store(dir.path(), "hub.db");
+        contacts(&laptop, "l", 300);
+        contacts(&hub_store, "h", 120);
+        let hub = |fail_at| Shuffled {
+            inner: LocalHub {
+                store: &hub_store,
+                scoring: None,
+            },
+            calls: AtomicUsize::new(0),
+            fail_at,
+        };
+        let now = crate::store::now_ms;
+        // Rounds 0 and 2 wait, round 1 is answered first, then round 2
+        // fails: the position must not pass its page.
+        let cut = run(&laptop, "hub", &hub(2), 16, None, now).expect_err("cut off");
+        assert!(cut.to_string().contains("the line dropped"), "{cut}");
+        laptop
+            .read(|db| store::peer_by_name(db, "hub"))
+            .expect("state")
+            .expect("saved after the first answer");
+        let report = run(&laptop, "hub", &hub(usize::MAX), 16, None, now).expect("sync");
+        assert!(report.rounds > 3, "{report:?}");
+        assert_eq!(emails(&laptop).len(), 420);
+        assert_eq!(emails(&laptop), emails(&hub_store));
+        // Both positions are at the end: nothing waits either way.
+        let left = status(&laptop, "hub", &hub(usize::MAX)).expect("status");
+        assert_eq!((left.to_send, left.to_receive), (0, 0), "{left:?}");
+        let again = run(&laptop, "hub", &hub(usize::MAX), 16, None, now).expect("again");
+        assert_eq!((again.sent, again.received), (0, 0), "{again:?}");
+    }
+
+    #[test]
+    fn the_position_moves_only_over_pages_answered_in_order() {
+        let mut state = PeerState::default();
+        let mut unacked: std::collections::VecDeque<(usize, String, bool)> =
+            [(0, "1.1", false), (1, "2.2", true), (2, "3.3", false)]
+                .into_iter()
+                .map(|(p, c, a)| (p, c.to_string(), a))
+                .collect();
+        assert!(!advance(&mut unacked, &mut state));
+        assert_eq!(state.pushed, "");
+        unacked[0].2 = true;
+        assert!(advance(&mut unacked, &mut state));
+        assert_eq!(state.pushed, "2.2");
+        assert_eq!(unacked.len(), 1);
     }
 }
