@@ -85,15 +85,24 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let scoring = std::sync::Arc::new(super::loaded::engine(&ws)?.scoring.clone());
-    let report = session::run(
+    let bar = progress();
+    let report = session::run_reporting(
         &store,
         &name,
         &hub,
         args.page as usize,
         Some(scoring),
         crate::store::now_ms,
-    )
-    .with_context(|| format!("sync with {name} stopped; run it again to resume"))?;
+        &|r| {
+            bar.set_message(format!(
+                "sent {} change(s), received {} ({} round(s))",
+                r.sent, r.received, r.rounds
+            ));
+        },
+    );
+    bar.finish_and_clear();
+    let report =
+        report.with_context(|| format!("sync with {name} stopped; run it again to resume"))?;
     match args.format {
         TableFormat::Json => println!(
             "{}",
@@ -109,4 +118,21 @@ pub fn run(args: Args, color: ColorChoice) -> anyhow::Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What has moved so far, on an interactive stderr (a sync of many changes
+/// takes a while); hidden otherwise.
+fn progress() -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message("syncing");
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }

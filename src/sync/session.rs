@@ -180,6 +180,20 @@ pub fn run(
     scoring: Option<Arc<Scoring>>,
     now: impl Fn() -> UnixMs,
 ) -> Result<Report, SyncError> {
+    run_reporting(local, name, hub, page, scoring, now, &|_| {})
+}
+
+/// [`run`], telling `on_round` what has moved so far after each answered
+/// round (for a progress display; called on the calling thread).
+pub fn run_reporting(
+    local: &Store,
+    name: &str,
+    hub: &dyn Hub,
+    page: usize,
+    scoring: Option<Arc<Scoring>>,
+    now: impl Fn() -> UnixMs,
+    on_round: &dyn Fn(&Report),
+) -> Result<Report, SyncError> {
     let node = local.read(store::node)?;
     local.write_alone(store::enable).wait()?;
     let mut state = local
@@ -198,6 +212,7 @@ pub fn run(
         page,
         scoring: &scoring,
         now: &now,
+        on_round,
     };
     loop {
         match rounds.pump(&mut state, &mut report)? {
@@ -226,6 +241,7 @@ struct Rounds<'a, N> {
     page: usize,
     scoring: &'a Option<Arc<Scoring>>,
     now: &'a N,
+    on_round: &'a dyn Fn(&Report),
 }
 
 /// A round's answer as it comes back: its place among the pages sent,
@@ -340,6 +356,7 @@ impl<N: Fn() -> UnixMs> Rounds<'_, N> {
                 }
                 report.received_applied += self.save(state, changes)?;
                 unsaved = false;
+                (self.on_round)(report);
             }
         })
     }
@@ -547,8 +564,17 @@ mod tests {
             .read(|db| store::peer_by_name(db, "hub"))
             .expect("state")
             .expect("saved after the first answer");
-        let report = run(&laptop, "hub", &hub(usize::MAX), 16, None, now).expect("sync");
+        let told = std::cell::RefCell::new(Vec::new());
+        let report = run_reporting(&laptop, "hub", &hub(usize::MAX), 16, None, now, &|r| {
+            told.borrow_mut().push(r.sent + r.received);
+        })
+        .expect("sync");
         assert!(report.rounds > 3, "{report:?}");
+        // Told after every round, with what had moved so far.
+        let told = told.into_inner();
+        assert_eq!(told.len(), report.rounds);
+        assert!(told.windows(2).all(|w| w[0] <= w[1]), "{told:?}");
+        assert_eq!(told.last(), Some(&(report.sent + report.received)));
         assert_eq!(emails(&laptop).len(), 420);
         assert_eq!(emails(&laptop), emails(&hub_store));
         // Both positions are at the end: nothing waits either way.
