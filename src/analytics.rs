@@ -21,6 +21,7 @@ pub mod site_days;
 pub mod token;
 pub mod workflows;
 
+use crate::store::counters::{self, Counter, Key};
 use crate::store::db::{Db, OptionalRow, params};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
@@ -290,13 +291,7 @@ pub fn record(
         )?;
     let day = day_of(now);
     match (kind, &b.component) {
-        ("view", None) => {
-            conn.prepare_cached(
-                "INSERT INTO site_analytics (site_id, day, page_views) VALUES (?1, ?2, 1) \
-                 ON CONFLICT (site_id, day) DO UPDATE SET page_views = site_analytics.page_views + 1",
-            )?
-            .execute(params![b.site, day])?;
-        }
+        ("view", None) => bump_site(conn, &b.site, day, "page_views")?,
         ("view", Some(c)) => bump_component(conn, &b.site, c, day, "views")?,
         ("click", Some(c)) => bump_component(conn, &b.site, c, day, "interactions")?,
         _ => {}
@@ -304,6 +299,29 @@ pub fn record(
     Ok(id)
 }
 
+/// Adds one to a site's day (a counter every post or view bumps: written
+/// once per writer's transaction, see `store::counters`).
+fn bump_site(
+    conn: Db<'_>,
+    site: &str,
+    day: i64,
+    column: &'static str,
+) -> Result<(), AnalyticsError> {
+    counters::bump(
+        conn,
+        Counter {
+            table: "site_analytics",
+            column,
+            keys: vec![
+                ("site_id", Key::Text(site.to_string())),
+                ("day", Key::Int(day)),
+            ],
+        },
+    )?;
+    Ok(())
+}
+
+/// Adds one to a component's day.
 fn bump_component(
     conn: Db<'_>,
     site: &str,
@@ -311,11 +329,18 @@ fn bump_component(
     day: i64,
     column: &'static str,
 ) -> Result<(), AnalyticsError> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO component_analytics (site_id, component_id, day, {column}) VALUES (?1, ?2, ?3, 1) \
-         ON CONFLICT (site_id, component_id, day) DO UPDATE SET {column} = component_analytics.{column} + 1"
-    ))?
-    .execute(params![site, component, day])?;
+    counters::bump(
+        conn,
+        Counter {
+            table: "component_analytics",
+            column,
+            keys: vec![
+                ("site_id", Key::Text(site.to_string())),
+                ("component_id", Key::Text(component.to_string())),
+                ("day", Key::Int(day)),
+            ],
+        },
+    )?;
     Ok(())
 }
 
@@ -335,11 +360,7 @@ pub fn record_conversion(
     )?
     .execute(params![site, page, component, visitor, contact_id, now])?;
     let day = day_of(now);
-    conn.prepare_cached(
-        "INSERT INTO site_analytics (site_id, day, conversions) VALUES (?1, ?2, 1) \
-         ON CONFLICT (site_id, day) DO UPDATE SET conversions = site_analytics.conversions + 1",
-    )?
-    .execute(params![site, day])?;
+    bump_site(conn, site, day, "conversions")?;
     bump_component(conn, site, component, day, "conversions")
 }
 

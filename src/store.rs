@@ -8,6 +8,7 @@
 //! call. It does not decide what to write; those modules do.
 
 pub mod claims;
+pub mod counters;
 pub mod db;
 pub mod dialect;
 pub mod maintain;

@@ -23,6 +23,8 @@ pub struct PgConn {
     cache: StatementCache,
     /// Whether the store's writer has a transaction open on it.
     in_tx: std::cell::Cell<bool>,
+    /// Counter bumps waiting for the writer's commit (`store::counters`).
+    counters: std::cell::RefCell<Vec<super::counters::Counter>>,
     // Dropped last: the connection's task lives on it.
     rt: OwnRuntime,
 }
@@ -68,6 +70,7 @@ impl PgConn {
             client,
             cache: StatementCache::default(),
             in_tx: std::cell::Cell::new(false),
+            counters: std::cell::RefCell::default(),
             rt: OwnRuntime(Some(rt)),
         })
     }
@@ -117,6 +120,10 @@ impl PgConn {
 
     pub(super) fn in_transaction(&self) -> bool {
         self.in_tx.get()
+    }
+
+    pub(super) fn counters(&self) -> &std::cell::RefCell<Vec<super::counters::Counter>> {
+        &self.counters
     }
 
     pub(super) fn prepare_cached(&self, sql: &str) -> Result<PgStatement, StoreError> {

@@ -53,9 +53,9 @@ impl PgStore {
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
         let mut conn = PgConn::connect(url)?;
         conn.prepare_schema()?;
-        let mut conns = vec![WriteConn::Postgres(conn)];
+        let mut conns = vec![WriteConn::Postgres(Box::new(conn))];
         for _ in 1..writers() {
-            conns.push(WriteConn::Postgres(PgConn::connect(url)?));
+            conns.push(WriteConn::Postgres(Box::new(PgConn::connect(url)?)));
         }
         let writers = conns.len();
         let (writer, threads) = Writer::start_pool(conns)?;

@@ -88,6 +88,13 @@ impl TestDb {
         let out = f(db);
         if let Conn::Postgres { conn, .. } = &self.conn {
             conn.set_in_transaction(false);
+            if out.is_ok() {
+                if let Err(e) = super::counters::flush(conn) {
+                    panic!("counters: {e}");
+                }
+            } else {
+                super::counters::forget_after(db, 0);
+            }
         }
         match out {
             Ok(v) => {

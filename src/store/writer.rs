@@ -44,7 +44,7 @@ use super::pg_conn::PgConn;
 #[derive(Debug)]
 pub enum WriteConn {
     Sqlite(Connection),
-    Postgres(PgConn),
+    Postgres(Box<PgConn>),
 }
 
 impl WriteConn {
@@ -77,6 +77,7 @@ impl WriteConn {
             }
             WriteConn::Postgres(c) => {
                 c.set_in_transaction(false);
+                super::counters::flush(c)?;
                 c.execute_batch("COMMIT")?;
             }
         }
@@ -87,6 +88,7 @@ impl WriteConn {
         let _ = self.db().execute_batch("ROLLBACK");
         if let WriteConn::Postgres(c) = self {
             c.set_in_transaction(false);
+            super::counters::forget_after(self.db(), 0);
         }
     }
 
@@ -191,12 +193,14 @@ fn in_savepoint<T>(
 ) -> Result<T, StoreError> {
     // Cached statements: parsing these on every job costs more than running them.
     conn.prepare_cached("SAVEPOINT job")?.execute(&[])?;
+    let bumps = super::counters::mark(conn);
     match f(conn) {
         Ok(v) => {
             conn.prepare_cached("RELEASE job")?.execute(&[])?;
             Ok(v)
         }
         Err(e) => {
+            super::counters::forget_after(conn, bumps);
             conn.prepare_cached("ROLLBACK TO job")?.execute(&[])?;
             conn.prepare_cached("RELEASE job")?.execute(&[])?;
             Err(e)

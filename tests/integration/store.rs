@@ -847,3 +847,86 @@ async fn sync_pages_apply_side_by_side_on_postgres() {
     .expect("story");
     drop_schema(&client, &schema).await;
 }
+
+/// A day's counter that every post bumps does not hold PostgreSQL's two
+/// writers one behind the other: each transaction's bumps wait for its commit
+/// (`store::counters`), so two open transactions that bumped the same row
+/// both go on; a job that fails takes its bumps with it.
+#[tokio::test]
+async fn counter_bumps_wait_for_the_commit_on_postgres() {
+    use funnel::store::counters::{Counter, Key, bump};
+    use funnel::store::db::params;
+    use std::sync::mpsc::{RecvTimeoutError, channel};
+    use std::time::Duration;
+
+    let Some((client, schema, url)) = pg_schema().await else {
+        return;
+    };
+    let store = Store::open(&StoreLocation::Postgres { url })
+        .await
+        .expect("open");
+    let store2 = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = store2;
+        store
+            .write(|db| {
+                db.execute_batch(
+                    "CREATE TABLE hits (k TEXT NOT NULL, day BIGINT NOT NULL, n BIGINT NOT NULL DEFAULT 0, \
+                     PRIMARY KEY (k, day))",
+                )
+            })
+            .wait()
+            .expect("table");
+        let hit = |k: &str| Counter {
+            table: "hits",
+            column: "n",
+            keys: vec![("k", Key::Text(k.into())), ("day", Key::Int(7))],
+        };
+        let (a_done, a_seen) = channel::<()>();
+        let (b_done, b_seen) = channel::<()>();
+        let open = |done: std::sync::mpsc::Sender<()>, other: std::sync::mpsc::Receiver<()>| {
+            store.write_alone(move |db| {
+                bump(db, hit("a"))?;
+                let _ = done.send(());
+                match other.recv_timeout(Duration::from_secs(10)) {
+                    Err(RecvTimeoutError::Timeout) => Err(funnel::store::StoreError::Invalid(
+                        "the other transaction waited on the counter's row".into(),
+                    )),
+                    _ => Ok(()),
+                }
+            })
+        };
+        let a = open(a_done, b_seen);
+        let b = open(b_done, a_seen);
+        a.wait().expect("first transaction");
+        b.wait().expect("second transaction");
+        // In the writer's batches: three bumps in one job, one in a job that
+        // fails.
+        let kept = store.write(move |db| {
+            for _ in 0..3 {
+                bump(db, hit("a"))?;
+            }
+            bump(db, hit("b"))
+        });
+        let failed = store.write(move |db| {
+            bump(db, hit("a"))?;
+            Err::<(), _>(funnel::store::StoreError::Invalid("this job fails".into()))
+        });
+        kept.wait().expect("kept");
+        assert!(failed.wait().is_err());
+        let counts: Vec<(String, i64)> = store
+            .read(|db| {
+                let mut stmt = db.prepare("SELECT k, n FROM hits ORDER BY k")?;
+                let rows = stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect()
+            })
+            .expect("counts");
+        assert_eq!(counts, vec![("a".to_string(), 5), ("b".to_string(), 1)]);
+    })
+    .await
+    .expect("the test's thread");
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop schema");
+}
