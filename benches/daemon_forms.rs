@@ -474,10 +474,10 @@ fn main() {
     let backend = if postgres { "PostgreSQL" } else { "SQLite" };
     let run = |label: &str, open: bool| {
         let ws = workspace();
+        let schema = format!("bench_daemon_{}_{}", std::process::id(), u8::from(open));
         let url = postgres.then(|| {
             let base = std::env::var("FUNNEL_BENCH_PG")
                 .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test?sslmode=disable".into());
-            let schema = format!("bench_daemon_{}_{}", std::process::id(), u8::from(open));
             let sep = if base.contains('?') { '&' } else { '?' };
             format!("{base}{sep}options=-c%20search_path%3D{schema}")
         });
@@ -537,6 +537,13 @@ fn main() {
             "  stored: {stored} contacts for {} acknowledged posts",
             o.acked
         );
+        if postgres {
+            let drop = format!("DROP SCHEMA {schema} CASCADE");
+            store
+                .write_alone(move |db| db.execute_batch(&drop))
+                .wait()
+                .expect("drop the benchmark's schema");
+        }
         let _: PathBuf = ws.path().to_path_buf();
     };
     if only.as_deref() != Some("open") {
